@@ -1,0 +1,147 @@
+"""Checks on a (non-streamed or final) Response object: shape, status, text, usage, echoes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from conformance.checks.rules import Tag, quote, rule
+from conformance.evidence import Exchange, Finding, Level
+from conformance.schemas import missing_listed_fields, response_problems
+
+JSON_BODY = rule("core.json_body", Level.MUST, "without `stream`, the body is one JSON Response, not SSE")
+SCHEMA = rule("response.schema", Level.MUST, "the Response has every field the SDK types require, well typed")
+FIELDS = rule("response.fields", Level.SHOULD, "the Response carries every field the SDK types list")
+COMPLETED = rule("response.completed", Level.MUST, "a finished response has status 'completed'")
+OUTPUT_TEXT = rule("response.output_text", Level.MUST, "the output holds a message with non-empty output_text")
+USAGE = rule("response.usage", Level.SHOULD, "usage is present and total_tokens = input_tokens + output_tokens")
+ECHO_INSTRUCTIONS = rule(
+    "response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions"
+)
+MENTIONS = rule(
+    "semantic.answer_mentions",
+    Level.MUST,
+    "the answer contains the word the prompt asked for",
+    tag=Tag.SEMANTIC,
+    effect=True,
+)
+
+
+def response_body(ex: Exchange) -> Any:
+    """The Response object of an exchange: the JSON body, or a stream's terminal event's response."""
+    if ex.events is None:
+        return ex.json_or_none()
+    for event in reversed(ex.events):
+        try:
+            data = event.json()
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("type") in TERMINAL_EVENTS:
+            return data.get("response")
+    return None
+
+
+TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete")
+
+
+def output_text(body: Any) -> str:
+    """All output_text of all message items, joined: what `response.output_text` gives in the SDK."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), list):
+        return ""
+    parts: list[str] = []
+    for item in body["output"]:
+        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("content"), list):
+            for part in item["content"]:
+                if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+    return "".join(parts)
+
+
+def _ok(exchanges: Sequence[Exchange]) -> list[Exchange]:
+    return [ex for ex in exchanges if ex.status is not None and 200 <= ex.status < 300]
+
+
+def json_body(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in _ok(exchanges):
+        if ex.is_stream or ex.content_type == "text/event-stream":
+            yield JSON_BODY.finding(f"`stream` was not set, yet the server answered {quote(ex.content_type)}")
+        elif not isinstance(ex.json_or_none(), dict):
+            yield JSON_BODY.finding(
+                f"expected a JSON object (content-type {quote(ex.content_type)}), got {quote(ex.body)}"
+            )
+
+
+def response_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in _ok(exchanges):
+        body = response_body(ex)
+        if body is None:
+            continue
+        problems = response_problems(body)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            yield SCHEMA.finding("; ".join(map(str, problems[:3])) + more)
+        for path, absent in missing_listed_fields(body).items():
+            yield FIELDS.finding(f"{path} lacks {len(absent)} listed field(s): {', '.join(absent)}")
+
+
+def response_completed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    ok = _ok(exchanges)
+    if not ok:
+        return
+    body = response_body(ok[-1])
+    status = body.get("status") if isinstance(body, dict) else None
+    if status != "completed":
+        yield COMPLETED.finding(f"expected status 'completed', got {quote(status)}")
+
+
+def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    ok = _ok(exchanges)
+    if ok and not output_text(response_body(ok[-1])).strip():
+        body = response_body(ok[-1])
+        output = body.get("output") if isinstance(body, dict) else body
+        yield OUTPUT_TEXT.finding(f"expected a message with output_text, got output {quote(output, 200)}")
+
+
+def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    ok = _ok(exchanges)
+    if not ok:
+        return
+    body = response_body(ok[-1])
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        yield USAGE.finding(f"expected a usage object, got {quote(usage)}")
+        return
+    parts = [usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")]
+    if not all(isinstance(p, int) for p in parts):
+        yield USAGE.finding(f"expected integer input/output/total tokens, got {quote(usage, 200)}")
+    elif parts[0] + parts[1] != parts[2]:
+        yield USAGE.finding(f"expected total_tokens {parts[0]} + {parts[1]} = {parts[0] + parts[1]}, got {parts[2]}")
+
+
+def echoes_instructions(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    ok = _ok(exchanges)
+    if not ok:
+        return
+    sent = (ok[-1].request_json() or {}).get("instructions")
+    body = response_body(ok[-1])
+    got = body.get("instructions") if isinstance(body, dict) else None
+    if sent != got:
+        yield ECHO_INSTRUCTIONS.finding(f"expected instructions {quote(sent)}, got {quote(got)}")
+
+
+def answer_mentions(word: str) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+    """A semantic check: the final answer contains `word` (case-insensitive)."""
+
+    def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+        ok = _ok(exchanges)
+        if not ok:
+            return
+        text = output_text(response_body(ok[-1]))
+        if word.lower() not in text.lower():
+            yield MENTIONS.finding(f"expected the answer to mention {word!r}, got {quote(text)}")
+
+    check.__name__ = f"answer_mentions_{word.lower()}"
+    return check
+
+
+RESPONSE_CHECKS = (json_body, response_schema, response_completed, has_output_text, usage_consistent)

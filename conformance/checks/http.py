@@ -1,0 +1,63 @@
+"""Checks every probe gets: did the exchange complete, and is a rejection an OpenAI error object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from conformance.checks.rules import quote, rule
+from conformance.evidence import Exchange, Finding, Level
+from conformance.schemas import error_object_problems
+
+TRANSPORT = rule("harness.transport", Level.MUST, "the exchange completed at the transport level")
+SERVER_ERROR = rule("http.not_server_error", Level.MUST, "the server does not answer 5xx")
+RATE_LIMITED = rule("harness.rate_limited", Level.MUST, "the request was not rate-limited (429)")
+ERROR_OBJECT = rule(
+    "error.object", Level.MUST, "a 4xx/5xx body is an OpenAI error object with error.message"
+)
+ERROR_FIELDS = rule("error.fields", Level.SHOULD, "the error object carries type, param and code, typed as the SDK says")
+ERROR_CONTENT_TYPE = rule("error.content_type", Level.SHOULD, "an error body is served as application/json")
+
+
+def not_a_transport_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in exchanges:
+        if ex.error is not None:
+            yield TRANSPORT.finding(f"{ex.method} {ex.url}: {ex.error}")
+
+
+def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in exchanges:
+        if ex.status is not None and ex.status >= 500:
+            yield SERVER_ERROR.finding(f"expected a status below 500, got {ex.status}: {quote(ex.body, 200)}")
+        if ex.status == 429:
+            yield RATE_LIMITED.finding(
+                f"got 429 (retry-after: {ex.headers.get('retry-after', 'absent')}): {quote(ex.body)}"
+            )
+
+
+def rejection_is_error_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """MUST: a JSON body with error.message, so clients can say why. SHOULD: the rest well typed."""
+    for ex in exchanges:
+        if ex.status is None or ex.status < 400:
+            continue
+        if ex.content_type != "application/json":
+            yield ERROR_CONTENT_TYPE.finding(
+                f"expected content-type application/json for a {ex.status}, got {quote(ex.content_type)}"
+            )
+        body = ex.json_or_none()
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+            yield ERROR_OBJECT.finding(
+                f"expected a JSON body {{\"error\": {{\"message\": ...}}}} with the {ex.status}, got {quote(ex.body)}"
+            )
+            continue
+        absent = [k for k in ("type", "param", "code") if k not in error]
+        if absent:
+            yield ERROR_FIELDS.finding(f"error object lacks {', '.join(absent)}: {quote(error, 200)}")
+        for problem in error_object_problems(body)[:3]:
+            yield ERROR_FIELDS.finding(f"error object is not as the SDK types it: {problem}")
+
+
+COMMON_CHECKS = (not_a_transport_error, not_a_server_error, rejection_is_error_object)
+
+CASSETTE = rule("harness.cassette", Level.MUST, "the cell's cassette is readable")
+NOT_RECORDED = rule("harness.not_recorded", Level.INFO, "the probe has a cassette to replay")

@@ -1,0 +1,146 @@
+"""The `conformance` command: a thin shell over conformance.session.
+
+With no endpoint, `conformance run` replays the cassettes shipped in the repository, so a new
+user gets a real matrix offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+from conformance import __version__
+from conformance.evidence import Status
+from conformance.paths import cassettes_dir
+from conformance.profiles import ProfileError, load_profile
+from conformance.runner import CellResult, Target
+from conformance.session import Plan, Session, discover_models, render_dir, replay_plans, select_models, select_probes
+from conformance.transports import CassetteError, RecordMode
+from conformance.transports.cassette import safe_name
+
+DEFAULT_OUT = Path("reports/latest")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cassettes", type=Path, default=None, help="cassette directory (default: matrices/cassettes)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
+    parser.add_argument("--probe", action="append", default=[], metavar="GLOB", help="probe ids to run (repeatable)")
+    parser.add_argument("--feature", action="append", default=[], help="feature groups to run (repeatable)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no line per cell")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conformance", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"conformance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="probe an endpoint (or, with no endpoint, replay the shipped cassettes)")
+    run.add_argument("--provider", help="provider profile name in matrices/ (or a .toml path)")
+    run.add_argument("--base-url", help="endpoint base URL, e.g. https://host/v1")
+    run.add_argument("--api-key-env", help="environment variable holding the API key")
+    run.add_argument("--model", action="append", default=[], metavar="GLOB", help="models (repeatable; default: all)")
+    run.add_argument("--exclude-model", action="append", default=[], metavar="GLOB", help="models to skip")
+    run.add_argument(
+        "--record-mode", type=RecordMode.parse, default=None, metavar="MODE",
+        help="none | once | new_episodes | all (default: live, nothing recorded)",
+    )
+    run.add_argument("--timeout", type=float, default=60.0, help="seconds per probe (default: 60)")
+    _common(run)
+
+    replay = sub.add_parser("replay", help="re-judge recorded cassettes offline; no socket is opened")
+    replay.add_argument("--provider", action="append", default=[], help="only these recorded providers")
+    _common(replay)
+
+    report = sub.add_parser("report", help="re-render matrix.json and the reports from a results directory")
+    report.add_argument("results_dir", type=Path)
+    return parser
+
+
+def _target(args: argparse.Namespace) -> Target | None:
+    profile = load_profile(args.provider) if args.provider else None
+    base_url = args.base_url or (profile.base_url if profile else None)
+    if base_url is None:
+        return None
+    key_env = args.api_key_env if args.api_key_env is not None else (profile.api_key_env if profile else "")
+    name = profile.name if profile else safe_name(base_url.split("://")[-1].split("/")[0])
+    return Target(
+        provider=name,
+        base_url=base_url,
+        api_key=(os.environ.get(key_env) or None) if key_env else None,
+        semantic=profile.semantic_checks if profile else True,
+        timeout_s=args.timeout,
+    )
+
+
+def _print_cell(result: CellResult) -> None:
+    reason = result.findings[0].message if result.findings and result.status is not Status.PASS else ""
+    print(f"{result.status.value:11s} {result.model} {result.probe}  {reason[:100]}", flush=True)
+
+
+def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
+    cassettes = args.cassettes or cassettes_dir()
+    plans = replay_plans(cassettes, providers, select_probes(args.probe, args.feature))
+    if not plans:
+        print(f"conformance: no recorded provider under {cassettes}", file=sys.stderr)
+        return 2
+    session = Session(args.out, {"mode": "replay"}, None if args.quiet else _print_cell)
+    return _finish(session.run(plans), args.out)
+
+
+def _finish(matrix: dict[str, object], out: Path) -> int:
+    cells = matrix["cells"]
+    assert isinstance(cells, list)
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    print(f"{len(cells)} cells: {summary}\nmatrix: {out / 'matrix.html'}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    target = _target(args)
+    if target is None:
+        print("conformance: no --base-url or --provider given: replaying the recorded cassettes offline.")
+        return _replay(args)
+    mode: RecordMode | None = args.record_mode
+    cassettes = args.cassettes or cassettes_dir()
+    probes = select_probes(args.probe, args.feature)
+    available: list[str] = []
+    if not args.model or any(c in "".join(args.model) for c in "*?["):
+        available = discover_models(target, httpx.HTTPTransport(retries=0))
+    models = select_models(available, args.model, args.exclude_model)
+    if not models:
+        print(f"conformance: no model selected (available: {', '.join(available) or 'none'})", file=sys.stderr)
+        return 2
+    meta = {
+        "mode": "live" if mode is None else f"record ({mode.value})",
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    session = Session(args.out, meta, None if args.quiet else _print_cell)
+    return _finish(session.run([Plan(target, models, probes, mode, cassettes)]), args.out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "replay":
+            return _replay(args, args.provider)
+        render_dir(args.results_dir)
+        print(f"matrix: {args.results_dir / 'matrix.html'}")
+        return 0
+    except (ProfileError, CassetteError, ValueError, OSError, httpx.HTTPError) as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

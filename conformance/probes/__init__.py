@@ -1,0 +1,17 @@
+"""The probe catalog: every feature group's probes, in matrix column order.
+
+One module per feature group; the group's checks live in `conformance/checks/<group>.py`.
+"""
+
+from __future__ import annotations
+
+from conformance.probes import core, errors, streaming
+from conformance.probes.base import Expect, Probe, Request, Script
+
+PROBES: tuple[Probe, ...] = (*core.PROBES, *streaming.PROBES, *errors.PROBES)
+BY_ID: dict[str, Probe] = {p.id: p for p in PROBES}
+if len(BY_ID) != len(PROBES):
+    raise RuntimeError("duplicate probe ids in the catalog")
+FEATURES: tuple[str, ...] = tuple(dict.fromkeys(p.feature for p in PROBES))
+
+__all__ = ["BY_ID", "Expect", "FEATURES", "PROBES", "Probe", "Request", "Script"]

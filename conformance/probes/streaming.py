@@ -1,0 +1,30 @@
+"""Streaming probes: `stream: true` must give a well-formed, incremental event stream."""
+
+from __future__ import annotations
+
+from conformance.checks.core import has_output_text, response_completed, response_schema
+from conformance.checks.streaming import STREAM_CHECKS
+from conformance.probes.base import Probe, text_input
+
+FINAL_CHECKS = (response_schema, response_completed, has_output_text)
+
+PROBES = (
+    Probe(
+        "streaming.text",
+        "streaming",
+        "a streamed text answer: SSE framing, event grammar, numbering, text agreement",
+        text_input("Say hello.", stream=True),
+        (*STREAM_CHECKS, *FINAL_CHECKS),
+    ),
+    Probe(
+        "streaming.instructions",
+        "streaming",
+        "a streamed answer with `instructions` and a multi-turn input",
+        text_input(
+            [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Say hello again."}],
+            instructions="Be brief.",
+            stream=True,
+        ),
+        (*STREAM_CHECKS, *FINAL_CHECKS),
+    ),
+)

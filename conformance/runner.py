@@ -1,0 +1,216 @@
+"""Run one cell: a probe's script against one model, through a transport, into a judged result.
+
+This is the suite's core; the CLI and the pytest plugin are thin shells over `run_cell`. It never
+raises for anything a server does: a broken server yields findings, never a crash, and every read is
+bounded in time and size.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from conformance.checks import run_checks
+from conformance.checks.http import CASSETTE, COMMON_CHECKS
+from conformance.evidence import Exchange, Finding, SSEEvent, Status
+from conformance.probes import Expect, Probe, Request
+from conformance.redact import redact_headers, scrub
+from conformance.sse import SSEError, SSEParser
+from conformance.transports import ELAPSED_EXTENSION, OFFSETS_EXTENSION, CassetteError
+from conformance.verdict import first_rejection, verdict
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to reach a provider. The key is held here only; it is never written anywhere."""
+
+    provider: str
+    base_url: str
+    api_key: str | None = None
+    semantic: bool = True
+    timeout_s: float = 60.0
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.api_key] if self.api_key else []
+
+
+@dataclass(frozen=True)
+class CellResult:
+    provider: str
+    model: str
+    probe: str
+    feature: str
+    title: str
+    status: Status
+    findings: tuple[Finding, ...]
+    exchanges: tuple[Exchange, ...]
+    semantic: bool
+    started_at: str
+    elapsed_ms: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "feature": self.feature,
+            "probe": self.probe,
+            "title": self.title,
+            "status": self.status.value,
+            "findings": [f.to_json() for f in self.findings],
+            "semantic_checks": self.semantic,
+            "started_at": self.started_at,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "exchanges": [e.to_json() for e in self.exchanges],
+            **self.extra,
+        }
+
+
+def build_request(target: Target, spec: Request) -> httpx.Request:
+    headers = {"accept": "text/event-stream" if spec.stream else "application/json", **spec.headers}
+    key = spec.api_key if spec.api_key is not None else target.api_key
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    content = spec.raw if spec.raw is not None else None
+    if spec.body is not None:
+        content = json.dumps(spec.body).encode("utf-8")
+    if content is not None:
+        headers["content-type"] = "application/json"
+    return httpx.Request(spec.method, target.base_url.rstrip("/") + spec.path, headers=headers, content=content)
+
+
+def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -> Exchange:
+    """Send one request and read its answer incrementally, stamping when each event arrived."""
+    request = build_request(target, spec)
+    secrets = target.secrets + ([spec.api_key] if spec.api_key else [])
+    evidence: dict[str, Any] = {
+        "method": request.method,
+        "url": scrub(str(request.url), secrets),
+        "request_headers": redact_headers(request.headers, secrets),
+        "request_body": scrub(request.content.decode("utf-8", errors="replace"), secrets),
+    }
+    started = time.perf_counter()
+    clock = lambda: (time.perf_counter() - started) * 1000  # noqa: E731
+    try:
+        with client.stream(request.method, request.url, headers=request.headers, content=request.content) as resp:
+            evidence.update(status=resp.status_code, headers=redact_headers(resp.headers, secrets))
+            recorded = resp.extensions.get(OFFSETS_EXTENSION)
+            offsets = iter(recorded) if recorded is not None else None
+            is_sse = resp.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+            parser = SSEParser()
+            events: list[SSEEvent] = []
+            body = bytearray()
+            first_byte: float | None = None
+            for chunk in resp.iter_raw():
+                now = next(offsets, clock()) if offsets is not None else clock()
+                first_byte = now if first_byte is None else first_byte
+                if is_sse:
+                    events.extend(parser.feed(chunk, now))
+                else:
+                    body.extend(chunk)
+                    if len(body) > MAX_BODY_BYTES:
+                        raise _Abort(f"body exceeds {MAX_BODY_BYTES} bytes; reading stopped")
+                if time.perf_counter() > deadline:
+                    raise _Abort(f"probe deadline of {target.timeout_s:.0f}s passed while reading")
+            elapsed = resp.extensions.get(ELAPSED_EXTENSION, clock())
+            if is_sse:
+                events.extend(parser.close(elapsed))
+            return Exchange(
+                **evidence,
+                body=scrub(_decode(resp, bytes(body)), secrets),
+                events=tuple(_scrub_event(e, secrets) for e in events) if is_sse else None,
+                elapsed_ms=elapsed,
+                first_byte_ms=first_byte,
+            )
+    except (httpx.HTTPError, _Abort, SSEError) as exc:
+        return Exchange(**evidence, elapsed_ms=clock(), error=scrub(f"{type(exc).__name__}: {exc}", secrets))
+
+
+class _Abort(Exception):
+    """A bound was hit while reading (size, deadline); the exchange becomes an error with evidence."""
+
+
+def _decode(resp: httpx.Response, raw: bytes) -> str:
+    """Undo content-encoding, then decode text; invalid UTF-8 is replaced, never fatal."""
+    decoder = resp._get_content_decoder()  # noqa: SLF001 - httpx's own decoder for the declared encoding
+    try:
+        data = decoder.decode(raw) + decoder.flush()
+    except httpx.DecodingError:
+        data = raw
+    return data.decode(resp.encoding or "utf-8", errors="replace")
+
+
+def _scrub_event(event: SSEEvent, secrets: list[str]) -> SSEEvent:
+    return SSEEvent(
+        data=scrub(event.data, secrets), event=event.event, id=event.id, retry=event.retry, offset_ms=event.offset_ms
+    )
+
+
+def execute(probe: Probe, model: str, client: httpx.Client, target: Target) -> list[Exchange]:
+    """Drive the probe's script; stop at the first failed step unless the probe expects rejection."""
+    deadline = time.perf_counter() + target.timeout_s
+    exchanges: list[Exchange] = []
+    script = probe.script(model)
+    try:
+        spec = next(script)
+        while True:
+            exchange = send(client, target, spec, deadline)
+            exchanges.append(exchange)
+            if probe.expect is not Expect.REJECTED and first_rejection([exchange]) is not None:
+                break
+            spec = script.send(exchange)
+    except StopIteration:
+        pass
+    finally:
+        script.close()
+    return exchanges
+
+
+def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Status, list[Finding]]:
+    """Run the common checks always, and the probe's own checks when they can apply."""
+    findings = run_checks(COMMON_CHECKS, exchanges, semantic)
+    failed = first_rejection(exchanges) is not None
+    if probe.expect is Expect.REJECTED or not failed:
+        findings += run_checks(probe.checks, exchanges, semantic)
+    return verdict(probe.expect, exchanges, findings), findings
+
+
+TransportFactory = Callable[[Probe, str], httpx.BaseTransport]
+
+
+def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportFactory) -> CellResult:
+    """Never raises for bad evidence: an unreadable cassette becomes an ERROR cell naming the file."""
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    try:
+        transport = transport_for(probe, model)
+    except CassetteError as exc:
+        exchanges: list[Exchange] = []
+        status, findings = Status.ERROR, [CASSETTE.finding(str(exc))]
+    else:
+        timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
+        with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
+            exchanges = execute(probe, model, client, target)
+        status, findings = judge(probe, exchanges, target.semantic)
+    return CellResult(
+        provider=target.provider,
+        model=model,
+        probe=probe.id,
+        feature=probe.feature,
+        title=probe.title,
+        status=status,
+        findings=tuple(findings),
+        exchanges=tuple(exchanges),
+        semantic=target.semantic,
+        started_at=started_at,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )

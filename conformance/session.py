@@ -1,0 +1,238 @@
+"""A run: which cells, through which transports, written where. Shared by the CLI and the pytest plugin.
+
+A run directory holds `results.jsonl` (appended as each cell finishes), `run.json` (what was asked
+and whether it finished, so an interrupted run resumes), and the rendered matrix and reports.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conformance.checks.http import NOT_RECORDED
+from conformance.evidence import Status
+from conformance.matrix import build_matrix, write_matrix
+from conformance.probes import PROBES, Probe
+from conformance.results import RESULTS_FILE, ResultsWriter, read_results
+from conformance.runner import CellResult, Target, TransportFactory, run_cell
+from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
+from conformance.transports.cassette import cassette_path, safe_name
+
+MANIFEST = "provider.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run. `mode` None means live with no cassettes."""
+
+    target: Target
+    models: tuple[str, ...]
+    probes: tuple[Probe, ...]
+    mode: RecordMode | None
+    cassettes: Path
+
+    def cells(self) -> list[tuple[str, Probe]]:
+        return [(model, probe) for model in self.models for probe in self.probes]
+
+
+def select_probes(patterns: Sequence[str] = (), features: Sequence[str] = ()) -> tuple[Probe, ...]:
+    """Probes whose id matches any glob in `patterns` and whose feature is in `features` (empty = all)."""
+    chosen = [
+        p
+        for p in PROBES
+        if (not patterns or any(fnmatch.fnmatchcase(p.id, pat) for pat in patterns))
+        and (not features or p.feature in features)
+    ]
+    if not chosen:
+        raise ValueError(f"no probe matches --probe {list(patterns)} --feature {list(features)}")
+    return tuple(chosen)
+
+
+def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Sequence[str] = ()) -> tuple[str, ...]:
+    """Globs select among the available models; a pattern with no glob characters names a model outright."""
+    chosen: list[str] = []
+    for pattern in patterns or ["*"]:
+        if not any(c in pattern for c in "*?[") and pattern not in available:
+            chosen.append(pattern)
+        chosen.extend(m for m in available if fnmatch.fnmatchcase(m, pattern))
+    kept = [m for m in dict.fromkeys(chosen) if not any(fnmatch.fnmatchcase(m, x) for x in exclude)]
+    return tuple(kept)
+
+
+def discover_models(target: Target, transport: httpx.BaseTransport) -> list[str]:
+    """The endpoint's own list, from GET /models (OpenAI shape: data[].id)."""
+    headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    with httpx.Client(transport=transport, timeout=target.timeout_s) as client:
+        response = client.get(target.base_url.rstrip("/") + "/models", headers=headers)
+    response.raise_for_status()
+    data = response.json().get("data", [])
+    return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+
+
+def transports_for(plan: Plan) -> TransportFactory:
+    def live() -> httpx.BaseTransport:
+        return httpx.HTTPTransport(retries=0)
+
+    if plan.mode is None:
+        return lambda probe, model: live()
+
+    def cassette(probe: Probe, model: str) -> httpx.BaseTransport:
+        path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+        inner = NoNetworkTransport() if plan.mode is RecordMode.NONE else live()
+        return CassetteTransport(
+            path, plan.mode, inner, provider=plan.target.provider, model=model, probe=probe.id,
+            secrets=plan.target.secrets,
+        )
+
+    return cassette
+
+
+def write_manifest(plan: Plan) -> None:
+    """Record what replay needs to know about the provider: where it was and which models it had."""
+    path = plan.cassettes / safe_name(plan.target.provider) / MANIFEST
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    models = sorted(set(previous.get("models", [])) | set(plan.models))
+    manifest = {
+        "provider": plan.target.provider,
+        "base_url": plan.target.base_url,
+        "semantic_checks": plan.target.semantic,
+        "models": models,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[Probe, ...] = PROBES) -> list[Plan]:
+    """One offline plan per recorded provider; no network is reachable from any of them."""
+    plans = []
+    for manifest_path in sorted(cassettes.glob(f"*/{MANIFEST}")):
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if providers and manifest["provider"] not in providers:
+            continue
+        target = Target(manifest["provider"], manifest["base_url"], None, bool(manifest.get("semantic_checks", True)))
+        plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes))
+    return plans
+
+
+@dataclass
+class Session:
+    """Runs plans into one output directory, appending each cell as it finishes."""
+
+    out_dir: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    on_cell: Callable[[CellResult], None] | None = None
+
+    def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
+        started = time.perf_counter()
+        done = self._resume_point(plans)
+        writer = ResultsWriter(self.out_dir)
+        for plan in plans:
+            if plan.mode is not None and plan.mode is not RecordMode.NONE:
+                write_manifest(plan)
+            factory = transports_for(plan)
+            for model, probe in plan.cells():
+                if (plan.target.provider, model, probe.id) in done:
+                    continue
+                result = self._cell(plan, model, probe, factory)
+                writer.append(result.to_json())
+                if self.on_cell:
+                    self.on_cell(result)
+        self._state(plans, complete=True)
+        meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
+        return self.render(meta)
+
+    def _cell(self, plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
+        path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+        if plan.mode is RecordMode.NONE and not path.exists():
+            return not_run(plan.target, model, probe, f"no cassette at {path}")
+        return run_cell(probe, model, plan.target, factory)
+
+    def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
+        """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""
+        state_path, results = self.out_dir / "run.json", self.out_dir / RESULTS_FILE
+        key = _plans_key(plans)
+        if state_path.exists() and results.exists():
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            if not state.get("complete") and state.get("plans") == key:
+                return {(r["provider"], r["model"], r["probe"]) for r in read_results(results)}
+        results.unlink(missing_ok=True)
+        self._state(plans, complete=False)
+        return set()
+
+    def _state(self, plans: Sequence[Plan], complete: bool) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        state = {"plans": _plans_key(plans), "complete": complete}
+        (self.out_dir / "run.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+
+    def render(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return render_dir(self.out_dir, meta)
+
+
+def render_dir(out_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rebuild matrix.json and the reports from results.jsonl alone."""
+    records = list(read_results(out_dir / RESULTS_FILE))
+    meta = {**_totals(records), **(meta or {})}
+    meta.setdefault("generated_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    matrix = build_matrix(records, meta)
+    write_matrix(matrix, out_dir)
+    from conformance.report import write_reports  # the report layer reads results only
+
+    write_reports(matrix, out_dir)
+    return matrix
+
+
+def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    requests = tokens = 0
+    providers: dict[str, str] = {}
+    for record in records:
+        for ex in record.get("exchanges", []):
+            requests += 1
+            providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
+            tokens += _tokens(ex)
+    return {"providers": providers, "requests": requests, "tokens": tokens}
+
+
+def _tokens(exchange: dict[str, Any]) -> int:
+    """total_tokens of a JSON response, or of a stream's last event's response."""
+    events = exchange.get("events")
+    text = events[-1]["data"] if events else exchange.get("body")
+    try:
+        body = json.loads(text or "null")
+    except ValueError:
+        return 0
+    if isinstance(body, dict) and isinstance(body.get("response"), dict):
+        body = body["response"]
+    usage = body.get("usage") if isinstance(body, dict) else None
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return total if isinstance(total, int) else 0
+
+
+def _plans_key(plans: Sequence[Plan]) -> list[dict[str, Any]]:
+    return [
+        {
+            "provider": p.target.provider,
+            "base_url": p.target.base_url,
+            "models": list(p.models),
+            "probes": [probe.id for probe in p.probes],
+            "mode": None if p.mode is None else p.mode.value,
+        }
+        for p in plans
+    ]
+
+
+def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult:
+    return CellResult(
+        provider=target.provider, model=model, probe=probe.id, feature=probe.feature, title=probe.title,
+        status=Status.NOT_RUN, findings=(NOT_RECORDED.finding(reason),), exchanges=(), semantic=target.semantic,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_ms=0.0,
+    )
+
+

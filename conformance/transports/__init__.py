@@ -1,0 +1,239 @@
+"""httpx transports for the three ways the suite runs: live, record and replay.
+
+A transport is one method, `handle_request(request) -> Response`; recording and replaying are
+transports that wrap the real one, so probes and checks never know which they got.
+
+    httpx.BaseTransport
+     ├── httpx.HTTPTransport        live: the network
+     ├── NoNetworkTransport         refuses every request (replay's stand-in for the network)
+     └── CassetteTransport          replays from, and records into, one cassette
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from enum import Enum
+from pathlib import Path
+
+import httpx
+
+from conformance.redact import redact_headers, scrub
+from conformance.transports.cassette import (
+    Cassette,
+    CassetteError,
+    Chunk,
+    Interaction,
+    canonical_body,
+    load_cassette,
+)
+
+OFFSETS_EXTENSION = "conformance.offsets_ms"
+ELAPSED_EXTENSION = "conformance.elapsed_ms"
+
+
+class RecordMode(str, Enum):
+    """vcrpy's record modes, so users feel at home."""
+
+    NONE = "none"  # replay only; a request not in the cassette is an error
+    ONCE = "once"  # record when the cassette does not exist, else behave like none
+    NEW_EPISODES = "new_episodes"  # replay what matches, record what does not
+    ALL = "all"  # always record afresh, never replay
+
+    @classmethod
+    def parse(cls, value: str) -> RecordMode:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown record mode {value!r}; choose one of: {allowed}") from None
+
+
+class NetworkDisabled(httpx.TransportError):
+    """Raised instead of opening a socket when the suite runs offline."""
+
+
+class CassetteMiss(httpx.TransportError):
+    """A replayed request has no recorded twin."""
+
+
+class NoNetworkTransport(httpx.BaseTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise NetworkDisabled(
+            f"network access disabled (replay): {request.method} {request.url} is not in the cassette",
+            request=request,
+        )
+
+
+class _ReplayStream(httpx.SyncByteStream):
+    def __init__(self, interaction: Interaction, request: httpx.Request) -> None:
+        self._interaction = interaction
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._interaction.chunks:
+            yield chunk.data
+        if self._interaction.error is not None:
+            raise _recorded_error(self._interaction, self._request)
+
+
+_ERRORS: dict[str, type[httpx.TransportError]] = {
+    cls.__name__: cls
+    for cls in (
+        httpx.ReadTimeout,
+        httpx.ConnectTimeout,
+        httpx.WriteTimeout,
+        httpx.PoolTimeout,
+        httpx.ReadError,
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.LocalProtocolError,
+        httpx.WriteError,
+        httpx.CloseError,
+        httpx.ProxyError,
+        httpx.UnsupportedProtocol,
+    )
+}
+
+
+def _recorded_error(interaction: Interaction, request: httpx.Request) -> httpx.TransportError:
+    cls = _ERRORS.get(interaction.error_type or "", httpx.TransportError)
+    return cls(f"(replayed) {interaction.error}", request=request)
+
+
+class _TeeStream(httpx.SyncByteStream):
+    """Passes the live stream through, writing each chunk and its arrival time into the cassette."""
+
+    def __init__(
+        self, inner: httpx.SyncByteStream, interaction: Interaction, started: float, owner: CassetteTransport
+    ) -> None:
+        self._inner = inner
+        self._interaction = interaction
+        self._started = started
+        self._owner = owner
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for data in self._inner:
+                offset = (time.perf_counter() - self._started) * 1000
+                self._interaction.chunks.append(Chunk(offset, data))
+                yield data
+        except httpx.TransportError as exc:
+            self._interaction.error = self._owner.scrub(str(exc))
+            self._interaction.error_type = type(exc).__name__
+            raise
+        finally:
+            self._interaction.elapsed_ms = (time.perf_counter() - self._started) * 1000
+
+    def close(self) -> None:
+        self._inner.close()
+        self._owner.dirty = True
+
+
+class CassetteTransport(httpx.BaseTransport):
+    """Replays one probe's cassette and, as the record mode allows, records into it.
+
+    Replay matches on method, URL and JSON body, consuming interactions in order, so a probe that
+    sends the same request twice gets both answers back in sequence.
+    """
+
+    def __init__(
+        self,
+        cassette_file: Path,
+        mode: RecordMode,
+        inner: httpx.BaseTransport | None,
+        *,
+        provider: str,
+        model: str,
+        probe: str,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.mode = mode
+        self.secrets = [s for s in secrets if s]
+        self.inner = inner or NoNetworkTransport()
+        exists = cassette_file.exists()
+        if exists and mode is not RecordMode.ALL:
+            self.cassette = load_cassette(cassette_file)
+        else:
+            self.cassette = Cassette(cassette_file, provider, model, probe)
+        self._replayable = list(self.cassette.interactions) if mode is not RecordMode.ALL else []
+        self.can_record = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL) or (
+            mode is RecordMode.ONCE and not exists
+        )
+        if mode is RecordMode.ALL:
+            self.cassette.interactions = []
+        self.dirty = False
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.secrets)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read().decode("utf-8", errors="replace")
+        url = self.scrub(str(request.url))
+        key = (request.method.upper(), url, canonical_body(self.scrub(body)))
+        for i, interaction in enumerate(self._replayable):
+            if interaction.match_key() == key:
+                del self._replayable[i]
+                return self._replay(interaction, request)
+        if not self.can_record:
+            raise CassetteMiss(
+                f"{self.cassette.path}: no recorded interaction matches {request.method} {url} "
+                f"(record mode {self.mode.value})",
+                request=request,
+            )
+        return self._record(request, url, body)
+
+    def _replay(self, interaction: Interaction, request: httpx.Request) -> httpx.Response:
+        if interaction.status is None:
+            raise _recorded_error(interaction, request)
+        return httpx.Response(
+            interaction.status,
+            headers=list(interaction.headers.items()),
+            stream=_ReplayStream(interaction, request),
+            request=request,
+            extensions={
+                OFFSETS_EXTENSION: [c.offset_ms for c in interaction.chunks],
+                ELAPSED_EXTENSION: interaction.elapsed_ms,
+            },
+        )
+
+    def _record(self, request: httpx.Request, url: str, body: str) -> httpx.Response:
+        interaction = Interaction(
+            method=request.method,
+            url=url,
+            request_headers=redact_headers(request.headers, self.secrets),
+            request_body=self.scrub(body),
+        )
+        self.cassette.interactions.append(interaction)
+        self.dirty = True
+        started = time.perf_counter()
+        try:
+            response = self.inner.handle_request(request)
+        except httpx.TransportError as exc:
+            interaction.error = self.scrub(str(exc))
+            interaction.error_type = type(exc).__name__
+            interaction.elapsed_ms = (time.perf_counter() - started) * 1000
+            raise
+        interaction.status = response.status_code
+        interaction.headers = redact_headers(response.headers, self.secrets)
+        interaction.is_stream = "text/event-stream" in response.headers.get("content-type", "")
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _TeeStream(response.stream, interaction, started, self)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+        if self.dirty:
+            self.cassette.save()
+
+
+__all__ = [
+    "CassetteError",
+    "CassetteMiss",
+    "CassetteTransport",
+    "NetworkDisabled",
+    "NoNetworkTransport",
+    "RecordMode",
+    "OFFSETS_EXTENSION",
+    "ELAPSED_EXTENSION",
+]

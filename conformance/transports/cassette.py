@@ -1,0 +1,198 @@
+"""Cassette files: versioned, human-readable JSON, one per (provider, model, probe).
+
+A cassette holds every interaction of one probe in order: the request as sent (credentials
+redacted), and the response as it arrived, a stream kept as its chunks with their arrival offsets so
+replay re-creates framing and timing exactly. The parsed SSE events are written beside the chunks
+for people reading the file; replay never trusts them, it re-parses the chunks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.sse import parse_events
+
+CASSETTE_VERSION = 1
+
+
+class CassetteError(Exception):
+    """A cassette cannot be used; the message names the file and what is wrong."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Chunk:
+    offset_ms: float
+    data: bytes
+
+
+@dataclass
+class Interaction:
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    error: str | None = None
+    error_type: str | None = None
+    is_stream: bool = False
+
+    def match_key(self) -> tuple[str, str, str]:
+        return (self.method.upper(), self.url, canonical_body(self.request_body))
+
+    def to_json(self) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "status": self.status,
+            "headers": self.headers,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+        }
+        if self.is_stream:
+            response["chunks"] = [_encode_chunk(c) for c in self.chunks]
+            events, _ = parse_events([(c.offset_ms, c.data) for c in self.chunks])
+            response["events"] = [e.to_json() for e in events]
+        else:
+            response.update(_encode_body(b"".join(c.data for c in self.chunks)))
+        if self.error is not None:
+            response["error"] = {"type": self.error_type, "message": self.error}
+        return {
+            "request": {
+                "method": self.method,
+                "url": self.url,
+                "headers": self.request_headers,
+                "body": self.request_body,
+            },
+            "response": response,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Interaction:
+        req, resp = data["request"], data["response"]
+        is_stream = "chunks" in resp
+        if is_stream:
+            chunks = [_decode_chunk(c) for c in resp["chunks"]]
+        else:
+            body = _decode_body(resp)
+            chunks = [Chunk(float(resp.get("elapsed_ms", 0.0)), body)] if body else []
+        error = resp.get("error")
+        return cls(
+            method=str(req["method"]),
+            url=str(req["url"]),
+            request_headers=dict(req.get("headers", {})),
+            request_body=str(req.get("body", "")),
+            status=resp.get("status"),
+            headers=dict(resp.get("headers", {})),
+            chunks=chunks,
+            elapsed_ms=float(resp.get("elapsed_ms", 0.0)),
+            error=None if error is None else str(error["message"]),
+            error_type=None if error is None else str(error["type"]),
+            is_stream=is_stream,
+        )
+
+
+def canonical_body(body: str) -> str:
+    """Bodies match when they are the same JSON, whatever the key order or spacing."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return body
+
+
+def _encode_body(data: bytes) -> dict[str, str]:
+    try:
+        return {"body": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"body_base64": base64.b64encode(data).decode("ascii")}
+
+
+def _decode_body(resp: dict[str, Any]) -> bytes:
+    if "body_base64" in resp:
+        return base64.b64decode(resp["body_base64"], validate=True)
+    return str(resp.get("body", "")).encode("utf-8")
+
+
+def _encode_chunk(chunk: Chunk) -> dict[str, Any]:
+    return {"offset_ms": round(chunk.offset_ms, 3), **_encode_body(chunk.data)}
+
+
+def _decode_chunk(data: dict[str, Any]) -> Chunk:
+    return Chunk(float(data["offset_ms"]), _decode_body(data))
+
+
+@dataclass
+class Cassette:
+    path: Path
+    provider: str
+    model: str
+    probe: str
+    interactions: list[Interaction] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": CASSETTE_VERSION,
+            "suite": f"conformance {__version__}",
+            "provider": self.provider,
+            "model": self.model,
+            "probe": self.probe,
+            "interactions": [i.to_json() for i in self.interactions],
+        }
+
+    def save(self) -> None:
+        """Write atomically, so an interrupted run never leaves half a cassette."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, self.path)
+
+
+def load_cassette(path: Path) -> Cassette:
+    """Read a cassette, turning every way it can be broken into a CassetteError that names it."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CassetteError(path, "no such cassette") from exc
+    except UnicodeDecodeError as exc:
+        raise CassetteError(path, f"not UTF-8 text ({exc.reason})") from exc
+    except ValueError as exc:
+        raise CassetteError(path, f"not valid JSON ({exc}); the file may be truncated or corrupt") from exc
+    if not isinstance(raw, dict):
+        raise CassetteError(path, f"expected a JSON object, got {type(raw).__name__}")
+    version = raw.get("version")
+    if version != CASSETTE_VERSION:
+        raise CassetteError(
+            path, f"unknown cassette version {version!r}; this suite reads version {CASSETTE_VERSION}"
+        )
+    try:
+        return Cassette(
+            path=path,
+            provider=str(raw["provider"]),
+            model=str(raw["model"]),
+            probe=str(raw["probe"]),
+            interactions=[Interaction.from_json(i) for i in raw["interactions"]],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CassetteError(path, f"malformed cassette: {type(exc).__name__}: {exc}") from exc
+
+
+def cassette_path(root: Path, provider: str, model: str, probe: str) -> Path:
+    return root / safe_name(provider) / safe_name(model) / f"{safe_name(probe)}.json"
+
+
+def safe_name(name: str) -> str:
+    """A path component for any model id (they contain '/' and ':')."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"

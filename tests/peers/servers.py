@@ -1,0 +1,108 @@
+"""Start and stop the real local peers on loopback, built by tests/peers/build.sh.
+
+These are servers someone else wrote (llama.cpp, Hugging Face transformers); the suite's live code
+path is exercised against them exactly as against a remote provider.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MODEL = "tiny-scripted"
+
+
+def peers_dir() -> Path:
+    return Path(os.environ.get("CONFORMANCE_PEERS_DIR", Path.home() / ".cache" / "conformance-peers"))
+
+
+class PeerUnavailable(RuntimeError):
+    """The peer was not built, or did not come up; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    base_url: str
+    model: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def llama_server_command(port: int) -> list[str]:
+    root = peers_dir()
+    binary = root / "bin" / "llama-server"
+    if not binary.exists():
+        raise PeerUnavailable(f"{binary} is missing: run tests/peers/build.sh")
+    return [
+        str(binary), "-m", str(root / "models" / f"{MODEL}.gguf"), "--alias", MODEL,
+        "--host", "127.0.0.1", "--port", str(port), "-c", "4096", "-np", "1", "-t", "2", "--offline",
+    ]
+
+
+def transformers_serve_command(port: int) -> list[str]:
+    binary = peers_dir() / "venv" / "bin" / "transformers"
+    if not binary.exists():
+        raise PeerUnavailable(f"{binary} is missing: run tests/peers/build.sh")
+    return [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+
+
+COMMANDS = {"llama-server": llama_server_command, "transformers-serve": transformers_serve_command}
+
+
+@contextlib.contextmanager
+def running(name: str, log_dir: Path, ready_timeout: float = 120.0) -> Iterator[Peer]:
+    """Run one peer on a free loopback port until the block ends; its output goes to a log file."""
+    port = free_port()
+    command = COMMANDS[name](port)
+    root = peers_dir()
+    env = {
+        **os.environ,
+        "LD_LIBRARY_PATH": str(root / "bin"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root / "models")
+    peer = Peer(name, f"http://127.0.0.1:{port}/v1", MODEL, log)
+    try:
+        _wait_ready(peer, proc, ready_timeout)
+        yield peer
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(peer: Peer, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise PeerUnavailable(f"{peer.name} exited with {proc.returncode}; see {peer.log}:\n{_tail(peer.log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(peer.base_url + "/models", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise PeerUnavailable(f"{peer.name} not ready after {timeout:.0f}s; see {peer.log}:\n{_tail(peer.log)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
