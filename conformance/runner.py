@@ -22,7 +22,7 @@ from conformance.evidence import Exchange, Finding, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
-from conformance.transports import ELAPSED_EXTENSION, OFFSETS_EXTENSION, CassetteError
+from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError
 from conformance.verdict import first_rejection, verdict
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -99,19 +99,27 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
         "request_body": scrub(request.content.decode("utf-8", errors="replace"), secrets),
     }
     started = time.perf_counter()
-    clock = lambda: (time.perf_counter() - started) * 1000  # noqa: E731
+    timing: Any = None  # a cassette transport's Interaction: its offsets are the evidence's offsets
+
+    def clock(index: int | None = None) -> float:
+        if timing is not None:
+            if index is not None and index < len(timing.chunks):
+                return float(timing.chunks[index].offset_ms)
+            if index is None:
+                return float(timing.elapsed_ms)
+        return (time.perf_counter() - started) * 1000
+
     try:
         with client.stream(request.method, request.url, headers=request.headers, content=request.content) as resp:
             evidence.update(status=resp.status_code, headers=redact_headers(resp.headers, secrets))
-            recorded = resp.extensions.get(OFFSETS_EXTENSION)
-            offsets = iter(recorded) if recorded is not None else None
+            timing = resp.extensions.get(TIMING_EXTENSION)
             is_sse = resp.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
             parser = SSEParser()
             events: list[SSEEvent] = []
             body = bytearray()
             first_byte: float | None = None
-            for chunk in resp.iter_raw():
-                now = next(offsets, clock()) if offsets is not None else clock()
+            for index, chunk in enumerate(resp.iter_raw()):
+                now = clock(index)
                 first_byte = now if first_byte is None else first_byte
                 if is_sse:
                     events.extend(parser.feed(chunk, now))
@@ -121,7 +129,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
                         raise _Abort(f"body exceeds {MAX_BODY_BYTES} bytes; reading stopped")
                 if time.perf_counter() > deadline:
                     raise _Abort(f"probe deadline of {target.timeout_s:.0f}s passed while reading")
-            elapsed = resp.extensions.get(ELAPSED_EXTENSION, clock())
+            elapsed = clock()
             if is_sse:
                 events.extend(parser.close(elapsed))
             return Exchange(
@@ -132,7 +140,11 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
                 first_byte_ms=first_byte,
             )
     except (httpx.HTTPError, _Abort, SSEError) as exc:
-        return Exchange(**evidence, elapsed_ms=clock(), error=scrub(f"{type(exc).__name__}: {exc}", secrets))
+        message = scrub(exc.recorded if isinstance(exc, ReplayedError) else f"{type(exc).__name__}: {exc}", secrets)
+        if timing is not None and timing.error is None:  # recording: keep our own abort in the cassette
+            timing.error, timing.error_type = message, type(exc).__name__
+            timing.elapsed_ms = (time.perf_counter() - started) * 1000
+        return Exchange(**evidence, elapsed_ms=clock(), error=message)
 
 
 class _Abort(Exception):

@@ -26,10 +26,12 @@ from conformance.transports.cassette import (
     Interaction,
     canonical_body,
     load_cassette,
+    scrub_chunks,
 )
 
-OFFSETS_EXTENSION = "conformance.offsets_ms"
-ELAPSED_EXTENSION = "conformance.elapsed_ms"
+# The response extension through which a cassette transport hands the runner the Interaction whose
+# chunk offsets and elapsed time it records (or recorded), so live-recorded and replayed evidence match.
+TIMING_EXTENSION = "conformance.timing"
 
 
 class RecordMode(str, Enum):
@@ -77,28 +79,19 @@ class _ReplayStream(httpx.SyncByteStream):
             raise _recorded_error(self._interaction, self._request)
 
 
-_ERRORS: dict[str, type[httpx.TransportError]] = {
-    cls.__name__: cls
-    for cls in (
-        httpx.ReadTimeout,
-        httpx.ConnectTimeout,
-        httpx.WriteTimeout,
-        httpx.PoolTimeout,
-        httpx.ReadError,
-        httpx.ConnectError,
-        httpx.RemoteProtocolError,
-        httpx.LocalProtocolError,
-        httpx.WriteError,
-        httpx.CloseError,
-        httpx.ProxyError,
-        httpx.UnsupportedProtocol,
-    )
-}
+class ReplayedError(httpx.TransportError):
+    """A failure that was recorded live (a timeout, a reset, an abort), raised again on replay.
+
+    `recorded` is the exact text the live run reported, so replayed evidence is identical.
+    """
+
+    def __init__(self, recorded: str, request: httpx.Request) -> None:
+        super().__init__(recorded, request=request)
+        self.recorded = recorded
 
 
-def _recorded_error(interaction: Interaction, request: httpx.Request) -> httpx.TransportError:
-    cls = _ERRORS.get(interaction.error_type or "", httpx.TransportError)
-    return cls(f"(replayed) {interaction.error}", request=request)
+def _recorded_error(interaction: Interaction, request: httpx.Request) -> ReplayedError:
+    return ReplayedError(interaction.error or "unknown recorded error", request)
 
 
 class _TeeStream(httpx.SyncByteStream):
@@ -115,15 +108,17 @@ class _TeeStream(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         try:
             for data in self._inner:
-                offset = (time.perf_counter() - self._started) * 1000
-                self._interaction.chunks.append(Chunk(offset, data))
-                yield data
+                if data:
+                    offset = (time.perf_counter() - self._started) * 1000
+                    self._interaction.chunks.append(Chunk(offset, data))
+                    yield data
         except httpx.TransportError as exc:
-            self._interaction.error = self._owner.scrub(str(exc))
+            self._interaction.error = self._owner.scrub(f"{type(exc).__name__}: {exc}")
             self._interaction.error_type = type(exc).__name__
             raise
         finally:
-            self._interaction.elapsed_ms = (time.perf_counter() - self._started) * 1000
+            if not self._interaction.elapsed_ms:
+                self._interaction.elapsed_ms = (time.perf_counter() - self._started) * 1000
 
     def close(self) -> None:
         self._inner.close()
@@ -152,6 +147,8 @@ class CassetteTransport(httpx.BaseTransport):
         self.secrets = [s for s in secrets if s]
         self.inner = inner or NoNetworkTransport()
         exists = cassette_file.exists()
+        if mode is RecordMode.NONE and not exists:
+            raise CassetteError(cassette_file, "no such cassette, and record mode none never records")
         if exists and mode is not RecordMode.ALL:
             self.cassette = load_cassette(cassette_file)
         else:
@@ -191,10 +188,7 @@ class CassetteTransport(httpx.BaseTransport):
             headers=list(interaction.headers.items()),
             stream=_ReplayStream(interaction, request),
             request=request,
-            extensions={
-                OFFSETS_EXTENSION: [c.offset_ms for c in interaction.chunks],
-                ELAPSED_EXTENSION: interaction.elapsed_ms,
-            },
+            extensions={TIMING_EXTENSION: interaction},
         )
 
     def _record(self, request: httpx.Request, url: str, body: str) -> httpx.Response:
@@ -210,7 +204,7 @@ class CassetteTransport(httpx.BaseTransport):
         try:
             response = self.inner.handle_request(request)
         except httpx.TransportError as exc:
-            interaction.error = self.scrub(str(exc))
+            interaction.error = self.scrub(f"{type(exc).__name__}: {exc}")
             interaction.error_type = type(exc).__name__
             interaction.elapsed_ms = (time.perf_counter() - started) * 1000
             raise
@@ -219,11 +213,14 @@ class CassetteTransport(httpx.BaseTransport):
         interaction.is_stream = "text/event-stream" in response.headers.get("content-type", "")
         assert isinstance(response.stream, httpx.SyncByteStream)
         response.stream = _TeeStream(response.stream, interaction, started, self)
+        response.extensions = {**response.extensions, TIMING_EXTENSION: interaction}
         return response
 
     def close(self) -> None:
         self.inner.close()
         if self.dirty:
+            for interaction in self.cassette.interactions:
+                interaction.chunks = scrub_chunks(interaction.chunks, self.secrets)
             self.cassette.save()
 
 
@@ -234,6 +231,6 @@ __all__ = [
     "NetworkDisabled",
     "NoNetworkTransport",
     "RecordMode",
-    "OFFSETS_EXTENSION",
-    "ELAPSED_EXTENSION",
+    "ReplayedError",
+    "TIMING_EXTENSION",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
+from conformance.redact import scrub
 from conformance.sse import parse_events
 
 CASSETTE_VERSION = 1
@@ -65,6 +66,7 @@ class Interaction:
             events, _ = parse_events([(c.offset_ms, c.data) for c in self.chunks])
             response["events"] = [e.to_json() for e in events]
         else:
+            response["first_byte_ms"] = round(self.chunks[0].offset_ms, 3) if self.chunks else None
             response.update(_encode_body(b"".join(c.data for c in self.chunks)))
         if self.error is not None:
             response["error"] = {"type": self.error_type, "message": self.error}
@@ -86,7 +88,8 @@ class Interaction:
             chunks = [_decode_chunk(c) for c in resp["chunks"]]
         else:
             body = _decode_body(resp)
-            chunks = [Chunk(float(resp.get("elapsed_ms", 0.0)), body)] if body else []
+            first_byte = resp.get("first_byte_ms")
+            chunks = [Chunk(float(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0)), body)] if body else []
         error = resp.get("error")
         return cls(
             method=str(req["method"]),
@@ -101,6 +104,43 @@ class Interaction:
             error_type=None if error is None else str(error["type"]),
             is_stream=is_stream,
         )
+
+
+def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
+    """Redact secrets in recorded bytes, even one split across chunks.
+
+    Chunks that a secret straddles are merged first (keeping the later arrival time), so the
+    redaction cannot miss it; every other chunk keeps its boundary and timing.
+    """
+    data = b"".join(c.data for c in chunks)
+    ends, total = [], 0
+    for chunk in chunks:
+        total += len(chunk.data)
+        ends.append(total)
+    merge_after: set[int] = set()  # chunk indexes whose boundary with the next is dropped
+    for secret in (s.encode("utf-8") for s in secrets if s):
+        start = data.find(secret)
+        while start != -1:
+            stop = start + len(secret)
+            merge_after.update(i for i, end in enumerate(ends) if start < end < stop)
+            start = data.find(secret, stop)
+    merged: list[Chunk] = []
+    pending = b""
+    for i, chunk in enumerate(chunks):
+        pending += chunk.data
+        if i not in merge_after:
+            merged.append(Chunk(chunk.offset_ms, _scrub_bytes(pending, secrets)))
+            pending = b""
+    return merged
+
+
+def _scrub_bytes(data: bytes, secrets: list[str]) -> bytes:
+    try:
+        return scrub(data.decode("utf-8"), secrets).encode("utf-8")
+    except UnicodeDecodeError:
+        for secret in secrets:
+            data = data.replace(secret.encode("utf-8"), b"REDACTED")
+        return data
 
 
 def canonical_body(body: str) -> str:

@@ -1,0 +1,120 @@
+"""Record modes, matching, redaction and cassette errors, with httpx.MockTransport as the far end.
+
+The MockTransport handlers here are hand-made stand-ins for a server, used only to drive the
+transport logic; the live path itself is exercised against real peers in test_record_replay.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conformance.transports import CassetteMiss, CassetteTransport, RecordMode
+from conformance.transports.cassette import CassetteError, load_cassette
+
+KEY = "sk-test-key-0123456789abcdef"
+
+
+def _server(calls: list[httpx.Request]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        body = json.dumps({"n": len(calls), "echo": request.headers.get("authorization")}).encode()
+        # a stream, not `json=`: a real transport's body is read through the stream, which the tee wraps
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(body))
+
+    return httpx.MockTransport(handle)
+
+
+def _send(transport: httpx.BaseTransport, body: dict) -> httpx.Response:
+    with httpx.Client(transport=transport) as client:
+        response = client.post("http://peer.test/v1/responses", json=body, headers={"authorization": f"Bearer {KEY}"})
+        response.read()
+        return response
+
+
+def _transport(path: Path, mode: RecordMode, calls: list[httpx.Request]) -> CassetteTransport:
+    return CassetteTransport(path, mode, _server(calls), provider="p", model="m", probe="x", secrets=[KEY])
+
+
+def test_record_mode_names_are_validated() -> None:
+    assert RecordMode.parse("new_episodes") is RecordMode.NEW_EPISODES
+    with pytest.raises(ValueError, match="unknown record mode 'new-episodes'; choose one of: none, once"):
+        RecordMode.parse("new-episodes")
+
+
+def test_once_records_then_replays_without_the_network(tmp_path: Path) -> None:
+    path, calls = tmp_path / "c.json", []
+    assert _send(_transport(path, RecordMode.ONCE, calls), {"a": 1}).json()["n"] == 1
+    replayed = _send(_transport(path, RecordMode.ONCE, calls), {"a": 1})
+    assert replayed.json()["n"] == 1 and len(calls) == 1
+    with pytest.raises(CassetteMiss, match=r"c\.json: no recorded interaction matches POST"):
+        _send(_transport(path, RecordMode.ONCE, calls), {"a": 2})
+
+
+def test_none_never_records_and_new_episodes_appends(tmp_path: Path) -> None:
+    path, calls = tmp_path / "c.json", []
+    with pytest.raises(CassetteError, match="no such cassette"):
+        _transport(path, RecordMode.NONE, calls)
+    _send(_transport(path, RecordMode.ALL, calls), {"a": 1})
+    with pytest.raises(CassetteMiss):
+        _send(_transport(path, RecordMode.NONE, calls), {"a": 2})
+    transport = _transport(path, RecordMode.NEW_EPISODES, calls)
+    assert _send(transport, {"a": 1}).json()["n"] == 1
+    assert _send(transport, {"a": 2}).json()["n"] == 2
+    transport.close()
+    assert len(load_cassette(path).interactions) == 2
+
+
+def test_all_rerecords_from_scratch(tmp_path: Path) -> None:
+    path, calls = tmp_path / "c.json", []
+    _send(_transport(path, RecordMode.ALL, calls), {"a": 1})
+    _send(_transport(path, RecordMode.ALL, calls), {"a": 1})
+    assert len(calls) == 2 and len(load_cassette(path).interactions) == 1
+
+
+def test_json_bodies_match_whatever_their_key_order(tmp_path: Path) -> None:
+    path, calls = tmp_path / "c.json", []
+    _send(_transport(path, RecordMode.ALL, calls), {"a": 1, "b": 2})
+    with httpx.Client(transport=_transport(path, RecordMode.NONE, calls)) as client:
+        response = client.post("http://peer.test/v1/responses", content=b'{"b":2,  "a":1}')
+    assert response.status_code == 200 and len(calls) == 1
+
+
+def test_the_key_never_reaches_the_cassette(tmp_path: Path) -> None:
+    path, calls = tmp_path / "c.json", []
+    _send(_transport(path, RecordMode.ALL, calls), {"input": f"my key is {KEY}"})
+    text = path.read_text()
+    assert KEY not in text
+    interaction = json.loads(text)["interactions"][0]
+    assert interaction["request"]["headers"]["authorization"] == "REDACTED"
+    assert "REDACTED" in interaction["request"]["body"] and "REDACTED" in interaction["response"]["body"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"version": 1, "provider": "p"', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('{"version": 99}', "unknown cassette version 99"),
+        ('{"version": 1, "provider": "p"}', "malformed cassette: KeyError"),
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
+def test_broken_cassettes_name_the_file_and_the_problem(tmp_path: Path, content: str | bytes, problem: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(CassetteError) as info:
+        load_cassette(path)
+    assert str(path) in str(info.value) and problem in str(info.value)
+
+
+def test_a_secret_split_across_chunks_is_still_redacted() -> None:
+    from conformance.transports.cassette import Chunk, scrub_chunks
+
+    chunks = [Chunk(1.0, b"data: sk-te"), Chunk(2.0, b"st-key-0123456789abcdef\n"), Chunk(3.0, b"\n"), Chunk(4.0, b"x")]
+    scrubbed = scrub_chunks(chunks, [KEY])
+    assert [c.offset_ms for c in scrubbed] == [2.0, 3.0, 4.0]
+    assert b"".join(c.data for c in scrubbed) == b"data: REDACTED\n\nx"
