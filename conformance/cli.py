@@ -7,6 +7,7 @@ user gets a real matrix offline.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,8 +17,10 @@ from pathlib import Path
 import httpx
 
 from conformance import __version__
+from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir
+from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import ProfileError, load_profile
 from conformance.runner import CellResult, Target
 from conformance.session import Plan, Session, discover_models, render_dir, replay_plans, select_models, select_probes
@@ -59,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render matrix.json and the reports from a results directory")
     report.add_argument("results_dir", type=Path)
+
+    compare = sub.add_parser("diff", help="compare two runs; exit 1 on a regression, 2 on harness errors")
+    compare.add_argument("old", type=Path, help="baseline matrix.json or results directory")
+    compare.add_argument("new", type=Path, help="new matrix.json or results directory")
+    compare.add_argument("--json", action="store_true", help="print the changes as JSON")
+
+    probes = sub.add_parser("probes", help="list the probe catalog as Markdown")
+    probes.add_argument("--update-readme", type=Path, nargs="?", const=Path("README.md"), metavar="README")
     return parser
 
 
@@ -127,6 +138,13 @@ def _run(args: argparse.Namespace) -> int:
     return _finish(session.run([Plan(target, models, probes, mode, cassettes)]), args.out)
 
 
+def _diff(args: argparse.Namespace) -> int:
+    old, new = load_matrix(args.old), load_matrix(args.new)
+    changes = diff(old, new)
+    print(json.dumps([c.to_json() for c in changes], indent=1) if args.json else render_text(changes))
+    return exit_status(changes, new)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -134,6 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "replay":
             return _replay(args, args.provider)
+        if args.command == "diff":
+            return _diff(args)
+        if args.command == "probes":
+            if args.update_readme:
+                changed = update_readme(args.update_readme)
+                print(f"{args.update_readme}: {'updated' if changed else 'already current'}")
+            else:
+                print(probe_table())
+            return 0
         render_dir(args.results_dir)
         print(f"matrix: {args.results_dir / 'matrix.html'}")
         return 0

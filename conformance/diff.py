@@ -1,0 +1,83 @@
+"""Compare two matrices cell by cell: what improved, regressed, changed, appeared or went away.
+
+A cell's status is ranked by how useful it is to a client. UNSUPPORTED staying UNSUPPORTED is not a
+regression (a known gap); a cell going from PASS to UNSUPPORTED is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RANK = {"PASS": 0, "ACCEPTED": 1, "NON-STRICT": 2, "UNSUPPORTED": 3, "IGNORED": 4, "FAIL": 5, "ERROR": 6}
+NEUTRAL = "NOT RUN"
+
+Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Change:
+    key: Key
+    old: str | None
+    new: str | None
+    kind: str  # improved | regressed | changed | added | removed
+
+    def to_json(self) -> dict[str, Any]:
+        provider, model, probe = self.key
+        return {"provider": provider, "model": model, "probe": probe, "old": self.old, "new": self.new, "kind": self.kind}
+
+
+def classify(old: str | None, new: str | None) -> str | None:
+    """The kind of change between two statuses of one cell, or None when it did not change."""
+    if old == new:
+        return None
+    if old is None or old == NEUTRAL:
+        return "added"
+    if new is None or new == NEUTRAL:
+        return "removed"
+    if old not in RANK or new not in RANK:
+        return "changed"
+    return "improved" if RANK[new] < RANK[old] else "regressed"
+
+
+def cell_statuses(matrix: dict[str, Any]) -> dict[Key, str]:
+    return {(c["provider"], c["model"], c["probe"]): c["status"] for c in matrix.get("cells", [])}
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    before, after = cell_statuses(old), cell_statuses(new)
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        kind = classify(before.get(key), after.get(key))
+        if kind is not None:
+            changes.append(Change(key, before.get(key), after.get(key), kind))
+    return changes
+
+
+def load_matrix(path: Path) -> dict[str, Any]:
+    """A matrix.json, or a results directory holding one."""
+    file = path / "matrix.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{file}: cannot read a matrix ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise ValueError(f"{file}: not a matrix (expected an object with a 'cells' list)")
+    return data
+
+
+def exit_status(changes: list[Change], new: dict[str, Any]) -> int:
+    """0 when nothing regressed; 1 on a regression; 2 when the new run has harness errors."""
+    if any(c.kind == "regressed" for c in changes):
+        return 1
+    if any(c["status"] == "ERROR" for c in new.get("cells", [])):
+        return 2
+    return 0
+
+
+def render_text(changes: list[Change]) -> str:
+    if not changes:
+        return "no change"
+    return "\n".join(f"{c.kind:9s} {' '.join(c.key)}: {c.old or '-'} -> {c.new or '-'}" for c in changes)

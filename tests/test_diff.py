@@ -1,0 +1,48 @@
+"""`conformance diff`: a planted regression is flagged and the exit status says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conformance.cli import main
+from conformance.diff import classify, diff, exit_status
+
+
+def _matrix(**statuses: str) -> dict:
+    return {"cells": [{"provider": "p", "model": "m", "probe": probe, "status": s} for probe, s in statuses.items()]}
+
+
+def test_classify_ranks_statuses_by_usefulness() -> None:
+    assert classify("FAIL", "PASS") == "improved"
+    assert classify("PASS", "UNSUPPORTED") == "regressed"
+    assert classify("UNSUPPORTED", "UNSUPPORTED") is None
+    assert classify(None, "FAIL") == "added"
+    assert classify("PASS", None) == "removed"
+    assert classify("PASS", "WEIRD") == "changed"
+
+
+def test_known_unsupported_is_not_a_regression() -> None:
+    old = _matrix(a="UNSUPPORTED", b="PASS")
+    assert exit_status(diff(old, old), old) == 0
+
+
+def test_planted_regression_fails_the_cli(tmp_path: Path, capsys) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(_matrix(a="PASS", b="FAIL", c="PASS")))
+    new.write_text(json.dumps(_matrix(a="IGNORED", b="PASS", d="PASS")))
+    assert main(["diff", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "regressed p m a: PASS -> IGNORED" in out
+    assert "improved  p m b: FAIL -> PASS" in out
+    assert "added     p m d" in out and "removed   p m c" in out
+
+
+def test_harness_errors_exit_2_and_bad_input_names_the_file(tmp_path: Path, capsys) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(_matrix(a="PASS")))
+    new.write_text(json.dumps(_matrix(a="PASS", b="ERROR")))
+    assert main(["diff", str(old), str(new)]) == 2
+    new.write_text("[]")
+    assert main(["diff", str(old), str(new)]) == 2
+    assert f"{new}: not a matrix" in capsys.readouterr().err
