@@ -3,6 +3,7 @@
 At the repository root so that both the suite's own tests and a plugin run (`pytest matrices
 --conformance-provider llama-server ...`) can use them. A peer that was not built is a skip,
 except where CONFORMANCE_REQUIRE_PEERS=1 (CI) makes it a failure: CI must never pass by skipping.
+A peer that was built but does not come up is always a failure.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.servers import Peer, PeerUnavailable, running
+from tests.peers.servers import Peer, PeerNotBuilt, running
 
 
 def _peer(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     try:
         with running(name, tmp_path_factory.mktemp(f"{name}-logs")) as peer:
             yield peer
-    except PeerUnavailable as exc:
+    except PeerNotBuilt as exc:
         if os.environ.get("CONFORMANCE_REQUIRE_PEERS") == "1":
             pytest.fail(f"{name} is required here (CONFORMANCE_REQUIRE_PEERS=1): {exc}")
         pytest.skip(f"{name} unavailable: {exc}")

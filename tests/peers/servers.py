@@ -25,7 +25,11 @@ def peers_dir() -> Path:
 
 
 class PeerUnavailable(RuntimeError):
-    """The peer was not built, or did not come up; the message says which and how to fix it."""
+    """The peer cannot be used; the message says why and how to fix it."""
+
+
+class PeerNotBuilt(PeerUnavailable):
+    """Its binary or model is missing: tests/peers/build.sh has not run on this machine."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def llama_server_command(port: int) -> list[str]:
     root = peers_dir()
     binary = root / "bin" / "llama-server"
     if not binary.exists():
-        raise PeerUnavailable(f"{binary} is missing: run tests/peers/build.sh")
+        raise PeerNotBuilt(f"{binary} is missing: run tests/peers/build.sh")
     return [
         str(binary), "-m", str(root / "models" / f"{MODEL}.gguf"), "--alias", MODEL,
         "--host", "127.0.0.1", "--port", str(port), "-c", "4096", "-np", "1", "-t", "2", "--offline",
@@ -54,10 +58,19 @@ def llama_server_command(port: int) -> list[str]:
 
 
 def transformers_serve_command(port: int) -> list[str]:
-    binary = peers_dir() / "venv" / "bin" / "transformers"
+    """`transformers serve` pinned to the model folder, named relative to the working directory (models/).
+
+    A pinned model (the positional FORCE_MODEL) is loaded before the server listens, so ready means
+    loaded. Its name is its id: /v1/models lists it verbatim and a request must name it exactly (any
+    other `model` gets a 400). Relative, it is `tiny-scripted` as for llama-server, not a machine path.
+    """
+    root = peers_dir()
+    binary = root / "venv" / "bin" / "transformers"
     if not binary.exists():
-        raise PeerUnavailable(f"{binary} is missing: run tests/peers/build.sh")
-    return [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+        raise PeerNotBuilt(f"{binary} is missing: run tests/peers/build.sh")
+    if not (root / "models" / MODEL / "config.json").exists():
+        raise PeerNotBuilt(f"{root / 'models' / MODEL} is missing: run tests/peers/build.sh")
+    return [str(binary), "serve", MODEL, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
 
 
 COMMANDS = {"llama-server": llama_server_command, "transformers-serve": transformers_serve_command}
@@ -97,8 +110,12 @@ def _wait_ready(peer: Peer, proc: subprocess.Popen[bytes], timeout: float) -> No
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise PeerUnavailable(f"{peer.name} exited with {proc.returncode}; see {peer.log}:\n{_tail(peer.log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(peer.base_url + "/models", timeout=2).status_code == 200:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            listing = httpx.get(peer.base_url + "/models", timeout=2)
+            if listing.status_code == 200:
+                ids = [m.get("id") for m in listing.json().get("data", []) if isinstance(m, dict)]
+                if peer.model not in ids:  # else every probe would fail on the model name, not the server
+                    raise PeerUnavailable(f"{peer.name} serves {ids}, not {peer.model!r}; see {peer.log}")
                 return
         time.sleep(0.3)
     raise PeerUnavailable(f"{peer.name} not ready after {timeout:.0f}s; see {peer.log}:\n{_tail(peer.log)}")
