@@ -136,11 +136,9 @@ def _error_validator() -> jsonschema.protocols.Validator:
 
 
 def listed_fields(kind: str, type_name: str | None = None) -> frozenset[str]:
-    """Every field name the SDK lists for a Response, an output item type or an event type."""
-    if kind == "response":
-        return frozenset(Response.model_fields)
-    model = _models_by_type(kind).get(type_name or "")
-    return frozenset(model.model_fields) if model else frozenset()
+    """Every field the SDK lists for a Response, an output item type or an event type, by wire name."""
+    model = Response if kind == "response" else _models_by_type(kind).get(type_name) if isinstance(type_name, str) else None
+    return frozenset(field.alias or name for name, field in model.model_fields.items()) if model else frozenset()
 
 
 def missing_listed_fields(body: Any) -> dict[str, list[str]]:
@@ -151,7 +149,8 @@ def missing_listed_fields(body: Any) -> dict[str, list[str]]:
     absent = sorted(listed_fields("response") - body.keys())
     if absent:
         missing["response"] = absent
-    for i, item in enumerate(body.get("output") or []):
+    output = body.get("output")
+    for i, item in enumerate(output if isinstance(output, list) else []):
         if isinstance(item, dict):
             absent = sorted(listed_fields("output_item", item.get("type")) - item.keys())
             if absent:

@@ -122,7 +122,8 @@ def echoes_instructions(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     ok = _ok(exchanges)
     if not ok:
         return
-    sent = (ok[-1].request_json() or {}).get("instructions")
+    request = ok[-1].request_json()
+    sent = request.get("instructions") if isinstance(request, dict) else None
     body = response_body(ok[-1])
     got = body.get("instructions") if isinstance(body, dict) else None
     if sent != got:

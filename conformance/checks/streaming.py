@@ -237,8 +237,8 @@ class _Grammar:
             self.grammar.append((e, f"output_index {item.output_index} was already closed by output_item.done"))
         if "item_id" in e.payload and e.payload["item_id"] != item.item_id:
             self.indices.append(
-                f"{e.where()}: expected item_id {quote(item.item_id)} (output_index {item.output_index}), "
-                f"got {quote(e.payload['item_id'])}"
+                (e, f"expected item_id {quote(item.item_id)} (output_index {item.output_index}), "
+                 f"got {quote(e.payload['item_id'])}")
             )
         return item
 
@@ -312,8 +312,8 @@ class _Grammar:
         pieces = item.deltas.get(key)
         if pieces is not None and "".join(pieces) != done_text:
             self.text.append(
-                f"{e.where()}: expected the done text to equal the deltas' concatenation "
-                f"{quote(''.join(pieces))}, got {quote(done_text)}"
+                (e, f"expected the done text to equal the deltas' concatenation "
+                 f"{quote(''.join(pieces))}, got {quote(done_text)}")
             )
         item.done_text[key] = done_text if isinstance(done_text, str) else ""
 

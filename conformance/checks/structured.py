@@ -1,0 +1,139 @@
+"""Checks on structured outputs: with `text.format` json_schema or json_object, the answer is JSON.
+
+The checks read the requested format from each exchange's own request body, so one set of checks
+serves every structured probe and can re-judge any recorded exchange. Prose where JSON was asked for
+means the format was silently ignored (IGNORED); so does JSON that breaks a strict schema, since a
+server that enforces the schema cannot produce it. A non-strict schema is best effort: a SHOULD.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import jsonschema
+import referencing.exceptions
+
+from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.rules import quote, rule
+from conformance.evidence import Exchange, Finding, Level
+
+JSON_OUTPUT = rule(
+    "structured.json_output",
+    Level.MUST,
+    "with text.format json_schema or json_object, the answer text is one JSON object",
+    effect=True,
+)
+SCHEMA_VALID = rule(
+    "structured.schema_valid",
+    Level.MUST,
+    "with a strict json_schema, the answer validates against the schema",
+    effect=True,
+)
+SCHEMA_VALID_LOOSE = rule(
+    "structured.schema_valid_loose",
+    Level.SHOULD,
+    "with a non-strict json_schema, the answer validates against the schema",
+)
+FORMAT_ECHO = rule(
+    "structured.format_echo", Level.SHOULD, "the Response echoes the requested text.format (type, name, strict)"
+)
+
+JSON_FORMATS = ("json_schema", "json_object")
+
+
+def requested_format(ex: Exchange) -> dict[str, Any] | None:
+    """The request's `text.format` object, or None when it sent none (or not an object)."""
+    body = ex.request_json()
+    text = body.get("text") if isinstance(body, dict) else None
+    fmt = text.get("format") if isinstance(text, dict) else None
+    return fmt if isinstance(fmt, dict) else None
+
+
+def schema_errors(instance: Any, schema: Any) -> list[str]:
+    """Where and why `instance` breaks `schema`; [] when the schema itself is unusable (our fault, not the server's)."""
+    if not isinstance(schema, dict | bool):
+        return []
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+        errors = sorted(cls(schema).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable):
+        return []
+    return [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def _json_path(path: Sequence[Any]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def parse_json(text: str) -> tuple[Any, bool]:
+    """(value, True) when `text` is one JSON document, else (None, False)."""
+    try:
+        return json.loads(text), True
+    except ValueError:
+        return None, False
+
+
+def _structured_answer(exchanges: Sequence[Exchange]) -> tuple[dict[str, Any], str] | None:
+    """The requested JSON format and the answer text of the last successful exchange, if JSON was asked for."""
+    ok = _ok(exchanges)
+    if not ok:
+        return None
+    fmt = requested_format(ok[-1])
+    if fmt is None or fmt.get("type") not in JSON_FORMATS:
+        return None
+    return fmt, output_text(response_body(ok[-1]))
+
+
+def answer_is_json_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    asked = _structured_answer(exchanges)
+    if asked is None:
+        return
+    fmt, text = asked
+    value, parsed = parse_json(text)
+    if not isinstance(value, dict):
+        what = f"JSON {type(value).__name__}" if parsed else "text that is not JSON"
+        fence = " (wrapped in a Markdown code fence)" if text.lstrip().startswith("```") else ""
+        yield JSON_OUTPUT.finding(
+            f"expected a JSON object for text.format {fmt['type']}, got {what}{fence}: {quote(text)}"
+        )
+
+
+def answer_matches_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    asked = _structured_answer(exchanges)
+    if asked is None or asked[0].get("type") != "json_schema":
+        return
+    fmt, text = asked
+    value, _ = parse_json(text)
+    if not isinstance(value, dict):
+        return  # not a JSON object at all: answer_is_json_object says so
+    errors = schema_errors(value, fmt.get("schema"))
+    if errors:
+        strict = fmt.get("strict") is True
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        yield (SCHEMA_VALID if strict else SCHEMA_VALID_LOOSE).finding(
+            f"expected JSON valid against schema {quote(fmt.get('name'))} (strict: {strict}), got {quote(text)}: "
+            + "; ".join(errors[:3])
+            + more
+        )
+
+
+def echoes_format(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The schema itself is not compared: servers may normalise it, and clients do not read it back."""
+    ok = _ok(exchanges)
+    if not ok:
+        return
+    sent = requested_format(ok[-1])
+    if sent is None:
+        return
+    want = {k: sent[k] for k in ("type", "name", "strict") if k in sent}
+    body = response_body(ok[-1])
+    text = body.get("text") if isinstance(body, dict) else None
+    got = text.get("format") if isinstance(text, dict) else None
+    if not isinstance(got, dict) or {k: got.get(k) for k in want} != want:
+        yield FORMAT_ECHO.finding(f"expected text.format echoed with {quote(want)}, got {quote(got, 200)}")
+
+
+STRUCTURED_CHECKS = (answer_is_json_object, answer_matches_schema, echoes_format)

@@ -1,0 +1,571 @@
+"""Every rule of the core checks modules can fire, and a conformant exchange fires none.
+
+Each case is a hand-made broken exchange (see tests/exchanges.py) and a piece of evidence the
+finding's message must quote. The meta-test fails when a rule declared in checks/__init__, http,
+core, errors or streaming has no case that fires it, so a rule added there without a failing test
+breaks the build. Feature-group modules (checks/tools.py, ...) prove their own rules the same way,
+each in its own test file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+import conformance.checks
+from conformance.checks import RULES, Check, core, errors, http, run_checks, streaming
+from conformance.checks.core import RESPONSE_CHECKS, answer_mentions, echoes_instructions
+from conformance.checks.errors import rejected_with
+from conformance.checks.http import COMMON_CHECKS
+from conformance.checks.rules import Rule
+from conformance.checks.streaming import STREAM_CHECKS
+from conformance.evidence import Exchange, Finding, Status
+from conformance.probes import BY_ID, Expect
+from conformance.probes.streaming import FINAL_CHECKS
+from conformance.runner import Target, run_cell
+from conformance.session import not_run
+from conformance.sse import parse_events
+from conformance.transports import CassetteError
+from conformance.verdict import verdict
+from tests.exchanges import (
+    MODEL,
+    conformant_response,
+    conformant_stream,
+    error_exchange,
+    exchange,
+    json_exchange,
+    raw_exchange,
+    request,
+    stream_exchange,
+    transport_error,
+)
+
+STREAM = (*STREAM_CHECKS, *FINAL_CHECKS)
+PROPER_ERROR = error_exchange().body
+BRIEF_REQUEST = request(instructions="Be brief.")
+TARGET = Target("test-provider", "http://conformance.invalid/v1", semantic=True)
+
+Events = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A broken exchange for `rule`: `findings` produces what the suite says about it."""
+
+    rule: str
+    label: str
+    findings: Callable[[], list[Finding]]
+    evidence: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.rule}:{self.label}"
+
+
+def checked(checks: Sequence[Check], *exchanges: Exchange) -> Callable[[], list[Finding]]:
+    return lambda: run_checks(checks, exchanges)
+
+
+def response(change: Callable[[dict[str, Any]], object]) -> Exchange:
+    """The conformant JSON answer after `change` edits its body in place."""
+    body = conformant_response()
+    change(body)
+    return json_exchange(body)
+
+
+def stream(change: Callable[[Events], object] | None = None, **kwargs: Any) -> Exchange:
+    """The conformant stream after `change` edits its event list in place."""
+    events = conformant_stream()
+    if change is not None:
+        change(events)
+    return stream_exchange(events, **kwargs)
+
+
+def renumbered(events: Events) -> None:
+    for i, event in enumerate(events):
+        event["sequence_number"] = i
+
+
+def insert(index: int, event: dict[str, Any]) -> Callable[[Events], None]:
+    def change(events: Events) -> None:
+        events.insert(index, event)
+        renumbered(events)
+
+    return change
+
+
+def drop(index: int) -> Callable[[Events], None]:
+    def change(events: Events) -> None:
+        del events[index]
+        renumbered(events)
+
+    return change
+
+
+def move(source: int, target: int) -> Callable[[Events], None]:
+    def change(events: Events) -> None:
+        events.insert(target, events.pop(source))
+        renumbered(events)
+
+    return change
+
+
+def setting(index: int, path: str, value: Any) -> Callable[[Events], None]:
+    """Set a dotted path ("response.output.0.id") inside event `index`."""
+
+    def change(events: Events) -> None:
+        *parents, last = path.split(".")
+        target: Any = events[index]
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        target[last] = value
+
+    return change
+
+
+def deleting(index: int, key: str) -> Callable[[Events], None]:
+    return lambda events: events[index].pop(key)
+
+
+def replacing(index: int, payload: Any) -> Callable[[Events], None]:
+    """Put `payload` in place of event `index`; a str is sent as raw, non-JSON data."""
+    return lambda events: events.__setitem__(index, payload)
+
+
+def boom(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    raise RuntimeError("kaput")
+
+
+def unreadable_cassette() -> list[Finding]:
+    def transport_for(probe: object, model: str) -> httpx.BaseTransport:
+        raise CassetteError("cassettes/x.json", "unknown cassette version 9")
+
+    cell = run_cell(BY_ID["core.text_input"], MODEL, TARGET, transport_for)
+    assert cell.status is Status.ERROR
+    return list(cell.findings)
+
+
+def never_recorded() -> list[Finding]:
+    return list(not_run(TARGET, MODEL, BY_ID["core.text_input"], "no cassette at cassettes/x.json").findings)
+
+
+# The conformant stream, by index: 0 created, 1 in_progress, 2 output_item.added, 3 content_part.added,
+# 4 delta "Hel", 5 delta "lo.", 6 output_text.done, 7 content_part.done, 8 output_item.done, 9 completed.
+CASES = [
+    # harness
+    Case(
+        "harness.check_crashed",
+        "raising check",
+        checked([boom], json_exchange(conformant_response())),
+        "boom: RuntimeError: kaput",
+    ),
+    Case(
+        "harness.transport",
+        "timeout",
+        checked(COMMON_CHECKS, transport_error("ReadTimeout: timed out")),
+        "ReadTimeout",
+    ),
+    Case(
+        "harness.rate_limited",
+        "429",
+        checked(COMMON_CHECKS, exchange(status=429, headers={"retry-after": "7"}, body="slow down")),
+        "retry-after: 7",
+    ),
+    Case("harness.cassette", "bad version", unreadable_cassette, "unknown cassette version 9"),
+    Case("harness.not_recorded", "no cassette", never_recorded, "no cassette at cassettes/x.json"),
+    # http
+    Case(
+        "http.not_server_error",
+        "503",
+        checked(COMMON_CHECKS, raw_exchange("upstream down", status=503)),
+        "got 503: 'upstream down'",
+    ),
+    Case(
+        "error.object",
+        "no error key",
+        checked(COMMON_CHECKS, json_exchange({"detail": "bad"}, status=400)),
+        "'{\"detail\": \"bad\"}'",
+    ),
+    Case(
+        "error.object",
+        "plain text",
+        checked(COMMON_CHECKS, raw_exchange("Bad Request", status=400)),
+        "'Bad Request'",
+    ),
+    Case(
+        "error.fields",
+        "absent",
+        checked(COMMON_CHECKS, error_exchange(400, {"message": "bad"})),
+        "lacks type, param, code",
+    ),
+    Case(
+        "error.fields",
+        "mistyped",
+        checked(COMMON_CHECKS, error_exchange(400, {"message": "bad", "type": 1, "param": None, "code": None})),
+        "1 is not of type 'string'",
+    ),
+    Case(
+        "error.content_type",
+        "text/plain",
+        checked(COMMON_CHECKS, exchange(status=400, headers={"content-type": "text/plain"}, body=PROPER_ERROR)),
+        "got 'text/plain'",
+    ),
+    # errors
+    Case(
+        "error.rejected",
+        "served",
+        checked([rejected_with(400)], json_exchange(conformant_response())),
+        "expected a 400, got 200",
+    ),
+    Case(
+        "error.client_status",
+        "500",
+        checked([rejected_with(400)], raw_exchange("oops", status=500)),
+        "expected a 400, got 500",
+    ),
+    Case("error.status_code", "422", checked([rejected_with(400)], error_exchange(422)), "expected 400, got 422"),
+    # core
+    Case("core.json_body", "streamed", checked(RESPONSE_CHECKS, stream()), "answered 'text/event-stream'"),
+    Case("core.json_body", "not json", checked(RESPONSE_CHECKS, raw_exchange("Hello.")), "got 'Hello.'"),
+    Case(
+        "response.schema",
+        "no id",
+        checked(RESPONSE_CHECKS, response(lambda b: b.pop("id"))),
+        "'id' is a required property",
+    ),
+    Case(
+        "response.schema",
+        "created_at a string",
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(created_at="yesterday"))),
+        "'yesterday' is not of type 'number'",
+    ),
+    Case(
+        "response.schema",
+        "item role",
+        checked(RESPONSE_CHECKS, response(lambda b: b["output"][0].update(role="user"))),
+        "response.output[0].role",
+    ),
+    Case(
+        "response.schema",
+        "output not a list",
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(output=5))),
+        "response.output: 5 is not of type 'array'",
+    ),
+    Case(
+        "response.schema",
+        "item type a list",
+        checked(RESPONSE_CHECKS, response(lambda b: b["output"][0].update(type=["message"]))),
+        "unknown output item type ['message']",
+    ),
+    Case(
+        "response.fields",
+        "no top_p",
+        checked(RESPONSE_CHECKS, response(lambda b: b.pop("top_p"))),
+        "response lacks 1 listed field(s): top_p",
+    ),
+    Case(
+        "response.fields",
+        "item without phase",
+        checked(RESPONSE_CHECKS, response(lambda b: b["output"][0].pop("phase"))),
+        "response.output[0] lacks 1 listed field(s): phase",
+    ),
+    Case(
+        "response.completed",
+        "incomplete",
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(status="incomplete"))),
+        "got 'incomplete'",
+    ),
+    Case(
+        "response.output_text",
+        "no output",
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(output=[]))),
+        "got output []",
+    ),
+    Case(
+        "response.output_text",
+        "blank text",
+        checked(RESPONSE_CHECKS, response(lambda b: b["output"][0]["content"][0].update(text="  "))),
+        "'text': '  '",
+    ),
+    Case(
+        "response.usage",
+        "absent",
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(usage=None))),
+        "expected a usage object, got None",
+    ),
+    Case(
+        "response.usage",
+        "wrong total",
+        checked(RESPONSE_CHECKS, response(lambda b: b["usage"].update(total_tokens=99))),
+        "got 99",
+    ),
+    Case(
+        "response.usage",
+        "string count",
+        checked(RESPONSE_CHECKS, response(lambda b: b["usage"].update(input_tokens="9"))),
+        "'input_tokens': '9'",
+    ),
+    Case(
+        "response.instructions_echo",
+        "dropped",
+        checked([echoes_instructions], json_exchange(conformant_response(), request_body=BRIEF_REQUEST)),
+        "expected instructions 'Be brief.', got None",
+    ),
+    Case(
+        "semantic.answer_mentions",
+        "absent word",
+        checked([answer_mentions("pineapple")], json_exchange(conformant_response())),
+        "'pineapple', got 'Hello.'",
+    ),
+    # streaming
+    Case(
+        "stream.is_sse",
+        "json answer",
+        checked(STREAM, json_exchange(conformant_response())),
+        "got 'application/json'",
+    ),
+    Case("stream.is_sse", "no events", checked(STREAM, stream_exchange([])), "empty event stream"),
+    Case("stream.data_json", "not json", checked(STREAM, stream(replacing(4, "Hel"))), "got 'Hel'"),
+    Case(
+        "stream.data_json",
+        "no type",
+        checked(STREAM, stream(replacing(4, {"delta": "Hel"}))),
+        "got '{\"delta\": \"Hel\"}'",
+    ),
+    Case(
+        "stream.event_field",
+        "unnamed",
+        checked(STREAM, stream(names=False)),
+        "10 of 10 events lack an `event:` line",
+    ),
+    Case(
+        "stream.event_matches_type",
+        "message",
+        checked(STREAM, stream(names=["message"] + [e["type"] for e in conformant_stream()[1:]])),
+        "expected `event: response.created`, got `event: message`",
+    ),
+    Case(
+        "stream.event_schema",
+        "delta a number",
+        checked(STREAM, stream(setting(4, "delta", 5))),
+        "5 is not of type 'string'",
+    ),
+    Case(
+        "stream.event_schema",
+        "no item_id",
+        checked(STREAM, stream(deleting(4, "item_id"))),
+        "lacks required item_id",
+    ),
+    Case(
+        "stream.event_fields",
+        "no logprobs",
+        checked(STREAM, stream(deleting(6, "logprobs"))),
+        "response.output_text.done events lack listed field(s): logprobs",
+    ),
+    Case(
+        "stream.known_event_type",
+        "invented",
+        checked(STREAM, stream(insert(9, {"type": "response.heartbeat"}))),
+        "'response.heartbeat'",
+    ),
+    Case("stream.created_first", "missing", checked(STREAM, stream(drop(0))), "got event #0 response.in_progress"),
+    Case(
+        "stream.in_progress_second",
+        "missing",
+        checked(STREAM, stream(drop(1))),
+        "got event #1 response.output_item.added",
+    ),
+    Case("stream.terminal_last", "missing", checked(STREAM, stream(drop(9))), "no terminal event"),
+    Case(
+        "stream.terminal_last",
+        "twice",
+        checked(STREAM, stream(lambda e: e.append(copy.deepcopy(e[9])))),
+        "expected one terminal event, got 2",
+    ),
+    Case(
+        "stream.terminal_last",
+        "early",
+        checked(STREAM, stream(move(9, 8))),
+        "got event #9 response.output_item.done after it",
+    ),
+    Case(
+        "stream.sequence_number_present",
+        "absent",
+        checked(STREAM, stream(deleting(5, "sequence_number"))),
+        "first event #5 response.output_text.delta (got None)",
+    ),
+    Case(
+        "stream.sequence_number_present",
+        "string",
+        checked(STREAM, stream(setting(5, "sequence_number", "5"))),
+        "(got '5')",
+    ),
+    Case(
+        "stream.sequence_number_increasing",
+        "backwards",
+        checked(STREAM, stream(setting(6, "sequence_number", 3))),
+        "expected sequence_number > 5, got 3",
+    ),
+    Case(
+        "stream.grammar",
+        "item never opened",
+        checked(STREAM, stream(drop(2))),
+        "output_index 0 was not opened by output_item.added",
+    ),
+    Case("stream.grammar", "part left open", checked(STREAM, stream(drop(7))), "content part(s) [0] still open"),
+    Case("stream.grammar", "item never closed", checked(STREAM, stream(drop(8))), "output item(s) [0] never closed"),
+    Case(
+        "stream.grammar",
+        "delta after done",
+        checked(STREAM, stream(move(5, 6))),
+        "after the done event of the same content",
+    ),
+    Case(
+        "stream.indices",
+        "item_id",
+        checked(STREAM, stream(setting(4, "item_id", "msg_other"))),
+        "expected item_id 'msg_test' (output_index 0), got 'msg_other'",
+    ),
+    Case(
+        "stream.indices",
+        "content_index a string",
+        checked(STREAM, stream(setting(4, "content_index", "0"))),
+        "expected an integer content_index, got '0'",
+    ),
+    Case(
+        "stream.indices",
+        "output_index 1 first",
+        checked(STREAM, stream(setting(2, "output_index", 1))),
+        "expected output_index 0, got 1",
+    ),
+    Case(
+        "stream.text_concat",
+        "done text",
+        checked(STREAM, stream(setting(6, "text", "Help."))),
+        "concatenation 'Hello.', got 'Help.'",
+    ),
+    Case(
+        "stream.text_concat",
+        "part text",
+        checked(STREAM, stream(setting(7, "part.text", "Hullo."))),
+        "expected part text 'Hello.', got 'Hullo.'",
+    ),
+    Case(
+        "stream.text_concat",
+        "final text",
+        checked(STREAM, stream(setting(9, "response.output.0.content.0.text", "Goodbye."))),
+        "streamed text 'Hello.', got 'Goodbye.'",
+    ),
+    Case(
+        "stream.final_items",
+        "item id",
+        checked(STREAM, stream(setting(9, "response.output.0.id", "msg_other"))),
+        "got [('msg_other', 'message')]",
+    ),
+    Case("stream.final_items", "no items", checked(STREAM, stream(setting(9, "response.output", []))), "got []"),
+    Case(
+        "stream.incremental",
+        "buffered",
+        checked(STREAM, stream(offsets=[5.0] * 10)),
+        "all 10 events arrived at once, at 5.0 ms",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_broken_exchange_fires_its_rule_and_quotes_the_evidence(case: Case) -> None:
+    findings = case.findings()
+    messages = [f.message for f in findings if f.rule == case.rule]
+    assert messages, f"{case.rule} did not fire; got {findings}"
+    assert any(case.evidence in m for m in messages), f"no {case.rule} message quotes {case.evidence!r}: {messages}"
+    assert all(f.level is RULES[f.rule].level for f in findings)
+    if case.rule != "harness.check_crashed":
+        assert not [f for f in findings if f.rule == "harness.check_crashed"]
+
+
+def declared_in(*modules: object) -> set[str]:
+    """The ids of the rules a module declares, found by its Rule objects so no list is kept by hand."""
+    return {value.id for module in modules for value in vars(module).values() if isinstance(value, Rule)}
+
+
+CORE_RULES = declared_in(conformance.checks, http, core, errors, streaming)
+
+
+def test_every_core_rule_has_a_broken_exchange_that_fires_it() -> None:
+    fired = {case.rule for case in CASES if case.rule in {f.rule for f in case.findings()}}
+    assert fired == CORE_RULES
+    assert CORE_RULES <= set(RULES)
+
+
+def test_conformant_json_response_has_no_findings() -> None:
+    checks = (*COMMON_CHECKS, *RESPONSE_CHECKS, echoes_instructions, answer_mentions("hello"))
+    assert run_checks(checks, [json_exchange(conformant_response())]) == []
+
+
+@pytest.mark.parametrize("pieces", [("Hello.",), ("Hel", "lo."), ("", "Hi", " there", "!")])
+def test_conformant_stream_has_no_findings(pieces: tuple[str, ...]) -> None:
+    checks = (*COMMON_CHECKS, *STREAM, answer_mentions("".join(pieces).strip() or "hi"))
+    assert run_checks(checks, [stream_exchange(conformant_stream(pieces))]) == []
+
+
+def test_conformant_stream_still_passes_after_a_trip_through_the_sse_parser() -> None:
+    """The fixture's events, framed as bytes and parsed back, are what a recorded stream would hold."""
+    wire = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in conformant_stream()).encode()
+    events, pending = parse_events([(float(i), wire[i : i + 50]) for i in range(0, len(wire), 50)])
+    assert not pending
+    parsed = exchange(headers={"content-type": "text/event-stream"}, events=events)
+    assert run_checks((*COMMON_CHECKS, *STREAM), [parsed]) == []
+
+
+@pytest.mark.parametrize("sent", ["true", "[1]", '"Be brief."', "{"])
+def test_echo_check_reads_a_request_body_that_is_not_an_object(sent: str) -> None:
+    """A replayed cassette may hold any request body; with no instructions sent, none are expected back."""
+    assert run_checks([echoes_instructions], [json_exchange(conformant_response(), request_body=sent)]) == []
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_clean_rejection_has_no_findings(status: int) -> None:
+    assert run_checks((*COMMON_CHECKS, rejected_with(status)), [error_exchange(status)]) == []
+
+
+def judged(expect: Expect, checks: Sequence[Check], *exchanges: Exchange) -> Status:
+    """The verdict on the findings the checks really produce, not on hand-picked ones."""
+    return verdict(expect, exchanges, run_checks((*COMMON_CHECKS, *checks), exchanges))
+
+
+VERDICTS = [
+    (Status.PASS, Expect.WORKS, RESPONSE_CHECKS, [json_exchange(conformant_response())]),
+    (Status.PASS, Expect.REJECTED, [rejected_with(400)], [error_exchange(400)]),
+    (Status.NON_STRICT, Expect.WORKS, RESPONSE_CHECKS, [response(lambda b: b.update(usage=None))]),
+    (Status.NON_STRICT, Expect.REJECTED, [rejected_with(400)], [error_exchange(422)]),
+    (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [response(lambda b: b.update(status="incomplete"))]),
+    (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [json_exchange({"detail": "bad"}, status=400)]),
+    (Status.IGNORED, Expect.WORKS, STREAM, [json_exchange(conformant_response())]),
+    (Status.IGNORED, Expect.REJECTED, [rejected_with(400)], [json_exchange(conformant_response())]),
+    (Status.UNSUPPORTED, Expect.WORKS, RESPONSE_CHECKS, [error_exchange(400)]),
+    (Status.ACCEPTED, Expect.UNOBSERVABLE, RESPONSE_CHECKS, [json_exchange(conformant_response())]),
+    (Status.ERROR, Expect.WORKS, RESPONSE_CHECKS, []),
+    (Status.ERROR, Expect.WORKS, RESPONSE_CHECKS, [transport_error()]),
+    (Status.ERROR, Expect.WORKS, RESPONSE_CHECKS, [raw_exchange("upstream down", status=502)]),
+    (Status.ERROR, Expect.WORKS, [boom], [json_exchange(conformant_response())]),
+]
+
+
+@pytest.mark.parametrize(
+    ("expected", "expect", "checks", "exchanges"),
+    VERDICTS,
+    ids=[f"{status.value}-{expect.value}-{i}" for i, (status, expect, _, _) in enumerate(VERDICTS)],
+)
+def test_verdict(expected: Status, expect: Expect, checks: Sequence[Check], exchanges: list[Exchange]) -> None:
+    assert judged(expect, checks, *exchanges) is expected
+
+
+def test_every_status_a_verdict_can_give_is_covered() -> None:
+    """NOT RUN is set by the session for cells without a cassette, never by verdict()."""
+    assert {status for status, *_ in VERDICTS} == set(Status) - {Status.NOT_RUN}

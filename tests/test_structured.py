@@ -1,0 +1,262 @@
+"""Structured-output checks and probes: every rule fires on a broken exchange, conformant answers fire none.
+
+Every exchange here is hand-made with the builders of tests/exchanges.py: none came from a server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import jsonschema
+import pytest
+
+from conformance.checks import RULES, run_checks
+from conformance.checks.http import COMMON_CHECKS
+from conformance.checks.structured import STRUCTURED_CHECKS, schema_errors
+from conformance.evidence import Exchange, Status
+from conformance.probes import Probe, Request
+from conformance.probes.structured import PROBES
+from conformance.runner import judge
+from tests.exchanges import conformant_response, conformant_stream, json_exchange, request, stream_exchange
+from tests.test_rules import Case, checked
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "enum": ["Ada", "Grace"]}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+ADA = '{"name": "Ada", "age": 36}'
+
+
+def json_schema(strict: bool | None = True, schema: dict[str, Any] = PERSON) -> dict[str, Any]:
+    fmt = {"type": "json_schema", "name": "person", "schema": schema}
+    return fmt if strict is None else {**fmt, "strict": strict}
+
+
+def answered(text: str, fmt: dict[str, Any], echo: dict[str, Any] | None = None) -> Exchange:
+    """A hand-made JSON answer `text` to a request for `fmt`, echoing `echo` (default: `fmt`) as text.format."""
+    body = conformant_response(text)
+    body["text"] = {"format": fmt if echo is None else echo}
+    return json_exchange(body, request_body=request(text={"format": fmt}))
+
+
+def streamed(pieces: Sequence[str], fmt: dict[str, Any]) -> Exchange:
+    """A hand-made conformant stream of `pieces` answering a request for `fmt`."""
+    events = conformant_stream(pieces)
+    events[-1]["response"]["text"] = {"format": fmt}
+    return dataclasses.replace(stream_exchange(events), request_body=request(stream=True, text={"format": fmt}))
+
+
+CASES = [
+    Case(
+        "structured.json_output",
+        "prose",
+        checked(STRUCTURED_CHECKS, answered("Ada, aged 36.", json_schema())),
+        "got text that is not JSON: 'Ada, aged 36.'",
+    ),
+    Case(
+        "structured.json_output",
+        "fenced",
+        checked(STRUCTURED_CHECKS, answered(f"```json\n{ADA}\n```", {"type": "json_object"})),
+        "(wrapped in a Markdown code fence)",
+    ),
+    Case(
+        "structured.json_output",
+        "array",
+        checked(STRUCTURED_CHECKS, answered(f"[{ADA}]", {"type": "json_object"})),
+        "got JSON list",
+    ),
+    Case(
+        "structured.json_output",
+        "streamed prose",
+        checked(STRUCTURED_CHECKS, streamed(["Hel", "lo."], json_schema())),
+        "'Hello.'",
+    ),
+    Case(
+        "structured.schema_valid",
+        "missing property",
+        checked(STRUCTURED_CHECKS, answered('{"name": "Ada"}', json_schema())),
+        "$: 'age' is a required property",
+    ),
+    Case(
+        "structured.schema_valid",
+        "wrong type",
+        checked(STRUCTURED_CHECKS, answered('{"name": "Ada", "age": "36"}', json_schema())),
+        "$.age: '36' is not of type 'integer'",
+    ),
+    Case(
+        "structured.schema_valid",
+        "not in enum",
+        checked(STRUCTURED_CHECKS, answered('{"name": "Alan", "age": 41}', json_schema())),
+        "$.name: 'Alan' is not one of ['Ada', 'Grace']",
+    ),
+    Case(
+        "structured.schema_valid",
+        "extra property",
+        checked(STRUCTURED_CHECKS, answered('{"name": "Ada", "age": 36, "born": 1815}', json_schema())),
+        "('born' was unexpected)",
+    ),
+    Case(
+        "structured.schema_valid_loose",
+        "missing property",
+        checked(STRUCTURED_CHECKS, answered('{"name": "Ada"}', json_schema(strict=False))),
+        "(strict: False), got '{\"name\": \"Ada\"}'",
+    ),
+    Case(
+        "structured.schema_valid_loose",
+        "strict unset",
+        checked(STRUCTURED_CHECKS, answered('{"age": 36}', json_schema(strict=None))),
+        "'name' is a required property",
+    ),
+    Case(
+        "structured.format_echo",
+        "echoed as text",
+        checked(STRUCTURED_CHECKS, answered(ADA, json_schema(), echo={"type": "text"})),
+        "got {'type': 'text'}",
+    ),
+    Case(
+        "structured.format_echo",
+        "name dropped",
+        checked(STRUCTURED_CHECKS, answered(ADA, json_schema(), echo={"type": "json_schema", "strict": True})),
+        "expected text.format echoed with {'type': 'json_schema', 'name': 'person', 'strict': True}",
+    ),
+    Case(
+        "structured.format_echo",
+        "no text field",
+        checked(STRUCTURED_CHECKS, answered(ADA, {"type": "json_object"}, echo={})),
+        "got {}",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_broken_exchange_fires_its_rule_and_quotes_the_evidence(case: Case) -> None:
+    findings = case.findings()
+    messages = [f.message for f in findings if f.rule == case.rule]
+    assert messages, f"{case.rule} did not fire; got {findings}"
+    assert any(case.evidence in m for m in messages), f"no {case.rule} message quotes {case.evidence!r}: {messages}"
+    assert not [f for f in findings if f.rule == "harness.check_crashed"]
+
+
+def test_every_structured_rule_has_a_case() -> None:
+    fired = {case.rule for case in CASES if case.rule in {f.rule for f in case.findings()}}
+    assert fired == {rule for rule in RULES if rule.startswith("structured.")}
+
+
+def _request(probe: Probe) -> Request:
+    return next(probe.script("test-model"))
+
+
+def _format(probe: Probe) -> dict[str, Any]:
+    body = _request(probe).body
+    assert body is not None
+    return body["text"]["format"]
+
+
+# An answer each probe's schema accepts: what a server that enforces the schema could send.
+VALID_ANSWERS = {"structured.nested_array": '{"people": [{"name": "Ada", "age": 36}, {"name": "Alan", "age": 41}]}'}
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.id)
+def test_every_probe_passes_a_conformant_answer(probe: Probe) -> None:
+    sent = _request(probe)
+    assert sent.body is not None
+    fmt = _format(probe)
+    answer = VALID_ANSWERS.get(probe.id, ADA)
+    if sent.stream:
+        events = conformant_stream([answer[:10], answer[10:]])
+        events[-1]["response"]["text"] = {"format": fmt}
+        ex = dataclasses.replace(stream_exchange(events), request_body=json.dumps(sent.body))
+    else:
+        body = {**conformant_response(answer), "text": {"format": fmt}}
+        ex = json_exchange(body, request_body=json.dumps(sent.body))
+    assert run_checks((*COMMON_CHECKS, *probe.checks), [ex]) == []
+
+
+def _strict_problems(schema: Any, path: str = "$") -> list[str]:
+    """What OpenAI's strict mode rejects: an object with optional or undeclared properties."""
+    if isinstance(schema, list):
+        return [p for i, s in enumerate(schema) for p in _strict_problems(s, f"{path}[{i}]")]
+    if not isinstance(schema, dict):
+        return []
+    problems = [p for key, sub in schema.items() for p in _strict_problems(sub, f"{path}.{key}")]
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            problems.append(f"{path}: additionalProperties is not false")
+        if sorted(schema.get("required", [])) != sorted(schema.get("properties", {})):
+            problems.append(f"{path}: not every property is required")
+    return problems
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.id)
+def test_every_schema_sent_is_valid_and_strict_compatible(probe: Probe) -> None:
+    """A schema OpenAI itself would refuse would make the probe judge the server for our mistake."""
+    fmt = _format(probe)
+    if fmt["type"] == "json_schema":
+        jsonschema.Draft202012Validator.check_schema(fmt["schema"])
+        assert _strict_problems(fmt["schema"]) == []
+
+
+def test_prompts_say_json_where_openai_requires_it() -> None:
+    for probe in PROBES:
+        sent = _request(probe).body
+        assert sent is not None
+        asks_for_json = "json" in sent["input"].lower()
+        assert asks_for_json is (probe.id != "structured.schema_without_json_prompt"), probe.id
+
+
+def test_schema_errors_name_the_path_and_ignore_an_unusable_schema() -> None:
+    assert schema_errors({"age": 1}, {"properties": {"age": {"type": "string"}}}) == [
+        "$.age: 1 is not of type 'string'"
+    ]
+    assert schema_errors({}, {"type": "no-such-type"}) == []
+    assert schema_errors({}, {"$ref": "#/$defs/Missing"}) == []
+    assert schema_errors({}, "not a schema") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [None, [], "text", {"output": "x"}, {"output": [None, 1, {"type": "message", "content": "x"}]}],
+    ids=repr,
+)
+def test_checks_do_not_crash_on_odd_bodies(body: Any) -> None:
+    odd = json_exchange(body, request_body=request(text={"format": json_schema()}))
+    odd_request = json_exchange(conformant_response(ADA), request_body=json.dumps({"text": {"format": "json"}}))
+    findings = run_checks(STRUCTURED_CHECKS, [odd]) + run_checks(STRUCTURED_CHECKS, [odd_request])
+    assert not [f for f in findings if f.rule == "harness.check_crashed"]
+
+
+def _status(probe: Probe, ex: Exchange) -> Status:
+    return judge(probe, [ex], semantic=True)[0]
+
+
+def _with_request(probe: Probe, ex: Exchange) -> Exchange:
+    return dataclasses.replace(ex, request_body=json.dumps(_request(probe).body))
+
+
+BY_ID = {p.id: p for p in PROBES}
+
+
+def test_prose_for_a_schema_is_ignored_not_pass() -> None:
+    probe = BY_ID["structured.schema_without_json_prompt"]
+    ex = _with_request(probe, answered("Ada Lovelace was a mathematician.", _format(probe)))
+    assert _status(probe, ex) is Status.IGNORED
+
+
+def test_json_in_the_wrong_shape_for_a_strict_schema_is_ignored() -> None:
+    probe = BY_ID["structured.nested_array"]
+    assert _status(probe, _with_request(probe, answered(ADA, _format(probe)))) is Status.IGNORED
+
+
+def test_a_loose_schema_broken_is_non_strict() -> None:
+    probe = BY_ID["structured.json_schema_loose"]
+    assert _status(probe, _with_request(probe, answered('{"name": "Ada"}', _format(probe)))) is Status.NON_STRICT
+
+
+def test_a_conformant_answer_passes() -> None:
+    probe = BY_ID["structured.json_schema_strict"]
+    assert _status(probe, _with_request(probe, answered(ADA, _format(probe)))) is Status.PASS
