@@ -20,12 +20,12 @@ from conformance import __version__
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir
+from conformance.cli_models import add_models_parser, models_command
 from conformance.probes.listing import probe_table, update_readme
-from conformance.profiles import ProfileError, load_profile
-from conformance.runner import CellResult, Target
-from conformance.session import Plan, Session, discover_models, render_dir, replay_plans, select_models, select_probes
+from conformance.profiles import Profile, ProfileError, profile_for
+from conformance.runner import CellResult
+from conformance.session import Session, live_plan, render_dir, replay_plans, select_probes
 from conformance.transports import CassetteError, RecordMode
-from conformance.transports.cassette import safe_name
 
 DEFAULT_OUT = Path("reports/latest")
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-key-env", help="environment variable holding the API key")
     run.add_argument("--model", action="append", default=[], metavar="GLOB", help="models (repeatable; default: all)")
     run.add_argument("--exclude-model", action="append", default=[], metavar="GLOB", help="models to skip")
+    run.add_argument("--include-unavailable", action="store_true", help="also probe models the catalog marks unavailable")
     run.add_argument(
         "--record-mode", type=RecordMode.parse, default=None, metavar="MODE",
         help="none | once | new_episodes | all (default: live, nothing recorded)",
@@ -68,25 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", type=Path, help="new matrix.json or results directory")
     compare.add_argument("--json", action="store_true", help="print the changes as JSON")
 
+    add_models_parser(sub)
+
     probes = sub.add_parser("probes", help="list the probe catalog as Markdown")
     probes.add_argument("--update-readme", type=Path, nargs="?", const=Path("README.md"), metavar="README")
     return parser
 
 
-def _target(args: argparse.Namespace) -> Target | None:
-    profile = load_profile(args.provider) if args.provider else None
-    base_url = args.base_url or (profile.base_url if profile else None)
-    if base_url is None:
-        return None
-    key_env = args.api_key_env if args.api_key_env is not None else (profile.api_key_env if profile else "")
-    name = profile.name if profile else safe_name(base_url.split("://")[-1].split("/")[0])
-    return Target(
-        provider=name,
-        base_url=base_url,
-        api_key=(os.environ.get(key_env) or None) if key_env else None,
-        semantic=profile.semantic_checks if profile else True,
-        timeout_s=args.timeout,
-    )
+def _api_key(profile: Profile, key_env: str | None) -> str | None:
+    env = key_env if key_env is not None else profile.api_key_env
+    return (os.environ.get(env) or None) if env else None
 
 
 def _print_cell(result: CellResult) -> None:
@@ -116,26 +108,29 @@ def _finish(matrix: dict[str, object], out: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    target = _target(args)
-    if target is None:
+    profile = profile_for(args.provider, args.base_url)
+    if profile is None:
         print("conformance: no --base-url or --provider given: replaying the recorded cassettes offline.")
         return _replay(args)
     mode: RecordMode | None = args.record_mode
-    cassettes = args.cassettes or cassettes_dir()
-    probes = select_probes(args.probe, args.feature)
-    available: list[str] = []
-    if not args.model or any(c in "".join(args.model) for c in "*?["):
-        available = discover_models(target, httpx.HTTPTransport(retries=0))
-    models = select_models(available, args.model, args.exclude_model)
-    if not models:
-        print(f"conformance: no model selected (available: {', '.join(available) or 'none'})", file=sys.stderr)
+    live = live_plan(
+        profile, _api_key(profile, args.api_key_env), select_probes(args.probe, args.feature), mode,
+        args.cassettes or cassettes_dir(), args.model, args.exclude_model, args.include_unavailable, args.timeout,
+    )
+    for warning in live.warnings:
+        print(f"catalog: {warning}", file=sys.stderr)
+    for model, reason in live.skipped.items():
+        print(f"not probed: {model} ({reason})", file=sys.stderr)
+    if not live.plan.models:
+        print("conformance: no model selected (see `conformance models`)", file=sys.stderr)
         return 2
     meta = {
         "mode": "live" if mode is None else f"record ({mode.value})",
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "not_probed": live.skipped,
     }
     session = Session(args.out, meta, None if args.quiet else _print_cell)
-    return _finish(session.run([Plan(target, models, probes, mode, cassettes)]), args.out)
+    return _finish(session.run([live.plan]), args.out)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -152,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "replay":
             return _replay(args, args.provider)
+        if args.command == "models":
+            return models_command(args)
         if args.command == "diff":
             return _diff(args)
         if args.command == "probes":

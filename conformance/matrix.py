@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
+from conformance.catalog import drift
 from conformance.evidence import Status
 from conformance.probes import PROBES
 
@@ -42,6 +43,8 @@ def _feature_of(cells: dict[tuple[str, str, str], dict[str, Any]], probe: str) -
 
 
 def _cell(record: dict[str, Any]) -> dict[str, Any]:
+    """Drift is worked out again from the status, so re-judged results stay right."""
+    claim = record.get("claim") or {"claim": "unknown", "source": ""}
     return {
         "provider": record["provider"],
         "model": record["model"],
@@ -50,6 +53,9 @@ def _cell(record: dict[str, Any]) -> dict[str, Any]:
         "status": record["status"],
         "findings": record["findings"],
         "semantic_checks": record.get("semantic_checks", True),
+        "claim": claim,
+        "drift": drift(claim.get("claim", "unknown"), record["status"]),
+        "redirected": record.get("redirected", []),
         "exchanges": record.get("exchanges", []),
     }
 

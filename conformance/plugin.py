@@ -13,16 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir
 from conformance.probes import Probe
-from conformance.profiles import load_profile
+from conformance.profiles import profile_for
 from conformance.results import RESULTS_FILE, ResultsWriter
-from conformance.runner import CellResult, Target, run_cell
-from conformance.session import Plan, discover_models, render_dir, replay_plans, select_models, select_probes, transports_for
+from conformance.runner import CellResult, run_cell
+from conformance.session import Plan, annotate, live_plan, render_dir, replay_plans, select_probes, transports_for
 from conformance.transports import RecordMode
 
 
@@ -52,21 +51,13 @@ def _plans(config: pytest.Config) -> list[Plan]:
     cassettes = opt("--conformance-cassettes") or cassettes_dir()
     if opt("--conformance-replay"):
         return replay_plans(cassettes, probes=probes)
-    profile = load_profile(opt("--conformance-provider")) if opt("--conformance-provider") else None
-    base_url = opt("--conformance-base-url") or (profile.base_url if profile else "")
-    key_env = opt("--conformance-api-key-env") or (profile.api_key_env if profile else "")
-    target = Target(
-        provider=profile.name if profile else base_url.split("://")[-1].split("/")[0],
-        base_url=base_url,
-        api_key=os.environ.get(key_env) if key_env else None,
-        semantic=profile.semantic_checks if profile else True,
-        timeout_s=opt("--conformance-timeout"),
-    )
-    patterns = opt("--conformance-model")
-    needs_catalog = not patterns or any(c in "".join(patterns) for c in "*?[")
-    available = discover_models(target, httpx.HTTPTransport(retries=0)) if needs_catalog else []
-    models = select_models(available, patterns)
-    return [Plan(target, models, probes, opt("--conformance-record-mode"), cassettes)]
+    profile = profile_for(opt("--conformance-provider"), opt("--conformance-base-url"))
+    assert profile is not None  # _active() saw one of the two options
+    key_env = opt("--conformance-api-key-env") or profile.api_key_env
+    api_key = os.environ.get(key_env) if key_env else None
+    live = live_plan(profile, api_key, probes, opt("--conformance-record-mode"), cassettes,
+                     opt("--conformance-model"), timeout_s=opt("--conformance-timeout"))
+    return [live.plan]
 
 
 class CellItem(pytest.Item):
@@ -76,7 +67,7 @@ class CellItem(pytest.Item):
         self.add_marker(pytest.mark.xdist_group(f"{plan.target.provider}:{model}"))
 
     def runtest(self) -> None:
-        result = run_cell(self.probe, self.model, self.plan.target, transports_for(self.plan))
+        result = annotate(run_cell(self.probe, self.model, self.plan.target, transports_for(self.plan)), self.plan.catalog)
         ResultsWriter(self.config.getoption("--conformance-out")).append(result.to_json())
         self.user_properties.append(("status", result.status.value))
         _outcome(result)

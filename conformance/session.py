@@ -10,17 +10,19 @@ import fnmatch
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
 from conformance.checks.http import NOT_RECORDED
 from conformance.evidence import Status
 from conformance.matrix import build_matrix, write_matrix
 from conformance.probes import PROBES, Probe
+from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
@@ -31,13 +33,14 @@ MANIFEST = "provider.json"
 
 @dataclass(frozen=True)
 class Plan:
-    """What to run. `mode` None means live with no cassettes."""
+    """What to run. `mode` None means live with no cassettes; `catalog` carries the claims."""
 
     target: Target
     models: tuple[str, ...]
     probes: tuple[Probe, ...]
     mode: RecordMode | None
     cassettes: Path
+    catalog: Catalog | None = None
 
     def cells(self) -> list[tuple[str, Probe]]:
         return [(model, probe) for model in self.models for probe in self.probes]
@@ -67,14 +70,47 @@ def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Se
     return tuple(kept)
 
 
-def discover_models(target: Target, transport: httpx.BaseTransport) -> list[str]:
-    """The endpoint's own list, from GET /models (OpenAI shape: data[].id)."""
-    headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-    with httpx.Client(transport=transport, timeout=target.timeout_s) as client:
-        response = client.get(target.base_url.rstrip("/") + "/models", headers=headers)
-    response.raise_for_status()
-    data = response.json().get("data", [])
-    return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+def catalog_transport(target: Target, mode: RecordMode | None, cassettes: Path) -> Callable[[], httpx.BaseTransport]:
+    """Catalog requests go through the same transports as probes: one cassette per provider."""
+
+    def factory() -> httpx.BaseTransport:
+        live = httpx.HTTPTransport(retries=0)
+        if mode is None:
+            return live
+        inner = NoNetworkTransport() if mode is RecordMode.NONE else live
+        path = cassette_path(cassettes, target.provider, "_catalog", "catalog")
+        return CassetteTransport(
+            path, mode, inner, provider=target.provider, model="_catalog", probe="catalog", secrets=target.secrets
+        )
+
+    return factory
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    plan: Plan
+    skipped: dict[str, str]  # catalog models not probed, and why
+    warnings: tuple[str, ...]  # what the catalog parsers noticed
+
+
+def live_plan(
+    profile: Profile,
+    api_key: str | None,
+    probes: tuple[Probe, ...],
+    mode: RecordMode | None,
+    cassettes: Path,
+    models: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    include_unavailable: bool = False,
+    timeout_s: float = 60.0,
+) -> LivePlan:
+    """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
+    target = Target(profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s)
+    catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
+    available, skipped = catalog.selection(include_unavailable)
+    chosen = select_models(available, models, exclude)
+    plan = Plan(target, chosen, probes, mode, cassettes, catalog)
+    return LivePlan(plan, {m: r for m, r in skipped.items() if m not in chosen}, catalog.warnings)
 
 
 def transports_for(plan: Plan) -> TransportFactory:
@@ -106,6 +142,8 @@ def write_manifest(plan: Plan) -> None:
         "semantic_checks": plan.target.semantic,
         "models": models,
     }
+    if plan.catalog is not None:
+        manifest["catalog"] = plan.catalog.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
@@ -118,7 +156,8 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
         if providers and manifest["provider"] not in providers:
             continue
         target = Target(manifest["provider"], manifest["base_url"], None, bool(manifest.get("semantic_checks", True)))
-        plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes))
+        catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
+        plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
     return plans
 
 
@@ -137,6 +176,8 @@ class Session:
         for plan in plans:
             if plan.mode is not None and plan.mode is not RecordMode.NONE:
                 write_manifest(plan)
+            if plan.catalog is not None:
+                self._snapshot(plan.catalog)
             factory = transports_for(plan)
             for model, probe in plan.cells():
                 if (plan.target.provider, model, probe.id) in done:
@@ -152,8 +193,14 @@ class Session:
     def _cell(self, plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
         if plan.mode is RecordMode.NONE and not path.exists():
-            return not_run(plan.target, model, probe, f"no cassette at {path}")
-        return run_cell(probe, model, plan.target, factory)
+            return annotate(not_run(plan.target, model, probe, f"no cassette at {path}"), plan.catalog)
+        return annotate(run_cell(probe, model, plan.target, factory), plan.catalog)
+
+    def _snapshot(self, catalog: Catalog) -> None:
+        """The claims a run was judged against, stored beside its results."""
+        path = self.out_dir / "catalogs" / f"{safe_name(catalog.provider)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(catalog.to_json(), indent=1) + "\n", encoding="utf-8")
 
     def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
         """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""
@@ -226,6 +273,15 @@ def _plans_key(plans: Sequence[Plan]) -> list[dict[str, Any]]:
         }
         for p in plans
     ]
+
+
+def annotate(result: CellResult, catalog: Catalog | None) -> CellResult:
+    """Add the provider's claim for the cell, DRIFT, and any deprecation redirect the provider announced."""
+    extra = claim_record(catalog, result.model, result.probe, result.feature, result.status)
+    notices = redirect_warnings(result.exchanges)
+    if notices:
+        extra["redirected"] = notices
+    return replace(result, extra={**result.extra, **extra})
 
 
 def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult:

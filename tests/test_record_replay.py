@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conformance.probes import PROBES
-from conformance.runner import Target
-from conformance.session import Plan, Session, replay_plans
+from conformance.profiles import profile_for
+from conformance.session import Session, live_plan, replay_plans
 from conformance.transports import RecordMode
 from tests.peers.servers import Peer
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.peer
 
 def _comparable(matrix: dict) -> list[dict]:
     return [
-        {k: cell[k] for k in ("provider", "model", "probe", "status", "findings", "exchanges")}
+        {k: cell[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift", "exchanges")}
         for cell in matrix["cells"]
     ]
 
@@ -26,9 +26,11 @@ def _comparable(matrix: dict) -> list[dict]:
 @pytest.fixture(scope="module")
 def recorded(llama_server: Peer, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     root = tmp_path_factory.mktemp("record")
-    target = Target("llama-server", llama_server.base_url, api_key=None, semantic=False, timeout_s=30)
-    plan = Plan(target, (llama_server.model,), PROBES, RecordMode.ALL, root / "cassettes")
-    return Session(root / "out").run([plan]), root
+    profile = profile_for("llama-server", llama_server.base_url)
+    assert profile is not None
+    live = live_plan(profile, None, PROBES, RecordMode.ALL, root / "cassettes", timeout_s=30)
+    assert live.plan.models == (llama_server.model,), "the model comes from the server's own catalog"
+    return Session(root / "out").run([live.plan]), root
 
 
 def test_replay_with_network_blocked_gives_the_identical_matrix(
@@ -67,3 +69,12 @@ def test_cassettes_hold_every_event_with_its_arrival_offset(recorded: tuple[dict
     offsets = [e["offset_ms"] for e in response["events"]]
     assert offsets == sorted(offsets) and offsets[-1] > 0
     assert all(isinstance(c["offset_ms"], float | int) for c in response["chunks"])
+
+
+def test_every_cell_carries_its_claim_and_drift_marks_a_false_one(recorded: tuple[dict, Path]) -> None:
+    live, root = recorded
+    assert all(cell["claim"]["claim"] in ("yes", "no", "unknown") for cell in live["cells"])
+    streaming = next(c for c in live["cells"] if c["probe"] == "streaming.text")
+    assert streaming["claim"]["claim"] == "yes", "the llama-server profile claims streaming on purpose"
+    assert streaming["drift"] is True
+    assert (root / "out" / "catalogs" / "llama-server.json").exists(), "the claims are stored with the results"
