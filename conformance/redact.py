@@ -19,10 +19,15 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def redact_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:
-    """Lower-cased header names; any credential-bearing header's value is replaced."""
+    """Lower-cased header names; any credential-bearing header's value is replaced.
+
+    Names are scrubbed too, against lower-cased secrets as well: a server can echo a key as a name.
+    """
     secrets = list(secrets)
+    name_secrets = [*secrets, *(s.lower() for s in secrets)]
     out: dict[str, str] = {}
     for name, value in headers.items():
         lname = name.lower()
-        out[lname] = REDACTED if _SECRET_HEADER.search(lname) and lname != "x-warning" else scrub(value, secrets)
+        redact = _SECRET_HEADER.search(lname) and lname != "x-warning"
+        out[scrub(lname, name_secrets)] = REDACTED if redact else scrub(value, secrets)
     return out

@@ -22,7 +22,7 @@ from conformance.evidence import Exchange, Finding, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
-from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError
+from conformance.transports import TIMING_EXTENSION, CassetteError, CassetteTransport, ReplayedError
 from conformance.verdict import first_rejection, verdict
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -162,12 +162,19 @@ def _decode(resp: httpx.Response, raw: bytes) -> str:
 
 
 def _scrub_event(event: SSEEvent, secrets: list[str]) -> SSEEvent:
+    """Every text field of the event: a server can echo a key in `event:` or `id:` as well as `data:`."""
     return SSEEvent(
-        data=scrub(event.data, secrets), event=event.event, id=event.id, retry=event.retry, offset_ms=event.offset_ms
+        data=scrub(event.data, secrets),
+        event=None if event.event is None else scrub(event.event, secrets),
+        id=None if event.id is None else scrub(event.id, secrets),
+        retry=event.retry,
+        offset_ms=event.offset_ms,
     )
 
 
-def execute(probe: Probe, model: str, client: httpx.Client, target: Target) -> list[Exchange]:
+def execute(
+    probe: Probe, model: str, client: httpx.Client, target: Target, wait: Callable[[float], None] = time.sleep
+) -> list[Exchange]:
     """Drive the probe's script; stop at the first failed step unless the probe expects rejection."""
     deadline = time.perf_counter() + target.timeout_s
     exchanges: list[Exchange] = []
@@ -175,6 +182,8 @@ def execute(probe: Probe, model: str, client: httpx.Client, target: Target) -> l
     try:
         spec = next(script)
         while True:
+            if spec.delay_s:
+                wait(spec.delay_s)
             exchange = send(client, target, spec, deadline)
             exchanges.append(exchange)
             if probe.expect is not Expect.REJECTED and first_rejection([exchange]) is not None:
@@ -199,6 +208,10 @@ def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Stat
 TransportFactory = Callable[[Probe, str], httpx.BaseTransport]
 
 
+def _no_wait(seconds: float) -> None:
+    """Replay has nothing to wait for."""
+
+
 def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportFactory) -> CellResult:
     """Never raises for bad evidence: an unreadable cassette becomes an ERROR cell naming the file."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -211,7 +224,8 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     else:
         timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
         with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
-            exchanges = execute(probe, model, client, target)
+            replaying = isinstance(transport, CassetteTransport) and not transport.can_record
+            exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
         status, findings = judge(probe, exchanges, target.semantic)
     return CellResult(
         provider=target.provider,

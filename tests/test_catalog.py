@@ -568,7 +568,7 @@ def test_models_command_prints_a_table_then_warnings(
 ) -> None:
     monkeypatch.setenv("CATALOG_TEST_KEY", KEY)
     extra = (
-        '[claims]\n"state.previous_response_id" = { claim = "no", note = "guide: unsupported" }\n'
+        '[claims]\n"tools.builtin" = { claim = "no", note = "guide: unsupported" }\n'
         '[claims.models."gpt-oss-120b"]\nstructured = "no"\n'
     )
     odd = f'{{ kind = "ovh_models_v2", url = "{server.url}/odd/models_v2" }}'
@@ -588,7 +588,7 @@ def test_models_command_prints_a_table_then_warnings(
     assert lines[lines.index("not probed:") + 1] == "  Mistral-7B-Instruct-v0.3: marked unavailable by the catalog"
     claim_line = lines[lines.index("documented claims for every model:") + 1]
     assert claim_line.split() == [
-        "state.previous_response_id", "no", "(no", "such", "probe", "yet)", "guide:", "unsupported",
+        "tools.builtin", "no", "(no", "such", "probe", "yet)", "guide:", "unsupported",
     ]
     warnings_at = lines.index(next(line for line in lines if line.startswith("warnings (")))
     assert warnings_at > lines.index(row)

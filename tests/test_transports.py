@@ -118,3 +118,23 @@ def test_a_secret_split_across_chunks_is_still_redacted() -> None:
     scrubbed = scrub_chunks(chunks, [KEY])
     assert [c.offset_ms for c in scrubbed] == [2.0, 3.0, 4.0]
     assert b"".join(c.data for c in scrubbed) == b"data: REDACTED\n\nx"
+
+
+def test_a_probe_wait_is_honoured_live_and_skipped_on_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from conformance.probes.base import Probe, Request
+    from conformance.runner import Target, run_cell
+
+    def script(model: str):  # type: ignore[no-untyped-def]
+        yield Request({"model": model, "input": "a"})
+        yield Request({"model": model, "input": "b"}, delay_s=0.25)
+
+    probe = Probe("core.wait_test", "core", "a hand-made two-step probe that waits", script, ())
+    target = Target("p", "http://peer.test/v1", timeout_s=5)
+    path, calls, waits = tmp_path / "c.json", [], []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    run_cell(probe, "m", target, lambda p, m: _transport(path, RecordMode.ALL, calls))
+    assert waits == [0.25] and len(calls) == 2
+    replayed = run_cell(probe, "m", target, lambda p, m: _transport(path, RecordMode.NONE, calls))
+    assert waits == [0.25] and len(calls) == 2 and len(replayed.exchanges) == 2

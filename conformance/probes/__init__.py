@@ -5,10 +5,21 @@ One module per feature group; the group's checks live in `conformance/checks/<gr
 
 from __future__ import annotations
 
-from conformance.probes import core, errors, streaming, structured, tools
+from conformance.probes import core, errors, errors_more, parameters, reasoning, state, streaming, structured, tools, vision
 from conformance.probes.base import Expect, Probe, Request, Script
 
-PROBES: tuple[Probe, ...] = (*core.PROBES, *streaming.PROBES, *structured.PROBES, *tools.PROBES, *errors.PROBES)
+PROBES: tuple[Probe, ...] = (
+    *core.PROBES,
+    *streaming.PROBES,
+    *structured.PROBES,
+    *tools.PROBES,
+    *vision.PROBES,
+    *reasoning.PROBES,
+    *state.PROBES,
+    *parameters.PROBES,
+    *errors.PROBES,
+    *errors_more.PROBES,
+)
 BY_ID: dict[str, Probe] = {p.id: p for p in PROBES}
 if len(BY_ID) != len(PROBES):
     raise RuntimeError("duplicate probe ids in the catalog")

@@ -21,7 +21,11 @@ class Expect(str, Enum):
 
 @dataclass(frozen=True)
 class Request:
-    """One request of a probe. `raw` sends bytes as they are (malformed JSON); `api_key` overrides the key."""
+    """One request of a probe. `raw` sends bytes as they are (malformed JSON); `api_key` overrides the key.
+
+    `delay_s` is a wait before sending (polling a background response): honoured live, skipped on
+    replay, where there is nothing to wait for.
+    """
 
     body: dict[str, Any] | None = None
     method: str = "POST"
@@ -30,6 +34,7 @@ class Request:
     raw: bytes | None = None
     api_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
 
 
 # A script yields requests and is sent back each request's Exchange, so a later turn can use an

@@ -11,7 +11,9 @@ transports that wrap the real one, so probes and checks never know which they go
 
 from __future__ import annotations
 
+import gzip
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from enum import Enum
 from pathlib import Path
@@ -220,8 +222,38 @@ class CassetteTransport(httpx.BaseTransport):
         self.inner.close()
         if self.dirty:
             for interaction in self.cassette.interactions:
-                interaction.chunks = scrub_chunks(interaction.chunks, self.secrets)
+                interaction.chunks = scrub_chunks(_scrub_compressed(interaction, self.secrets), self.secrets)
             self.cassette.save()
+
+
+INFLATE_LIMIT = 64 * 1024 * 1024  # how much of a compressed body is searched for secrets
+
+
+def _scrub_compressed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
+    """A secret inside a gzip or deflate body is invisible to a byte scrub, so look inside.
+
+    A body whose inflated text holds a secret is stored scrubbed and re-compressed as gzip, in one
+    chunk (its Content-Encoding becomes gzip); any other body is kept byte for byte, with its timing.
+    """
+    encoding = interaction.headers.get("content-encoding", "").strip().lower()
+    if not secrets or not interaction.chunks or encoding not in ("gzip", "x-gzip", "deflate"):
+        return interaction.chunks
+    raw = b"".join(c.data for c in interaction.chunks)
+    for wbits in (zlib.MAX_WBITS | 32, -zlib.MAX_WBITS):  # gzip or zlib header; else raw deflate
+        try:
+            inflated = zlib.decompressobj(wbits).decompress(raw, INFLATE_LIMIT)
+            break
+        except zlib.error:
+            continue
+    else:
+        return interaction.chunks
+    if not any(secret.encode("utf-8") in inflated for secret in secrets):
+        return interaction.chunks
+    scrubbed = gzip.compress(scrub_chunks([Chunk(0.0, inflated)], secrets)[0].data)
+    interaction.headers["content-encoding"] = "gzip"
+    if "content-length" in interaction.headers:
+        interaction.headers["content-length"] = str(len(scrubbed))
+    return [Chunk(interaction.chunks[-1].offset_ms, scrubbed)]
 
 
 __all__ = [

@@ -1,0 +1,258 @@
+"""Checks for the request parameters the provider guide lists as possibly ignored.
+
+Each parameter is judged on what can be seen from outside: an echo in the Response (SHOULD), or its
+documented effect (MUST, and IGNORED when absent). Parameters with no visible effect are only
+echoed; their probes expect ACCEPTED.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.reasoning import output_items, reasoning_items
+from conformance.checks.rules import Rule, quote, rule
+from conformance.evidence import Exchange, Finding, Level
+
+ECHO = rule("parameters.echo", Level.SHOULD, "the Response echoes the value sent for each parameter it lists")
+METADATA = rule("parameters.metadata", Level.MUST, "the Response carries the metadata sent", effect=True)
+MAX_OUTPUT = rule(
+    "parameters.max_output_tokens", Level.MUST, "usage.output_tokens stays within max_output_tokens", effect=True
+)
+INCOMPLETE = rule(
+    "parameters.incomplete",
+    Level.MUST,
+    "an answer stopped by max_output_tokens has status incomplete, incomplete_details.reason max_output_tokens",
+)
+LOGPROBS = rule(
+    "parameters.logprobs",
+    Level.MUST,
+    "with include message.output_text.logprobs, every output_text part carries token logprobs",
+    effect=True,
+)
+TOP_LOGPROBS = rule(
+    "parameters.top_logprobs", Level.MUST, "with top_logprobs n, every token lists 1 to n alternatives", effect=True
+)
+ENCRYPTED = rule(
+    "parameters.encrypted_reasoning",
+    Level.MUST,
+    "with include reasoning.encrypted_content, every reasoning item carries a non-empty encrypted_content",
+    effect=True,
+)
+OBFUSCATION = rule(
+    "parameters.obfuscation_off",
+    Level.MUST,
+    "with stream_options.include_obfuscation false, no event carries an obfuscation field",
+    effect=True,
+)
+BACKGROUND = rule(
+    "parameters.background",
+    Level.MUST,
+    "with background true, the POST returns at once with status queued or in_progress",
+    effect=True,
+)
+PROMPT = rule(
+    "parameters.prompt_unknown",
+    Level.MUST,
+    "a prompt template id the provider cannot know is rejected, not silently served",
+    effect=True,
+)
+
+_ABSENT = object()
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at a dotted path of nested objects, or _ABSENT."""
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return _ABSENT
+        data = data[key]
+    return data
+
+
+def _same(sent: Any, got: Any) -> bool:
+    """Equal, with numbers compared loosely: 0.3 may come back as float32 0.30000001192092896."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sent, got))
+    return math.isclose(sent, got, rel_tol=1e-6, abs_tol=1e-9) if numbers else bool(sent == got)
+
+
+def echoes(*paths: str, rule_: Rule = ECHO) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+    """Each answered POST's Response holds, at each dotted path, the value its request sent there."""
+
+    def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+        for ex in _ok(exchanges):
+            sent_body, body = ex.request_json(), response_body(ex)
+            if not isinstance(sent_body, dict) or not isinstance(body, dict):
+                continue
+            for path in paths:
+                sent, got = _at(sent_body, path), _at(body, path)
+                if sent is not _ABSENT and (got is _ABSENT or not _same(sent, got)):
+                    shown = f"no {path}" if got is _ABSENT else quote(got)
+                    yield rule_.finding(f"expected {path} {quote(sent)} echoed, got {shown}")
+
+    check.__name__ = "echoes_" + "_".join(p.replace(".", "_") for p in paths)
+    return check
+
+
+echoes_metadata = echoes("metadata", rule_=METADATA)
+
+
+def _last(exchanges: Sequence[Exchange]) -> tuple[Exchange, dict[str, Any]] | None:
+    """The last answered exchange and its Response, when it is an object."""
+    ok = _ok(exchanges)
+    body = response_body(ok[-1]) if ok else None
+    return (ok[-1], body) if isinstance(body, dict) else None
+
+
+def _sent(ex: Exchange) -> dict[str, Any]:
+    """The request body as an object; empty for a GET or anything odd."""
+    body = ex.request_json()
+    return body if isinstance(body, dict) else {}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def within_max_output_tokens(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The limit holds, and an answer that reached it says so (status incomplete, with the reason).
+
+    An answer using exactly the limit is read as stopped by it: the probe asks for far more text.
+    """
+    last = _last(exchanges)
+    if last is None:
+        return
+    ex, body = last
+    limit = _int(_sent(ex).get("max_output_tokens"))
+    usage = body.get("usage")
+    used = _int(usage.get("output_tokens")) if isinstance(usage, dict) else None
+    if limit is None or used is None:
+        return
+    if used > limit:
+        yield MAX_OUTPUT.finding(f"expected usage.output_tokens <= max_output_tokens {limit}, got {used}")
+    status, details = body.get("status"), body.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    if used >= limit and status != "incomplete":
+        yield INCOMPLETE.finding(
+            f"expected status 'incomplete' for an answer that used {used} of max_output_tokens {limit}, "
+            f"got {quote(status)} with text {quote(output_text(body))}"
+        )
+    elif status == "incomplete" and reason != "max_output_tokens":
+        yield INCOMPLETE.finding(f"expected incomplete_details.reason 'max_output_tokens', got {quote(details)}")
+
+
+def _text_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every output_text part of every message item."""
+    return [
+        part
+        for item in output_items(body)
+        if item.get("type") == "message" and isinstance(item.get("content"), list)
+        for part in item["content"]
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+
+
+def has_logprobs(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    last = _last(exchanges)
+    if last is None:
+        return
+    for index, part in enumerate(_text_parts(last[1])):
+        logprobs = part.get("logprobs")
+        if not isinstance(logprobs, list) or not logprobs:
+            yield LOGPROBS.finding(
+                f"expected output_text part {index} ({quote(part.get('text'), 60)}) to carry logprobs, "
+                f"got {quote(logprobs)}"
+            )
+
+
+def has_top_logprobs(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    last = _last(exchanges)
+    if last is None:
+        return
+    ex, body = last
+    wanted = _int(_sent(ex).get("top_logprobs"))
+    if not wanted:
+        return
+    tokens = [t for part in _text_parts(body) if isinstance(part.get("logprobs"), list) for t in part["logprobs"]]
+    if not tokens:
+        parts = [part.get("logprobs") for part in _text_parts(body)]
+        yield TOP_LOGPROBS.finding(
+            f"expected token logprobs with {wanted} alternatives each, got logprobs {quote(parts)}"
+        )
+        return
+    counts = [
+        len(t["top_logprobs"]) if isinstance(t, dict) and isinstance(t.get("top_logprobs"), list) else None
+        for t in tokens
+    ]
+    bad = [i for i, n in enumerate(counts) if n is None or not 1 <= n <= wanted]
+    if bad:
+        first = tokens[bad[0]]
+        shown = first.get("top_logprobs") if isinstance(first, dict) else first
+        yield TOP_LOGPROBS.finding(
+            f"expected 1 to {wanted} top_logprobs per token, got {quote(shown)} "
+            f"({len(bad)} of {len(tokens)} tokens, first token #{bad[0]})"
+        )
+
+
+def has_encrypted_reasoning(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    last = _last(exchanges)
+    if last is None:
+        return
+    body = last[1]
+    items = reasoning_items(body)
+    if not items:
+        types = [item.get("type") for item in output_items(body)]
+        yield ENCRYPTED.finding(
+            f"expected reasoning items carrying encrypted_content, got output item types {quote(types)}"
+        )
+    for item in items:
+        encrypted = item.get("encrypted_content")
+        if not isinstance(encrypted, str) or not encrypted:
+            yield ENCRYPTED.finding(
+                f"expected a non-empty encrypted_content on reasoning item {quote(item.get('id'))}, "
+                f"got {quote(encrypted)}"
+            )
+
+
+def no_obfuscation(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in _ok(exchanges):
+        payloads = [_payload(e.data) for e in ex.events or ()]
+        marked = [i for i, p in enumerate(payloads) if isinstance(p, dict) and "obfuscation" in p]
+        if marked:
+            first = payloads[marked[0]]
+            yield OBFUSCATION.finding(
+                f"expected no obfuscation field, got it on {len(marked)} of {len(payloads)} events, "
+                f"first event #{marked[0]} {quote(first.get('type'))}: {quote(first.get('obfuscation'))}"
+            )
+
+
+def _payload(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def runs_in_background(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The first answer, not the last: a background POST comes back before the work is done."""
+    ok = _ok(exchanges)
+    body = response_body(ok[0]) if ok else None
+    if not isinstance(body, dict):
+        return
+    if body.get("status") not in ("queued", "in_progress"):
+        yield BACKGROUND.finding(
+            f"expected status 'queued' or 'in_progress' from the POST, got {quote(body.get('status'))}: "
+            "the request ran in the foreground"
+        )
+
+
+def unknown_prompt_rejected(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in _ok(exchanges):
+        prompt = _sent(ex).get("prompt")
+        yield PROMPT.finding(
+            f"expected a 4xx for prompt {quote(prompt)}, which the suite never created, got {ex.status} "
+            f"answering {quote(output_text(response_body(ex)))}"
+        )

@@ -1,0 +1,248 @@
+"""Reasoning checks: reasoning comes back as `reasoning` items, is counted in usage, and stays out of the answer.
+
+A server that does not parse a model's reasoning hands it to the client as answer text ("<think>..."
+inside output_text); that leak is the most common reasoning bug, so every reasoning probe looks for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.rules import quote, rule
+from conformance.evidence import Exchange, Finding, Level
+
+ITEM = rule("reasoning.item", Level.MUST, "with reasoning.effort set, the output holds a reasoning item", effect=True)
+NONE = rule(
+    "reasoning.effort_none",
+    Level.MUST,
+    "with reasoning.effort none, no reasoning text comes back and reasoning_tokens is 0",
+    effect=True,
+)
+NO_LEAK = rule(
+    "reasoning.no_leak",
+    Level.MUST,
+    "reasoning stays out of output_text: no think tags or channel markers, no copy of the reasoning item",
+)
+TOKENS = rule(
+    "reasoning.tokens",
+    Level.SHOULD,
+    "usage.output_tokens_details.reasoning_tokens is an integer, > 0 when reasoning came back, <= output_tokens",
+)
+SUMMARY = rule(
+    "reasoning.summary",
+    Level.MUST,
+    "with reasoning.summary set, reasoning items carry non-empty summary_text parts",
+    effect=True,
+)
+STREAM_EVENTS = rule(
+    "reasoning.stream_events",
+    Level.MUST,
+    "streamed reasoning text arrives as reasoning_text.delta events, closed by reasoning_text.done",
+)
+STREAM_TEXT = rule(
+    "reasoning.stream_text", Level.MUST, "the reasoning deltas concatenate to the final reasoning item's text"
+)
+STREAM_CLOSED = rule(
+    "reasoning.stream_item_closed",
+    Level.SHOULD,
+    "a streamed reasoning item is closed by output_item.done before the next item opens",
+)
+
+# Raw reasoning markup of common model families (Qwen/DeepSeek, Mistral, gpt-oss harmony); "assistantfinal"
+# is what harmony's channel switch reads as once its special tokens are stripped from the text.
+LEAK_MARKERS = (
+    "<think>",
+    "</think>",
+    "[THINK]",
+    "[/THINK]",
+    "<|channel|>",
+    "<|message|>",
+    "<|start|>",
+    "<|end|>",
+    "assistantfinal",
+)
+# A reasoning text this long found verbatim in the answer is a copy, not a coincidence.
+MIN_COPIED = 20
+
+
+def output_items(body: Any) -> list[dict[str, Any]]:
+    output = body.get("output") if isinstance(body, dict) else None
+    return [item for item in output if isinstance(item, dict)] if isinstance(output, list) else []
+
+
+def reasoning_items(body: Any) -> list[dict[str, Any]]:
+    return [item for item in output_items(body) if item.get("type") == "reasoning"]
+
+
+def _texts(parts: Any, kind: str) -> list[str]:
+    if not isinstance(parts, list):
+        return []
+    return [
+        p["text"] for p in parts if isinstance(p, dict) and p.get("type") == kind and isinstance(p.get("text"), str)
+    ]
+
+
+def reasoning_text(item: dict[str, Any]) -> str:
+    """The item's raw reasoning: its reasoning_text content parts, joined."""
+    return "".join(_texts(item.get("content"), "reasoning_text"))
+
+
+def summary_text(item: dict[str, Any]) -> str:
+    return "".join(_texts(item.get("summary"), "summary_text"))
+
+
+def _types(body: Any) -> list[Any]:
+    return [item.get("type") for item in output_items(body)]
+
+
+def _final(exchanges: Sequence[Exchange]) -> dict[str, Any] | None:
+    ok = _ok(exchanges)
+    body = response_body(ok[-1]) if ok else None
+    return body if isinstance(body, dict) else None
+
+
+def has_reasoning_item(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    body = _final(exchanges)
+    if body is not None and not reasoning_items(body):
+        yield ITEM.finding(f"expected a reasoning item in output, got item types {quote(_types(body))}")
+
+
+def no_reasoning(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    body = _final(exchanges)
+    if body is None:
+        return
+    for item in reasoning_items(body):
+        text = reasoning_text(item) or summary_text(item)
+        if text.strip():
+            yield NONE.finding(f"expected no reasoning, got reasoning item {quote(item.get('id'))}: {quote(text)}")
+    count = _reasoning_tokens(body)
+    if isinstance(count, int) and count > 0:
+        yield NONE.finding(f"expected reasoning_tokens 0, got {count}")
+
+
+def no_reasoning_leak(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in _ok(exchanges):
+        body = response_body(ex)
+        text = output_text(body)
+        found = [(text.find(m), m) for m in LEAK_MARKERS if m in text]
+        if found:
+            at, _ = min(found)
+            yield NO_LEAK.finding(
+                f"expected no reasoning markup in output_text, got {', '.join(m for _, m in found)}: "
+                f"{quote(text[max(0, at - 40) :])}"
+            )
+        for item in reasoning_items(body):
+            reasoning = reasoning_text(item).strip()
+            if len(reasoning) >= MIN_COPIED and reasoning in text:
+                yield NO_LEAK.finding(
+                    f"expected the reasoning to stay out of output_text, got it copied there: {quote(reasoning)}"
+                )
+
+
+def _reasoning_tokens(body: dict[str, Any]) -> Any:
+    usage = body.get("usage")
+    details = usage.get("output_tokens_details") if isinstance(usage, dict) else None
+    return details.get("reasoning_tokens") if isinstance(details, dict) else None
+
+
+def reasoning_tokens(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    body = _final(exchanges)
+    if body is None:
+        return
+    count, usage = _reasoning_tokens(body), body.get("usage")
+    if not isinstance(count, int) or isinstance(count, bool):
+        yield TOKENS.finding(
+            f"expected an integer usage.output_tokens_details.reasoning_tokens, got usage {quote(usage, 200)}"
+        )
+        return
+    reasoned = any((reasoning_text(i) or summary_text(i)).strip() for i in reasoning_items(body))
+    if reasoned and count == 0:
+        yield TOKENS.finding("expected reasoning_tokens > 0 for the reasoning returned, got 0")
+    total = usage.get("output_tokens") if isinstance(usage, dict) else None
+    if isinstance(total, int) and count > total:
+        yield TOKENS.finding(f"expected reasoning_tokens <= output_tokens {total}, got {count}")
+
+
+def has_summary(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    body = _final(exchanges)
+    if body is None:
+        return
+    items = reasoning_items(body)
+    if not items:
+        yield SUMMARY.finding(f"expected a reasoning item with a summary, got item types {quote(_types(body))}")
+    elif not any(summary_text(item).strip() for item in items):
+        yield SUMMARY.finding(f"expected summary_text parts, got summaries {quote([i.get('summary') for i in items])}")
+
+
+def _payloads(ex: Exchange) -> list[tuple[int, dict[str, Any]]]:
+    """Each event's position in the stream and its JSON object payload; other events are skipped."""
+    out = []
+    for index, event in enumerate(ex.events or ()):
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            out.append((index, data))
+    return out
+
+
+def reasoning_stream(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """Every reasoning item of the final response was streamed as deltas, closed by a done, and they agree."""
+    for ex in _ok(exchanges):
+        if not ex.is_stream:
+            continue
+        deltas: dict[Any, list[str]] = {}
+        done: set[Any] = set()
+        for _, p in _payloads(ex):
+            if p.get("type") == "response.reasoning_text.delta":
+                delta = p.get("delta")
+                deltas.setdefault(p.get("item_id"), []).append(delta if isinstance(delta, str) else "")
+            elif p.get("type") == "response.reasoning_text.done":
+                done.add(p.get("item_id"))
+        final = {item.get("id"): reasoning_text(item) for item in reasoning_items(response_body(ex))}
+        for item_id, text in final.items():
+            if text and item_id not in deltas:
+                yield STREAM_EVENTS.finding(
+                    f"expected response.reasoning_text.delta events for reasoning item {quote(item_id)}, got none; "
+                    f"the final response holds {quote(text)}"
+                )
+        for item_id, pieces in deltas.items():
+            if item_id not in done:
+                yield STREAM_EVENTS.finding(
+                    f"expected response.reasoning_text.done for item {quote(item_id)} "
+                    f"after its {len(pieces)} deltas, got none"
+                )
+            streamed = "".join(pieces)
+            if item_id not in final:
+                yield STREAM_TEXT.finding(
+                    f"expected reasoning item {quote(item_id)} in the final response (streamed {quote(streamed)}), "
+                    f"got reasoning items {quote(list(final))}"
+                )
+            elif streamed != final[item_id]:
+                yield STREAM_TEXT.finding(
+                    f"expected the final reasoning text to equal the deltas' concatenation {quote(streamed)}, "
+                    f"got {quote(final[item_id])}"
+                )
+
+
+def reasoning_closed_first(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in _ok(exchanges):
+        open_ids: list[Any] = []
+        for index, p in _payloads(ex):
+            raw = p.get("item")
+            item: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            if p.get("type") == "response.output_item.added":
+                if open_ids:
+                    yield STREAM_CLOSED.finding(
+                        f"event #{index}: expected reasoning item {quote(open_ids[0])} closed by output_item.done "
+                        f"before the next item opens, got output_item.added of a {quote(item.get('type'))} item"
+                    )
+                    break
+                if item.get("type") == "reasoning":
+                    open_ids.append(item.get("id"))
+            elif p.get("type") == "response.output_item.done" and item.get("id") in open_ids:
+                open_ids.remove(item.get("id"))

@@ -1,0 +1,145 @@
+"""State checks and probes, against hand-made exchanges and a hand-made storing server (no recordings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+import conformance.checks.state as checks
+from conformance.checks import run_checks
+from conformance.evidence import Exchange, Status
+from conformance.probes import state
+from conformance.probes.base import Probe, Request
+from conformance.runner import judge
+from tests.exchanges import conformant_response, error_exchange, json_exchange, request
+from tests.test_parameters import BASE_URL, run, sent
+from tests.test_rules import Case, checked, declared_in
+
+
+def get(body: dict[str, Any]) -> Exchange:
+    return sent(Request(method="GET", path=f"/responses/{body.get('id')}"), json_exchange(body))
+
+
+def created(**changes: Any) -> Exchange:
+    return json_exchange({**conformant_response(), **changes}, request_body=request(store=True))
+
+
+CASES = [
+    Case(
+        "state.store_echo",
+        "says true",
+        checked(
+            [checks.store_echoed],
+            json_exchange({**conformant_response(), "store": True}, request_body=request(store=False)),
+        ),
+        "expected store False (as sent), got True",
+    ),
+    Case(
+        "state.retrieve",
+        "no id",
+        checked([checks.retrieved_same], created(id=None)),
+        "expected the created response to have an id to GET, got None",
+    ),
+    Case(
+        "state.retrieve",
+        "other text",
+        checked([checks.retrieved_same], created(), get(conformant_response("Bye."))),
+        "expected the retrieved text 'Hello.', got 'Bye.'",
+    ),
+    Case(
+        "state.retrieve",
+        "other id",
+        checked([checks.retrieved_same], created(), get({**conformant_response(), "id": "resp_other"})),
+        "expected the retrieved id 'resp_test', got 'resp_other'",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_broken_exchange_fires_its_rule(case: Case) -> None:
+    findings = case.findings()
+    messages = [f.message for f in findings if f.rule == case.rule]
+    assert any(case.evidence in m for m in messages), f"no {case.rule} message quotes {case.evidence!r}: {messages}"
+    assert not [f for f in findings if f.rule == "harness.check_crashed"]
+
+
+def test_every_state_rule_has_a_case() -> None:
+    assert declared_in(checks) == {case.rule for case in CASES}
+
+
+def test_store_is_judged_only_where_echoed() -> None:
+    assert (
+        run_checks([checks.store_echoed], [json_exchange(conformant_response(), request_body=request(store=False))])
+        == []
+    )
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"id": 5, "output": "x"}'])
+def test_checks_survive_odd_bodies(body: str) -> None:
+    odd = dataclasses.replace(created(), body=body)
+    findings = run_checks(
+        [checks.store_echoed, checks.retrieved_same], [odd, dataclasses.replace(get(conformant_response()), body=body)]
+    )
+    assert not [f for f in findings if f.rule == "harness.check_crashed"]
+
+
+class StoringServer:
+    """A hand-made server that stores every response, serves GET by id, and chains previous_response_id."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, spec: Request) -> Exchange:
+        if spec.method == "GET":
+            body = self.stored.get(spec.path.rsplit("/", 1)[1])
+            return sent(spec, json_exchange(body) if body else error_exchange(404, self.not_found("id")))
+        asked = spec.body or {}
+        previous = asked.get("previous_response_id")
+        if previous is not None and previous not in self.stored:
+            return sent(spec, error_exchange(400, self.not_found("previous_response_id")))
+        text = "Zorblat." if previous is not None else "Hello."
+        body = {
+            **conformant_response(text),
+            "id": f"resp_{len(self.stored) + 1}",
+            "store": asked.get("store", True),
+            "previous_response_id": previous,
+        }
+        if body["store"]:
+            self.stored[body["id"]] = body
+        return sent(spec, json_exchange(body))
+
+    @staticmethod
+    def not_found(param: str) -> dict[str, Any]:
+        return {"message": "Response not found.", "type": "invalid_request_error", "param": param, "code": "not_found"}
+
+
+@pytest.mark.parametrize("probe", state.PROBES, ids=lambda p: p.id)
+def test_every_probe_passes_against_a_storing_server(probe: Probe) -> None:
+    assert judge(probe, run(probe, StoringServer()), semantic=True) == (Status.PASS, [])
+
+
+def test_the_second_request_uses_the_id_of_the_first_answer() -> None:
+    exchanges = run(next(p for p in state.PROBES if p.id == "state.previous_response_id"), StoringServer())
+    assert [json.loads(ex.request_body).get("previous_response_id") for ex in exchanges] == [None, "resp_1"]
+    probe = next(p for p in state.PROBES if p.id == "state.store_then_get")
+    assert [(ex.method, ex.url) for ex in run(probe, StoringServer())][1] == ("GET", f"{BASE_URL}/responses/resp_1")
+
+
+def test_a_first_answer_without_an_id_ends_the_script() -> None:
+    for probe_id in ("state.previous_response_id", "state.store_then_get"):
+        script = next(p for p in state.PROBES if p.id == probe_id).script("test-model")
+        next(script)
+        with pytest.raises(StopIteration):
+            script.send(json_exchange({**conformant_response(), "id": None}))
+
+
+def test_a_server_that_forgets_the_first_turn_is_ignored() -> None:
+    probe = next(p for p in state.PROBES if p.id == "state.previous_response_id")
+    first = created(id="resp_1")
+    forgetful = json_exchange(conformant_response(), request_body=request(previous_response_id="resp_1"))
+    status, findings = judge(probe, [first, forgetful], semantic=True)
+    assert status is Status.IGNORED
+    assert [f.rule for f in findings] == ["parameters.echo", "semantic.answer_mentions"]
