@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from conformance.checks import run_checks
+from conformance.checks import RULES, run_checks
 from conformance.checks.http import CASSETTE, COMMON_CHECKS
-from conformance.evidence import Exchange, Finding, SSEEvent, Status
+from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
@@ -202,7 +202,18 @@ def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Stat
     failed = first_rejection(exchanges) is not None
     if probe.expect is Expect.REJECTED or not failed:
         findings += run_checks(probe.checks, exchanges, semantic)
+    findings = [RULES[f.rule].in_cell(f, probe.feature) for f in findings]
+    findings.sort(key=lambda f: _weight(f, probe.feature))
     return verdict(probe.expect, exchanges, findings), findings
+
+
+_LEVEL_ORDER = {Level.MUST: 0, Level.SHOULD: 1, Level.INFO: 2}
+
+
+def _weight(finding: Finding, feature: str) -> tuple[int, bool]:
+    """What decided the verdict comes first (the report's one-line reason): level, then this feature's own rules."""
+    home = RULES[finding.rule].home
+    return _LEVEL_ORDER[finding.level], bool(home) and feature not in home
 
 
 TransportFactory = Callable[[Probe, str], httpx.BaseTransport]

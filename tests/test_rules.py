@@ -25,7 +25,7 @@ from conformance.checks.errors import rejected_with
 from conformance.checks.http import COMMON_CHECKS
 from conformance.checks.rules import Rule
 from conformance.checks.streaming import STREAM_CHECKS
-from conformance.evidence import Exchange, Finding, Status
+from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import BY_ID, Expect
 from conformance.probes.streaming import FINAL_CHECKS
 from conformance.runner import Target, run_cell
@@ -569,3 +569,19 @@ def test_verdict(expected: Status, expect: Expect, checks: Sequence[Check], exch
 def test_every_status_a_verdict_can_give_is_covered() -> None:
     """NOT RUN is set by the session for cells without a cassette, never by verdict()."""
     assert {status for status, *_ in VERDICTS} == set(Status) - {Status.NOT_RUN}
+
+
+def test_a_generic_shape_rule_is_a_must_at_home_and_a_should_elsewhere() -> None:
+    from conformance.checks.core import SCHEMA
+    from conformance.probes import BY_ID
+    from conformance.runner import judge
+
+    body = conformant_response()
+    del body["tools"]
+    exchanges = [json_exchange(body)]
+    home_status, home = judge(BY_ID["core.text_input"], exchanges, semantic=False)
+    away_status, away = judge(BY_ID["parameters.user"], exchanges, semantic=False)
+    assert home_status is Status.FAIL and any(f.rule == SCHEMA.id and f.level is Level.MUST for f in home)
+    moved = next(f for f in away if f.rule == SCHEMA.id)
+    assert away_status is Status.NON_STRICT and moved.level is Level.SHOULD
+    assert moved.message.endswith("(a MUST in the core column)")

@@ -142,4 +142,4 @@ def test_a_server_that_forgets_the_first_turn_is_ignored() -> None:
     forgetful = json_exchange(conformant_response(), request_body=request(previous_response_id="resp_1"))
     status, findings = judge(probe, [first, forgetful], semantic=True)
     assert status is Status.IGNORED
-    assert [f.rule for f in findings] == ["parameters.echo", "semantic.answer_mentions"]
+    assert [f.rule for f in findings] == ["semantic.answer_mentions", "parameters.echo"], "what decided comes first"

@@ -10,7 +10,9 @@ from conformance.evidence import Exchange, Finding, Level
 from conformance.schemas import missing_listed_fields, response_problems
 
 JSON_BODY = rule("core.json_body", Level.MUST, "without `stream`, the body is one JSON Response, not SSE")
-SCHEMA = rule("response.schema", Level.MUST, "the Response has every field the SDK types require, well typed")
+SCHEMA = rule(
+    "response.schema", Level.MUST, "the Response has every field the SDK types require, well typed", home=("core",)
+)
 FIELDS = rule("response.fields", Level.SHOULD, "the Response carries every field the SDK types list")
 COMPLETED = rule("response.completed", Level.MUST, "a finished response has status 'completed'")
 OUTPUT_TEXT = rule("response.output_text", Level.MUST, "the output holds a message with non-empty output_text")

@@ -20,7 +20,12 @@ IS_SSE = rule("stream.is_sse", Level.MUST, "`stream: true` gives a text/event-st
 DATA_JSON = rule("stream.data_json", Level.MUST, "every event's data is a JSON object with a string `type`")
 EVENT_FIELD = rule("stream.event_field", Level.SHOULD, "every event has an `event:` line")
 EVENT_MATCHES = rule("stream.event_matches_type", Level.MUST, "the `event:` name equals the payload's `type`")
-EVENT_SCHEMA = rule("stream.event_schema", Level.MUST, "each event has the fields the SDK types require for its type")
+EVENT_SCHEMA = rule(
+    "stream.event_schema",
+    Level.MUST,
+    "each event has the fields the SDK types require for its type",
+    home=("streaming",),
+)
 EVENT_FIELDS = rule("stream.event_fields", Level.SHOULD, "each event carries every field the SDK types list")
 UNKNOWN_EVENT = rule("stream.known_event_type", Level.SHOULD, "every event type is one the SDK knows")
 CREATED_FIRST = rule("stream.created_first", Level.MUST, "the first event is response.created")
@@ -35,7 +40,9 @@ GRAMMAR = rule(
     Level.MUST,
     "items open with output_item.added and close with output_item.done; parts likewise; deltas inside",
 )
-INDICES = rule("stream.indices", Level.MUST, "output_index, content_index and item_id agree across events")
+INDICES = rule(
+    "stream.indices", Level.MUST, "output_index, content_index and item_id agree across events", home=("streaming",)
+)
 TEXT_CONCAT = rule("stream.text_concat", Level.MUST, "deltas concatenate to the done text and the final response")
 FINAL_ITEMS = rule("stream.final_items", Level.MUST, "the final response's output equals the items streamed")
 INCREMENTAL = rule("stream.incremental", Level.SHOULD, "events arrive as they are produced, not all at once")

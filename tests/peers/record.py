@@ -8,15 +8,16 @@ cassette behind, and renders the run into reports/sample/.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conformance.paths import cassettes_dir
 from conformance.probes import PROBES
 from conformance.profiles import load_profile
-from conformance.runner import Target
-from conformance.session import Plan, Session, replay_plans
+from conformance.session import Session, live_plan, replay_plans
 from conformance.transports import RecordMode
 from conformance.transports.cassette import safe_name
 from tests.peers.servers import COMMANDS, PeerUnavailable, running
@@ -27,10 +28,10 @@ SAMPLE = Path("reports/sample")
 def record(name: str, cassettes: Path, logs: Path) -> None:
     profile = load_profile(name)
     shutil.rmtree(cassettes / safe_name(profile.name), ignore_errors=True)
-    with running(name, logs) as peer:
-        target = Target(profile.name, peer.base_url, None, profile.semantic_checks, timeout_s=120)
-        plan = Plan(target, (peer.model,), PROBES, RecordMode.ALL, cassettes)
-        Session(logs / f"{name}-run").run([plan])
+    port = urlsplit(profile.base_url).port  # the profile's port, so re-recording leaves URLs unchanged
+    with running(name, logs, port=port) as peer:
+        live = live_plan(replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.ALL, cassettes, timeout_s=30)
+        Session(logs / f"{name}-run").run([live.plan])
     print(f"recorded {name} into {cassettes / safe_name(profile.name)}")
 
 

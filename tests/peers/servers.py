@@ -77,9 +77,9 @@ COMMANDS = {"llama-server": llama_server_command, "transformers-serve": transfor
 
 
 @contextlib.contextmanager
-def running(name: str, log_dir: Path, ready_timeout: float = 120.0) -> Iterator[Peer]:
-    """Run one peer on a free loopback port until the block ends; its output goes to a log file."""
-    port = free_port()
+def running(name: str, log_dir: Path, ready_timeout: float = 120.0, port: int | None = None) -> Iterator[Peer]:
+    """Run one peer on `port` (default: a free loopback port) until the block ends; output goes to a log."""
+    port = port or free_port()
     command = COMMANDS[name](port)
     root = peers_dir()
     env = {
