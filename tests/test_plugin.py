@@ -1,0 +1,34 @@
+"""The pytest plugin runs the same cells as the CLI, one item per (model, probe), under xdist too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from conformance.cli import main
+
+
+def _statuses(out: Path) -> dict[tuple[str, str, str], str]:
+    matrix = json.loads((out / "matrix.json").read_text())
+    return {(c["provider"], c["model"], c["probe"]): c["status"] for c in matrix["cells"]}
+
+
+def test_plugin_replay_under_xdist_matches_the_cli(repo_root: Path, tmp_path: Path) -> None:
+    assert main(["replay", "--out", str(tmp_path / "cli"), "-q"]) == 0
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "matrices", "--conformance-replay", "-n", "2", "-q", "-p", "no:randomly",
+         "--conformance-out", str(tmp_path / "plugin"), "-o", "addopts="],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )
+    cli, plugin = _statuses(tmp_path / "cli"), _statuses(tmp_path / "plugin")
+    assert plugin == cli and len(plugin) > 100
+    lines = (tmp_path / "plugin" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == len(cli), "one results line per cell, appended by the workers"
+    counts = Counter(cli.values())
+    failed = counts["FAIL"] + counts["ERROR"]
+    assert run.returncode == (1 if failed else 0), run.stdout[-2000:]
+    assert f"{failed} failed" in run.stdout
+    assert f"{counts['UNSUPPORTED'] + counts['IGNORED']} xfailed" in run.stdout
