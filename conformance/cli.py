@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render matrix.json and the reports from a results directory")
     report.add_argument("results_dir", type=Path)
+    report.add_argument("--history", type=Path, nargs="+", default=[], metavar="DIR",
+                        help="past results directories (or matrix.json files), oldest first: a PASS trend per model")
 
     compare = sub.add_parser("diff", help="compare two runs; exit 1 on a regression, 2 on harness errors")
     compare.add_argument("old", type=Path, help="baseline matrix.json or results directory")
@@ -158,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(probe_table())
             return 0
-        render_dir(args.results_dir)
+        render_dir(args.results_dir, history=[load_matrix(p) for p in args.history])
         print(f"matrix: {args.results_dir / 'matrix.html'}")
         return 0
     except (ProfileError, CassetteError, ValueError, OSError, httpx.HTTPError) as exc:

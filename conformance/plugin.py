@@ -5,13 +5,18 @@ test run. Cells run through conformance.runner exactly as the CLI's do; under py
 worker appends its cells to the shared results.jsonl and the controller renders the matrix once.
 Outcomes: PASS, ACCEPTED and NON-STRICT pass; UNSUPPORTED and IGNORED are xfail (a known gap, not a
 suite failure); NOT RUN skips; FAIL and ERROR fail, with the findings as the failure text.
+With pytest-html writing a report (`--html`), its summary gets the matrix's status counts and a link
+to matrix.html, and each cell's row its status, findings and a link to its evidence in the matrix.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -19,6 +24,8 @@ from conformance.evidence import Status
 from conformance.paths import cassettes_dir
 from conformance.probes import Probe
 from conformance.profiles import profile_for
+from conformance.report import view
+from conformance.report.html import cell_anchor
 from conformance.results import RESULTS_FILE, ResultsWriter
 from conformance.runner import CellResult, run_cell
 from conformance.session import Plan, annotate, live_plan, render_dir, replay_plans, select_probes, transports_for
@@ -64,10 +71,12 @@ class CellItem(pytest.Item):
     def __init__(self, *, plan: Plan, model: str, probe: Probe, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan, self.model, self.probe = plan, model, probe
+        self.result: CellResult | None = None
         self.add_marker(pytest.mark.xdist_group(f"{plan.target.provider}:{model}"))
 
     def runtest(self) -> None:
         result = annotate(run_cell(self.probe, self.model, self.plan.target, transports_for(self.plan)), self.plan.catalog)
+        self.result = result
         ResultsWriter(self.config.getoption("--conformance-out")).append(result.to_json())
         self.user_properties.append(("status", result.status.value))
         _outcome(result)
@@ -98,6 +107,68 @@ def _outcome(result: CellResult) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if _active(config) and not hasattr(config, "workerinput"):
         (Path(config.getoption("--conformance-out")) / RESULTS_FILE).unlink(missing_ok=True)
+    if _active(config) and config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
+        config.pluginmanager.register(HtmlReport(config), "conformance-html")
+
+
+class HtmlReport:
+    """pytest-html hooks, registered only when pytest-html writes a report, so the plugin never needs it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        page = Path.cwd() / Path(os.path.expandvars(config.getoption("htmlpath"))).expanduser()
+        self.out = Path.cwd() / Path(config.getoption("--conformance-out"))
+        self.matrix_link = quote(Path(os.path.relpath(self.out / "matrix.html", page.parent)).as_posix())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if call.when == "call" and isinstance(item, CellItem) and item.result is not None:
+            from pytest_html import extras  # here: this class is only registered when pytest-html is active
+
+            report.extras = [*getattr(report, "extras", []), extras.html(_cell_html(item.result)),
+                             extras.url(html.escape(self._evidence_link(item.result)), name="Evidence")]
+        return report
+
+    def _evidence_link(self, result: CellResult) -> str:
+        return self.matrix_link + cell_anchor(result.provider, result.model, result.probe)
+
+    def pytest_html_results_summary(self, prefix: list[str]) -> None:
+        path = self.out / "matrix.json"
+        if path.exists():
+            prefix.append(_summary_html(json.loads(path.read_text(encoding="utf-8")), self.matrix_link))
+
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        """pytest-html puts the test id into the page as HTML; ours carry model ids from a provider's catalog."""
+        test_id = report.nodeid if report.when == "call" else f"{report.nodeid}::{report.when}"
+        for i, cell in enumerate(cells):
+            if cell.startswith('<td class="col-testId">'):
+                cells[i] = f'<td class="col-testId">{html.escape(test_id)}</td>'
+
+
+def _chip(status: str) -> str:
+    style = view.style(status)
+    return f"<b>{html.escape(style.glyph)} {html.escape(style.name)}</b>"
+
+
+def _cell_html(result: CellResult) -> str:
+    findings = "".join(
+        f"<li>[{html.escape(f.level.value)}] <code>{html.escape(f.rule)}</code>: {html.escape(f.message)}</li>"
+        for f in result.findings
+    )
+    return (f"<p>Conformance: {_chip(result.status.value)}: {html.escape(view.style(result.status.value).meaning)}</p>"
+            + (f"<ul>{findings}</ul>" if findings else "<p>No findings.</p>"))
+
+
+def _summary_html(matrix: dict[str, Any], link: str) -> str:
+    cells = matrix.get("cells", [])
+    tally = view.counts(cells)
+    rows = "".join(
+        f"<tr><td>{_chip(s.name)}</td><td>{tally[s.name]}</td><td>{html.escape(s.meaning)}</td></tr>"
+        for s in view.vocabulary(matrix) if tally.get(s.name)
+    )
+    return (f'<h2>Conformance matrix</h2><p>{len(cells)} cells: '
+            f'<a href="{html.escape(link)}">matrix.html</a> has each one\'s evidence.</p>'
+            f'<table class="conformance-summary"><tr><th>Status</th><th>Cells</th><th>Meaning</th></tr>{rows}</table>')
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -194,7 +194,16 @@ class Session:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
         if plan.mode is RecordMode.NONE and not path.exists():
             return annotate(not_run(plan.target, model, probe, f"no cassette at {path}"), plan.catalog)
-        return annotate(run_cell(probe, model, plan.target, factory), plan.catalog)
+        recording = plan.mode not in (None, RecordMode.NONE)
+        before = path.read_bytes() if recording and path.exists() else None
+        try:
+            return annotate(run_cell(probe, model, plan.target, factory), plan.catalog)
+        except BaseException:
+            # Interrupted (Ctrl-C): the transport has saved what it had, a request with no answer that
+            # a resumed or replayed run would take for the server's. Put the cassette back as it was.
+            if recording:
+                _restore(path, before)
+            raise
 
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
@@ -223,7 +232,17 @@ class Session:
         return render_dir(self.out_dir, meta)
 
 
-def render_dir(out_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def _restore(path: Path, content: bytes | None) -> None:
+    """Give a file back the content it had, or remove it when it had none."""
+    if content is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(content)
+
+
+def render_dir(
+    out_dir: Path, meta: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Rebuild matrix.json and the reports from results.jsonl alone."""
     records = list(read_results(out_dir / RESULTS_FILE))
     meta = {**_totals(records), **(meta or {})}
@@ -232,7 +251,7 @@ def render_dir(out_dir: Path, meta: dict[str, Any] | None = None) -> dict[str, A
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 
-    write_reports(matrix, out_dir)
+    write_reports(matrix, out_dir, history=history)
     return matrix
 
 

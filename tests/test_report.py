@@ -237,5 +237,5 @@ def test_a_large_matrix_stays_small() -> None:
 
 def test_write_reports_writes_the_page_and_the_summary(tmp_path: Path) -> None:
     paths = write_reports(_all_statuses(), tmp_path / "out")
-    assert [p.name for p in paths] == ["matrix.html", "summary.md"]
+    assert [p.name for p in paths] == ["matrix.html", "summary.md", "junit.xml"]
     assert all(p.read_text(encoding="utf-8") for p in paths)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
@@ -28,6 +32,7 @@ EVENT_LIMIT = 200
 HEADER_LIMIT = 2_000
 TITLE_LIMIT = 200
 CHANGE_GLYPHS = {"improved": "▲", "regressed": "▼", "changed": "◆", "added": "+"}
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 64, 16, 2
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
@@ -38,6 +43,7 @@ class CellView:
     style: StatusStyle
     title: str
     claim: str = ""
+    claim_source: str = ""
     drift: bool = False
     flaky: bool = False
     deprecated: str = ""
@@ -61,6 +67,63 @@ class Summary:
         return f"{self.passed}/{self.total}"
 
 
+@dataclass(frozen=True)
+class Latency:
+    """A model's median time to first byte and total time over all its exchanges: one slow model stands out."""
+
+    first_byte_ms: float | None
+    total_ms: float | None
+    exchanges: int
+
+    @property
+    def text(self) -> str:
+        return f"first byte {_ms_text(self.first_byte_ms)} · total {_ms_text(self.total_ms)}"
+
+    @property
+    def title(self) -> str:
+        return f"median over this model's {self.exchanges} exchanges: time to first byte, and total time"
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A model's PASS count over past runs and this one, drawn as an inline SVG sparkline.
+
+    A run the model was absent from is a gap in the line, not a zero, so a new model does not look broken.
+    """
+
+    passes: tuple[int | None, ...]
+    ceiling: int
+    width: int = SPARK_WIDTH
+    height: int = SPARK_HEIGHT
+
+    def _point(self, i: int, value: int) -> tuple[float, float]:
+        span = self.width - 2 * SPARK_PAD
+        x = SPARK_PAD + (span * i / (len(self.passes) - 1) if len(self.passes) > 1 else span / 2)
+        y = self.height - SPARK_PAD - (self.height - 2 * SPARK_PAD) * value / max(self.ceiling, 1)
+        return round(x, 1), round(y, 1)
+
+    @property
+    def segments(self) -> list[str]:
+        """SVG polyline `points`, one per unbroken run of values."""
+        runs: list[list[str]] = [[]]
+        for i, value in enumerate(self.passes):
+            if value is None:
+                runs.append([])
+            else:
+                runs[-1].append("{},{}".format(*self._point(i, value)))
+        return [" ".join(run) for run in runs if run]
+
+    @property
+    def last(self) -> tuple[float, float] | None:
+        value = self.passes[-1]
+        return None if value is None else self._point(len(self.passes) - 1, value)
+
+    @property
+    def label(self) -> str:
+        shown = ", ".join("–" if v is None else str(v) for v in self.passes)
+        return f"PASS cells over the last {len(self.passes)} runs, oldest first: {shown}"
+
+
 @dataclass
 class RowView:
     provider: str
@@ -68,12 +131,25 @@ class RowView:
     semantic_off: int
     total: int
     summary: Summary
+    latency: Latency | None = None
+    trend: Trend | None = None
     groups: list[tuple[Group, list[CellView | None], Summary]] = field(default_factory=list)
 
 
-def render_html(matrix: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
-    """One HTML file with everything inlined: it must open from a CI artifact with no network."""
-    return _template().render(**_page(matrix, baseline))
+def render_html(
+    matrix: dict[str, Any], baseline: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None
+) -> str:
+    """One HTML file with everything inlined: it must open from a CI artifact with no network.
+
+    `history` holds past matrices, oldest first; each row then gets a sparkline of its PASS count.
+    """
+    return _template().render(**_page(matrix, baseline, history or []))
+
+
+def cell_anchor(provider: str, model: str, probe: str) -> str:
+    """The URL fragment that opens a cell's evidence when matrix.html loads (`openFromHash` in matrix.js)."""
+    key = json.dumps([provider, model, probe], ensure_ascii=False, separators=(",", ":"))
+    return "#cell=" + quote(key, safe="")
 
 
 @cache
@@ -95,13 +171,17 @@ def _asset(name: str) -> Markup:
     return Markup(Path(HERE, name).read_text(encoding="utf-8"))
 
 
-def _page(matrix: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
+def _page(matrix: dict[str, Any], baseline: dict[str, Any] | None, history: list[dict[str, Any]]) -> dict[str, Any]:
     grid = view.groups(matrix)
     cells = view.cell_index(matrix)
     keys = view.rows(matrix)
     changes = view.changes(matrix, baseline)
     evidence: list[dict[str, Any]] = []
     rows = [_row(provider, model, grid, cells, changes, evidence) for provider, model in keys]
+    if history:
+        trends = _trends([*history, matrix])
+        for row in rows:
+            row.trend = trends.get((row.provider, row.model))
     tally = view.counts(matrix.get("cells", []))
     return {
         "title": "Conformance: " + ", ".join(view.providers(matrix)),
@@ -144,7 +224,7 @@ def _row(
     evidence: list[dict[str, Any]],
 ) -> RowView:
     mine = [c for g in grid for p in g.probes if (c := cells.get((provider, model, p["id"]))) is not None]
-    row = RowView(provider, model, view.semantic_off(mine), len(mine), _summary(mine))
+    row = RowView(provider, model, view.semantic_off(mine), len(mine), _summary(mine), _latency(mine))
     for group in grid:
         shown: list[CellView | None] = []
         for probe in group.probes:
@@ -159,7 +239,41 @@ def _row(
     return row
 
 
-def _summary(cells: list[dict[str, Any] | None]) -> Summary:
+def _latency(cells: list[dict[str, Any]]) -> Latency | None:
+    exchanges = [x for c in cells for x in c.get("exchanges") or [] if isinstance(x, dict)]
+    first = [v for x in exchanges if (v := _ms(x.get("first_byte_ms"))) is not None]
+    total = [v for x in exchanges if (v := _ms(x.get("elapsed_ms"))) is not None]
+    if not first and not total:
+        return None
+    median = statistics.median
+    return Latency(median(first) if first else None, median(total) if total else None, len(exchanges))
+
+
+def _ms_text(value: float | None) -> str:
+    """As the evidence panel shows a latency (matrix.js `ms`), so the two never disagree."""
+    if value is None:
+        return "–"
+    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _trends(runs: list[dict[str, Any]]) -> dict[tuple[str, str], Trend]:
+    """One trend per row of the newest run; the ceiling is the row's largest cell count in any run."""
+    passes: list[Counter[tuple[str, str]]] = []
+    sizes: list[Counter[tuple[str, str]]] = []
+    for run in runs:
+        cells = [c for c in run.get("cells") or [] if isinstance(c, dict)]
+        sizes.append(Counter(view.key_of(c)[:2] for c in cells))
+        passes.append(Counter(view.key_of(c)[:2] for c in cells if view.status_of(c) == "PASS"))
+    return {
+        key: Trend(
+            tuple(p[key] if key in size else None for p, size in zip(passes, sizes)),
+            max(size[key] for size in sizes),
+        )
+        for key in view.rows(runs[-1])
+    }
+
+
+def _summary(cells: Sequence[dict[str, Any] | None]) -> Summary:
     present = [c for c in cells if c is not None]
     tally = view.counts(present)
     breakdown = " · ".join(f"{view.style(s).glyph} {s} {n}" for s, n in tally.most_common())
@@ -171,16 +285,25 @@ def _cell(cell: dict[str, Any], index: int, change: Change | None) -> CellView:
     reason = _one_line(_first_message(cell) or f"{status.name}: {status.meaning}")
     if change is not None:
         reason += f" (baseline: {change.old or 'absent'}, {change.kind})"
+    claim, source = _claim(cell.get("claim"))
     return CellView(
         index=index,
         style=status,
         title=reason,
-        claim=str(cell.get("claim") or ""),
+        claim=claim,
+        claim_source=source,
         drift=bool(cell.get("drift")),
         flaky=bool(cell.get("flaky")),
         deprecated=str(cell.get("deprecated") or ""),
         change=change,
     )
+
+
+def _claim(raw: Any) -> tuple[str, str]:
+    """The documented claim and its source; "unknown" is every undocumented cell, so it is not shown."""
+    value, source = (raw.get("claim"), raw.get("source")) if isinstance(raw, dict) else (raw, "")
+    value = str(value or "")
+    return ("", "") if value == "unknown" else (value, str(source or ""))
 
 
 def _first_message(cell: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@
     const rows = $$("tbody tr", table);
     let shown = 0;
     for (const row of rows) {
-      const label = row.cells[0].textContent.toLowerCase();
+      const label = $$(".prov, .model", row.cells[0]).map((node) => node.textContent).join(" ").toLowerCase();
       let hasMatch = statuses.size === 0;
       for (const cell of row.querySelectorAll("td.c")) {
         const hit = statuses.size === 0 || statuses.has(cell.dataset.s);
@@ -75,9 +75,18 @@
     return chip;
   }
 
+  function claimText(claim) {
+    if (claim === undefined || claim === null) return null;
+    if (typeof claim !== "object") return `claimed: ${claim}`;
+    if (claim.claim === "unknown") return null;
+    const source = claim.source ? ` (${claim.source})` : "";
+    return `claimed: ${claim.claim}${source}${claim.note ? `: ${claim.note}` : ""}`;
+  }
+
   function flags(e) {
     const out = el("span", "flags");
-    if (e.claim !== undefined) out.append(el("span", "claim", `claimed: ${typeof e.claim === "string" ? e.claim : JSON.stringify(e.claim)}`));
+    const claim = claimText(e.claim);
+    if (claim) out.append(el("span", "claim", claim));
     if (e.drift) out.append(el("span", "drift", "DRIFT"));
     if (e.flaky) out.append(el("span", "flag", "FLAKY"));
     if (e.deprecated !== undefined) out.append(el("span", "flag", `DEPRECATED: ${e.deprecated}`));

@@ -87,10 +87,9 @@ def groups(matrix: dict[str, Any]) -> list[Group]:
             known.add(probe)
             listed.append({"id": probe, "feature": str(cell.get("feature", "")), "title": probe})
     by_feature: dict[str, list[dict[str, str]]] = {}
-    for probe in listed:
-        prefix = probe["feature"] + "."
-        short = probe["id"][len(prefix):] if probe["id"].startswith(prefix) else probe["id"]
-        by_feature.setdefault(probe["feature"], []).append({**probe, "short": short})
+    for entry in listed:
+        short = entry["id"].removeprefix(entry["feature"] + ".")
+        by_feature.setdefault(entry["feature"], []).append({**entry, "short": short})
     return [Group(i, feature, probes) for i, (feature, probes) in enumerate(by_feature.items())]
 
 
