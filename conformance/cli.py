@@ -25,6 +25,7 @@ from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.runner import CellResult
 from conformance.session import Session, live_plan, render_dir, replay_plans, select_probes
+from conformance.shard import Shard, merge
 from conformance.transports import CassetteError, RecordMode
 
 DEFAULT_OUT = Path("reports/latest")
@@ -36,6 +37,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action="append", default=[], metavar="GLOB", help="probe ids to run (repeatable)")
     parser.add_argument("--feature", action="append", default=[], help="feature groups to run (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per cell")
+    parser.add_argument("--shard", type=Shard.parse, default=None, metavar="K/N",
+                        help="run only the K-th of N parts, split by model (merge them with `conformance merge`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--history", type=Path, nargs="+", default=[], metavar="DIR",
                         help="past results directories (or matrix.json files), oldest first: a PASS trend per model")
 
+    join = sub.add_parser("merge", help="merge the results directories of shards into one run")
+    join.add_argument("parts", type=Path, nargs="+", help="results directories of the shards")
+    join.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"merged output directory (default: {DEFAULT_OUT})")
+
     compare = sub.add_parser("diff", help="compare two runs; exit 1 on a regression, 2 on harness errors")
     compare.add_argument("old", type=Path, help="baseline matrix.json or results directory")
     compare.add_argument("new", type=Path, help="new matrix.json or results directory")
@@ -91,6 +98,8 @@ def _print_cell(result: CellResult) -> None:
 def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
     cassettes = args.cassettes or cassettes_dir()
     plans = replay_plans(cassettes, providers, select_probes(args.probe, args.feature))
+    if args.shard:
+        plans = args.shard.apply(plans)
     if not plans:
         print(f"conformance: no recorded provider under {cassettes}", file=sys.stderr)
         return 2
@@ -131,8 +140,9 @@ def _run(args: argparse.Namespace) -> int:
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "not_probed": live.skipped,
     }
+    plans = args.shard.apply([live.plan]) if args.shard else [live.plan]
     session = Session(args.out, meta, None if args.quiet else _print_cell)
-    return _finish(session.run([live.plan]), args.out)
+    return _finish(session.run(plans), args.out)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -151,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args, args.provider)
         if args.command == "models":
             return models_command(args)
+        if args.command == "merge":
+            cells = merge(args.parts, args.out)
+            print(f"merged {cells} cells from {len(args.parts)} parts")
+            return _finish(render_dir(args.out, {"mode": "merged"}), args.out)
         if args.command == "diff":
             return _diff(args)
         if args.command == "probes":

@@ -219,8 +219,8 @@ class Session:
             state = json.loads(state_path.read_text(encoding="utf-8"))
             if not state.get("complete") and state.get("plans") == key:
                 return {(r["provider"], r["model"], r["probe"]) for r in read_results(results)}
-        results.unlink(missing_ok=True)
         self._state(plans, complete=False)
+        results.write_bytes(b"")  # a run with no cell (an empty shard) is still a run
         return set()
 
     def _state(self, plans: Sequence[Plan], complete: bool) -> None:
