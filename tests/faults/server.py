@@ -1,0 +1,749 @@
+"""A fault-injection HTTP server: a TEST FIXTURE that misbehaves on purpose, never a peer to trust.
+
+The suite promises never to crash, hang, leak a key or lose a result, whatever a server does; this
+server is how its tests prove it. It listens on 127.0.0.1 (a free port), speaks just enough HTTP/1.1
+over raw sockets to break it at the byte level, and closes every connection after one answer.
+
+Choosing a fault: the request's JSON body names the model `fault:<name>`, `<name>` a key of FAULTS,
+optionally followed by `#<anything>` so that several "models" can share one fault (`fault:slow#2`).
+So one base URL serves many broken models, and `conformance run --model fault:a --model fault:b` is
+a run against several of them. Any other model, or a body that is not JSON, gets `normal`; an
+unknown fault name gets a 404 error object listing the known ones; `GET .../models` lists them all.
+Faults that answer well-formed content give a JSON Response or an event stream, as the request's
+`stream` asks; the others answer the same way whatever was asked.
+
+Every wait is bounded: an endless fault stops when the client hangs up, when the server stops, or
+HOLD_S seconds after the request, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import socketserver
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from http import HTTPStatus
+from typing import Any, Self
+
+from openai.types.responses import Response
+
+HOLD_S = 8.0  # the longest any fault keeps a connection, whatever the client does
+DRIP_S = 0.2  # one byte per DRIP_S for the drip faults
+EVENT_GAP_S = 0.01  # between stream events, so arrival times differ as a live stream's do
+SLOW_S = 1.0  # the `slow` fault's pause before a normal answer
+CHUNK = 64 * 1024
+HUGE_BYTES = 40 * 1024 * 1024  # above the runner's MAX_BODY_BYTES (32 MiB)
+HUGE_LINE = 17 * 1024 * 1024  # above the SSE parser's line cap (16 MiB)
+MAX_REQUEST = 1024 * 1024
+TEXT = "Hello! How can I help you today?"
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def payload(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def model(self) -> str:
+        body = self.payload
+        model = body.get("model") if isinstance(body, dict) else None
+        return model if isinstance(model, str) else ""
+
+    @property
+    def stream(self) -> bool:
+        body = self.payload
+        return isinstance(body, dict) and body.get("stream") is True
+
+    @property
+    def fault(self) -> str:
+        if not self.model.startswith("fault:"):
+            return "normal"
+        return self.model.removeprefix("fault:").partition("#")[0]
+
+    @property
+    def key(self) -> str:
+        """The API key the client sent (what the key-echoing faults give back)."""
+        return self.headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
+class Conn:
+    """One accepted connection; every wait on it ends by HOLD_S after the request at the latest."""
+
+    def __init__(self, sock: socket.socket, stop: threading.Event) -> None:
+        self.sock = sock
+        self.stop = stop
+        self.until = time.monotonic() + HOLD_S
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def head(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines += ["Connection: close", "", ""]
+        self.send("\r\n".join(lines).encode("latin-1"))
+
+    def answer(
+        self, status: int, body: bytes, content_type: str = "application/json", headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self.head(status, [("Content-Type", content_type), ("Content-Length", str(len(body))), *headers])
+        self.send(body)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; False once the client hung up, the server stops or HOLD_S passed."""
+        end = min(time.monotonic() + seconds, self.until)
+        while not self.stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return time.monotonic() < self.until
+            readable, _, _ = select.select([self.sock], [], [], min(left, DRIP_S))
+            if readable:
+                try:
+                    if not self.sock.recv(1, socket.MSG_PEEK):
+                        return False
+                except OSError:
+                    return False
+                self.stop.wait(min(left, DRIP_S))
+        return False
+
+    def drip(self, data: bytes) -> None:
+        for i in range(len(data)):
+            if not self.wait(DRIP_S):
+                return
+            self.send(data[i : i + 1])
+
+    def reset(self) -> None:
+        """Close with SO_LINGER 0, so the peer gets a TCP RST instead of an orderly end."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+Fault = Callable[[Conn, Req], None]
+FAULTS: dict[str, Fault] = {}
+
+
+def fault(name: str) -> Callable[[Fault], Fault]:
+    def register(fn: Fault) -> Fault:
+        FAULTS[name] = fn
+        return fn
+
+    return register
+
+
+# --- well-formed content ---------------------------------------------------------------------------
+
+
+def response_object(model: str, text: str, status: str = "completed") -> dict[str, Any]:
+    """A Response with every field the SDK lists, so a well-behaved answer is a PASS."""
+    message = {
+        "id": "msg_fault",
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "phase": None,
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+    usage = {
+        "input_tokens": 5,
+        "output_tokens": 9,
+        "total_tokens": 14,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    body: dict[str, Any] = dict.fromkeys(Response.model_fields)
+    body.update(
+        id="resp_fault",
+        object="response",
+        created_at=1700000000,
+        model=model,
+        status=status,
+        output=[message] if status == "completed" else [],
+        parallel_tool_calls=True,
+        tool_choice="auto",
+        tools=[],
+        metadata={},
+        usage=usage if status == "completed" else None,
+    )
+    return body
+
+
+def stream_events(model: str, text: str) -> list[dict[str, Any]]:
+    """The events of a well-formed text stream, numbered from 0."""
+    item = {"id": "msg_fault", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    ids = {"item_id": "msg_fault", "output_index": 0, "content_index": 0}
+    words = [w + " " for w in text.split(" ")]
+    words[-1] = words[-1].rstrip(" ")
+    done_item = response_object(model, text)["output"][0]
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": response_object(model, "", "in_progress")},
+        {"type": "response.in_progress", "response": response_object(model, "", "in_progress")},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **ids, "part": part},
+        *({"type": "response.output_text.delta", **ids, "delta": w, "logprobs": []} for w in words),
+        {"type": "response.output_text.done", **ids, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **ids, "part": {**part, "text": text}},
+        {"type": "response.output_item.done", "output_index": 0, "item": done_item},
+        {"type": "response.completed", "response": response_object(model, text)},
+    ]
+    return renumber(events)
+
+
+def renumber(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "sequence_number": i} for i, e in enumerate(events)]
+
+
+def frame(event: dict[str, Any], eol: str = "\n") -> bytes:
+    return f"event: {event['type']}{eol}data: {json.dumps(event)}{eol}{eol}".encode()
+
+
+def sse_head(c: Conn, headers: Sequence[tuple[str, str]] = ()) -> None:
+    """A stream's head: no Content-Length, so the body runs until the connection closes."""
+    c.head(200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), *headers])
+
+
+def send_stream(c: Conn, frames: Iterable[bytes], headers: Sequence[tuple[str, str]] = ()) -> None:
+    sse_head(c, headers=headers)
+    for data in frames:
+        if not c.wait(EVENT_GAP_S):
+            return
+        c.send(data)
+
+
+def normal(c: Conn, r: Req, text: str = TEXT, headers: Sequence[tuple[str, str]] = ()) -> None:
+    if r.stream:
+        send_stream(c, [frame(e) for e in stream_events(r.model, text)], headers)
+    else:
+        c.answer(200, json.dumps(response_object(r.model, text)).encode(), headers=headers)
+
+
+def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None) -> bytes:
+    return json.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}}).encode()
+
+
+def gzip_bytes(chunks: Iterable[bytes]) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+    return b"".join(packer.compress(c) for c in chunks) + packer.flush()
+
+
+@cache
+def gzip_bomb() -> bytes:
+    """HUGE_BYTES of zeros, gzip-compressed to some 40 KB; built once, from 1 MiB pieces."""
+    return gzip_bytes([bytes(1024 * 1024)] * (HUGE_BYTES // (1024 * 1024)))
+
+
+# --- faults: answers that are fine --------------------------------------------------------------------
+
+fault("normal")(normal)
+
+
+@fault("slow")
+def _slow(c: Conn, r: Req) -> None:
+    """A correct answer after SLOW_S: a cell that is reliably still running when a test interrupts."""
+    if c.wait(SLOW_S):
+        normal(c, r)
+
+
+@fault("script_text")
+def _script_text(c: Conn, r: Req) -> None:
+    """Markup in the model's answer: valid, and every report must show it as text."""
+    normal(c, r, "<script>alert('fault')</script> <img src=x onerror=alert(1)>")
+
+
+@fault("sse_cr_only")
+def _sse_cr_only(c: Conn, r: Req) -> None:
+    """Lines ended by a lone CR: valid event-stream framing that a naive `\\n` split gets wrong."""
+    send_stream(c, [frame(e, "\r") for e in stream_events(r.model, TEXT)])
+
+
+@fault("sse_crlf")
+def _sse_crlf(c: Conn, r: Req) -> None:
+    send_stream(c, [frame(e, "\r\n") for e in stream_events(r.model, TEXT)])
+
+
+@fault("sse_split_bytes")
+def _sse_split_bytes(c: Conn, r: Req) -> None:
+    """A valid stream cut into 7-byte writes, splitting lines and UTF-8 sequences across reads."""
+    data = b"".join(frame(e) for e in stream_events(r.model, "Grüße, 世界! Hello."))
+    sse_head(c)
+    for i in range(0, len(data), 7):
+        if i % 700 == 0 and not c.wait(EVENT_GAP_S):
+            return
+        c.send(data[i : i + 7])
+
+
+# --- faults: the key comes back (for the canary test) ----------------------------------------------------
+
+
+@fault("echo_key_headers")
+def _echo_key_headers(c: Conn, r: Req) -> None:
+    """A correct answer whose headers carry the key: as sent, bare, in a URL, and as a header name."""
+    normal(
+        c,
+        r,
+        headers=[
+            ("X-Echo-Authorization", r.headers.get("authorization", "")),
+            ("X-Debug", f"key={r.key}"),
+            ("Link", f"<http://127.0.0.1/next?api_key={r.key}>; rel=next"),
+            (f"X-Seen-{r.key}", "1"),
+        ],
+    )
+
+
+@fault("echo_key_body")
+def _echo_key_body(c: Conn, r: Req) -> None:
+    """The key in the answer's text, and in a stream also in `id:` and comment lines."""
+    text = f"You sent {r.headers.get('authorization', '')} and the bare key {r.key}."
+    if not r.stream:
+        normal(c, r, text)
+        return
+    frames = [frame(e) for e in stream_events(r.model, text)]
+    frames[2] = f": debug {r.key}\nid: {r.key}\n".encode() + frames[2]
+    send_stream(c, frames)
+
+
+@fault("echo_key_error")
+def _echo_key_error(c: Conn, r: Req) -> None:
+    """A 401 whose error message quotes the key, as some gateways do."""
+    c.answer(401, error_body(f"Incorrect API key provided: {r.key}. Header was {r.headers.get('authorization')}"))
+
+
+@fault("echo_key_redirect")
+def _echo_key_redirect(c: Conn, r: Req) -> None:
+    """A redirect whose Location carries the key in its query string."""
+    c.answer(302, b"", headers=[("Location", f"{r.target}?api_key={r.key}&auth=Bearer%20{r.key}")])
+
+
+@fault("echo_key_gzip")
+def _echo_key_gzip(c: Conn, r: Req) -> None:
+    """The key in a gzip-encoded body: a recorder that scrubs raw bytes cannot see it."""
+    body = json.dumps(response_object(r.model, f"Your key is {r.key}.")).encode()
+    c.answer(200, gzip_bytes([body]), headers=[("Content-Encoding", "gzip")])
+
+
+# --- faults: broken JSON answers ------------------------------------------------------------------------
+
+
+@fault("empty_200")
+def _empty_200(c: Conn, r: Req) -> None:
+    c.answer(200, b"")
+
+
+@fault("html_200")
+def _html_200(c: Conn, r: Req) -> None:
+    c.answer(200, b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>", "text/html")
+
+
+@fault("json_as_html")
+def _json_as_html(c: Conn, r: Req) -> None:
+    """A correct Response labelled text/html."""
+    c.answer(200, json.dumps(response_object(r.model, TEXT)).encode(), "text/html; charset=utf-8")
+
+
+@fault("html_502")
+def _html_502(c: Conn, r: Req) -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>"
+    c.answer(502, page, "text/html")
+
+
+@fault("json_list")
+def _json_list(c: Conn, r: Req) -> None:
+    c.answer(200, json.dumps([response_object(r.model, TEXT)]).encode())
+
+
+@fault("invalid_json")
+def _invalid_json(c: Conn, r: Req) -> None:
+    c.answer(200, json.dumps(response_object(r.model, TEXT)).encode()[:-40])
+
+
+@fault("error_200")
+def _error_200(c: Conn, r: Req) -> None:
+    """A 200 whose body is an error object, not a Response."""
+    c.answer(200, error_body("The model is overloaded, try again later.", "server_error"))
+
+
+@fault("invalid_utf8_json")
+def _invalid_utf8_json(c: Conn, r: Req) -> None:
+    """A JSON body with a Latin-1 byte inside a string: not UTF-8, so not JSON (RFC 8259 section 8.1)."""
+    c.answer(200, json.dumps(response_object(r.model, "caf@ ol@")).encode().replace(b"@", b"\xe9"))
+
+
+@fault("json_as_sse")
+def _json_as_sse(c: Conn, r: Req) -> None:
+    """A JSON Response served as text/event-stream."""
+    c.answer(200, json.dumps(response_object(r.model, TEXT)).encode(), "text/event-stream")
+
+
+@fault("json_drip")
+def _json_drip(c: Conn, r: Req) -> None:
+    """A correct JSON Response, one byte per DRIP_S: each read is quick, the whole is not."""
+    body = json.dumps(response_object(r.model, TEXT)).encode()
+    c.head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    c.drip(body)
+
+
+@fault("content_length_short")
+def _content_length_short(c: Conn, r: Req) -> None:
+    """Content-Length says less than is sent: the client reads a cut JSON body."""
+    body = json.dumps(response_object(r.model, TEXT)).encode()
+    c.head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body) // 2))])
+    c.send(body)
+
+
+@fault("content_length_long")
+def _content_length_long(c: Conn, r: Req) -> None:
+    """Content-Length promises more than is sent before the connection closes."""
+    body = json.dumps(response_object(r.model, TEXT)).encode()
+    c.head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body) + 1000))])
+    c.send(body)
+
+
+@fault("reset_mid_body")
+def _reset_mid_body(c: Conn, r: Req) -> None:
+    body = json.dumps(response_object(r.model, TEXT)).encode()
+    c.head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    c.send(body[: len(body) // 2])
+    c.wait(0.05)
+    c.reset()
+
+
+@fault("huge_body")
+def _huge_body(c: Conn, r: Req) -> None:
+    """HUGE_BYTES of JSON, generated chunk by chunk so the server never holds it."""
+    c.head(200, [("Content-Type", "application/json"), ("Content-Length", str(HUGE_BYTES))])
+    head = b'{"pad": "'
+    c.send(head)
+    left = HUGE_BYTES - len(head) - 2
+    piece = b"x" * CHUNK
+    while left > 0 and not c.stop.is_set():
+        c.send(piece[: min(left, CHUNK)])
+        left -= CHUNK
+    c.send(b'"}')
+
+
+@fault("gzip_bomb")
+def _gzip_bomb(c: Conn, r: Req) -> None:
+    """Some 40 KB on the wire that inflate to HUGE_BYTES of zeros under Content-Encoding: gzip."""
+    c.answer(200, gzip_bomb(), headers=[("Content-Encoding", "gzip")])
+
+
+@fault("status_500")
+def _status_500(c: Conn, r: Req) -> None:
+    c.answer(500, error_body("The server had an error while processing your request.", "server_error"))
+
+
+@fault("status_503_empty")
+def _status_503_empty(c: Conn, r: Req) -> None:
+    c.head(503, [("Content-Length", "0")])
+
+
+@fault("status_429")
+def _status_429(c: Conn, r: Req) -> None:
+    body = error_body("Rate limit reached, retry later.", "rate_limit_error", "rate_limit_exceeded")
+    c.answer(429, body, headers=[("Retry-After", "7")])
+
+
+@fault("redirect_loop")
+def _redirect_loop(c: Conn, r: Req) -> None:
+    """A 307 to the very same URL: method and body are kept, so a client that follows loops forever."""
+    c.answer(307, b"", headers=[("Location", r.target)])
+
+
+@fault("no_response")
+def _no_response(c: Conn, r: Req) -> None:
+    """The connection closes before a single byte of answer."""
+
+
+@fault("garbage_status_line")
+def _garbage_status_line(c: Conn, r: Req) -> None:
+    c.send(b"HELLO THERE\r\n\r\n")
+
+
+@fault("silent")
+def _silent(c: Conn, r: Req) -> None:
+    """Accepts the request and never answers."""
+    c.wait(HOLD_S)
+
+
+@fault("header_drip")
+def _header_drip(c: Conn, r: Req) -> None:
+    """The status line, then header bytes one per DRIP_S: no single read ever times out."""
+    c.send(b"HTTP/1.1 200 OK\r\n")
+    c.drip(b"X-Padding: " + b"a" * 10_000)
+
+
+# --- faults: broken event streams ----------------------------------------------------------------------
+
+
+@fault("sse_truncated")
+def _sse_truncated(c: Conn, r: Req) -> None:
+    """The stream ends cleanly, but in the middle of an event's data line."""
+    frames = [frame(e) for e in stream_events(r.model, TEXT)]
+    send_stream(c, [*frames[:5], frames[5][: len(frames[5]) // 2]])
+
+
+@fault("sse_chunked_cut")
+def _sse_chunked_cut(c: Conn, r: Req) -> None:
+    """Chunked transfer encoding, and the connection closes inside a chunk."""
+    c.head(200, [("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")])
+    for data in [frame(e) for e in stream_events(r.model, TEXT)][:4]:
+        if not c.wait(EVENT_GAP_S):
+            return
+        c.send(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    c.send(b"400\r\ndata: {")
+
+
+@fault("sse_silent")
+def _sse_silent(c: Conn, r: Req) -> None:
+    """Two events, then nothing: the connection stays open and quiet."""
+    send_stream(c, [frame(e) for e in stream_events(r.model, TEXT)[:2]])
+    c.wait(HOLD_S)
+
+
+@fault("sse_comments_forever")
+def _sse_comments_forever(c: Conn, r: Req) -> None:
+    """Keep-alive comments every 100 ms, never an end: each read is quick, the stream is endless."""
+    send_stream(c, [frame(e) for e in stream_events(r.model, TEXT)[:2]])
+    while c.wait(0.1):
+        c.send(b": keep-alive\n\n")
+
+
+@fault("sse_drip")
+def _sse_drip(c: Conn, r: Req) -> None:
+    """A correct stream, one byte per DRIP_S."""
+    sse_head(c)
+    c.drip(b"".join(frame(e) for e in stream_events(r.model, TEXT)))
+
+
+@fault("sse_invalid_json")
+def _sse_invalid_json(c: Conn, r: Req) -> None:
+    frames = [frame(e) for e in stream_events(r.model, TEXT)]
+    frames.insert(4, b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta\n\n')
+    send_stream(c, frames)
+
+
+@fault("sse_text_plain")
+def _sse_text_plain(c: Conn, r: Req) -> None:
+    """A correct stream's bytes under Content-Type text/plain."""
+    c.head(200, [("Content-Type", "text/plain")])
+    for e in stream_events(r.model, TEXT):
+        if not c.wait(EVENT_GAP_S):
+            return
+        c.send(frame(e))
+
+
+@fault("sse_out_of_order")
+def _sse_out_of_order(c: Conn, r: Req) -> None:
+    """Text deltas before their content part is opened (sequence numbers still increase)."""
+    events = stream_events(r.model, TEXT)
+    part_added = events.pop(3)
+    events.insert(6, part_added)
+    send_stream(c, [frame(e) for e in renumber(events)])
+
+
+@fault("sse_duplicate_seq")
+def _sse_duplicate_seq(c: Conn, r: Req) -> None:
+    events = stream_events(r.model, TEXT)
+    events[5]["sequence_number"] = events[4]["sequence_number"]
+    send_stream(c, [frame(e) for e in events])
+
+
+@fault("sse_missing_seq")
+def _sse_missing_seq(c: Conn, r: Req) -> None:
+    events = [{k: v for k, v in e.items() if k != "sequence_number"} for e in stream_events(r.model, TEXT)]
+    send_stream(c, [frame(e) for e in events])
+
+
+@fault("sse_invalid_utf8")
+def _sse_invalid_utf8(c: Conn, r: Req) -> None:
+    """A delta with a Latin-1 byte: an event stream is UTF-8 by definition."""
+    text = "caf@ ol@"
+    frames = [frame(e).replace(b"@", b"\xe9") for e in stream_events(r.model, text)]
+    send_stream(c, frames)
+
+
+@fault("sse_completed_twice")
+def _sse_completed_twice(c: Conn, r: Req) -> None:
+    events = stream_events(r.model, TEXT)
+    send_stream(c, [frame(e) for e in renumber([*events, events[-1]])])
+
+
+@fault("sse_no_created")
+def _sse_no_created(c: Conn, r: Req) -> None:
+    send_stream(c, [frame(e) for e in renumber(stream_events(r.model, TEXT)[1:])])
+
+
+@fault("sse_event_mismatch")
+def _sse_event_mismatch(c: Conn, r: Req) -> None:
+    """The `event:` line names another type than the payload's."""
+    frames = [frame(e) for e in stream_events(r.model, TEXT)]
+    frames[4] = frames[4].replace(b"event: response.output_text.delta", b"event: message", 1)
+    send_stream(c, frames)
+
+
+@fault("sse_huge_line")
+def _sse_huge_line(c: Conn, r: Req) -> None:
+    """One `data:` line of HUGE_LINE bytes, beyond the parser's line cap, sent in chunks."""
+    sse_head(c)
+    c.send(frame(stream_events(r.model, TEXT)[0]) + b"data: ")
+    piece = b"x" * CHUNK
+    for _ in range(HUGE_LINE // CHUNK):
+        if c.stop.is_set():
+            return
+        c.send(piece)
+    c.send(b"\n\n")
+
+
+@fault("sse_flood")
+def _sse_flood(c: Conn, r: Req) -> None:
+    """HUGE_BYTES of well-formed delta events as fast as the client reads: a stream has no size bound."""
+    events = stream_events(r.model, TEXT)
+    sse_head(c)
+    for e in events[:4]:
+        c.send(frame(e))
+    delta = {**events[4], "delta": "x" * (1024 * 1024 - 300)}
+    floods = HUGE_BYTES // (1024 * 1024)
+    for n in range(floods):
+        if c.stop.is_set():
+            return
+        c.send(frame({**delta, "sequence_number": 4 + n}))
+    c.send(b"".join(frame({**e, "sequence_number": floods + i}) for i, e in enumerate(events[-4:], 4)))
+
+
+@fault("sse_gzip")
+def _sse_gzip(c: Conn, r: Req) -> None:
+    """A correct stream under Content-Encoding: gzip, which the client's Accept-Encoding allows."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    sse_head(c, headers=[("Content-Encoding", "gzip")])
+    for e in stream_events(r.model, TEXT):
+        if not c.wait(EVENT_GAP_S):
+            return
+        c.send(packer.compress(frame(e)) + packer.flush(zlib.Z_SYNC_FLUSH))
+    c.send(packer.flush())
+
+
+@fault("sse_reset")
+def _sse_reset(c: Conn, r: Req) -> None:
+    """A TCP reset in the middle of a stream."""
+    send_stream(c, [frame(e) for e in stream_events(r.model, TEXT)[:5]])
+    c.wait(0.05)
+    c.reset()
+
+
+# --- the server ------------------------------------------------------------------------------------
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = False  # server_close() joins every handler: none outlives the `with` block
+    allow_reuse_address = True
+    request_queue_size = 128  # tests open dozens of connections at once
+
+    def __init__(self, owner: FaultServer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.owner = owner
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _TCPServer
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(HOLD_S)
+        try:
+            req = _read_request(sock)
+            if req is None:
+                return
+            self.server.owner.log(req)
+            conn = Conn(sock, self.server.owner.stop)
+            if req.method == "GET" and req.target.partition("?")[0].endswith("/models"):
+                _models(conn, req)
+            else:
+                FAULTS.get(req.fault, _unknown)(conn, req)
+        except OSError:
+            return  # the client hung up or reset: that is its right
+
+
+def _models(c: Conn, r: Req) -> None:
+    """GET /models lists every fault as a model, in the OpenAI shape."""
+    data = [{"id": f"fault:{name}", "object": "model", "created": 0, "owned_by": "faults"} for name in FAULTS]
+    c.answer(200, json.dumps({"object": "list", "data": data}).encode())
+
+
+def _unknown(c: Conn, r: Req) -> None:
+    c.answer(404, error_body(f"no fault named {r.fault!r}; known: {', '.join(sorted(FAULTS))}", code="model_not_found"))
+
+
+def _read_request(sock: socket.socket) -> Req | None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(CHUNK)
+        if not more or len(data) > MAX_REQUEST:
+            return None
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = request_line.split(" ", 2)
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = min(int(headers.get("content-length", "0") or 0), MAX_REQUEST)
+    while len(body) < length:
+        more = sock.recv(CHUNK)
+        if not more:
+            return None
+        body += more
+    return Req(method, target, headers, body[:length])
+
+
+@dataclass
+class FaultServer:
+    """Use it as a context manager; it stops, and every connection it holds ends, when the block does."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    requests: list[Req] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _server: _TCPServer | None = field(default=None, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "the server is not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def log(self, req: Req) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+    def models_requested(self) -> list[str]:
+        with self._lock:
+            return [r.model for r in self.requests]
+
+    def __enter__(self) -> Self:
+        self._server = _TCPServer(self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self.stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=HOLD_S)
