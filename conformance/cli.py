@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="none | once | new_episodes | all (default: live, nothing recorded)",
     )
     run.add_argument("--timeout", type=float, default=60.0, help="seconds per probe (default: 60)")
+    run.add_argument("--semantic-tries", type=int, default=3, metavar="N",
+                     help="attempts for a cell failed only by semantic checks (default: 3); k/N and FLAKY are shown")
     _common(run)
 
     replay = sub.add_parser("replay", help="re-judge recorded cassettes offline; no socket is opened")
@@ -127,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     live = live_plan(
         profile, _api_key(profile, args.api_key_env), select_probes(args.probe, args.feature), mode,
         args.cassettes or cassettes_dir(), args.model, args.exclude_model, args.include_unavailable, args.timeout,
+        args.semantic_tries,
     )
     for warning in live.warnings:
         print(f"catalog: {warning}", file=sys.stderr)

@@ -56,6 +56,7 @@ def _cell(record: dict[str, Any]) -> dict[str, Any]:
         "claim": claim,
         "drift": drift(claim.get("claim", "unknown"), record["status"]),
         "redirected": record.get("redirected", []),
+        **{k: record[k] for k in ("tries", "flaky", "attempts") if k in record},
         "exchanges": record.get("exchanges", []),
     }
 

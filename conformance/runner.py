@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from conformance.checks import RULES, run_checks
+from conformance.checks import RULES, Tag, run_checks
 from conformance.checks.http import CASSETTE, COMMON_CHECKS
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
@@ -37,6 +37,7 @@ class Target:
     api_key: str | None = None
     semantic: bool = True
     timeout_s: float = 60.0
+    semantic_tries: int = 1  # attempts a cell gets when only semantic checks fail (models are not deterministic)
 
     @property
     def secrets(self) -> list[str]:
@@ -224,9 +225,15 @@ def _no_wait(seconds: float) -> None:
 
 
 def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportFactory) -> CellResult:
-    """Never raises for bad evidence: an unreadable cassette becomes an ERROR cell naming the file."""
+    """Never raises for bad evidence: an unreadable cassette becomes an ERROR cell naming the file.
+
+    A cell failed only by semantic checks is tried again, up to `target.semantic_tries` attempts; every
+    attempt is recorded (in the cassette, and summarised in the result), and attempts that disagree
+    mark the cell FLAKY.
+    """
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
+    attempts: list[tuple[Status, list[Finding]]] = []
     try:
         transport = transport_for(probe, model)
     except CassetteError as exc:
@@ -236,8 +243,12 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
         timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
         with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
             replaying = isinstance(transport, CassetteTransport) and not transport.can_record
-            exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
-        status, findings = judge(probe, exchanges, target.semantic)
+            for _ in range(max(1, target.semantic_tries)):
+                exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
+                status, findings = judge(probe, exchanges, target.semantic)
+                attempts.append((status, findings))
+                if not _failed_on_meaning(findings):
+                    break
     return CellResult(
         provider=target.provider,
         model=model,
@@ -250,4 +261,23 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
         semantic=target.semantic,
         started_at=started_at,
         elapsed_ms=(time.perf_counter() - started) * 1000,
+        extra=_tries(attempts),
     )
+
+
+def _failed_on_meaning(findings: list[Finding]) -> bool:
+    """Every broken MUST is a semantic one: another attempt may answer differently."""
+    musts = [RULES[f.rule] for f in findings if f.level is Level.MUST]
+    return bool(musts) and all(r.tag is Tag.SEMANTIC for r in musts)
+
+
+def _tries(attempts: list[tuple[Status, list[Finding]]]) -> dict[str, Any]:
+    """k/N for a retried cell (attempts that met the semantic checks), FLAKY when they disagree."""
+    if len(attempts) < 2:
+        return {}
+    met = sum(not _failed_on_meaning(findings) for _, findings in attempts)
+    return {
+        "tries": f"{met}/{len(attempts)}",
+        "flaky": len({status for status, _ in attempts}) > 1,
+        "attempts": [{"status": s.value, "findings": [f.to_json() for f in fs]} for s, fs in attempts],
+    }

@@ -103,9 +103,10 @@ def live_plan(
     exclude: Sequence[str] = (),
     include_unavailable: bool = False,
     timeout_s: float = 60.0,
+    semantic_tries: int = 1,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
-    target = Target(profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s)
+    target = Target(profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s, semantic_tries)
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
@@ -140,6 +141,7 @@ def write_manifest(plan: Plan) -> None:
         "provider": plan.target.provider,
         "base_url": plan.target.base_url,
         "semantic_checks": plan.target.semantic,
+        "semantic_tries": plan.target.semantic_tries,
         "models": models,
     }
     if plan.catalog is not None:
@@ -155,7 +157,12 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if providers and manifest["provider"] not in providers:
             continue
-        target = Target(manifest["provider"], manifest["base_url"], None, bool(manifest.get("semantic_checks", True)))
+        target = Target(
+            manifest["provider"],
+            manifest["base_url"],
+            semantic=bool(manifest.get("semantic_checks", True)),
+            semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
+        )
         catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
         plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
     return plans

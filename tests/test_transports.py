@@ -138,3 +138,33 @@ def test_a_probe_wait_is_honoured_live_and_skipped_on_replay(tmp_path: Path, mon
     assert waits == [0.25] and len(calls) == 2
     replayed = run_cell(probe, "m", target, lambda p, m: _transport(path, RecordMode.NONE, calls))
     assert waits == [0.25] and len(calls) == 2 and len(replayed.exchanges) == 2
+
+
+def test_a_semantic_failure_is_retried_every_attempt_kept_and_replayed_alike(tmp_path: Path) -> None:
+    from conformance.checks.core import answer_mentions
+    from conformance.probes.base import Probe, text_input
+    from conformance.runner import Target, run_cell
+
+    answers = iter(["no idea", "It is Zorblat."])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        text = next(answers)
+        item = {"type": "message", "content": [{"type": "output_text", "text": text}]}
+        body = json.dumps({"status": "completed", "output": [item]}).encode()
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(body))
+
+    probe = Probe("core.name_test", "core", "hand-made: the answer must name Zorblat", text_input("Name?"),
+                  (answer_mentions("Zorblat"),))
+    target = Target("p", "http://peer.test/v1", semantic_tries=3)
+    path = tmp_path / "c.json"
+
+    def recording(p: Probe, m: str) -> CassetteTransport:
+        return CassetteTransport(path, RecordMode.ALL, httpx.MockTransport(handle), provider="p", model="m", probe="x")
+
+    live = run_cell(probe, "m", target, recording)
+    assert live.status.value == "PASS"
+    assert live.extra["tries"] == "1/2" and live.extra["flaky"] is True
+    assert [a["status"] for a in live.extra["attempts"]] == ["IGNORED", "PASS"]
+    assert len(load_cassette(path).interactions) == 2, "both attempts are in the cassette"
+    replayed = run_cell(probe, "m", target, lambda p, m: _transport(path, RecordMode.NONE, []))
+    assert (replayed.status, replayed.extra) == (live.status, live.extra)

@@ -348,7 +348,7 @@ def _evidence(cell: dict[str, Any], change: Change | None) -> dict[str, Any]:
     }
     if cell.get("semantic_checks") is False:
         out["semantic_off"] = True
-    for extra in ("claim", "drift", "flaky", "deprecated", "attempts"):
+    for extra in ("claim", "drift", "flaky", "tries", "deprecated", "attempts"):
         if cell.get(extra) not in (None, ""):
             out[extra] = _plain(cell[extra])
     if change is not None:

@@ -89,6 +89,7 @@
     if (claim) out.append(el("span", "claim", claim));
     if (e.drift) out.append(el("span", "drift", "DRIFT"));
     if (e.flaky) out.append(el("span", "flag", "FLAKY"));
+    if (e.tries) out.append(el("span", "flag", `semantic tries ${e.tries}`));
     if (e.deprecated !== undefined) out.append(el("span", "flag", `DEPRECATED: ${e.deprecated}`));
     return out;
   }
