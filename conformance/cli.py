@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 
 from conformance import __version__
+from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir
-from conformance.cli_models import add_models_parser, models_command
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.runner import CellResult

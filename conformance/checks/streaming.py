@@ -250,7 +250,7 @@ class _Grammar:
         return item
 
     def feed(self, e: Ev) -> None:
-        t, p = e.type, e.payload
+        t = e.type
         if t == "response.output_item.added":
             self.open_item(e)
         elif t == "response.output_item.done":

@@ -5,7 +5,18 @@ One module per feature group; the group's checks live in `conformance/checks/<gr
 
 from __future__ import annotations
 
-from conformance.probes import core, errors, errors_more, parameters, reasoning, state, streaming, structured, tools, vision
+from conformance.probes import (
+    core,
+    errors,
+    errors_more,
+    parameters,
+    reasoning,
+    state,
+    streaming,
+    structured,
+    tools,
+    vision,
+)
 from conformance.probes.base import Expect, Probe, Request, Script
 
 PROBES: tuple[Probe, ...] = (

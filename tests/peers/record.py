@@ -8,9 +8,9 @@ cassette behind, and renders the run into reports/sample/.
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
