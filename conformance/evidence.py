@@ -90,6 +90,7 @@ class Exchange:
     elapsed_ms: float = 0.0
     first_byte_ms: float | None = None
     error: str | None = None
+    invalid_utf8: bool = False  # bytes that are not UTF-8 were replaced by U+FFFD in body or events
 
     @property
     def is_stream(self) -> bool:
@@ -129,6 +130,8 @@ class Exchange:
             "first_byte_ms": None if self.first_byte_ms is None else round(self.first_byte_ms, 3),
             "error": self.error,
         }
+        if self.invalid_utf8:
+            out["invalid_utf8"] = True
         if self.events is None:
             out["body"] = self.body
         else:

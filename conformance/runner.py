@@ -18,6 +18,7 @@ import httpx
 
 from conformance.checks import RULES, Tag, run_checks
 from conformance.checks.http import CASSETTE, COMMON_CHECKS
+from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import redact_headers, scrub
@@ -77,7 +78,11 @@ class CellResult:
 
 
 def build_request(target: Target, spec: Request) -> httpx.Request:
-    headers = {"accept": "text/event-stream" if spec.stream else "application/json", **spec.headers}
+    headers = {
+        "accept": "text/event-stream" if spec.stream else "application/json",
+        "accept-encoding": ACCEPT_ENCODING,
+        **spec.headers,
+    }
     key = spec.api_key if spec.api_key is not None else target.api_key
     if key:
         headers["authorization"] = f"Bearer {key}"
@@ -116,31 +121,36 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
             timing = resp.extensions.get(TIMING_EXTENSION)
             is_sse = resp.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
             parser = SSEParser()
+            decoder = BoundedDecoder(resp.headers.get("content-encoding", ""), MAX_BODY_BYTES)
             events: list[SSEEvent] = []
             body = bytearray()
             first_byte: float | None = None
             for index, chunk in enumerate(resp.iter_raw()):
                 now = clock(index)
                 first_byte = now if first_byte is None else first_byte
+                data = decoder.decode(chunk)
                 if is_sse:
-                    events.extend(parser.feed(chunk, now))
+                    events.extend(parser.feed(data, now))
                 else:
-                    body.extend(chunk)
-                    if len(body) > MAX_BODY_BYTES:
-                        raise _Abort(f"body exceeds {MAX_BODY_BYTES} bytes; reading stopped")
+                    body.extend(data)
                 if time.perf_counter() > deadline:
                     raise _Abort(f"probe deadline of {target.timeout_s:.0f}s passed while reading")
             elapsed = clock()
+            tail = decoder.flush()
             if is_sse:
-                events.extend(parser.close(elapsed))
+                events.extend(parser.feed(tail, elapsed) + parser.close(elapsed))
+            else:
+                body.extend(tail)
+            text, valid = _text(bytes(body))
             return Exchange(
                 **evidence,
-                body=scrub(_decode(resp, bytes(body)), secrets),
+                body=scrub(text, secrets),
                 events=tuple(_scrub_event(e, secrets) for e in events) if is_sse else None,
                 elapsed_ms=elapsed,
                 first_byte_ms=first_byte,
+                invalid_utf8=not (valid and parser.valid_utf8),
             )
-    except (httpx.HTTPError, _Abort, SSEError) as exc:
+    except (httpx.HTTPError, _Abort, SSEError, DecodeLimit, DecodeError) as exc:
         message = scrub(exc.recorded if isinstance(exc, ReplayedError) else f"{type(exc).__name__}: {exc}", secrets)
         if timing is not None and timing.error is None:  # recording: keep our own abort in the cassette
             timing.error, timing.error_type = message, type(exc).__name__
@@ -152,14 +162,12 @@ class _Abort(Exception):
     """A bound was hit while reading (size, deadline); the exchange becomes an error with evidence."""
 
 
-def _decode(resp: httpx.Response, raw: bytes) -> str:
-    """Undo content-encoding, then decode text; invalid UTF-8 is replaced, never fatal."""
-    decoder = resp._get_content_decoder()  # noqa: SLF001 - httpx's own decoder for the declared encoding
+def _text(raw: bytes) -> tuple[str, bool]:
+    """The body as text, and whether it was valid UTF-8 (invalid bytes are replaced, and a finding says so)."""
     try:
-        data = decoder.decode(raw) + decoder.flush()
-    except httpx.DecodingError:
-        data = raw
-    return data.decode(resp.encoding or "utf-8", errors="replace")
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), False
 
 
 def _scrub_event(event: SSEEvent, secrets: list[str]) -> SSEEvent:

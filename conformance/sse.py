@@ -38,7 +38,13 @@ class SSEParser:
     _last_id: str | None = None
     _retry: int | None = None
     _has_fields: bool = False
+    _strict: codecs.IncrementalDecoder | None = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")())
     comments: int = 0
+
+    @property
+    def valid_utf8(self) -> bool:
+        """False once the stream held bytes that are not UTF-8 (they were replaced by U+FFFD)."""
+        return self._strict is not None
 
     @property
     def pending(self) -> bool:
@@ -46,6 +52,7 @@ class SSEParser:
         return self._has_fields or bool(self._line)
 
     def feed(self, chunk: bytes, offset_ms: float = 0.0) -> list[SSEEvent]:
+        self._check_utf8(chunk)
         text = self._decoder.decode(chunk)
         if not self._started and text:
             self._started = True
@@ -54,7 +61,15 @@ class SSEParser:
 
     def close(self, offset_ms: float = 0.0) -> list[SSEEvent]:
         """Flush the decoder; a final unterminated line ends the stream without dispatching."""
+        self._check_utf8(b"", final=True)
         return self._consume(self._decoder.decode(b"", final=True), offset_ms)
+
+    def _check_utf8(self, chunk: bytes, final: bool = False) -> None:
+        if self._strict is not None:
+            try:
+                self._strict.decode(chunk, final=final)
+            except UnicodeDecodeError:
+                self._strict = None
 
     def _consume(self, text: str, offset_ms: float) -> list[SSEEvent]:
         events: list[SSEEvent] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -158,6 +159,18 @@ CASES = [
         checked(COMMON_CHECKS, exchange(status=429, headers={"retry-after": "7"}, body="slow down")),
         "retry-after: 7",
     ),
+    Case(
+        "http.utf8",
+        "latin-1",
+        checked(COMMON_CHECKS, replace(json_exchange(conformant_response()), invalid_utf8=True)),
+        "expected UTF-8, the body holds invalid bytes",
+    ),
+    Case(
+        "http.status_class",
+        "redirect",
+        checked(COMMON_CHECKS, exchange(status=307, headers={"location": "/v1/responses"})),
+        "got 307 to '/v1/responses'",
+    ),
     Case("harness.cassette", "bad version", unreadable_cassette, "unknown cassette version 9"),
     Case("harness.not_recorded", "no cassette", never_recorded, "no cassette at cassettes/x.json"),
     # http
@@ -213,7 +226,13 @@ CASES = [
     Case("error.status_code", "422", checked([rejected_with(400)], error_exchange(422)), "expected 400, got 422"),
     # core
     Case("core.json_body", "streamed", checked(RESPONSE_CHECKS, stream()), "answered 'text/event-stream'"),
-    Case("core.json_body", "not json", checked(RESPONSE_CHECKS, raw_exchange("Hello.")), "got 'Hello.'"),
+    Case("core.json_body", "not json", checked(RESPONSE_CHECKS, raw_exchange("Hello.")), "got 'text/plain': 'Hello.'"),
+    Case(
+        "core.json_body",
+        "json as text",
+        checked(RESPONSE_CHECKS, raw_exchange("Hello.", content_type="application/json")),
+        "expected a JSON object (content-type 'application/json'), got 'Hello.'",
+    ),
     Case(
         "response.schema",
         "no id",

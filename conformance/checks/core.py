@@ -67,6 +67,8 @@ def json_body(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     for ex in _ok(exchanges):
         if ex.is_stream or ex.content_type == "text/event-stream":
             yield JSON_BODY.finding(f"`stream` was not set, yet the server answered {quote(ex.content_type)}")
+        elif ex.content_type != "application/json":
+            yield JSON_BODY.finding(f"expected content-type application/json, got {quote(ex.content_type)}: {quote(ex.body)}")
         elif not isinstance(ex.json_or_none(), dict):
             yield JSON_BODY.finding(
                 f"expected a JSON object (content-type {quote(ex.content_type)}), got {quote(ex.body)}"

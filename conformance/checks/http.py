@@ -15,6 +15,8 @@ ERROR_OBJECT = rule(
     "error.object", Level.MUST, "a 4xx/5xx body is an OpenAI error object with error.message"
 )
 ERROR_FIELDS = rule("error.fields", Level.SHOULD, "the error object carries type, param and code, typed as the SDK says")
+UTF8 = rule("http.utf8", Level.MUST, "bodies and event streams are valid UTF-8, as JSON and SSE require")
+STATUS_CLASS = rule("http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx or a redirect")
 ERROR_CONTENT_TYPE = rule("error.content_type", Level.SHOULD, "an error body is served as application/json")
 
 
@@ -32,6 +34,21 @@ def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield RATE_LIMITED.finding(
                 f"got 429 (retry-after: {ex.headers.get('retry-after', 'absent')}): {quote(ex.body)}"
             )
+
+
+def valid_utf8(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in exchanges:
+        if ex.invalid_utf8:
+            where = "event stream" if ex.is_stream else "body"
+            yield UTF8.finding(f"expected UTF-8, the {where} holds invalid bytes (shown as U+FFFD): {quote(ex.body)}")
+
+
+def expected_status_class(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    for ex in exchanges:
+        if ex.status is not None and (ex.status < 200 or 300 <= ex.status < 400):
+            location = ex.headers.get("location")
+            where = f" to {quote(location)}" if location else ""
+            yield STATUS_CLASS.finding(f"expected a 2xx or an error, got {ex.status}{where}: {quote(ex.body)}")
 
 
 def rejection_is_error_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
@@ -57,7 +74,7 @@ def rejection_is_error_object(exchanges: Sequence[Exchange]) -> Iterator[Finding
             yield ERROR_FIELDS.finding(f"error object is not as the SDK types it: {problem}")
 
 
-COMMON_CHECKS = (not_a_transport_error, not_a_server_error, rejection_is_error_object)
+COMMON_CHECKS = (not_a_transport_error, not_a_server_error, expected_status_class, valid_utf8, rejection_is_error_object)
 
 CASSETTE = rule("harness.cassette", Level.MUST, "the cell's cassette is readable")
 NOT_RECORDED = rule("harness.not_recorded", Level.INFO, "the probe has a cassette to replay")
