@@ -24,6 +24,7 @@ from conformance.probes import Expect, Probe, Request
 from conformance.redact import redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, CassetteTransport, ReplayedError
+from conformance.transports.deadline import deadline_scope
 from conformance.verdict import first_rejection, verdict
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -116,7 +117,10 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
         return (time.perf_counter() - started) * 1000
 
     try:
-        with client.stream(request.method, request.url, headers=request.headers, content=request.content) as resp:
+        with (
+            deadline_scope(deadline, target.timeout_s),
+            client.stream(request.method, request.url, headers=request.headers, content=request.content) as resp,
+        ):
             evidence.update(status=resp.status_code, headers=redact_headers(resp.headers, secrets))
             timing = resp.extensions.get(TIMING_EXTENSION)
             is_sse = resp.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"

@@ -27,6 +27,7 @@ from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import cassette_path, safe_name
+from conformance.transports.deadline import live_transport
 
 MANIFEST = "provider.json"
 
@@ -74,7 +75,7 @@ def catalog_transport(target: Target, mode: RecordMode | None, cassettes: Path) 
     """Catalog requests go through the same transports as probes: one cassette per provider."""
 
     def factory() -> httpx.BaseTransport:
-        live = httpx.HTTPTransport(retries=0)
+        live = live_transport()
         if mode is None:
             return live
         inner = NoNetworkTransport() if mode is RecordMode.NONE else live
@@ -116,7 +117,7 @@ def live_plan(
 
 def transports_for(plan: Plan) -> TransportFactory:
     def live() -> httpx.BaseTransport:
-        return httpx.HTTPTransport(retries=0)
+        return live_transport()
 
     if plan.mode is None:
         return lambda probe, model: live()

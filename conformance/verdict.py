@@ -16,9 +16,9 @@ from conformance.probes import Expect
 
 
 def first_rejection(exchanges: Sequence[Exchange]) -> Exchange | None:
-    """The first exchange that did not succeed (transport error or non-2xx), if any."""
+    """The first exchange that did not succeed (transport error, even mid-body, or non-2xx), if any."""
     for ex in exchanges:
-        if ex.status is None or not 200 <= ex.status < 300:
+        if ex.error is not None or ex.status is None or not 200 <= ex.status < 300:
             return ex
     return None
 

@@ -4,8 +4,7 @@ Each fault of tests/faults/server.py runs through the real `run_cell`, over a re
 probe that meets it (a JSON probe for body faults, a streaming probe for stream faults). The cells
 run in parallel threads so the file stays fast; each has its own connection to the fault server.
 
-EXPECTED holds the right verdict for every fault class. GAPS lists the classes where the suite
-does not give it yet: they are strict xfails, so fixing one turns its test red until it leaves GAPS.
+EXPECTED holds the right verdict for every fault class, with the rule that must name it.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from conformance.evidence import Status
@@ -26,6 +24,7 @@ from conformance.results import RESULTS_FILE
 from conformance.runner import MAX_BODY_BYTES, CellResult, Target, run_cell
 from conformance.session import Plan, Session
 from conformance.sse import DEFAULT_MAX_LINE
+from conformance.transports.deadline import live_transport
 from tests.faults.server import FAULTS, HOLD_S, FaultServer
 
 JSON, STREAM = "core.text_input", "streaming.text"
@@ -91,11 +90,6 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "sse_reset": (STREAM, ERROR, TRANSPORT, "ReadError"),
 }
 
-# Where the suite falls short today (each a bug report; see the module docstring).
-GAPS: dict[str, str] = {
-    "header_drip": "no overall deadline while headers arrive: each read is quick, so it waits until the server quits",
-}
-
 # Faults that only end by the probe's deadline get a short one; the rest must end by themselves and
 # get a generous one, so a slow CI machine (the cells share one GIL) cannot turn them into timeouts.
 DEADLINE_BOUND = {"json_drip", "silent", "header_drip", "sse_silent", "sse_comments_forever", "sse_drip"}
@@ -125,7 +119,7 @@ def _run(base_url: str, fault: str) -> Outcome:
     target = Target("faults", base_url, api_key="sk-fault-test", timeout_s=timeout_for(fault))
     started = time.perf_counter()
     try:
-        result = run_cell(probe, f"fault:{fault}", target, lambda p, m: httpx.HTTPTransport(retries=0))
+        result = run_cell(probe, f"fault:{fault}", target, lambda p, m: live_transport())
     except Exception as exc:  # noqa: BLE001 - what the test is looking for
         return Outcome(None, time.perf_counter() - started, exc)
     return Outcome(result, time.perf_counter() - started)
@@ -155,7 +149,7 @@ def outcomes(server: FaultServer) -> dict[str, Outcome]:
 
 def test_every_fault_class_has_an_expected_verdict() -> None:
     assert set(EXPECTED) == set(FAULTS)
-    assert set(GAPS) | DEADLINE_BOUND | set(HEAVY) | set(WARM) <= set(EXPECTED)
+    assert DEADLINE_BOUND | set(HEAVY) | set(WARM) <= set(EXPECTED)
     assert len(FAULTS) >= 30
 
 
@@ -163,10 +157,7 @@ def _describe(result: CellResult) -> str:
     return f"{result.status.value}: " + "; ".join(f"{f.rule}: {f.message[:160]}" for f in result.findings)
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=GAPS[f])) if f in GAPS else f for f in EXPECTED],
-)
+@pytest.mark.parametrize("fault", list(EXPECTED))
 def test_fault_gets_a_verdict_naming_it_in_bounded_time(fault: str, outcomes: dict[str, Outcome]) -> None:
     _, expected, rule, fragment = EXPECTED[fault]
     result, elapsed_s, raised = outcomes[fault].result, outcomes[fault].elapsed_s, outcomes[fault].raised

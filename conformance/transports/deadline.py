@@ -1,0 +1,89 @@
+"""The live transport, with the probe's deadline enforced on every socket read and write.
+
+httpx's timeouts are per operation, so a server that drips its headers one byte at a time, each
+byte within the read timeout, would hold a cell for ever. httpcore lets us supply the network
+backend; ours caps each operation's timeout by what is left of the deadline set for the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+# (deadline on time.perf_counter(), the probe's timeout for the message); None outside a probe
+_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline_scope(deadline: float, timeout_s: float) -> Iterator[None]:
+    token = _DEADLINE.set((deadline, timeout_s))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _capped(timeout: float | None) -> float | None:
+    scope = _DEADLINE.get()
+    if scope is None:
+        return timeout
+    _raise_if_past()
+    left = scope[0] - time.perf_counter()
+    return left if timeout is None else min(timeout, left)
+
+
+def _raise_if_past() -> None:
+    scope = _DEADLINE.get()
+    if scope is not None and time.perf_counter() >= scope[0]:
+        raise httpcore.ReadTimeout(f"probe deadline of {scope[1]:.0f}s passed while reading")
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._inner.read(max_bytes, _capped(timeout))
+        except httpcore.ReadTimeout:
+            _raise_if_past()  # say it was the deadline, not the server's silence
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _capped(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _capped(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _capped(timeout), local_address, socket_options))
+
+
+def live_transport() -> httpx.HTTPTransport:
+    """httpx's own transport, on a network backend that honours the probe deadline."""
+    transport = httpx.HTTPTransport(retries=0)
+    transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001 - httpx exposes no backend option
+    return transport
