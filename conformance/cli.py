@@ -183,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ProfileError, CassetteError, ValueError, OSError, httpx.HTTPError) as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("conformance: interrupted; every finished cell is kept. Run the same command to resume.",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 
 from conformance.checks import RULES, Tag, run_checks
-from conformance.checks.http import CASSETTE, COMMON_CHECKS
+from conformance.checks.http import CASSETTE, COMMON_CHECKS, key_accepted
 from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
-from conformance.redact import redact_headers, scrub
+from conformance.redact import guard_logs, redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, CassetteTransport, ReplayedError
 from conformance.transports.deadline import deadline_scope
@@ -211,7 +211,8 @@ def execute(
 
 def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Status, list[Finding]]:
     """Run the common checks always, and the probe's own checks when they can apply."""
-    findings = run_checks(COMMON_CHECKS, exchanges, semantic)
+    common = COMMON_CHECKS if probe.expect is Expect.REJECTED else (*COMMON_CHECKS, key_accepted)
+    findings = run_checks(common, exchanges, semantic)
     failed = first_rejection(exchanges) is not None
     if probe.expect is Expect.REJECTED or not failed:
         findings += run_checks(probe.checks, exchanges, semantic)
@@ -243,6 +244,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     attempt is recorded (in the cassette, and summarised in the result), and attempts that disagree
     mark the cell FLAKY.
     """
+    guard_logs(target.secrets)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     attempts: list[tuple[Status, list[Finding]]] = []

@@ -97,7 +97,6 @@ def test_a_recorded_run_never_writes_or_prints_the_key(
     assert {e.get("id") for e in events} == {None, "REDACTED"}
 
 
-@pytest.mark.xfail(strict=True, reason="httpcore logs response headers verbatim at DEBUG; the suite adds no filter")
 def test_debug_logging_does_not_show_an_echoed_key(
     server: FaultServer, canary: str, caplog: pytest.LogCaptureFixture
 ) -> None:

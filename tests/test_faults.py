@@ -43,7 +43,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "echo_key_headers": (JSON, PASS, None, ""),
     "echo_key_body": (STREAM, PASS, None, ""),
     "echo_key_gzip": (JSON, PASS, None, ""),
-    "echo_key_error": (JSON, Status.UNSUPPORTED, None, ""),
+    "echo_key_error": (JSON, ERROR, "harness.auth", "the key was refused"),
     "echo_key_redirect": (JSON, FAIL, "http.status_class", "got 302"),
     # broken JSON answers
     "empty_200": (JSON, FAIL, "core.json_body", "got ''"),

@@ -160,6 +160,12 @@ CASES = [
         "retry-after: 7",
     ),
     Case(
+        "harness.auth",
+        "bad key",
+        checked([http.key_accepted], error_exchange(401)),
+        "got 401: the key was refused",
+    ),
+    Case(
         "http.utf8",
         "latin-1",
         checked(COMMON_CHECKS, replace(json_exchange(conformant_response()), invalid_utf8=True)),

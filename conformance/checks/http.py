@@ -15,6 +15,7 @@ ERROR_OBJECT = rule(
     "error.object", Level.MUST, "a 4xx/5xx body is an OpenAI error object with error.message"
 )
 ERROR_FIELDS = rule("error.fields", Level.SHOULD, "the error object carries type, param and code, typed as the SDK says")
+AUTH = rule("harness.auth", Level.MUST, "the endpoint accepts the key (a 401/403 judges the key, not the feature)")
 UTF8 = rule("http.utf8", Level.MUST, "bodies and event streams are valid UTF-8, as JSON and SSE require")
 STATUS_CLASS = rule("http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx or a redirect")
 ERROR_CONTENT_TYPE = rule("error.content_type", Level.SHOULD, "an error body is served as application/json")
@@ -34,6 +35,13 @@ def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield RATE_LIMITED.finding(
                 f"got 429 (retry-after: {ex.headers.get('retry-after', 'absent')}): {quote(ex.body)}"
             )
+
+
+def key_accepted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """Not a common check: a probe that sends a bad key on purpose expects the 401."""
+    for ex in exchanges:
+        if ex.status in (401, 403):
+            yield AUTH.finding(f"got {ex.status}: the key was refused, so this cell says nothing of the feature: {quote(ex.body)}")
 
 
 def valid_utf8(exchanges: Sequence[Exchange]) -> Iterator[Finding]:

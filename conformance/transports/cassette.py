@@ -91,19 +91,32 @@ class Interaction:
             first_byte = resp.get("first_byte_ms")
             chunks = [Chunk(float(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0)), body)] if body else []
         error = resp.get("error")
+        status = resp.get("status")
+        if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
+            raise ValueError(f"response status {status!r} is not an integer")
         return cls(
             method=str(req["method"]),
             url=str(req["url"]),
-            request_headers=dict(req.get("headers", {})),
+            request_headers=_text_map(req.get("headers", {}), "request headers"),
             request_body=str(req.get("body", "")),
-            status=resp.get("status"),
-            headers=dict(resp.get("headers", {})),
+            status=status,
+            headers=_text_map(resp.get("headers", {}), "response headers"),
             chunks=chunks,
             elapsed_ms=float(resp.get("elapsed_ms", 0.0)),
             error=None if error is None else str(error["message"]),
             error_type=None if error is None else str(error["type"]),
             is_stream=is_stream,
         )
+
+
+def _text_map(value: Any, what: str) -> dict[str, str]:
+    """Headers as recorded; a non-text name or value is named, so the file can be mended."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object, got {type(value).__name__}")
+    for name, text in value.items():
+        if not isinstance(text, str):
+            raise ValueError(f"{what}: {name!r} is {text!r}, not text")
+    return dict(value)
 
 
 def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
