@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,9 @@ from conformance.evidence import Status
 from conformance.paths import cassettes_dir
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import Profile, ProfileError, profile_for
+from conformance.report import write_reports
 from conformance.runner import CellResult
+from conformance.schedule import Deadline
 from conformance.session import Session, live_plan, render_dir, replay_plans, select_probes
 from conformance.shard import Shard, merge
 from conformance.transports import CassetteError, RecordMode
@@ -37,8 +40,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action="append", default=[], metavar="GLOB", help="probe ids to run (repeatable)")
     parser.add_argument("--feature", action="append", default=[], help="feature groups to run (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per cell")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="MATRIX",
+                        help="a past matrix.json or results directory: the report outlines what changed")
     parser.add_argument("--shard", type=Shard.parse, default=None, metavar="K/N",
                         help="run only the K-th of N parts, split by model (merge them with `conformance merge`)")
+    parser.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                        help="models run at once, each in its own thread with its cells in order "
+                             "(default: one per model, up to 8)")
+    parser.add_argument("--budget", type=_positive_float, default=None, metavar="SECONDS",
+                        help="run time budget; once spent, cells not yet started are ERROR (harness.budget)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="none | once | new_episodes | all (default: live, nothing recorded)",
     )
     run.add_argument("--timeout", type=float, default=60.0, help="seconds per probe (default: 60)")
+    run.add_argument("--rate-limit", type=float, default=None, metavar="N",
+                     help="requests/min per model to pace at (default: the catalog's or the profile's; 0: unpaced)")
     run.add_argument("--semantic-tries", type=int, default=3, metavar="N",
                      help="attempts for a cell failed only by semantic checks (default: 3); k/N and FLAKY are shown")
     _common(run)
@@ -68,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render matrix.json and the reports from a results directory")
     report.add_argument("results_dir", type=Path)
+    report.add_argument("--baseline", type=Path, default=None, metavar="MATRIX",
+                        help="a past matrix.json or results directory: the report outlines what changed")
     report.add_argument("--history", type=Path, nargs="+", default=[], metavar="DIR",
                         help="past results directories (or matrix.json files), oldest first: a PASS trend per model")
 
@@ -92,6 +106,25 @@ def _api_key(profile: Profile, key_env: str | None) -> str | None:
     return (os.environ.get(env) or None) if env else None
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
+def _session(args: argparse.Namespace, meta: dict[str, object]) -> Session:
+    budget = None if args.budget is None else Deadline(args.budget)
+    return Session(args.out, meta, None if args.quiet else _print_cell, jobs=args.jobs, budget=budget)
+
+
 def _print_cell(result: CellResult) -> None:
     reason = result.findings[0].message if result.findings and result.status is not Status.PASS else ""
     print(f"{result.status.value:11s} {result.model} {result.probe}  {reason[:100]}", flush=True)
@@ -105,11 +138,14 @@ def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
     if not plans:
         print(f"conformance: no recorded provider under {cassettes}", file=sys.stderr)
         return 2
-    session = Session(args.out, {"mode": "replay"}, None if args.quiet else _print_cell)
-    return _finish(session.run(plans), args.out)
+    session = _session(args, {"mode": "replay"})
+    return _finish(session.run(plans), args.out, args.baseline)
 
 
-def _finish(matrix: dict[str, object], out: Path) -> int:
+def _finish(matrix: dict[str, Any], out: Path, baseline: Path | None = None) -> int:
+    """Print the counts; with a baseline, the reports are written again with the changes outlined."""
+    if baseline is not None:
+        write_reports(matrix, out, baseline=load_matrix(baseline))
     cells = matrix["cells"]
     assert isinstance(cells, list)
     counts: dict[str, int] = {}
@@ -129,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
     live = live_plan(
         profile, _api_key(profile, args.api_key_env), select_probes(args.probe, args.feature), mode,
         args.cassettes or cassettes_dir(), args.model, args.exclude_model, args.include_unavailable, args.timeout,
-        args.semantic_tries,
+        args.semantic_tries, args.rate_limit,
     )
     for warning in live.warnings:
         print(f"catalog: {warning}", file=sys.stderr)
@@ -144,8 +180,8 @@ def _run(args: argparse.Namespace) -> int:
         "not_probed": live.skipped,
     }
     plans = args.shard.apply([live.plan]) if args.shard else [live.plan]
-    session = Session(args.out, meta, None if args.quiet else _print_cell)
-    return _finish(session.run(plans), args.out)
+    session = _session(args, meta)
+    return _finish(session.run(plans), args.out, args.baseline)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -177,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(probe_table())
             return 0
-        render_dir(args.results_dir, history=[load_matrix(p) for p in args.history])
+        baseline = load_matrix(args.baseline) if args.baseline else None
+        render_dir(args.results_dir, history=[load_matrix(p) for p in args.history], baseline=baseline)
         print(f"matrix: {args.results_dir / 'matrix.html'}")
         return 0
     except (ProfileError, CassetteError, ValueError, OSError, httpx.HTTPError) as exc:

@@ -69,11 +69,19 @@ def load_matrix(path: Path) -> dict[str, Any]:
 
 
 def exit_status(changes: list[Change], new: dict[str, Any]) -> int:
-    """0 when nothing regressed; 1 on a regression; 2 when the new run has harness errors."""
+    """0 when nothing regressed; 1 on a regression; 2 when the harness newly could not judge a cell.
+
+    A harness error is an ERROR cell with a `harness.*` finding (transport, rate limit, cassette,
+    key); one the baseline already had (a server that always hangs on a probe) is known, not new.
+    """
     if any(c.kind == "regressed" for c in changes):
         return 1
-    if any(c["status"] == "ERROR" for c in new.get("cells", [])):
-        return 2
+    changed = {c.key for c in changes}
+    for cell in new.get("cells", []):
+        key = (cell["provider"], cell["model"], cell["probe"])
+        harness = any(f["rule"].startswith("harness.") for f in cell.get("findings", []))
+        if cell["status"] == "ERROR" and harness and key in changed:
+            return 2
     return 0
 
 

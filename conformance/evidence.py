@@ -76,7 +76,7 @@ class Exchange:
 
     `body` is the decoded text of a non-stream body; `events` is set when the response was an
     event stream. `error` names a transport failure (timeout, reset, ...), in which case `status`
-    may be None.
+    may be None. `attempts` lists the answers a retry replaced; its JSON key is absent when there were none.
     """
 
     method: str
@@ -91,6 +91,8 @@ class Exchange:
     first_byte_ms: float | None = None
     error: str | None = None
     invalid_utf8: bool = False  # bytes that are not UTF-8 were replaced by U+FFFD in body or events
+    # the tries before this answer, oldest first (a 429, a 5xx, a failed connect), each with its wait
+    attempts: tuple[dict[str, Any], ...] = ()
 
     @property
     def is_stream(self) -> bool:
@@ -132,6 +134,8 @@ class Exchange:
         }
         if self.invalid_utf8:
             out["invalid_utf8"] = True
+        if self.attempts:
+            out["attempts"] = [dict(a) for a in self.attempts]
         if self.events is None:
             out["body"] = self.body
         else:

@@ -32,10 +32,16 @@ def build_matrix(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
         "statuses": STATUS_ORDER,
         "rows": [{"provider": prov, "model": model} for prov, model in rows],
         "probes": [
-            {"id": p, "feature": features.get(p, _feature_of(cells, p)), "title": titles.get(p, p)} for p in probe_ids
+            {"id": p, "feature": features.get(p, _feature_of(cells, p)), "title": titles.get(p) or _title_of(cells, p)}
+            for p in probe_ids
         ],
         "cells": [_cell(c) for c in ordered],
     }
+
+
+def _title_of(cells: dict[tuple[str, str, str], dict[str, Any]], probe: str) -> str:
+    """A derived cell (the SDK column) carries its own title."""
+    return next((c.get("title") or probe for k, c in cells.items() if k[2] == probe), probe)
 
 
 def _feature_of(cells: dict[tuple[str, str, str], dict[str, Any]], probe: str) -> str:

@@ -28,8 +28,11 @@ from conformance.report import view
 from conformance.report.html import cell_anchor
 from conformance.results import RESULTS_FILE, ResultsWriter
 from conformance.runner import CellResult, run_cell
+from conformance.schedule import Deadline, over_budget
 from conformance.session import Plan, annotate, live_plan, render_dir, replay_plans, select_probes, transports_for
 from conformance.transports import RecordMode
+
+_BUDGET = pytest.StashKey[Deadline]()  # the run's time budget, started when pytest is configured
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +48,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-cassettes", type=Path, default=None, help="cassette directory")
     group.addoption("--conformance-out", type=Path, default=Path("reports/pytest"), help="results directory")
     group.addoption("--conformance-timeout", type=float, default=60.0, help="seconds per probe")
+    group.addoption("--conformance-rate-limit", type=float, default=None,
+                    help="requests/min per model (default: the catalog's or the profile's; 0: unpaced)")
+    group.addoption("--conformance-budget", type=float, default=None,
+                    help="run time budget in seconds; cells not started by then are ERROR (harness.budget)")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -63,7 +70,8 @@ def _plans(config: pytest.Config) -> list[Plan]:
     key_env = opt("--conformance-api-key-env") or profile.api_key_env
     api_key = os.environ.get(key_env) if key_env else None
     live = live_plan(profile, api_key, probes, opt("--conformance-record-mode"), cassettes,
-                     opt("--conformance-model"), timeout_s=opt("--conformance-timeout"))
+                     opt("--conformance-model"), timeout_s=opt("--conformance-timeout"),
+                     rate_limit=opt("--conformance-rate-limit"))
     return [live.plan]
 
 
@@ -75,7 +83,12 @@ class CellItem(pytest.Item):
         self.add_marker(pytest.mark.xdist_group(f"{plan.target.provider}:{model}"))
 
     def runtest(self) -> None:
-        result = annotate(run_cell(self.probe, self.model, self.plan.target, transports_for(self.plan)), self.plan.catalog)
+        budget = self.config.stash[_BUDGET]
+        if budget.spent():
+            cell = over_budget(self.plan.target, self.model, self.probe, budget)
+        else:
+            cell = run_cell(self.probe, self.model, self.plan.target, transports_for(self.plan))
+        result = annotate(cell, self.plan.catalog)
         self.result = result
         ResultsWriter(self.config.getoption("--conformance-out")).append(result.to_json())
         self.user_properties.append(("status", result.status.value))
@@ -105,6 +118,7 @@ def _outcome(result: CellResult) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_BUDGET] = Deadline(config.getoption("--conformance-budget"))
     if _active(config) and not hasattr(config, "workerinput"):
         (Path(config.getoption("--conformance-out")) / RESULTS_FILE).unlink(missing_ok=True)
     if _active(config) and config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):

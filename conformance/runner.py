@@ -23,8 +23,9 @@ from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
-from conformance.transports import TIMING_EXTENSION, CassetteError, CassetteTransport, ReplayedError
+from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError
 from conformance.transports.deadline import deadline_scope
+from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.verdict import first_rejection, verdict
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -107,6 +108,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
     }
     started = time.perf_counter()
     timing: Any = None  # a cassette transport's Interaction: its offsets are the evidence's offsets
+    attempts: tuple[dict[str, Any], ...] = ()  # the tries a paced transport retried before this answer
 
     def clock(index: int | None = None) -> float:
         if timing is not None:
@@ -123,6 +125,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
         ):
             evidence.update(status=resp.status_code, headers=redact_headers(resp.headers, secrets))
             timing = resp.extensions.get(TIMING_EXTENSION)
+            attempts = prior_attempts(resp, secrets)
             is_sse = resp.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
             parser = SSEParser()
             decoder = BoundedDecoder(resp.headers.get("content-encoding", ""), MAX_BODY_BYTES)
@@ -153,13 +156,15 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
                 elapsed_ms=elapsed,
                 first_byte_ms=first_byte,
                 invalid_utf8=not (valid and parser.valid_utf8),
+                attempts=attempts,
             )
     except (httpx.HTTPError, _Abort, SSEError, DecodeLimit, DecodeError) as exc:
         message = scrub(exc.recorded if isinstance(exc, ReplayedError) else f"{type(exc).__name__}: {exc}", secrets)
         if timing is not None and timing.error is None:  # recording: keep our own abort in the cassette
             timing.error, timing.error_type = message, type(exc).__name__
             timing.elapsed_ms = (time.perf_counter() - started) * 1000
-        return Exchange(**evidence, elapsed_ms=clock(), error=message)
+        attempts = attempts or prior_attempts(exc, secrets)
+        return Exchange(**evidence, elapsed_ms=clock(), error=message, attempts=attempts)
 
 
 class _Abort(Exception):
@@ -256,7 +261,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     else:
         timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
         with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
-            replaying = isinstance(transport, CassetteTransport) and not transport.can_record
+            replaying = replays_only(transport)
             for _ in range(max(1, target.semantic_tries)):
                 exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
                 status, findings = judge(probe, exchanges, target.semantic)

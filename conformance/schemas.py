@@ -10,16 +10,33 @@ own member type, so a message says "function_call item lacks call_id", not "matc
 
 from __future__ import annotations
 
+import functools
+import threading
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import jsonschema
 from openai.types.responses import Response, ResponseOutputItem, ResponseStreamEvent
 from openai.types.shared import ErrorObject
 from pydantic import BaseModel, TypeAdapter
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_BUILDING = threading.RLock()
+
+
+def _built_once(fn: Callable[P, R]) -> Callable[P, R]:
+    """functools.cache, thread-safe: parallel models' first cells wait for one build rather than each doing it."""
+    cached = functools.cache(fn)
+
+    @functools.wraps(fn)
+    def once(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _BUILDING:
+            return cached(*args, **kwargs)
+
+    return once
 
 
 @dataclass(frozen=True)
@@ -51,14 +68,14 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-@cache
+@_built_once
 def _response_validator() -> jsonschema.protocols.Validator:
     schema = TypeAdapter(Response).json_schema()
     schema["properties"]["output"] = {"type": "array", "items": {"type": "object", "required": ["type"]}}
     return _validator(schema)
 
 
-@cache
+@_built_once
 def _models_by_type(kind: str) -> dict[str, type[BaseModel]]:
     union = {"output_item": ResponseOutputItem, "event": ResponseStreamEvent}[kind]
     out: dict[str, type[BaseModel]] = {}
@@ -69,7 +86,7 @@ def _models_by_type(kind: str) -> dict[str, type[BaseModel]]:
     return out
 
 
-@cache
+@_built_once
 def _validator_for(kind: str, type_name: str) -> jsonschema.protocols.Validator | None:
     model = _models_by_type(kind).get(type_name)
     return None if model is None else _validator(TypeAdapter(model).json_schema())
@@ -130,7 +147,7 @@ def error_object_problems(body: Any) -> list[SchemaProblem]:
     return list(_problems(_error_validator(), body["error"], "error"))
 
 
-@cache
+@_built_once
 def _error_validator() -> jsonschema.protocols.Validator:
     return _validator(TypeAdapter(ErrorObject).json_schema())
 

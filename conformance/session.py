@@ -25,6 +25,8 @@ from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
+from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
+from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import cassette_path, safe_name
 from conformance.transports.deadline import live_transport
@@ -34,7 +36,7 @@ MANIFEST = "provider.json"
 
 @dataclass(frozen=True)
 class Plan:
-    """What to run. `mode` None means live with no cassettes; `catalog` carries the claims."""
+    """What to run. `mode` None means live with no cassettes; `catalog` carries the claims; `pacing` the rates."""
 
     target: Target
     models: tuple[str, ...]
@@ -42,6 +44,7 @@ class Plan:
     mode: RecordMode | None
     cassettes: Path
     catalog: Catalog | None = None
+    pacing: Pacing = field(default_factory=Pacing)
 
     def cells(self) -> list[tuple[str, Probe]]:
         return [(model, probe) for model in self.models for probe in self.probes]
@@ -105,13 +108,15 @@ def live_plan(
     include_unavailable: bool = False,
     timeout_s: float = 60.0,
     semantic_tries: int = 1,
+    rate_limit: float | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s, semantic_tries)
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
-    plan = Plan(target, chosen, probes, mode, cassettes, catalog)
+    pacing = Pacing(model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit))
+    plan = Plan(target, chosen, probes, mode, cassettes, catalog, pacing)
     return LivePlan(plan, {m: r for m, r in skipped.items() if m not in chosen}, catalog.warnings)
 
 
@@ -120,15 +125,16 @@ def transports_for(plan: Plan) -> TransportFactory:
         return live_transport()
 
     if plan.mode is None:
-        return lambda probe, model: live()
+        return lambda probe, model: plan.pacing.wrap(live(), plan.target.provider, model)
 
     def cassette(probe: Probe, model: str) -> httpx.BaseTransport:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
         inner = NoNetworkTransport() if plan.mode is RecordMode.NONE else live()
-        return CassetteTransport(
+        recorder = CassetteTransport(
             path, plan.mode, inner, provider=plan.target.provider, model=model, probe=probe.id,
             secrets=plan.target.secrets,
         )
+        return plan.pacing.wrap(recorder, plan.target.provider, model)
 
     return cassette
 
@@ -176,27 +182,44 @@ class Session:
     out_dir: Path
     meta: dict[str, Any] = field(default_factory=dict)
     on_cell: Callable[[CellResult], None] | None = None
+    jobs: int | None = None  # models run at once, each in its own thread; None: one per model, up to 8
+    budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
 
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
         done = self._resume_point(plans)
         writer = ResultsWriter(self.out_dir)
+
+        def emit(result: CellResult) -> None:
+            writer.append(result.to_json())
+            if self.on_cell:
+                self.on_cell(result)
+
         for plan in plans:
             if plan.mode is not None and plan.mode is not RecordMode.NONE:
                 write_manifest(plan)
             if plan.catalog is not None:
                 self._snapshot(plan.catalog)
-            factory = transports_for(plan)
-            for model, probe in plan.cells():
-                if (plan.target.provider, model, probe.id) in done:
-                    continue
-                result = self._cell(plan, model, probe, factory)
-                writer.append(result.to_json())
-                if self.on_cell:
-                    self.on_cell(result)
+            lanes = [
+                [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done]
+                for model in plan.models
+            ]
+            run_lanes(lanes, self.jobs or default_jobs(len(plan.models)), self._worker(plan), emit)
         self._state(plans, complete=True)
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
         return self.render(meta)
+
+    def _worker(self, plan: Plan) -> Callable[[tuple[str, Probe]], CellResult]:
+        """Runs one cell of the plan, or, once the budget is spent, says it had no time left."""
+        factory, budget = transports_for(plan), self.budget
+
+        def work(cell: tuple[str, Probe]) -> CellResult:
+            model, probe = cell
+            if budget is not None and budget.spent():
+                return annotate(over_budget(plan.target, model, probe, budget), plan.catalog)
+            return self._cell(plan, model, probe, factory)
+
+        return work
 
     def _cell(self, plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
@@ -249,17 +272,21 @@ def _restore(path: Path, content: bytes | None) -> None:
 
 
 def render_dir(
-    out_dir: Path, meta: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None
+    out_dir: Path,
+    meta: dict[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Rebuild matrix.json and the reports from results.jsonl alone."""
     records = list(read_results(out_dir / RESULTS_FILE))
+    records += sdk_records(records)  # the derived "sdk" column: the SDK re-reads the recorded answers
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     matrix = build_matrix(records, meta)
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 
-    write_reports(matrix, out_dir, history=history)
+    write_reports(matrix, out_dir, baseline=baseline, history=history)
     return matrix
 
 
@@ -268,7 +295,7 @@ def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     providers: dict[str, str] = {}
     for record in records:
         for ex in record.get("exchanges", []):
-            requests += 1
+            requests += 1 + len(ex.get("attempts", []))
             providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
             tokens += _tokens(ex)
     return {"providers": providers, "requests": requests, "tokens": tokens}

@@ -41,7 +41,13 @@ def test_planted_regression_fails_the_cli(tmp_path: Path, capsys) -> None:
 def test_harness_errors_exit_2_and_bad_input_names_the_file(tmp_path: Path, capsys) -> None:
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     old.write_text(json.dumps(_matrix(a="PASS")))
-    new.write_text(json.dumps(_matrix(a="PASS", b="ERROR")))
+    server_error = _matrix(a="PASS", b="ERROR")
+    server_error["cells"][1]["findings"] = [{"rule": "http.not_server_error", "level": "MUST", "message": "500"}]
+    new.write_text(json.dumps(server_error))
+    assert main(["diff", str(old), str(new)]) == 0, "a server's 5xx is judged by the baseline, not a harness error"
+    harness = _matrix(a="PASS", b="ERROR")
+    harness["cells"][1]["findings"] = [{"rule": "harness.transport", "level": "MUST", "message": "ReadTimeout"}]
+    new.write_text(json.dumps(harness))
     assert main(["diff", str(old), str(new)]) == 2
     new.write_text("[]")
     assert main(["diff", str(old), str(new)]) == 2

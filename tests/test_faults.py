@@ -200,7 +200,8 @@ def test_a_session_runs_past_every_fault(server: FaultServer, tmp_path: Path) ->
     records = [json.loads(line) for line in lines]
     assert sorted((r["model"], r["probe"]) for r in records) == sorted((m, p.id) for m, p in plan.cells())
     on_disk = json.loads((tmp_path / "out" / "matrix.json").read_text(encoding="utf-8"))
-    assert len(on_disk["cells"]) == len(matrix["cells"]) == len(plan.cells())
+    derived = 2 * len(models)  # the SDK column: sdk.parses and sdk.streams per model
+    assert len(on_disk["cells"]) == len(matrix["cells"]) == len(plan.cells()) + derived
     by_cell = {(c["model"], c["probe"]): c["status"] for c in on_disk["cells"]}
     assert by_cell[("fault:normal", JSON)] == by_cell[("fault:normal", STREAM)] == "PASS"
     assert by_cell[("fault:silent", JSON)] == by_cell[("fault:huge_body", JSON)] == "ERROR"

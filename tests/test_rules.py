@@ -28,6 +28,7 @@ from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import BY_ID, Expect
 from conformance.probes.streaming import FINAL_CHECKS
 from conformance.runner import Target, run_cell
+from conformance.schedule import Deadline, over_budget
 from conformance.session import not_run
 from conformance.sse import parse_events
 from conformance.transports import CassetteError
@@ -133,6 +134,11 @@ def unreadable_cassette() -> list[Finding]:
     return list(cell.findings)
 
 
+def out_of_budget() -> list[Finding]:
+    """The rule's firing in a real session is tested in test_pacing.py."""
+    return list(over_budget(TARGET, MODEL, BY_ID["core.text_input"], Deadline(0.0)).findings)
+
+
 def never_recorded() -> list[Finding]:
     return list(not_run(TARGET, MODEL, BY_ID["core.text_input"], "no cassette at cassettes/x.json").findings)
 
@@ -179,6 +185,7 @@ CASES = [
     ),
     Case("harness.cassette", "bad version", unreadable_cassette, "unknown cassette version 9"),
     Case("harness.not_recorded", "no cassette", never_recorded, "no cassette at cassettes/x.json"),
+    Case("harness.budget", "budget spent", out_of_budget, "the run's budget of 0s was spent"),
     # http
     Case(
         "http.not_server_error",

@@ -86,3 +86,4 @@ COMMON_CHECKS = (not_a_transport_error, not_a_server_error, expected_status_clas
 
 CASSETTE = rule("harness.cassette", Level.MUST, "the cell's cassette is readable")
 NOT_RECORDED = rule("harness.not_recorded", Level.INFO, "the probe has a cassette to replay")
+BUDGET = rule("harness.budget", Level.MUST, "the run's time budget (--budget) lasted until the cell started")

@@ -9,6 +9,7 @@ from conformance.probes import (
     core,
     errors,
     errors_more,
+    guide,
     parameters,
     reasoning,
     state,
@@ -30,6 +31,7 @@ PROBES: tuple[Probe, ...] = (
     *parameters.PROBES,
     *errors.PROBES,
     *errors_more.PROBES,
+    *guide.PROBES,
 )
 BY_ID: dict[str, Probe] = {p.id: p for p in PROBES}
 if len(BY_ID) != len(PROBES):

@@ -166,10 +166,18 @@ class CassetteTransport(httpx.BaseTransport):
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def _key(self, request: httpx.Request) -> tuple[str, str, str]:
         body = request.read().decode("utf-8", errors="replace")
-        url = self.scrub(str(request.url))
-        key = (request.method.upper(), url, canonical_body(self.scrub(body)))
+        return request.method.upper(), self.scrub(str(request.url)), canonical_body(self.scrub(body))
+
+    def has_recording(self, request: httpx.Request) -> bool:
+        """Whether a twin of this request is still waiting to be replayed (so a retry has an answer)."""
+        key = self._key(request)
+        return any(interaction.match_key() == key for interaction in self._replayable)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        key = self._key(request)
+        url, body = key[1], request.content.decode("utf-8", errors="replace")
         for i, interaction in enumerate(self._replayable):
             if interaction.match_key() == key:
                 del self._replayable[i]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -27,6 +29,12 @@ def deadline_scope(deadline: float, timeout_s: float) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def time_left() -> float:
+    """Seconds until the current probe's deadline; infinite outside a probe."""
+    scope = _DEADLINE.get()
+    return float("inf") if scope is None else max(0.0, scope[0] - time.perf_counter())
 
 
 def _capped(timeout: float | None) -> float | None:
@@ -82,8 +90,14 @@ class _DeadlineBackend(httpcore.SyncBackend):
         return _DeadlineStream(super().connect_tcp(host, port, _capped(timeout), local_address, socket_options))
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """Built once: loading the CA bundle costs tens of ms of CPU, per cell and per thread otherwise."""
+    return httpx.create_ssl_context()
+
+
 def live_transport() -> httpx.HTTPTransport:
     """httpx's own transport, on a network backend that honours the probe deadline."""
-    transport = httpx.HTTPTransport(retries=0)
+    transport = httpx.HTTPTransport(retries=0, verify=_ssl_context())
     transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001 - httpx exposes no backend option
     return transport

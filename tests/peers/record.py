@@ -50,6 +50,7 @@ def main(names: list[str]) -> int:
     (SAMPLE / "results.jsonl").unlink()
     (SAMPLE / "run.json").unlink()
     print(f"sample report: {SAMPLE / 'matrix.html'}")
+    print(f"now refresh its picture: python -m tests.report_screenshot {SAMPLE / 'screenshot.png'} {SAMPLE / 'matrix.html'}")
     return 0
 
 

@@ -1,0 +1,275 @@
+"""Does the official `openai` SDK consume what the server answered? Judged from the recorded bytes.
+
+The SDK gets an in-memory httpx2 transport that answers its request with the exchange's recorded
+status, headers and body (a stream re-serialised from its events as `event:` / `data:` lines), so
+the check opens no socket and costs no request, and a newer SDK re-judges old cassettes.
+
+A JSON answer goes through `client.responses.create(...)` (or `.retrieve(id)` for a GET), and the
+check reads what users read: `output_text`, `output`, `usage`, `id`. A stream goes through
+`client.responses.stream(...)`, the SDK's accumulator: every event is iterated and
+`get_final_response()` is called, unless the stream ended with `response.failed|incomplete`, where
+the SDK has no final response by design. Any exception raised once the recorded answer was served
+is a finding quoting it. A call the SDK refuses before sending (a chat-shaped tool, a missing
+`input`) says nothing about the server and is skipped, as are 4xx/5xx answers: raising
+`APIStatusError` on them is the SDK working.
+
+The guide checks (checks/guide.py) run the provider guide's own code through the same `RecordedSDK`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import httpx2
+from openai import OpenAI  # already loaded by conformance.schemas (the SDK's types), so this costs nothing
+
+from conformance.checks.rules import Rule, quote, rule
+from conformance.evidence import Exchange, Finding, Level, SSEEvent
+
+PARSES = rule(
+    "sdk.parses",
+    Level.MUST,
+    "the official openai SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error",
+    home=("sdk",),
+)
+STREAMS = rule(
+    "sdk.streams",
+    Level.MUST,
+    "the official openai SDK's stream accumulator consumes every 2xx event stream to its final response",
+    home=("sdk",),
+)
+
+COVERAGE = rule("sdk.coverage", Level.INFO, "how many recorded answers the SDK read for a derived sdk cell")
+
+BASE_URL = "http://recorded.invalid/v1"  # never dialled: the transport answers from the recording
+TOUCHED = ("output_text", "output", "usage", "id")  # what users read off a Response
+NO_FINAL = ("response.failed", "response.incomplete")  # the SDK's accumulator has no final response after these
+_FRAMING = frozenset({"content-length", "content-encoding", "transfer-encoding"})  # the served bytes are decoded
+_NOT_PARAMS = frozenset(
+    {"extra_headers", "extra_query", "extra_body", "timeout", "text_format", "response_id", "starting_after"}
+)
+
+T = TypeVar("T")
+# A use of the SDK: yields a label before each step it takes, so a failure names its step; returns its result.
+Steps = Generator[str, None, T]
+Use = Callable[[OpenAI], Steps[None]]
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What happened when the SDK met a recorded answer.
+
+    `sent` is False when the SDK raised before asking for the answer (it refused the call as made);
+    otherwise `error` ("Type: message") and `step` say what raised, or `value` is what the use returned.
+    """
+
+    sent: bool
+    value: T | None = None
+    step: str | None = None
+    error: str | None = None
+
+
+class _Recorded(httpx2.BaseTransport):
+    """Answers any request with the exchange it holds, and notes that it was asked."""
+
+    def __init__(self) -> None:
+        self.exchange: Exchange | None = None
+        self.served = False
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        ex = self.exchange
+        if ex is None or ex.status is None:
+            raise RuntimeError("no recorded answer to serve")
+        self.served = True
+        headers = {k: v for k, v in ex.headers.items() if k.lower() not in _FRAMING}
+        content = sse_bytes(ex.events) if ex.events is not None else ex.body.encode("utf-8")
+        return httpx2.Response(ex.status, headers=headers, content=content, request=request)
+
+
+def sse_bytes(events: Sequence[SSEEvent]) -> bytes:
+    """The events as an event stream again: what the SDK's SSE decoder reads off the wire."""
+    lines: list[str] = []
+    for event in events:
+        if event.event is not None:
+            lines.append(f"event: {event.event}")
+        if event.id is not None:
+            lines.append(f"id: {event.id}")
+        if event.retry is not None:
+            lines.append(f"retry: {event.retry}")
+        lines.extend(f"data: {line}" for line in event.data.split("\n"))
+        lines.append("")
+    return "\n".join([*lines, ""]).encode("utf-8")
+
+
+class RecordedSDK:
+    """An `OpenAI` client whose every request is answered by one recorded exchange; build once, run many."""
+
+    def __init__(self) -> None:
+        self._transport = _Recorded()
+        self._http = httpx2.Client(transport=self._transport)
+        self.client = OpenAI(api_key="recorded", base_url=BASE_URL, http_client=self._http, max_retries=0)
+
+    def run(self, exchange: Exchange, use: Callable[[OpenAI], Steps[T]]) -> Outcome[T]:
+        self._transport.exchange, self._transport.served = exchange, False
+        steps = use(self.client)
+        step = "calling the SDK"
+        try:
+            while True:
+                step = next(steps)
+        except StopIteration as done:
+            return Outcome(sent=True, value=done.value)
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK raises is the evidence
+            if not self._transport.served:
+                return Outcome(sent=False)
+            return Outcome(sent=True, step=step, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            steps.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def sdk_kwargs(body: dict[str, Any], method: Callable[..., Any]) -> dict[str, Any]:
+    """The request body as a user passes it to `method`: known parameters as keywords, the rest in extra_body."""
+    params = set(inspect.signature(method).parameters) - _NOT_PARAMS
+    known = {k: v for k, v in body.items() if k in params}
+    rest = {k: v for k, v in body.items() if k not in params}
+    return {**known, "extra_body": rest} if rest else known
+
+
+def touch(response: Any, prefix: str = "response") -> Iterator[str]:
+    """Read what users read off a Response, one labelled step each."""
+    for name in TOUCHED:
+        yield f"{prefix}.{name}"
+        getattr(response, name)
+
+
+def parse(body: dict[str, Any]) -> Use:
+    def use(client: OpenAI) -> Steps[None]:
+        yield "client.responses.create(...)"
+        response = client.responses.create(**sdk_kwargs(body, client.responses.create))
+        yield from touch(response)
+
+    return use
+
+
+def retrieve(response_id: str) -> Use:
+    def use(client: OpenAI) -> Steps[None]:
+        yield f"client.responses.retrieve({response_id!r})"
+        response = client.responses.retrieve(response_id)
+        yield from touch(response)
+
+    return use
+
+
+def accumulate(body: dict[str, Any]) -> Use:
+    def use(client: OpenAI) -> Steps[None]:
+        params = {k: v for k, v in body.items() if k != "stream"}
+        yield "client.responses.stream(...)"
+        with client.responses.stream(**sdk_kwargs(params, client.responses.stream)) as stream:
+            events, last = iter(stream), None
+            for count in itertools.count():
+                yield f"iterating the stream (after {count} SDK events)"
+                event = next(events, None)
+                if event is None:
+                    break
+                last = event.type
+            if last in NO_FINAL:
+                return
+            yield "stream.get_final_response()"
+            final = stream.get_final_response()
+            yield from touch(final, "final response")
+
+    return use
+
+
+def _path(url: str) -> list[str]:
+    try:
+        return [unquote(p) for p in urlsplit(url).path.split("/") if p]
+    except ValueError:
+        return []
+
+
+def sdk_use(ex: Exchange) -> tuple[Rule, Use] | None:
+    """The SDK call a user's code makes for this request, and the rule judging it; None when no call makes it."""
+    parts = _path(ex.url)
+    if ex.method == "GET" and len(parts) >= 2 and parts[-2] == "responses":
+        return PARSES, retrieve(parts[-1])
+    if ex.method != "POST" or not parts or parts[-1] != "responses":
+        return None
+    body = ex.request_json()
+    if not isinstance(body, dict):
+        return None
+    return (STREAMS, accumulate(body)) if body.get("stream") is True else (PARSES, parse(body))
+
+
+def answered(ex: Exchange) -> bool:
+    """A 2xx answer that arrived whole: one cut short by the harness (deadline, size cap) is not the server's."""
+    return ex.error is None and ex.status is not None and 200 <= ex.status < 300
+
+
+def served(ex: Exchange) -> str:
+    """The answer as a finding names it."""
+    return f"a {ex.status} {ex.content_type or 'without content-type'} answer"
+
+
+@dataclass(frozen=True)
+class Read:
+    """One 2xx answer that an SDK call makes: its place among the exchanges, its rule, what the SDK did."""
+
+    number: int
+    exchange: Exchange
+    rule: Rule
+    outcome: Outcome[None]
+
+
+def sdk_reads(exchanges: Sequence[Exchange]) -> Iterator[Read]:
+    """Feed each 2xx answer to the SDK as the user's code would have asked for it; skip calls the SDK refuses."""
+    uses = [(n, ex, use) for n, ex in enumerate(exchanges, 1) if answered(ex) and (use := sdk_use(ex)) is not None]
+    if not uses:
+        return
+    with RecordedSDK() as sdk:
+        for number, ex, (judged_by, use) in uses:
+            outcome = sdk.run(ex, use)
+            if outcome.sent:
+                yield Read(number, ex, judged_by, outcome)
+
+
+def complaint(read: Read) -> str | None:
+    """What the SDK raised on the answer, and at which step; None when it read the answer cleanly."""
+    if read.outcome.error is None:
+        return None
+    return f"{read.outcome.step} raised {quote(read.outcome.error, 300)} on {served(read.exchange)}"
+
+
+def read_finding(read: Read, total: int) -> Finding | None:
+    """The finding for an answer the SDK raised on, naming the request among the cell's exchanges."""
+    what = complaint(read)
+    if what is None:
+        return None
+    where = f"{read.exchange.method} /{'/'.join(_path(read.exchange.url))}"
+    if total > 1:
+        where += f" (exchange {read.number} of {total})"
+    return read.rule.finding(f"{where}: {what}")
+
+
+def sdk_consumes(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """Every 2xx answer is read by the official SDK without error."""
+    for read in sdk_reads(exchanges):
+        finding = read_finding(read, len(exchanges))
+        if finding is not None:
+            yield finding

@@ -1,0 +1,130 @@
+"""The "sdk" column: can the official `openai` SDK read what a model answered? Derived, never requested.
+
+Two cells per (provider, model), made from that model's finished results records: `sdk.parses`
+(every recorded 2xx answer to a JSON request) and `sdk.streams` (every recorded 2xx answer to a
+stream request, through the SDK's accumulator). A cell is PASS when the SDK read every such answer,
+FAIL when it raised on one, NOT RUN when the model recorded none. Each distinct complaint is one
+finding naming the cells whose answers drew it; the derived cells carry no exchanges, the evidence
+stays in the cells they name.
+
+Derived when rendering, from results.jsonl, so they cost no request and a newer SDK re-judges old
+runs. Records of feature "sdk" are never inputs, so deriving twice gives the same cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.catalog import claim_record
+from conformance.checks.rules import Rule
+from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, complaint, sdk_reads
+from conformance.evidence import Exchange, SSEEvent, Status
+
+FEATURE = "sdk"
+SHOWN = 5  # cells named per finding; the rest are counted
+CELLS = (
+    (PARSES, "the official openai SDK parses every recorded 2xx JSON answer of the model", "JSON answer"),
+    (STREAMS, "the official openai SDK's stream accumulator consumes every recorded 2xx stream of the model", "stream"),
+)
+
+
+def exchange_from_json(data: dict[str, Any]) -> Exchange:
+    """An Exchange back from its results form (Exchange.to_json)."""
+    request = data.get("request", {})
+    events = data.get("events")
+    return Exchange(
+        method=str(request.get("method", "")),
+        url=str(request.get("url", "")),
+        request_headers=dict(request.get("headers", {})),
+        request_body=str(request.get("body", "")),
+        status=data.get("status"),
+        headers=dict(data.get("headers", {})),
+        body=str(data.get("body", "")),
+        events=None if events is None else tuple(_event(e) for e in events),
+        elapsed_ms=float(data.get("elapsed_ms") or 0.0),
+        first_byte_ms=data.get("first_byte_ms"),
+        error=data.get("error"),
+    )
+
+
+def _event(data: dict[str, Any]) -> SSEEvent:
+    return SSEEvent(
+        data=str(data.get("data", "")),
+        event=data.get("event"),
+        id=data.get("id"),
+        retry=data.get("retry"),
+        offset_ms=float(data.get("offset_ms") or 0.0),
+    )
+
+
+@dataclass
+class _Tally:
+    """What the SDK made of one kind of answer across a model's cells."""
+
+    read: int = 0
+    failed: int = 0
+    where: dict[str, list[str]] = field(default_factory=dict)  # complaint -> the answers that drew it
+
+
+def sdk_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One `sdk.parses` and one `sdk.streams` record per (provider, model) among `records`."""
+    by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for record in records:
+        if record.get("feature") != FEATURE:  # a later record of a cell replaces an earlier one, as in the matrix
+            by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
+    return [
+        derived
+        for (provider, model), cells in by_model.items()
+        for derived in _model_records(provider, model, list(cells.values()))
+    ]
+
+
+def _model_records(provider: str, model: str, cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    tallies = {PARSES.id: _Tally(), STREAMS.id: _Tally()}
+    for cell in cells:
+        exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
+        for answer in sdk_reads(exchanges):
+            tally = tallies[answer.rule.id]
+            tally.read += 1
+            what = complaint(answer)
+            if what is not None:
+                tally.failed += 1
+                label = cell["probe"] + (f" (exchange {answer.number})" if len(exchanges) > 1 else "")
+                tally.where.setdefault(what, []).append(label)
+    base = {
+        "provider": provider,
+        "model": model,
+        "feature": FEATURE,
+        "semantic_checks": all(cell.get("semantic_checks", True) for cell in cells),
+        "started_at": max(str(cell.get("started_at", "")) for cell in cells),
+        "elapsed_ms": 0.0,
+        "exchanges": [],
+    }
+    return [{**base, **_cell(rule, title, what, tallies[rule.id], model)} for rule, title, what in CELLS]
+
+
+def _cell(rule: Rule, title: str, what: str, tally: _Tally, model: str) -> dict[str, Any]:
+    status = Status.NOT_RUN if not tally.read else Status.FAIL if tally.failed else Status.PASS
+    findings = [
+        rule.finding(f"{complaint}, in {len(labels)} answer(s): {_names(labels)}")
+        for complaint, labels in tally.where.items()
+    ]
+    findings.append(
+        COVERAGE.finding(
+            f"the SDK read {tally.read} recorded 2xx {what}(s) of this model, {tally.failed} with an error"
+        )
+    )
+    return {
+        "probe": rule.id,
+        "title": title,
+        "status": status.value,
+        "findings": [f.to_json() for f in findings],
+        **claim_record(None, model, rule.id, FEATURE, status),
+    }
+
+
+def _names(labels: Sequence[str]) -> str:
+    more = f" and {len(labels) - SHOWN} more" if len(labels) > SHOWN else ""
+    return ", ".join(labels[:SHOWN]) + more

@@ -1,0 +1,331 @@
+"""Pacing and retries as a transport: a provider's rate limit is met before it is hit, and a 429 costs
+a wait, not a cell.
+
+`PacedTransport` wraps the cassette transport (or, live without cassettes, the network), so every
+attempt, the 429 and its retry alike, is its own interaction in the cassette and replays in order.
+
+    PacedTransport ──> CassetteTransport ──> live_transport()
+
+Live, each request first takes its slot from the model's `TokenBucket`; a 429, a 5xx or a failed
+connect is retried within the `RetryPolicy`, after the wait the server asks for. Which headers say so:
+
+- `retry-after-ms`: milliseconds (OpenAI's extension);
+- `retry-after`: delta-seconds or an HTTP date (RFC 9110 section 10.2.3), an HTTP date measured from
+  the answer's own `date` header when it has one, so a replay computes the same wait;
+- `x-ratelimit-reset-requests`: a duration such as `1s`, `6m0s`, `250ms` (OpenAI's format) or plain
+  seconds, read when neither of the above is present;
+- `x-ratelimit-remaining-requests` of `0` on any answer, with the reset above, holds the model's bucket
+  until the window reopens, so the next request waits instead of collecting a 429.
+
+With no hint, the wait is `backoff_s` doubled per retry. A wait longer than `max_wait_s`, or than
+what is left of the probe's timeout, is not waited: the answer is final, and says why (a 429 with
+its Retry-After) rather than becoming a timeout. Waits, the bucket's included, count toward the
+probe's timeout. Whether to retry follows from what was recorded (status, headers, error type) and
+the policy; on replay a retry is made only when the cassette holds its answer, so a replay retries
+exactly where the recording did, and cassettes recorded without retries replay unchanged. Replay
+never sleeps.
+
+The final response carries the earlier attempts in the `conformance.attempts` extension (a failure
+carries them as an attribute), from which the runner fills `Exchange.attempts`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from conformance.redact import scrub
+from conformance.transports import CassetteTransport, ReplayedError
+from conformance.transports.deadline import time_left
+
+ATTEMPTS_EXTENSION = "conformance.attempts"
+_ATTEMPTS_ATTR = "conformance_attempts"
+DRAIN_BYTES = 1024 * 1024  # how much of a retried answer's body is read (and so recorded) before it is closed
+_RETRYABLE_ERRORS = ("ConnectError", "ConnectTimeout")  # the request never reached the server
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Attempt = dict[str, Any]
+_RATE, _FAULT = "rate_limited", "fault"  # the two retry budgets: a 429, and a 5xx or failed connect
+
+
+class TokenBucket:
+    """A model's request rate: `burst` requests at once, then one every 60/rate seconds.
+
+    Thread-safe, and a reservation: `reserve()` books the next free slot and says how long to wait
+    for it, so callers sharing a bucket queue in order rather than race for one token. It is the
+    virtual-scheduling form of GCRA: one timestamp (the theoretical arrival time), no refill loop.
+    """
+
+    def __init__(self, rate_per_min: float, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate_per_min <= 0 or burst < 1:
+            raise ValueError(f"a token bucket needs a positive rate and burst, got {rate_per_min}/min, burst {burst}")
+        self.interval = 60.0 / rate_per_min
+        self.burst = burst
+        self._tolerance = (burst - 1) * self.interval
+        self._clock = clock
+        self._tat = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take the next slot; the seconds to wait before sending in it (0: send now)."""
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat, now)
+            self._tat = tat + self.interval
+            return max(0.0, tat - self._tolerance - now)
+
+    def defer(self, seconds: float) -> None:
+        """No request before `seconds` from now: the provider said its window is used up."""
+        with self._lock:
+            self._tat = max(self._tat, self._clock() + seconds + self._tolerance)
+
+    def tokens(self) -> float:
+        """Requests that could be sent right now without waiting."""
+        with self._lock:
+            now = self._clock()
+            spare = now + self._tolerance + self.interval - max(self._tat, now)
+            return max(0.0, min(float(self.burst), spare / self.interval))
+
+
+class Buckets:
+    """One bucket per (provider, model), made on first use and shared by all of that model's cells."""
+
+    def __init__(self, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def get(self, provider: str, model: str, rate_per_min: float) -> TokenBucket:
+        with self._lock:
+            key = (provider, model)
+            if key not in self._buckets:
+                self._buckets[key] = TokenBucket(rate_per_min, self.burst, self._clock)
+            return self._buckets[key]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one request tries before its answer is final. Every try is recorded; none is hidden."""
+
+    retries: int = 2  # further tries after a 5xx or a failed connect
+    rate_limit_retries: int = 3  # further tries after a 429
+    backoff_s: float = 0.5  # the first wait when the server names none; doubled per retry
+    max_wait_s: float = 60.0  # a server asking for a longer wait gets its answer taken as final
+
+    def budget(self, kind: str) -> int:
+        return self.rate_limit_retries if kind == _RATE else self.retries
+
+
+@dataclass(frozen=True)
+class _Retry:
+    kind: str
+    wait_s: float
+    basis: str
+
+
+Outcome = httpx.Response | httpx.TransportError
+
+
+class PacedTransport(httpx.BaseTransport):
+    """Takes a slot from the model's bucket before each try and retries within the policy.
+
+    `bucket` None sends at once (replay, or a model with no known rate). `sleep` is a no-op on replay.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        bucket: TokenBucket | None,
+        policy: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.inner = inner
+        self.bucket = bucket
+        self.policy = policy
+        self.sleep = sleep
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # a retry sends the very same bytes
+        attempts: list[Attempt] = []
+        used = {_RATE: 0, _FAULT: 0}
+        for _ in range(self.policy.retries + self.policy.rate_limit_retries):
+            outcome = self._try(request)
+            retry = self._retry(outcome, used, request)
+            if retry is None:
+                return _final(outcome, attempts)
+            used[retry.kind] += 1
+            attempts.append(_settle(outcome, retry))
+            self._wait(retry.wait_s)
+        return _final(self._try(request), attempts)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _try(self, request: httpx.Request) -> Outcome:
+        if self.bucket is not None:
+            self._wait(self.bucket.reserve())
+        try:
+            response = self.inner.handle_request(request)
+        except httpx.TransportError as exc:
+            return exc
+        self._note_window(response)
+        return response
+
+    def _wait(self, seconds: float) -> None:
+        """Never past the probe's deadline (a bucket's wait may outlast it): the request after would time out."""
+        if seconds > 0:
+            self.sleep(min(seconds, time_left()))
+
+    def _note_window(self, response: httpx.Response) -> None:
+        if self.bucket is None or response.headers.get("x-ratelimit-remaining-requests", "").strip() != "0":
+            return
+        reset = _duration(response.headers.get("x-ratelimit-reset-requests", ""))
+        if reset is not None:
+            self.bucket.defer(min(reset, self.policy.max_wait_s))
+
+    def _retry(self, outcome: Outcome, used: dict[str, int], request: httpx.Request) -> _Retry | None:
+        """The retry this outcome calls for, or None: it is final (and its evidence says why)."""
+        retry = self._wanted(outcome, used)
+        if retry is None or used[retry.kind] >= self.policy.budget(retry.kind):
+            return None
+        if retry.wait_s > min(self.policy.max_wait_s, time_left()):
+            return None
+        if isinstance(self.inner, CassetteTransport) and not self.inner.can_record:
+            return retry if self.inner.has_recording(request) else None
+        return retry
+
+    def _wanted(self, outcome: Outcome, used: dict[str, int]) -> _Retry | None:
+        if isinstance(outcome, httpx.TransportError):
+            if _error_name(outcome) not in _RETRYABLE_ERRORS:
+                return None
+            return _Retry(_FAULT, self._backoff(used[_FAULT]), "backoff")
+        status = outcome.status_code
+        if status != 429 and status < 500:
+            return None
+        kind = _RATE if status == 429 else _FAULT
+        hinted = server_wait(outcome.headers)
+        if hinted is not None:
+            return _Retry(kind, *hinted)
+        return _Retry(kind, self._backoff(used[kind]), "backoff")
+
+    def _backoff(self, retries_so_far: int) -> float:
+        return self.policy.backoff_s * 2**retries_so_far
+
+
+def server_wait(headers: httpx.Headers) -> tuple[float, str] | None:
+    """The wait the server asks for, and the header that said so; None when no header says."""
+    if (value := headers.get("retry-after-ms")) is not None and (ms := _number(value)) is not None:
+        return ms / 1000, f"retry-after-ms: {value}"
+    if (value := headers.get("retry-after")) is not None and (seconds := _retry_after(value, headers)) is not None:
+        return seconds, f"retry-after: {value}"
+    value = headers.get("x-ratelimit-reset-requests")
+    if value is not None and (seconds := _duration(value)) is not None:
+        return seconds, f"x-ratelimit-reset-requests: {value}"
+    return None
+
+
+def _retry_after(value: str, headers: httpx.Headers) -> float | None:
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds
+    when = _http_date(value)
+    if when is None:
+        return None
+    now = _http_date(headers.get("date", "")) or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _duration(value: str) -> float | None:
+    """`1s`, `6m0s`, `250ms`, `1h2m3.5s`, or plain seconds."""
+    text = value.strip().lower()
+    if (seconds := _number(text)) is not None:
+        return seconds
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def _number(value: str) -> float | None:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _error_name(exc: httpx.TransportError) -> str:
+    """A replayed failure names the recorded one first ("ConnectError: ..."), so replay retries alike."""
+    if isinstance(exc, ReplayedError):
+        return exc.recorded.split(":", 1)[0]
+    return type(exc).__name__
+
+
+def _settle(outcome: Outcome, retry: _Retry) -> Attempt:
+    """Describe a try that a retry replaces; its body is read (so the cassette keeps it) and closed."""
+    wait = {"wait_s": round(retry.wait_s, 3), "basis": retry.basis}
+    if isinstance(outcome, httpx.TransportError):
+        text = outcome.recorded if isinstance(outcome, ReplayedError) else f"{type(outcome).__name__}: {outcome}"
+        return {"status": None, "error": text, **wait}
+    _drain(outcome)
+    return {"status": outcome.status_code, **wait}
+
+
+def _drain(response: httpx.Response) -> None:
+    read = 0
+    try:
+        for chunk in response.stream:  # type: ignore[union-attr]  # a transport's response is a sync stream
+            read += len(chunk)
+            if read >= DRAIN_BYTES:
+                break
+    except httpx.TransportError:
+        pass  # the cassette has recorded the failure; the retry is what matters
+    finally:
+        response.close()
+
+
+def _final(outcome: Outcome, attempts: Sequence[Attempt]) -> httpx.Response:
+    if isinstance(outcome, httpx.TransportError):
+        setattr(outcome, _ATTEMPTS_ATTR, tuple(attempts))
+        raise outcome
+    if attempts:
+        outcome.extensions = {**outcome.extensions, ATTEMPTS_EXTENSION: tuple(attempts)}
+    return outcome
+
+
+def prior_attempts(source: httpx.Response | BaseException, secrets: Sequence[str]) -> tuple[Attempt, ...]:
+    """The tries a paced transport made before this answer (or failure), scrubbed for the evidence."""
+    if isinstance(source, httpx.Response):
+        raw = source.extensions.get(ATTEMPTS_EXTENSION, ())
+    else:
+        raw = getattr(source, _ATTEMPTS_ATTR, ())
+    return tuple({k: scrub(v, list(secrets)) if isinstance(v, str) else v for k, v in a.items()} for a in raw)
+
+
+def replays_only(transport: httpx.BaseTransport) -> bool:
+    """True when the transport, or the one a pacer wraps, answers from a cassette and never records."""
+    inner = transport.inner if isinstance(transport, PacedTransport) else transport
+    return isinstance(inner, CassetteTransport) and not inner.can_record
+
+
+def no_wait(seconds: float) -> None:
+    """Replay has nothing to wait for."""
