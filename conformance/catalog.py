@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from conformance.evidence import Exchange, Status
+from conformance.jsonpath import MISSING, at_path
 from conformance.profiles import Claim, Claims, Profile, parse_claim
 from conformance.transports import CassetteError
 
@@ -129,32 +130,22 @@ def drift(claim: str, status: Status | str) -> bool:
 
 # -- reading JSON defensively -------------------------------------------------------------------
 
-_MISSING = object()
 _KINDS: dict[str, str] = {"str": "a string", "bool": "a boolean", "int": "an integer", "strings": "a list of strings"}
 
 
-def _dig(obj: Any, path: str) -> Any:
-    """The value at a dotted path, or _MISSING when a step is absent or not an object."""
-    for key in path.split("."):
-        if not isinstance(obj, dict) or key not in obj:
-            return _MISSING
-        obj = obj[key]
-    return obj
-
-
 def _typed(value: Any, kind: str) -> Any:
-    """The value when it has the kind, else _MISSING. An integral float is an integer; a bool is not."""
+    """The value when it has the kind, else MISSING. An integral float is an integer; a bool is not."""
     if kind == "str":
-        return value if isinstance(value, str) else _MISSING
+        return value if isinstance(value, str) else MISSING
     if kind == "bool":
-        return value if isinstance(value, bool) else _MISSING
+        return value if isinstance(value, bool) else MISSING
     if kind == "int":
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        return value if isinstance(value, int) and not isinstance(value, bool) else _MISSING
+        return value if isinstance(value, int) and not isinstance(value, bool) else MISSING
     if kind == "strings":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return tuple(value) if ok else _MISSING
+        return tuple(value) if ok else MISSING
     raise ValueError(f"unknown kind {kind}")
 
 
@@ -170,11 +161,11 @@ class _Reader:
         """The first of `paths` present, checked against `kind`; None when absent or mistyped."""
         names = (paths,) if isinstance(paths, str) else tuple(paths)
         for path in names:
-            value = _dig(self.item, path)
-            if value is _MISSING or value is None:
+            value = at_path(self.item, path)
+            if value is MISSING or value is None:
                 continue
             typed = _typed(value, kind)
-            if typed is _MISSING:
+            if typed is MISSING:
                 self.warnings.append(f"{self.where}: {path} should be {_KINDS[kind]}, got {_show(value)}; ignored")
                 return None
             return typed
@@ -208,11 +199,11 @@ def _items(body: list[Any], source: str, warnings: list[str]) -> Iterable[_Reade
 
 def _model_id(reader: _Reader, paths: Sequence[str] = ("id",)) -> str | None:
     """The first non-empty string at `paths`; without one the item is a warning and skipped."""
-    values = [_dig(reader.item, p) for p in paths]
+    values = [at_path(reader.item, p) for p in paths]
     model_id = next((v for v in values if isinstance(v, str) and v), None)
     if model_id is None:
-        found = next((v for v in values if v is not _MISSING), _MISSING)
-        shown = "missing" if found is _MISSING else _show(found)
+        found = next((v for v in values if v is not MISSING), MISSING)
+        shown = "missing" if found is MISSING else _show(found)
         reader.warnings.append(f"{reader.where}: {'/'.join(paths)} is {shown}, not a model id; skipped")
     return model_id
 
@@ -298,8 +289,8 @@ def parse_ovh_models_v2(body: Any) -> Parsed:
 def _ovh_rate_limits(r: _Reader) -> tuple[int | None, int | None]:
     """`rate_limit` is either one number or an object {rate_limit_api, rate_limit_api_anonymous, ...}."""
     path = "metadata.usage_information.rate_limit"
-    raw = _dig(r.item, path)
-    if raw is _MISSING or raw is None:
+    raw = at_path(r.item, path)
+    if raw is MISSING or raw is None:
         r.warnings.append(f"{r.where}: {path} is missing")
         return None, None
     if isinstance(raw, dict):

@@ -23,7 +23,7 @@ from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
-from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError
+from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.verdict import first_rejection, verdict
@@ -160,6 +160,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
             )
     except (httpx.HTTPError, _Abort, SSEError, DecodeLimit, DecodeError) as exc:
         message = scrub(exc.recorded if isinstance(exc, ReplayedError) else f"{type(exc).__name__}: {exc}", secrets)
+        timing = timing or timing_of(exc)  # no answer came: the cassette's record of the failure times it
         if timing is not None and timing.error is None:  # recording: keep our own abort in the cassette
             timing.error, timing.error_type = message, type(exc).__name__
             timing.elapsed_ms = (time.perf_counter() - started) * 1000

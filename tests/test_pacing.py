@@ -205,11 +205,13 @@ def test_a_failed_connect_is_retried_and_replays_alike(tmp_path: Path) -> None:
     _same_cell(_replay(path)[0], live)
 
 
-def test_a_failed_connect_past_the_budget_keeps_its_attempts_in_the_evidence(tmp_path: Path) -> None:
-    live = _record(tmp_path / "c.json", _answers(_refused), [], RetryPolicy(retries=1, backoff_s=0.0))
-    assert live.status is Status.ERROR
+def test_a_failed_connect_past_the_budget_keeps_its_attempts_and_replays_alike(tmp_path: Path) -> None:
+    path, sleeps = tmp_path / "c.json", []
+    live = _record(path, _answers(_refused), sleeps, RetryPolicy())
+    assert live.status is Status.ERROR and sleeps == [0.5, 1.0]
     (exchange,) = live.exchanges
-    assert exchange.error == "ConnectError: connection refused" and len(exchange.attempts) == 1
+    assert exchange.error == "ConnectError: connection refused" and len(exchange.attempts) == 2
+    _same_cell(_replay(path)[0], live)  # elapsed_ms included: the cassette times a failure with no answer
 
 
 @pytest.mark.parametrize("retry_after", ["3600", "30"], ids=["over max_wait_s", "over the probe's timeout"])

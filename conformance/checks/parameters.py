@@ -16,6 +16,7 @@ from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.reasoning import output_items, reasoning_items
 from conformance.checks.rules import Rule, quote, rule
 from conformance.evidence import Exchange, Finding, Level
+from conformance.jsonpath import MISSING, at_path
 
 ECHO = rule("parameters.echo", Level.SHOULD, "the Response echoes the value sent for each parameter it lists")
 METADATA = rule("parameters.metadata", Level.MUST, "the Response carries the metadata sent", effect=True)
@@ -61,17 +62,6 @@ PROMPT = rule(
     effect=True,
 )
 
-_ABSENT = object()
-
-
-def _at(data: Any, path: str) -> Any:
-    """The value at a dotted path of nested objects, or _ABSENT."""
-    for key in path.split("."):
-        if not isinstance(data, dict) or key not in data:
-            return _ABSENT
-        data = data[key]
-    return data
-
 
 def _same(sent: Any, got: Any) -> bool:
     """Equal, with numbers compared loosely: 0.3 may come back as float32 0.30000001192092896."""
@@ -88,9 +78,9 @@ def echoes(*paths: str, rule_: Rule = ECHO) -> Callable[[Sequence[Exchange]], It
             if not isinstance(sent_body, dict) or not isinstance(body, dict):
                 continue
             for path in paths:
-                sent, got = _at(sent_body, path), _at(body, path)
-                if sent is not _ABSENT and (got is _ABSENT or not _same(sent, got)):
-                    shown = f"no {path}" if got is _ABSENT else quote(got)
+                sent, got = at_path(sent_body, path), at_path(body, path)
+                if sent is not MISSING and (got is MISSING or not _same(sent, got)):
+                    shown = f"no {path}" if got is MISSING else quote(got)
                     yield rule_.finding(f"expected {path} {quote(sent)} echoed, got {shown}")
 
     check.__name__ = "echoes_" + "_".join(p.replace(".", "_") for p in paths)

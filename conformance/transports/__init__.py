@@ -92,8 +92,21 @@ class ReplayedError(httpx.TransportError):
         self.recorded = recorded
 
 
+_TIMING_ATTR = "conformance_timing"
+
+
+def timing_of(exc: BaseException) -> Interaction | None:
+    """The Interaction a request that failed before any answer was recorded, or replayed, as.
+
+    Its elapsed time is the evidence's, live and on replay alike; timing the failure afresh would not be.
+    """
+    return getattr(exc, _TIMING_ATTR, None)
+
+
 def _recorded_error(interaction: Interaction, request: httpx.Request) -> ReplayedError:
-    return ReplayedError(interaction.error or "unknown recorded error", request)
+    error = ReplayedError(interaction.error or "unknown recorded error", request)
+    setattr(error, _TIMING_ATTR, interaction)
+    return error
 
 
 class _TeeStream(httpx.SyncByteStream):
@@ -217,6 +230,7 @@ class CassetteTransport(httpx.BaseTransport):
             interaction.error = self.scrub(f"{type(exc).__name__}: {exc}")
             interaction.error_type = type(exc).__name__
             interaction.elapsed_ms = (time.perf_counter() - started) * 1000
+            setattr(exc, _TIMING_ATTR, interaction)
             raise
         interaction.status = response.status_code
         interaction.headers = redact_headers(response.headers, self.secrets)
@@ -273,4 +287,5 @@ __all__ = [
     "RecordMode",
     "ReplayedError",
     "TIMING_EXTENSION",
+    "timing_of",
 ]
