@@ -27,9 +27,18 @@ from conformance.profiles import profile_for
 from conformance.report import view
 from conformance.report.html import cell_anchor
 from conformance.results import RESULTS_FILE, ResultsWriter
-from conformance.runner import CellResult, run_cell
+from conformance.runner import CellResult
 from conformance.schedule import Deadline, over_budget
-from conformance.session import Plan, annotate, live_plan, render_dir, replay_plans, select_probes, transports_for
+from conformance.session import (
+    Plan,
+    annotate,
+    live_plan,
+    render_dir,
+    replay_plans,
+    run_planned,
+    select_probes,
+    transports_for,
+)
 from conformance.transports import RecordMode
 
 _BUDGET = pytest.StashKey[Deadline]()  # the run's time budget, started when pytest is configured
@@ -85,10 +94,9 @@ class CellItem(pytest.Item):
     def runtest(self) -> None:
         budget = self.config.stash[_BUDGET]
         if budget.spent():
-            cell = over_budget(self.plan.target, self.model, self.probe, budget)
+            result = annotate(over_budget(self.plan.target, self.model, self.probe, budget), self.plan.catalog)
         else:
-            cell = run_cell(self.probe, self.model, self.plan.target, transports_for(self.plan))
-        result = annotate(cell, self.plan.catalog)
+            result = run_planned(self.plan, self.model, self.probe, transports_for(self.plan))
         self.result = result
         ResultsWriter(self.config.getoption("--conformance-out")).append(result.to_json())
         self.user_properties.append(("status", result.status.value))

@@ -217,24 +217,10 @@ class Session:
             model, probe = cell
             if budget is not None and budget.spent():
                 return annotate(over_budget(plan.target, model, probe, budget), plan.catalog)
-            return self._cell(plan, model, probe, factory)
+            return run_planned(plan, model, probe, factory)
 
         return work
 
-    def _cell(self, plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
-        path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
-        if plan.mode is RecordMode.NONE and not path.exists():
-            return annotate(not_run(plan.target, model, probe, f"no cassette at {path}"), plan.catalog)
-        recording = plan.mode not in (None, RecordMode.NONE)
-        before = path.read_bytes() if recording and path.exists() else None
-        try:
-            return annotate(run_cell(probe, model, plan.target, factory), plan.catalog)
-        except BaseException:
-            # Interrupted (Ctrl-C): the transport has saved what it had, a request with no answer that
-            # a resumed or replayed run would take for the server's. Put the cassette back as it was.
-            if recording:
-                _restore(path, before)
-            raise
 
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
@@ -261,6 +247,26 @@ class Session:
 
     def render(self, meta: dict[str, Any]) -> dict[str, Any]:
         return render_dir(self.out_dir, meta)
+
+
+def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
+    """One cell of a plan, as the CLI and the pytest plugin both run it.
+
+    No cassette to replay is NOT RUN; an interrupted recording puts its cassette back as it was.
+    """
+    path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+    if plan.mode is RecordMode.NONE and not path.exists():
+        return annotate(not_run(plan.target, model, probe, f"no cassette at {path}"), plan.catalog)
+    recording = plan.mode not in (None, RecordMode.NONE)
+    before = path.read_bytes() if recording and path.exists() else None
+    try:
+        return annotate(run_cell(probe, model, plan.target, factory), plan.catalog)
+    except BaseException:
+        # Interrupted (Ctrl-C): the transport has saved what it had, a request with no answer that
+        # a resumed or replayed run would take for the server's. Put the cassette back as it was.
+        if recording:
+            _restore(path, before)
+        raise
 
 
 def _restore(path: Path, content: bytes | None) -> None:
