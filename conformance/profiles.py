@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from conformance.paths import matrices_dir
-from conformance.probes import FEATURES
+from conformance.probes import FEATURES, PROBES
 from conformance.transports.cassette import safe_name
 
 Claim = Literal["yes", "no", "unknown"]
@@ -30,7 +30,7 @@ FEATURE_GROUPS = (
 SOURCE_KINDS = ("openai_models", "ovh_models_v2", "openrouter")
 
 _PROVIDER_KEYS = {
-    "name", "title", "base_url", "api_key_env", "semantic_checks",
+    "name", "title", "base_url", "api_key_env", "semantic_checks", "semantic_probes",
     "rate_limit_per_min", "rate_limit_anonymous_per_min", "body_cap_bytes",
 }
 _TABLES = {"provider", "catalog", "claims"}
@@ -110,6 +110,7 @@ class Profile:
     api_key_env: str = ""
     title: str = ""
     semantic_checks: bool = True
+    semantic_probes: frozenset[str] = frozenset()
     path: Path | None = None
     rate_limit_per_min: int | None = None
     rate_limit_anonymous_per_min: int | None = None
@@ -170,6 +171,7 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
         api_key_env=str(section.get("api_key_env", "")),
         title=str(section.get("title", "")),
         semantic_checks=bool(section.get("semantic_checks", True)),
+        semantic_probes=_probe_ids(section.get("semantic_probes", []), path),
         path=path,
         rate_limit_per_min=_count(section, "rate_limit_per_min", path),
         rate_limit_anonymous_per_min=_count(section, "rate_limit_anonymous_per_min", path),
@@ -201,6 +203,15 @@ def _count(section: Mapping[str, Any], key: str, path: Path) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ProfileError(f"{path}: [provider] {key} must be a positive integer, got {value!r}")
     return value
+
+
+def _probe_ids(raw: Any, path: Path) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ProfileError(f"{path}: [provider] semantic_probes must be a list of probe ids")
+    unknown = sorted(set(raw) - {p.id for p in PROBES})
+    if unknown:
+        raise ProfileError(f"{path}: [provider] semantic_probes: unknown probe id(s) {', '.join(unknown)}")
+    return frozenset(raw)
 
 
 def _sources(raw: Any, path: Path) -> tuple[CatalogSource, ...]:

@@ -41,6 +41,11 @@ class Target:
     semantic: bool = True
     timeout_s: float = 60.0
     semantic_tries: int = 1  # attempts a cell gets when only semantic checks fail (models are not deterministic)
+    semantic_probes: frozenset[str] = frozenset()  # judged on meaning even when `semantic` is off
+
+    def semantic_for(self, probe_id: str) -> bool:
+        """A fixture model is scripted to answer some probes: those are judged on meaning all the same."""
+        return self.semantic or probe_id in self.semantic_probes
 
     @property
     def secrets(self) -> list[str]:
@@ -254,6 +259,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     attempts: list[tuple[Status, list[Finding]]] = []
+    semantic = target.semantic_for(probe.id)
     try:
         transport = transport_for(probe, model)
     except CassetteError as exc:
@@ -265,7 +271,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
             replaying = replays_only(transport)
             for _ in range(max(1, target.semantic_tries)):
                 exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
-                status, findings = judge(probe, exchanges, target.semantic)
+                status, findings = judge(probe, exchanges, semantic)
                 attempts.append((status, findings))
                 if not _failed_on_meaning(findings):
                     break
@@ -278,7 +284,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
         status=status,
         findings=tuple(findings),
         exchanges=tuple(exchanges),
-        semantic=target.semantic,
+        semantic=semantic,
         started_at=started_at,
         elapsed_ms=(time.perf_counter() - started) * 1000,
         extra=_tries(attempts),

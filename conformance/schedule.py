@@ -91,7 +91,7 @@ def over_budget(target: Target, model: str, probe: Probe, budget: Deadline) -> C
         provider=target.provider, model=model, probe=probe.id, feature=probe.feature, title=probe.title,
         status=Status.ERROR,
         findings=(BUDGET.finding(f"the run's budget of {budget.seconds:g}s was spent before this cell started"),),
-        exchanges=(), semantic=target.semantic,
+        exchanges=(), semantic=target.semantic_for(probe.id),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"), elapsed_ms=0.0,
     )
 

@@ -111,7 +111,10 @@ def live_plan(
     rate_limit: float | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
-    target = Target(profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s, semantic_tries)
+    target = Target(
+        profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s, semantic_tries,
+        profile.semantic_probes,
+    )
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
@@ -149,6 +152,7 @@ def write_manifest(plan: Plan) -> None:
         "base_url": plan.target.base_url,
         "semantic_checks": plan.target.semantic,
         "semantic_tries": plan.target.semantic_tries,
+        "semantic_probes": sorted(plan.target.semantic_probes),
         "models": models,
     }
     if plan.catalog is not None:
@@ -169,6 +173,7 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
             manifest["base_url"],
             semantic=bool(manifest.get("semantic_checks", True)),
             semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
+            semantic_probes=frozenset(manifest.get("semantic_probes", ())),
         )
         catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
         plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
@@ -347,7 +352,7 @@ def annotate(result: CellResult, catalog: Catalog | None) -> CellResult:
 def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult:
     return CellResult(
         provider=target.provider, model=model, probe=probe.id, feature=probe.feature, title=probe.title,
-        status=Status.NOT_RUN, findings=(NOT_RECORDED.finding(reason),), exchanges=(), semantic=target.semantic,
+        status=Status.NOT_RUN, findings=(NOT_RECORDED.finding(reason),), exchanges=(), semantic=target.semantic_for(probe.id),
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_ms=0.0,
     )
 

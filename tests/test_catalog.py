@@ -545,6 +545,8 @@ def test_unquoted_dotted_claim_keys_are_flattened(tmp_path: Path) -> None:
         ('[provider]\nname = "p"\nbase_url = "u"\n[catalog]\nsources = [{ kind = "openrouter" }]\n', "needs a url"),
         ('[provider]\nname = "p"\nbase_url = "u"\n[claim]\n', r"top level: unknown key\(s\) claim"),
         ('[provider]\nname = "p"\n', "expected a \\[provider\\] table with name and base_url"),
+        ('[provider]\nname = "p"\nbase_url = "u"\nsemantic_probes = "tools.parallel"\n', "must be a list of probe"),
+        ('[provider]\nname = "p"\nbase_url = "u"\nsemantic_probes = ["tools.paralel"]\n', "unknown probe id.*paralel"),
     ],
 )
 def test_profile_mistakes_fail_loudly(tmp_path: Path, toml: str, message: str) -> None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+import httpx
 import pytest
 
 from conformance.checks import RULES, run_checks
@@ -28,7 +29,7 @@ from conformance.checks.tools import (
 from conformance.evidence import Exchange, Status
 from conformance.probes import Probe, Request
 from conformance.probes.tools import CHAT_WEATHER, PROBES, TIME, TOOL_RESULT, WEATHER
-from conformance.runner import judge
+from conformance.runner import Target, judge, run_cell
 from conformance.schemas import listed_fields
 from tests.exchanges import (
     conformant_response,
@@ -429,6 +430,25 @@ def test_semantic_findings_drop_out_when_semantic_checks_are_off() -> None:
     exchanges = round_trip("It is sunny.")
     assert judge(probe, exchanges, semantic=True)[0] is Status.IGNORED
     assert judge(probe, exchanges, semantic=False)[0] is Status.PASS
+
+
+def test_a_profile_can_keep_semantic_checks_for_the_probes_a_fixture_model_is_scripted_for() -> None:
+    """semantic_probes: the round trip is judged on meaning although the provider's semantic checks are off."""
+    answers = iter([tool_response({}, [call_item()]), conformant_response("It is sunny.")])
+
+    def transport_for(probe: Probe, model: str) -> httpx.BaseTransport:
+        def answer(request: httpx.Request) -> httpx.Response:
+            body = json.dumps(next(answers)).encode()
+            return httpx.Response(200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(body))
+
+        return httpx.MockTransport(answer)
+
+    probe = BY_ID["tools.round_trip"]
+    target = Target("p", "http://peer.test/v1", semantic=False, semantic_probes=frozenset({probe.id}))
+    cell = run_cell(probe, "m", target, transport_for)
+    assert (cell.status, cell.semantic) == (Status.IGNORED, True)
+    assert "tools.answer_uses_result" in {f.rule for f in cell.findings}
+    assert not target.semantic_for("tools.parallel")
 
 
 def test_declared_tools_read_both_shapes_and_their_strict_defaults() -> None:
