@@ -499,6 +499,7 @@ def test_shipped_profiles_load(repo_root: Path) -> None:
     assert ovh.claims.provider["parameters.verbosity"].value == "unknown"
     llama = load_profile("llama-server", repo_root / "matrices")
     assert (llama.claims.provider["streaming"].value, llama.semantic_checks) == ("yes", False)
+    assert {"tools.round_trip", "tools.parallel"} <= llama.semantic_probes
     transformers = load_profile("transformers-serve", repo_root / "matrices")
     assert transformers.claims == Claims() and transformers.sources()[0][0].kind == "openai_models"
 

@@ -2,7 +2,8 @@
 # Build the suite's two real local peers, offline apart from the package registry:
 #   - llama.cpp's llama-server, compiled from the llama-cpp-python sdist (CPU, no network features);
 #   - Hugging Face `transformers serve`, in its own virtualenv;
-# and the tiny scripted model both serve (tests/peers/make_model.py), as an HF folder and as GGUF.
+# and the tiny scripted model both serve (tests/peers/make_model.py), as an HF folder and as GGUF, with
+# a multimodal projector for llama-server (tests/peers/make_mmproj.py).
 #
 # Usage: tests/peers/build.sh [CACHE_DIR]   (default: $CONFORMANCE_PEERS_DIR or ~/.cache/conformance-peers)
 # The cache lives outside the checkout; a second run with unchanged inputs returns at once.
@@ -14,7 +15,9 @@ TORCH=2.13.0
 TRANSFORMERS=${CONFORMANCE_TRANSFORMERS_VERSION:-5.24.0}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-stamp=$(cat "$HERE"/build.sh "$HERE"/make_model.py "$HERE"/chat_template.jinja "$HERE"/convert_gguf.py | sha256sum | cut -c1-16)
+# The model reads the digit font of the suite's vision probes, so their source is an input too.
+stamp=$(cat "$HERE"/build.sh "$HERE"/make_model.py "$HERE"/make_mmproj.py "$HERE"/chat_template.jinja \
+  "$HERE"/convert_gguf.py "$HERE"/../../conformance/probes/vision.py | sha256sum | cut -c1-16)
 if [ -f "$W/stamp" ] && [ "$(cat "$W/stamp")" = "$stamp" ]; then
   echo "peers up to date in $W"
   exit 0
@@ -39,6 +42,7 @@ fi
 L=$W/dl/llama_cpp_python-$LLAMA_CPP_PYTHON/vendor/llama.cpp
 venv/bin/python "$HERE/convert_gguf.py" "$L" models/tiny-scripted --outfile models/tiny-scripted.gguf --outtype f32 > convert.log 2>&1 \
   || { tail -30 convert.log; exit 1; }
+venv/bin/python "$HERE/make_mmproj.py" "$L" models/tiny-scripted models/tiny-scripted-mmproj.gguf
 
 echo "== llama-server (CPU, portable)"
 if [ ! -x bin/llama-server ]; then

@@ -18,6 +18,15 @@ from pathlib import Path
 import httpx
 
 MODEL = "tiny-scripted"
+# Address space per peer. Unbounded, `transformers serve` answers errors.body_over_cap by allocating
+# ~24 GB for a 400k-token prompt until the kernel kills it (or whatever else it picks); bounded, the
+# allocation fails, the request gets its error and the server lives on for the next probe.
+PEER_ADDRESS_SPACE = 4 << 30
+
+
+def bounded(command: list[str]) -> list[str]:
+    """The command under `ulimit -v`, set by the shell that execs it (a preexec_fn is unsafe with threads)."""
+    return ["/bin/sh", "-c", f'ulimit -v {PEER_ADDRESS_SPACE >> 10} && exec "$@"', "peer", *command]
 
 
 def peers_dir() -> Path:
@@ -47,12 +56,14 @@ def free_port() -> int:
 
 
 def llama_server_command(port: int) -> list[str]:
+    """With the tiny model's projector, so images reach the model (tests/peers/make_mmproj.py)."""
     root = peers_dir()
     binary = root / "bin" / "llama-server"
     if not binary.exists():
         raise PeerNotBuilt(f"{binary} is missing: run tests/peers/build.sh")
     return [
         str(binary), "-m", str(root / "models" / f"{MODEL}.gguf"), "--alias", MODEL,
+        "--mmproj", str(root / "models" / f"{MODEL}-mmproj.gguf"),
         "--host", "127.0.0.1", "--port", str(port), "-c", "4096", "-np", "1", "-t", "2", "--offline",
     ]
 
@@ -87,11 +98,14 @@ def running(name: str, log_dir: Path, ready_timeout: float = 120.0, port: int | 
         "LD_LIBRARY_PATH": str(root / "bin"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        # llama-server's image placeholder in the prompt is random per process unless set; the chat
+        # template reads the prompt's words, so a random one could switch the model's mode.
+        "LLAMA_MEDIA_MARKER": "<__media__>",
     }
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root / "models")
+        proc = subprocess.Popen(bounded(command), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root / "models")
     peer = Peer(name, f"http://127.0.0.1:{port}/v1", MODEL, log)
     try:
         _wait_ready(peer, proc, ready_timeout)
