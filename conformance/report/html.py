@@ -130,6 +130,7 @@ class RowView:
     model: str
     semantic_off: int
     total: int
+    semantic_note: str
     summary: Summary
     latency: Latency | None = None
     trend: Trend | None = None
@@ -224,7 +225,9 @@ def _row(
     evidence: list[dict[str, Any]],
 ) -> RowView:
     mine = [c for g in grid for p in g.probes if (c := cells.get((provider, model, p["id"]))) is not None]
-    row = RowView(provider, model, view.semantic_off(mine), len(mine), _summary(mine), _latency(mine))
+    row = RowView(
+        provider, model, view.semantic_off(mine), len(mine), view.semantic_note(mine), _summary(mine), _latency(mine)
+    )
     for group in grid:
         shown: list[CellView | None] = []
         for probe in group.probes:

@@ -60,10 +60,9 @@ def _table(matrix: dict[str, Any]) -> list[str]:
     for provider, model in view.rows(matrix):
         mine = [cells.get((provider, model, p["id"])) for p in probes]
         label = escape(model) if single else f"{escape(provider)} / {escape(model)}"
-        ran = [c for c in mine if c]
-        off = view.semantic_off(ran)
-        if off:
-            label += " _(semantic checks off)_" if off == len(ran) else f" _(semantic checks off in {off} of {len(ran)})_"
+        note = view.semantic_note([c for c in mine if c])
+        if note:
+            label += f" _({note})_"
         if per_probe:
             row = [_status(c) for c in mine]
         else:

@@ -111,6 +111,14 @@ def semantic_off(cells: Iterable[dict[str, Any]]) -> int:
     return sum(1 for c in cells if c.get("semantic_checks") is False)
 
 
+def semantic_note(cells: list[dict[str, Any]]) -> str:
+    """A row's badge text: empty when every cell was judged on meaning, else how many were not."""
+    off = semantic_off(cells)
+    if not off:
+        return ""
+    return "semantic checks off" if off == len(cells) else f"semantic checks off in {off} of {len(cells)}"
+
+
 def changes(matrix: dict[str, Any], baseline: dict[str, Any] | None) -> dict[Key, Change]:
     if baseline is None:
         return {}
