@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     meta = {
         "mode": "live" if mode is None else f"record ({mode.value})",
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "not_probed": live.skipped,
     }
     plans = args.shard.apply([live.plan]) if args.shard else [live.plan]

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -256,7 +256,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     mark the cell FLAKY.
     """
     guard_logs(target.secrets)
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     attempts: list[tuple[Status, list[Finding]]] = []
     semantic = target.semantic_for(probe.id)

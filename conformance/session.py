@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,8 @@ def live_plan(
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(
-        profile.name, profile.base_url, api_key, profile.semantic_checks, timeout_s, semantic_tries,
-        profile.semantic_probes,
+        profile.name, profile.base_url, api_key, semantic=profile.semantic_checks, timeout_s=timeout_s,
+        semantic_tries=semantic_tries, semantic_probes=profile.semantic_probes,
     )
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
@@ -292,7 +292,7 @@ def render_dir(
     records = list(read_results(out_dir / RESULTS_FILE))
     records += sdk_records(records)  # the derived "sdk" column: the SDK re-reads the recorded answers
     meta = {**_totals(records), **(meta or {})}
-    meta.setdefault("generated_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
     matrix = build_matrix(records, meta)
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
@@ -353,7 +353,7 @@ def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult
     return CellResult(
         provider=target.provider, model=model, probe=probe.id, feature=probe.feature, title=probe.title,
         status=Status.NOT_RUN, findings=(NOT_RECORDED.finding(reason),), exchanges=(), semantic=target.semantic_for(probe.id),
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), elapsed_ms=0.0,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"), elapsed_ms=0.0,
     )
 
 

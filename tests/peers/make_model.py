@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,7 @@ def single_token(hf_tok: PreTrainedTokenizerFast, piece: str) -> int:
     return ids[0]
 
 
+@cache
 def font() -> dict[str, tuple[str, ...]]:
     """The suite's digit font, read from the probe module's source (importing it needs the suite's dependencies)."""
     source = Path(__file__).resolve().parents[2] / "conformance" / "probes" / "vision.py"
@@ -266,12 +268,11 @@ def build_model(hf_tok: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
         # Image patches: ~IMAGE_PAD long, so the RMSNorm scales them by sqrt(hidden) / IMAGE_PAD.
         image = IMAGE_PAD * scale
         att.k_proj.weight[d, lay.at["in_flag"]] = 450.0 * image
-        slots = [("in_flag", lay.mode("image"))]
-        slots += [(f"in_colour+{c}", lay.at["seen_colour"] + c) for c in range(len(COLOURS))]
-        slots += [(f"in_digit+{n}", lay.at["seen_digit"] + n) for n in range(10)]
+        slots = [(lay.at["in_flag"], lay.mode("image"))]
+        slots += [(lay.at["in_colour"] + c, lay.at["seen_colour"] + c) for c in range(len(COLOURS))]
+        slots += [(lay.at["in_digit"] + n, lay.at["seen_digit"] + n) for n in range(10)]
         for slot, (source, target) in enumerate(slots, start=len(MODES)):
-            base, _, plus = source.partition("+")
-            att.v_proj.weight[slot, lay.at[base] + int(plus or 0)] = image
+            att.v_proj.weight[slot, source] = image
             att.o_proj.weight[target, slot] = 1.0
         for token, (tens, units) in numbers.items():
             att.k_proj.weight[head_dim + d, token] = 600.0 * scale
