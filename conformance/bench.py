@@ -325,12 +325,18 @@ def report(o: Outcome) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=Scenario.models, metavar="N")
-    parser.add_argument("--probes", type=int, default=Scenario.probes, metavar="P",
-                        help=f"probes per model, 1 to {len(BENCH_PROBES)}")
+    parser.add_argument(
+        "--probes", type=int, default=Scenario.probes, metavar="P", help=f"probes per model, 1 to {len(BENCH_PROBES)}"
+    )
     parser.add_argument("--rpm", type=float, default=Scenario.rpm, metavar="R", help="requests/min per model")
     parser.add_argument("--latency-ms", type=float, default=Scenario.latency_ms, metavar="L")
-    parser.add_argument("--burst", type=int, default=Scenario.burst, metavar="B",
-                        help="requests a model may send at once, on both sides")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=Scenario.burst,
+        metavar="B",
+        help="requests a model may send at once, on both sides",
+    )
     parser.add_argument("--unpaced", action="store_true", help="no client pacing: only 429s and retries hold it back")
     parser.add_argument("--out", type=Path, default=None, help="keep the run's results and matrix here")
     args = parser.parse_args(argv)

@@ -214,7 +214,7 @@ def _yes_no(flag: bool | None) -> Claim | None:
 
 def _entry(model_id: str, source: str, claims: Mapping[str, Claim | None], **fields: Any) -> ModelEntry:
     said = {f: c for f, c in claims.items() if c is not None}
-    return ModelEntry(id=model_id, claims=said, claim_sources={f: source for f in said}, sources=(source,), **fields)
+    return ModelEntry(id=model_id, claims=said, claim_sources=dict.fromkeys(said, source), sources=(source,), **fields)
 
 
 # -- the three catalog formats ------------------------------------------------------------------
@@ -270,19 +270,23 @@ def parse_ovh_models_v2(body: Any) -> Parsed:
             "vision": None if inputs is None else _yes_no("image" in inputs),
         }
         with_key, anonymous = _ovh_rate_limits(r)
-        entries.append(_entry(
-            model_id, source, claims,
-            name=r.read("name", "str") or "",
-            available=r.read("available", "bool"),
-            category=r.read("category", "str") or "",
-            tags=r.read("tags", "strings") or (),
-            input_modalities=inputs or (),
-            output_modalities=outputs or (),
-            rate_limit_per_min=with_key,
-            rate_limit_anonymous_per_min=anonymous,
-            deprecated=r.read("deprecated", "bool", documented=False),
-            replaced_by=r.read("replaced_by", "str", documented=False) or "",
-        ))
+        entries.append(
+            _entry(
+                model_id,
+                source,
+                claims,
+                name=r.read("name", "str") or "",
+                available=r.read("available", "bool"),
+                category=r.read("category", "str") or "",
+                tags=r.read("tags", "strings") or (),
+                input_modalities=inputs or (),
+                output_modalities=outputs or (),
+                rate_limit_per_min=with_key,
+                rate_limit_anonymous_per_min=anonymous,
+                deprecated=r.read("deprecated", "bool", documented=False),
+                replaced_by=r.read("replaced_by", "str", documented=False) or "",
+            )
+        )
     return Parsed(entries, warnings)
 
 
@@ -343,13 +347,17 @@ def parse_openrouter(body: Any) -> Parsed:
             "reasoning": _listed(features, "reasoning"),
             "vision": None if inputs is None else _yes_no("image" in inputs),
         }
-        entries.append(_entry(
-            model_id, source, claims,
-            name=r.read("name", "str", documented=False) or "",
-            context_length=r.read("context_length", "int"),
-            input_modalities=inputs or (),
-            output_modalities=r.read("output_modalities", "strings", documented=False) or (),
-        ))
+        entries.append(
+            _entry(
+                model_id,
+                source,
+                claims,
+                name=r.read("name", "str", documented=False) or "",
+                context_length=r.read("context_length", "int"),
+                input_modalities=inputs or (),
+                output_modalities=r.read("output_modalities", "strings", documented=False) or (),
+            )
+        )
     return Parsed(entries, warnings)
 
 
@@ -457,8 +465,13 @@ class SourceReport:
     problem: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "url": self.url, "status": self.status, "models": self.models,
-                "problem": self.problem}
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "status": self.status,
+            "models": self.models,
+            "problem": self.problem,
+        }
 
 
 @dataclass(frozen=True)
@@ -572,8 +585,9 @@ def _catalog(
 ) -> Catalog:
     declared = [ModelEntry(id=m, sources=(PROFILE_SOURCE,)) for m in profile.models]
     merged = merge_entries([*groups, declared])
-    return Catalog(profile.name, tuple(merged.entries), tuple(warnings + merged.warnings), tuple(reports),
-                   profile.claims)
+    return Catalog(
+        profile.name, tuple(merged.entries), tuple(warnings + merged.warnings), tuple(reports), profile.claims
+    )
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -40,15 +40,34 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action="append", default=[], metavar="GLOB", help="probe ids to run (repeatable)")
     parser.add_argument("--feature", action="append", default=[], help="feature groups to run (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per cell")
-    parser.add_argument("--baseline", type=Path, default=None, metavar="MATRIX",
-                        help="a past matrix.json or results directory: the report outlines what changed")
-    parser.add_argument("--shard", type=Shard.parse, default=None, metavar="K/N",
-                        help="run only the K-th of N parts, split by model (merge them with `conformance merge`)")
-    parser.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                        help="models run at once, each in its own thread with its cells in order "
-                             "(default: one per model, up to 8)")
-    parser.add_argument("--budget", type=_positive_float, default=None, metavar="SECONDS",
-                        help="run time budget; once spent, cells not yet started are ERROR (harness.budget)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="MATRIX",
+        help="a past matrix.json or results directory: the report outlines what changed",
+    )
+    parser.add_argument(
+        "--shard",
+        type=Shard.parse,
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N parts, split by model (merge them with `conformance merge`)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="models run at once, each in its own thread with its cells in order (default: one per model, up to 8)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="run time budget; once spent, cells not yet started are ERROR (harness.budget)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,16 +81,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-key-env", help="environment variable holding the API key")
     run.add_argument("--model", action="append", default=[], metavar="GLOB", help="models (repeatable; default: all)")
     run.add_argument("--exclude-model", action="append", default=[], metavar="GLOB", help="models to skip")
-    run.add_argument("--include-unavailable", action="store_true", help="also probe models the catalog marks unavailable")
     run.add_argument(
-        "--record-mode", type=RecordMode.parse, default=None, metavar="MODE",
+        "--include-unavailable", action="store_true", help="also probe models the catalog marks unavailable"
+    )
+    run.add_argument(
+        "--record-mode",
+        type=RecordMode.parse,
+        default=None,
+        metavar="MODE",
         help="none | once | new_episodes | all (default: live, nothing recorded)",
     )
     run.add_argument("--timeout", type=float, default=60.0, help="seconds per probe (default: 60)")
-    run.add_argument("--rate-limit", type=float, default=None, metavar="N",
-                     help="requests/min per model to pace at (default: the catalog's or the profile's; 0: unpaced)")
-    run.add_argument("--semantic-tries", type=int, default=3, metavar="N",
-                     help="attempts for a cell failed only by semantic checks (default: 3); k/N and FLAKY are shown")
+    run.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="N",
+        help="requests/min per model to pace at (default: the catalog's or the profile's; 0: unpaced)",
+    )
+    run.add_argument(
+        "--semantic-tries",
+        type=int,
+        default=3,
+        metavar="N",
+        help="attempts for a cell failed only by semantic checks (default: 3); k/N and FLAKY are shown",
+    )
     _common(run)
 
     replay = sub.add_parser("replay", help="re-judge recorded cassettes offline; no socket is opened")
@@ -80,10 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="re-render matrix.json and the reports from a results directory")
     report.add_argument("results_dir", type=Path)
-    report.add_argument("--baseline", type=Path, default=None, metavar="MATRIX",
-                        help="a past matrix.json or results directory: the report outlines what changed")
-    report.add_argument("--history", type=Path, nargs="+", default=[], metavar="DIR",
-                        help="past results directories (or matrix.json files), oldest first: a PASS trend per model")
+    report.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="MATRIX",
+        help="a past matrix.json or results directory: the report outlines what changed",
+    )
+    report.add_argument(
+        "--history",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="past results directories (or matrix.json files), oldest first: a PASS trend per model",
+    )
 
     join = sub.add_parser("merge", help="merge the results directories of shards into one run")
     join.add_argument("parts", type=Path, nargs="+", help="results directories of the shards")
@@ -163,9 +208,17 @@ def _run(args: argparse.Namespace) -> int:
         return _replay(args)
     mode: RecordMode | None = args.record_mode
     live = live_plan(
-        profile, _api_key(profile, args.api_key_env), select_probes(args.probe, args.feature), mode,
-        args.cassettes or cassettes_dir(), args.model, args.exclude_model, args.include_unavailable, args.timeout,
-        args.semantic_tries, args.rate_limit,
+        profile,
+        _api_key(profile, args.api_key_env),
+        select_probes(args.probe, args.feature),
+        mode,
+        args.cassettes or cassettes_dir(),
+        args.model,
+        args.exclude_model,
+        args.include_unavailable,
+        args.timeout,
+        args.semantic_tries,
+        args.rate_limit,
     )
     for warning in live.warnings:
         print(f"catalog: {warning}", file=sys.stderr)
@@ -221,8 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"conformance: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("conformance: interrupted; every finished cell is kept. Run the same command to resume.",
-              file=sys.stderr)
+        print("conformance: interrupted; every finished cell is kept. Run the same command to resume.", file=sys.stderr)
         return 130
 
 

@@ -28,7 +28,7 @@ class BoundedDecoder:
         self._first = True
 
     @staticmethod
-    def _decompressor(encoding: str) -> zlib._Decompress | None:  # noqa: SLF001 - the stdlib's own type
+    def _decompressor(encoding: str) -> zlib._Decompress | None:
         if encoding in ("gzip", "x-gzip"):
             return zlib.decompressobj(zlib.MAX_WBITS | 16)
         if encoding == "deflate":

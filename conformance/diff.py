@@ -26,7 +26,14 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         provider, model, probe = self.key
-        return {"provider": provider, "model": model, "probe": probe, "old": self.old, "new": self.new, "kind": self.kind}
+        return {
+            "provider": provider,
+            "model": model,
+            "probe": probe,
+            "old": self.old,
+            "new": self.new,
+            "kind": self.kind,
+        }
 
 
 def classify(old: str | None, new: str | None) -> str | None:

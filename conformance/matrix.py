@@ -25,7 +25,9 @@ def build_matrix(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
     titles = {p.id: p.title for p in PROBES}
     features = {p.id: p.feature for p in PROBES}
     rows = sorted({(k[0], k[1]) for k in cells})
-    ordered = [cells[(prov, model, probe)] for prov, model in rows for probe in probe_ids if (prov, model, probe) in cells]
+    ordered = [
+        cells[(prov, model, probe)] for prov, model in rows for probe in probe_ids if (prov, model, probe) in cells
+    ]
     return {
         "suite_version": __version__,
         **(meta or {}),

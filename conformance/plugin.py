@@ -57,15 +57,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-cassettes", type=Path, default=None, help="cassette directory")
     group.addoption("--conformance-out", type=Path, default=Path("reports/pytest"), help="results directory")
     group.addoption("--conformance-timeout", type=float, default=60.0, help="seconds per probe")
-    group.addoption("--conformance-rate-limit", type=float, default=None,
-                    help="requests/min per model (default: the catalog's or the profile's; 0: unpaced)")
-    group.addoption("--conformance-budget", type=float, default=None,
-                    help="run time budget in seconds; cells not started by then are ERROR (harness.budget)")
+    group.addoption(
+        "--conformance-rate-limit",
+        type=float,
+        default=None,
+        help="requests/min per model (default: the catalog's or the profile's; 0: unpaced)",
+    )
+    group.addoption(
+        "--conformance-budget",
+        type=float,
+        default=None,
+        help="run time budget in seconds; cells not started by then are ERROR (harness.budget)",
+    )
 
 
 def _active(config: pytest.Config) -> bool:
-    return bool(config.getoption("--conformance-replay") or config.getoption("--conformance-base-url")
-                or config.getoption("--conformance-provider"))
+    return bool(
+        config.getoption("--conformance-replay")
+        or config.getoption("--conformance-base-url")
+        or config.getoption("--conformance-provider")
+    )
 
 
 def _plans(config: pytest.Config) -> list[Plan]:
@@ -78,9 +89,16 @@ def _plans(config: pytest.Config) -> list[Plan]:
     assert profile is not None  # _active() saw one of the two options
     key_env = opt("--conformance-api-key-env") or profile.api_key_env
     api_key = os.environ.get(key_env) if key_env else None
-    live = live_plan(profile, api_key, probes, opt("--conformance-record-mode"), cassettes,
-                     opt("--conformance-model"), timeout_s=opt("--conformance-timeout"),
-                     rate_limit=opt("--conformance-rate-limit"))
+    live = live_plan(
+        profile,
+        api_key,
+        probes,
+        opt("--conformance-record-mode"),
+        cassettes,
+        opt("--conformance-model"),
+        timeout_s=opt("--conformance-timeout"),
+        rate_limit=opt("--conformance-rate-limit"),
+    )
     return [live.plan]
 
 
@@ -147,8 +165,11 @@ class HtmlReport:
         if call.when == "call" and isinstance(item, CellItem) and item.result is not None:
             from pytest_html import extras  # here: this class is only registered when pytest-html is active
 
-            report.extras = [*getattr(report, "extras", []), extras.html(_cell_html(item.result)),
-                             extras.url(html.escape(self._evidence_link(item.result)), name="Evidence")]
+            report.extras = [
+                *getattr(report, "extras", []),
+                extras.html(_cell_html(item.result)),
+                extras.url(html.escape(self._evidence_link(item.result)), name="Evidence"),
+            ]
         return report
 
     def _evidence_link(self, result: CellResult) -> str:
@@ -177,8 +198,10 @@ def _cell_html(result: CellResult) -> str:
         f"<li>[{html.escape(f.level.value)}] <code>{html.escape(f.rule)}</code>: {html.escape(f.message)}</li>"
         for f in result.findings
     )
-    return (f"<p>Conformance: {_chip(result.status.value)}: {html.escape(view.style(result.status.value).meaning)}</p>"
-            + (f"<ul>{findings}</ul>" if findings else "<p>No findings.</p>"))
+    return (
+        f"<p>Conformance: {_chip(result.status.value)}: {html.escape(view.style(result.status.value).meaning)}</p>"
+        + (f"<ul>{findings}</ul>" if findings else "<p>No findings.</p>")
+    )
 
 
 def _summary_html(matrix: dict[str, Any], link: str) -> str:
@@ -186,11 +209,14 @@ def _summary_html(matrix: dict[str, Any], link: str) -> str:
     tally = view.counts(cells)
     rows = "".join(
         f"<tr><td>{_chip(s.name)}</td><td>{tally[s.name]}</td><td>{html.escape(s.meaning)}</td></tr>"
-        for s in view.vocabulary(matrix) if tally.get(s.name)
+        for s in view.vocabulary(matrix)
+        if tally.get(s.name)
     )
-    return (f'<h2>Conformance matrix</h2><p>{len(cells)} cells: '
-            f'<a href="{html.escape(link)}">matrix.html</a> has each one\'s evidence.</p>'
-            f'<table class="conformance-summary"><tr><th>Status</th><th>Cells</th><th>Meaning</th></tr>{rows}</table>')
+    return (
+        f"<h2>Conformance matrix</h2><p>{len(cells)} cells: "
+        f'<a href="{html.escape(link)}">matrix.html</a> has each one\'s evidence.</p>'
+        f'<table class="conformance-summary"><tr><th>Status</th><th>Cells</th><th>Meaning</th></tr>{rows}</table>'
+    )
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

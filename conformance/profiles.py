@@ -23,15 +23,31 @@ CLAIM_VALUES: tuple[Claim, ...] = ("yes", "no", "unknown")
 # The feature groups of DESIGN.md; a claim key names one of them, or a probe id inside one.
 # Groups that probes define later are accepted too (see known_features).
 FEATURE_GROUPS = (
-    "core", "streaming", "structured", "tools", "vision", "reasoning", "state", "parameters", "errors", "catalog",
+    "core",
+    "streaming",
+    "structured",
+    "tools",
+    "vision",
+    "reasoning",
+    "state",
+    "parameters",
+    "errors",
+    "catalog",
 )
 
 # Catalog formats the suite can read; conformance.catalog holds one parser per kind.
 SOURCE_KINDS = ("openai_models", "ovh_models_v2", "openrouter")
 
 _PROVIDER_KEYS = {
-    "name", "title", "base_url", "api_key_env", "semantic_checks", "semantic_probes",
-    "rate_limit_per_min", "rate_limit_anonymous_per_min", "body_cap_bytes",
+    "name",
+    "title",
+    "base_url",
+    "api_key_env",
+    "semantic_checks",
+    "semantic_probes",
+    "rate_limit_per_min",
+    "rate_limit_anonymous_per_min",
+    "body_cap_bytes",
 }
 _TABLES = {"provider", "catalog", "claims"}
 

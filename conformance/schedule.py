@@ -88,11 +88,17 @@ class Deadline:
 def over_budget(target: Target, model: str, probe: Probe, budget: Deadline) -> CellResult:
     """The cell the budget left no time for: ERROR, saying so."""
     return CellResult(
-        provider=target.provider, model=model, probe=probe.id, feature=probe.feature, title=probe.title,
+        provider=target.provider,
+        model=model,
+        probe=probe.id,
+        feature=probe.feature,
+        title=probe.title,
         status=Status.ERROR,
         findings=(BUDGET.finding(f"the run's budget of {budget.seconds:g}s was spent before this cell started"),),
-        exchanges=(), semantic=target.semantic_for(probe.id),
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"), elapsed_ms=0.0,
+        exchanges=(),
+        semantic=target.semantic_for(probe.id),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        elapsed_ms=0.0,
     )
 
 
@@ -130,7 +136,7 @@ def run_lanes(
                         if stop.is_set():
                             return
                         emit(result)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+        except BaseException as exc:
             failures.append(exc)
             stop.set()
 

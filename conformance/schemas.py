@@ -154,7 +154,9 @@ def _error_validator() -> jsonschema.protocols.Validator:
 
 def listed_fields(kind: str, type_name: str | None = None) -> frozenset[str]:
     """Every field the SDK lists for a Response, an output item type or an event type, by wire name."""
-    model = Response if kind == "response" else _models_by_type(kind).get(type_name) if isinstance(type_name, str) else None
+    model = (
+        Response if kind == "response" else _models_by_type(kind).get(type_name) if isinstance(type_name, str) else None
+    )
     return frozenset(field.alias or name for name, field in model.model_fields.items()) if model else frozenset()
 
 

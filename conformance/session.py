@@ -112,8 +112,13 @@ def live_plan(
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(
-        profile.name, profile.base_url, api_key, semantic=profile.semantic_checks, timeout_s=timeout_s,
-        semantic_tries=semantic_tries, semantic_probes=profile.semantic_probes,
+        profile.name,
+        profile.base_url,
+        api_key,
+        semantic=profile.semantic_checks,
+        timeout_s=timeout_s,
+        semantic_tries=semantic_tries,
+        semantic_probes=profile.semantic_probes,
     )
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
@@ -134,7 +139,12 @@ def transports_for(plan: Plan) -> TransportFactory:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
         inner = NoNetworkTransport() if plan.mode is RecordMode.NONE else live()
         recorder = CassetteTransport(
-            path, plan.mode, inner, provider=plan.target.provider, model=model, probe=probe.id,
+            path,
+            plan.mode,
+            inner,
+            provider=plan.target.provider,
+            model=model,
+            probe=probe.id,
             secrets=plan.target.secrets,
         )
         return plan.pacing.wrap(recorder, plan.target.provider, model)
@@ -225,7 +235,6 @@ class Session:
             return run_planned(plan, model, probe, factory)
 
         return work
-
 
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
@@ -351,9 +360,15 @@ def annotate(result: CellResult, catalog: Catalog | None) -> CellResult:
 
 def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult:
     return CellResult(
-        provider=target.provider, model=model, probe=probe.id, feature=probe.feature, title=probe.title,
-        status=Status.NOT_RUN, findings=(NOT_RECORDED.finding(reason),), exchanges=(), semantic=target.semantic_for(probe.id),
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"), elapsed_ms=0.0,
+        provider=target.provider,
+        model=model,
+        probe=probe.id,
+        feature=probe.feature,
+        title=probe.title,
+        status=Status.NOT_RUN,
+        findings=(NOT_RECORDED.finding(reason),),
+        exchanges=(),
+        semantic=target.semantic_for(probe.id),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        elapsed_ms=0.0,
     )
-
-

@@ -120,9 +120,7 @@ class SSEParser:
         self._data, self._event, self._has_fields = [], None, False
         if not data:
             return None
-        return SSEEvent(
-            data="\n".join(data), event=event, id=self._last_id, retry=self._retry, offset_ms=offset_ms
-        )
+        return SSEEvent(data="\n".join(data), event=event, id=self._last_id, retry=self._retry, offset_ms=offset_ms)
 
 
 def parse_events(chunks: list[tuple[float, bytes]]) -> tuple[list[SSEEvent], bool]:

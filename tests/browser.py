@@ -45,7 +45,9 @@ def find_chromium() -> str | None:
 # A fresh interpreter moves the pipe ends onto fds 3 and 4, then becomes Chromium. Doing it in a
 # preexec_fn instead is unsafe in a threaded process (a pytest-xdist worker) and can clobber the
 # error pipe subprocess keeps on a low fd; a shell cannot do it either, as dash refuses fds above 9.
-LAUNCHER = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
+LAUNCHER = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
+)
 
 
 class Browser:
@@ -65,10 +67,22 @@ class Browser:
         we_read, chromium_writes = os.pipe()
         log = (self.profile / "chromium.log").open("wb")
         self._process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(chromium_reads), str(chromium_writes), self.executable, *FLAGS,
-             f"--user-data-dir={self.profile}", f"--window-size={self.width},{self.height}", "about:blank"],
+            [
+                sys.executable,
+                "-c",
+                LAUNCHER,
+                str(chromium_reads),
+                str(chromium_writes),
+                self.executable,
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
             pass_fds=(chromium_reads, chromium_writes),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         log.close()
         os.close(chromium_reads)
@@ -99,11 +113,14 @@ class Browser:
         attached = self.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}, session=False)
         self._session = attached["sessionId"]
         self.call("Page.enable")
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
 
-    def call(self, method: str, params: dict[str, Any] | None = None, session: bool = True,
-             timeout_s: float | None = None) -> dict[str, Any]:
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, session: bool = True, timeout_s: float | None = None
+    ) -> dict[str, Any]:
         """Send one command and wait for its answer; events arriving meanwhile are kept for `wait_for`."""
         self._ids += 1
         message: dict[str, Any] = {"id": self._ids, "method": method, "params": params or {}}

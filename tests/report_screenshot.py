@@ -30,7 +30,9 @@ def replay_shipped(out: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.report_screenshot", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the PNG to write, e.g. reports/sample/screenshot.png")
-    parser.add_argument("matrix_html", type=Path, nargs="?", help="a rendered matrix.html (default: replay the shipped cassettes)")
+    parser.add_argument(
+        "matrix_html", type=Path, nargs="?", help="a rendered matrix.html (default: replay the shipped cassettes)"
+    )
     args = parser.parse_args(argv)
     executable = find_chromium()
     if executable is None:

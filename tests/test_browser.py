@@ -63,8 +63,12 @@ def test_the_replayed_matrix_renders_every_cell_the_legend_and_the_header(
     assert browser.eval("document.querySelectorAll('#matrix td.c[data-i]').length") == len(matrix["cells"])
     legend = browser.eval("Array.from(document.querySelectorAll('.legend .lg'), (b) => b.dataset.status)")
     assert legend == list(KNOWN) == matrix["statuses"]
-    facts = dict(browser.eval("Array.from(document.querySelectorAll('.facts div'), (d) => [d.children[0].textContent,"
-                              " d.children[1].textContent])"))
+    facts = dict(
+        browser.eval(
+            "Array.from(document.querySelectorAll('.facts div'), (d) => [d.children[0].textContent,"
+            " d.children[1].textContent])"
+        )
+    )
     assert facts["Requests"] == number(matrix["requests"]) and facts["Tokens"] == number(matrix["tokens"])
     assert facts["Duration"].endswith(" s")
     latencies = browser.eval("Array.from(document.querySelectorAll('.rowh .lat'), (n) => n.textContent)")
@@ -92,7 +96,9 @@ def test_clicking_a_cell_opens_its_evidence(browser: Browser, replayed: tuple[Pa
     assert browser.eval("document.getElementById('panel').hidden") is True
 
 
-def test_a_cell_anchor_opens_that_cells_evidence_on_load(browser: Browser, replayed: tuple[Path, dict[str, Any]]) -> None:
+def test_a_cell_anchor_opens_that_cells_evidence_on_load(
+    browser: Browser, replayed: tuple[Path, dict[str, Any]]
+) -> None:
     """The link the pytest-html report gives each cell."""
     page, matrix = replayed
     cell = matrix["cells"][-1]
@@ -122,7 +128,10 @@ def test_a_status_filter_dims_the_other_cells_and_hides_rows_without_one(
     for row in shown:
         for cell_status, opacity in row["cells"]:
             assert (opacity == 1) if cell_status == status else (opacity < 0.5), (cell_status, opacity)
-    assert browser.eval("document.querySelector(`.lg[data-status='" + status + "']`).getAttribute('aria-pressed')") == "true"
+    assert (
+        browser.eval("document.querySelector(`.lg[data-status='" + status + "']`).getAttribute('aria-pressed')")
+        == "true"
+    )
     shot = browser.screenshot(tmp_path / "filtered.png")
     _assert_png(shot, WIDTH, HEIGHT)
     browser.click("#reset")
@@ -135,12 +144,15 @@ def test_the_model_filter_matches_provider_and_model_names_only(
     page, matrix = replayed
     browser.open(page.as_uri())
     shown = "Array.from(document.querySelectorAll('#matrix tbody tr:not(.off) .model'), (n) => n.textContent)"
-    search = ("(() => {{ const box = document.getElementById('model-filter'); box.value = {!r};"
-              " box.dispatchEvent(new Event('input')); }})()")
+    search = (
+        "(() => {{ const box = document.getElementById('model-filter'); box.value = {!r};"
+        " box.dispatchEvent(new Event('input')); }})()"
+    )
     first = matrix["rows"][0]
     browser.eval(search.format(f"{first['provider']} {first['model']}"))
-    assert browser.eval(shown) == [r["model"] for r in matrix["rows"] if r["provider"] == first["provider"]
-                                   and first["model"] in r["model"]]
+    assert browser.eval(shown) == [
+        r["model"] for r in matrix["rows"] if r["provider"] == first["provider"] and first["model"] in r["model"]
+    ]
     browser.eval(search.format("first byte"))
     assert browser.eval(shown) == [], "the latency line in the row header is not searched"
 

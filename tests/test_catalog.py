@@ -185,7 +185,10 @@ def test_openrouter_maps_supported_features() -> None:
     assert parsed.warnings == []
     models = by_id(parsed)
     assert models["Meta-Llama-3_3-70B-Instruct"].claims == {
-        "tools": "yes", "structured": "yes", "reasoning": "no", "vision": "no",
+        "tools": "yes",
+        "structured": "yes",
+        "reasoning": "no",
+        "vision": "no",
     }
     qwen = models["Qwen2.5-VL-72B-Instruct"]
     assert qwen.claims == {"tools": "no", "structured": "yes", "reasoning": "no", "vision": "yes"}  # json_mode only
@@ -264,9 +267,32 @@ def test_a_wrong_top_level_is_one_warning_and_no_entries(parser: Any, body: Any,
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
-        ["id", "data", "models", "metadata", "model_specs", "capabilities", "input_modality", "supported_features",
-         "rate_limit", "usage_information", "available", "context_length", "tags", "name", "x"]), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "data",
+                    "models",
+                    "metadata",
+                    "model_specs",
+                    "capabilities",
+                    "input_modality",
+                    "supported_features",
+                    "rate_limit",
+                    "usage_information",
+                    "available",
+                    "context_length",
+                    "tags",
+                    "name",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
 
@@ -283,11 +309,13 @@ def test_no_parser_raises_on_any_json(body: Any) -> None:
 
 
 def test_merge_combines_sources_per_model() -> None:
-    merged = merge_entries([
-        parse_openai_models(fixture("openai_models")).entries,
-        parse_ovh_models_v2(fixture("ovh_models_v2")).entries,
-        parse_openrouter(fixture("openrouter")).entries,
-    ])
+    merged = merge_entries(
+        [
+            parse_openai_models(fixture("openai_models")).entries,
+            parse_ovh_models_v2(fixture("ovh_models_v2")).entries,
+            parse_openrouter(fixture("openrouter")).entries,
+        ]
+    )
     assert merged.warnings == []
     llama = by_id(merged)["Meta-Llama-3_3-70B-Instruct"]
     assert llama.sources == ("openai_models", "ovh_models_v2", "openrouter")
@@ -299,8 +327,14 @@ def test_merge_combines_sources_per_model() -> None:
 
 def test_merge_keeps_the_first_source_on_a_disagreement_and_says_so() -> None:
     first = ModelEntry("m", available=True, claims={"tools": "yes"}, claim_sources={"tools": "a"}, sources=("a",))
-    second = ModelEntry("m", available=False, claims={"tools": "no", "vision": "yes"},
-                        claim_sources={"tools": "b", "vision": "b"}, sources=("b",), deprecated=True)
+    second = ModelEntry(
+        "m",
+        available=False,
+        claims={"tools": "no", "vision": "yes"},
+        claim_sources={"tools": "b", "vision": "b"},
+        sources=("b",),
+        deprecated=True,
+    )
     merged = merge_entries([[first], [second]])
     (entry,) = merged.entries
     assert entry.claims == {"tools": "yes", "vision": "yes"} and entry.available is True and entry.deprecated
@@ -337,8 +371,11 @@ def test_profile_claims_layer_over_catalog_claims(model: str, probe: str, featur
 # -- drift -----------------------------------------------------------------------------------------------
 
 DRIFTS = {
-    ("yes", Status.FAIL), ("yes", Status.IGNORED), ("yes", Status.UNSUPPORTED),
-    ("no", Status.PASS), ("no", Status.NON_STRICT),
+    ("yes", Status.FAIL),
+    ("yes", Status.IGNORED),
+    ("yes", Status.UNSUPPORTED),
+    ("no", Status.PASS),
+    ("no", Status.NON_STRICT),
 }
 
 
@@ -352,13 +389,16 @@ def test_drift_truth_table(claim: str, status: Status) -> None:
 def test_claim_record_is_what_a_cell_carries() -> None:
     catalog = Catalog("p", (ENTRY,), claims=CLAIMS)
     assert claim_record(catalog, "m", "vision.base64", "vision", "UNSUPPORTED") == {
-        "claim": {"claim": "yes", "source": "catalog:ovh_models_v2"}, "drift": True,
+        "claim": {"claim": "yes", "source": "catalog:ovh_models_v2"},
+        "drift": True,
     }
     assert claim_record(catalog, "other", "tools.parallel", "tools", Status.PASS) == {
-        "claim": {"claim": "unknown", "source": "profile", "note": "guide: may be ignored"}, "drift": False,
+        "claim": {"claim": "unknown", "source": "profile", "note": "guide: may be ignored"},
+        "drift": False,
     }
     assert claim_record(None, "m", "core.text_input", "core", Status.FAIL) == {
-        "claim": {"claim": "unknown", "source": ""}, "drift": False,
+        "claim": {"claim": "unknown", "source": ""},
+        "drift": False,
     }
 
 
@@ -375,14 +415,14 @@ def test_redirect_warnings_quote_each_distinct_x_warning() -> None:
 # -- fetching: live, record, replay --------------------------------------------------------------------
 
 
-def test_fetch_catalog_over_a_real_socket(
-    tmp_path: Path, server: FixtureServer, other_server: FixtureServer
-) -> None:
+def test_fetch_catalog_over_a_real_socket(tmp_path: Path, server: FixtureServer, other_server: FixtureServer) -> None:
     profile = load_profile(str(write_profile(tmp_path, server.url, ovh_sources(other_server.url))))
     catalog = fetch_catalog(profile, live, api_key=KEY)
     assert catalog.warnings == ()
     assert [(s.kind, s.status, s.models) for s in catalog.sources] == [
-        ("openai_models", 200, 3), ("ovh_models_v2", 200, 5), ("openrouter", 200, 3),
+        ("openai_models", 200, 3),
+        ("ovh_models_v2", 200, 5),
+        ("openrouter", 200, 3),
     ]
     gpt = catalog.get("gpt-oss-120b")
     assert gpt is not None and gpt.claims["reasoning"] == "yes"
@@ -421,15 +461,19 @@ def test_replayed_catalog_equals_the_live_one(
     cassette = tmp_path / "cassettes" / "fixture" / "_catalog" / "catalog.json"
 
     def cassette_transport(mode: RecordMode, inner: httpx.BaseTransport | None) -> httpx.BaseTransport:
-        return CassetteTransport(cassette, mode, inner, provider="fixture", model="_catalog", probe="catalog",
-                                 secrets=[KEY])
+        return CassetteTransport(
+            cassette, mode, inner, provider="fixture", model="_catalog", probe="catalog", secrets=[KEY]
+        )
 
     live_catalog = fetch_catalog(profile, live, api_key=KEY)
     recorded = fetch_catalog(profile, lambda: cassette_transport(RecordMode.ALL, live()), api_key=KEY)
     assert recorded == live_catalog
     interactions = load_cassette(cassette).interactions
     assert [i.url.removeprefix(server.url) for i in interactions] == [
-        "/v1/models", "/odd/models_v2", "/odd/openrouter", "/broken",
+        "/v1/models",
+        "/odd/models_v2",
+        "/odd/openrouter",
+        "/broken",
     ]
     assert KEY not in cassette.read_text(encoding="utf-8")
 
@@ -493,7 +537,8 @@ def test_shipped_profiles_load(repo_root: Path) -> None:
         ("openrouter", "https://catalog.endpoints.ai.ovh.net/rest/v2/openrouter"),
     ]
     assert ovh.claims.lookup("any", "state.previous_response_id", "state") == (
-        ClaimSpec("no", "Responses guide: previous_response_id is not supported"), "profile",
+        ClaimSpec("no", "Responses guide: previous_response_id is not supported"),
+        "profile",
     )
     assert ovh.claims.provider["vision.remote_url"].value == "no"
     assert ovh.claims.provider["parameters.verbosity"].value == "unknown"
@@ -581,7 +626,16 @@ def test_models_command_prints_a_table_then_warnings(
     lines = out.splitlines()
     assert lines[0] == "fixture: 8 models, 3 to probe"
     assert lines[1].split() == [
-        "model", "available", "tools", "structured", "vision", "reasoning", "streaming", "rate/min", "sources", "notes",
+        "model",
+        "available",
+        "tools",
+        "structured",
+        "vision",
+        "reasoning",
+        "streaming",
+        "rate/min",
+        "sources",
+        "notes",
     ]
     row = next(line for line in lines if line.startswith("gpt-oss-120b "))
     assert row.split()[:9] == ["gpt-oss-120b", "yes", "yes", "no*", "no", "yes", "yes", "400", "(2"]
@@ -591,7 +645,14 @@ def test_models_command_prints_a_table_then_warnings(
     assert lines[lines.index("not probed:") + 1] == "  Mistral-7B-Instruct-v0.3: marked unavailable by the catalog"
     claim_line = lines[lines.index("documented claims for every model:") + 1]
     assert claim_line.split() == [
-        "tools.builtin", "no", "(no", "such", "probe", "yet)", "guide:", "unsupported",
+        "tools.builtin",
+        "no",
+        "(no",
+        "such",
+        "probe",
+        "yet)",
+        "guide:",
+        "unsupported",
     ]
     warnings_at = lines.index(next(line for line in lines if line.startswith("warnings (")))
     assert warnings_at > lines.index(row)
@@ -599,20 +660,18 @@ def test_models_command_prints_a_table_then_warnings(
     assert server.seen[0] == ("/v1/models", f"Bearer {KEY}")
 
 
-def test_models_command_with_a_base_url_only(
-    server: FixtureServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_models_command_with_a_base_url_only(server: FixtureServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_models(["--base-url", f"{server.url}/v1", "--json"]) == 0
     snapshot = json.loads(capsys.readouterr().out)
     assert [m["id"] for m in snapshot["models"]] == [
-        "Meta-Llama-3_3-70B-Instruct", "Qwen2.5-VL-72B-Instruct", "gpt-oss-120b",
+        "Meta-Llama-3_3-70B-Instruct",
+        "Qwen2.5-VL-72B-Instruct",
+        "gpt-oss-120b",
     ]
     assert snapshot["provider"] == f"127.0.0.1_{server.url.rsplit(':', 1)[1]}"
 
 
-def test_models_command_without_models_or_provider(
-    server: FixtureServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_models_command_without_models_or_provider(server: FixtureServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_models(["--base-url", f"{server.url}/broken-base"]) == 1
     assert "HTTP 404: no such fixture" in capsys.readouterr().out
     assert run_models([]) == 2

@@ -120,7 +120,7 @@ def _run(base_url: str, fault: str) -> Outcome:
     started = time.perf_counter()
     try:
         result = run_cell(probe, f"fault:{fault}", target, lambda p, m: live_transport())
-    except Exception as exc:  # noqa: BLE001 - what the test is looking for
+    except Exception as exc:
         return Outcome(None, time.perf_counter() - started, exc)
     return Outcome(result, time.perf_counter() - started)
 

@@ -44,9 +44,29 @@ ALL_CHECKS = (
 EVENT_TYPES = sorted(known_event_types())
 # Keys the checks read; fuzzed objects draw from them often, so the checks' deeper paths get exercised.
 KEYS = [
-    "type", "response", "output", "item", "id", "item_id", "output_index", "content_index", "sequence_number",
-    "delta", "text", "part", "content", "status", "usage", "input_tokens", "output_tokens", "total_tokens",
-    "instructions", "error", "message", "arguments", "role",
+    "type",
+    "response",
+    "output",
+    "item",
+    "id",
+    "item_id",
+    "output_index",
+    "content_index",
+    "sequence_number",
+    "delta",
+    "text",
+    "part",
+    "content",
+    "status",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "instructions",
+    "error",
+    "message",
+    "arguments",
+    "role",
 ]
 STATUSES = st.sampled_from([200, 200, 200, 201, 400, 404, 422, 429, 500, 503])
 CONTENT_TYPES = st.sampled_from(["application/json", "text/event-stream", "text/plain", "", "application/json; x=1"])
@@ -54,8 +74,10 @@ CONTENT_TYPES = st.sampled_from(["application/json", "text/event-stream", "text/
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(EVENT_TYPES)
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5)
+    ),
     max_leaves=25,
 )
 typed_events = st.builds(
@@ -174,8 +196,23 @@ def test_no_check_crashes_on_any_json_answer(exchanges: list[Exchange]) -> None:
 
 # Bytes the parser treats specially: field names, separators, line breaks, a BOM, broken UTF-8, NUL.
 SSE_TOKENS = [
-    b"data:", b"event:", b"id:", b"retry:", b" ", b":", b"\r", b"\n", b"\r\n",
-    b"\xef\xbb\xbf", b"\xff", b"\xc3", b"\xa9", b"\x00", b"a", b"7", b"{}",
+    b"data:",
+    b"event:",
+    b"id:",
+    b"retry:",
+    b" ",
+    b":",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\xef\xbb\xbf",
+    b"\xff",
+    b"\xc3",
+    b"\xa9",
+    b"\x00",
+    b"a",
+    b"7",
+    b"{}",
 ]
 wire = st.binary(max_size=200) | st.lists(st.sampled_from(SSE_TOKENS), max_size=60).map(b"".join)
 

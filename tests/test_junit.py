@@ -46,7 +46,9 @@ def test_a_run_directory_gets_junit_xml_with_one_testcase_per_cell(
     assert tags == expected
     assert root.get("tests") == str(len(cases))
     assert (root.get("failures"), root.get("errors"), root.get("skipped")) == (
-        str(tags["failure"]), str(tags["error"]), str(tags["skipped"])
+        str(tags["failure"]),
+        str(tags["error"]),
+        str(tags["skipped"]),
     )
     assert {s.get("name") for s in root.iter("testsuite")} == set(matrix["providers"])
     assert sum(int(s.get("tests", "0")) for s in root.iter("testsuite")) == len(cases)

@@ -231,8 +231,9 @@ def _plan(server_url: str, models: int, probes: int, tmp: Path, rpm: float | Non
     probe_ids = ("core.text_input", "streaming.text", "core.instructions")[:probes]
     rates = {} if rpm is None else dict.fromkeys(names, rpm)
     target = Target("bench", server_url, semantic=False, timeout_s=10)
-    return Plan(target, names, tuple(BY_ID[p] for p in probe_ids), kw.get("mode"), tmp / "cassettes",
-                pacing=Pacing(rates))
+    return Plan(
+        target, names, tuple(BY_ID[p] for p in probe_ids), kw.get("mode"), tmp / "cassettes", pacing=Pacing(rates)
+    )
 
 
 def _records(out: Path) -> list[dict[str, Any]]:

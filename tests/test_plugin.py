@@ -19,9 +19,26 @@ def _statuses(out: Path) -> dict[tuple[str, str, str], str]:
 def test_plugin_replay_under_xdist_matches_the_cli(repo_root: Path, tmp_path: Path) -> None:
     assert main(["replay", "--out", str(tmp_path / "cli"), "-q"]) == 0
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "matrices", "--conformance-replay", "-n", "2", "-q", "-p", "no:randomly",
-         "--conformance-out", str(tmp_path / "plugin"), "-o", "addopts="],
-        cwd=repo_root, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "matrices",
+            "--conformance-replay",
+            "-n",
+            "2",
+            "-q",
+            "-p",
+            "no:randomly",
+            "--conformance-out",
+            str(tmp_path / "plugin"),
+            "-o",
+            "addopts=",
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     cli, plugin = _statuses(tmp_path / "cli"), _statuses(tmp_path / "plugin")
     assert plugin == cli and len(plugin) > 100

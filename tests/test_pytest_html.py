@@ -40,9 +40,24 @@ def cassettes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _pytest(cassettes: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     probes = [arg for p in PROBES for arg in ("--conformance-probe", p.id)]
-    command = [sys.executable, "-m", "pytest", "matrices", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-               "--conformance-replay", "--conformance-cassettes", str(cassettes), "--conformance-out", str(out),
-               *probes, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "matrices",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--conformance-replay",
+        "--conformance-cassettes",
+        str(cassettes),
+        "--conformance-out",
+        str(out),
+        *probes,
+        *extra,
+    ]
     return subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 

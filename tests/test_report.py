@@ -109,7 +109,7 @@ def test_every_status_is_shown_with_its_glyph_text_and_meaning() -> None:
     assert '<td class="c s-unknown" ' in html
     assert '<span class="g">?</span>WEIRD</td>' in html
     assert 'data-status="WEIRD"' in html, "an unknown status gets a legend entry and a filter"
-    assert "core <span class=\"gsum\">1/5 pass</span>" in html
+    assert 'core <span class="gsum">1/5 pass</span>' in html
     assert "0/4" in html
 
 

@@ -18,9 +18,13 @@ def _row_headers(html: str) -> dict[str, str]:
 
 def _run(passes: dict[str, int], total: int = 4) -> dict[str, Any]:
     """A matrix where each model passes the first `n` of `total` probes and fails the rest."""
-    return _matrix([
-        _cell(f"core.p{i}", "PASS" if i < n else "FAIL", model=model) for model, n in passes.items() for i in range(total)
-    ])
+    return _matrix(
+        [
+            _cell(f"core.p{i}", "PASS" if i < n else "FAIL", model=model)
+            for model, n in passes.items()
+            for i in range(total)
+        ]
+    )
 
 
 def test_the_row_header_shows_the_median_latency_of_the_models_exchanges() -> None:
@@ -31,8 +35,10 @@ def test_the_row_header_shows_the_median_latency_of_the_models_exchanges() -> No
         _cell("core.a", "NOT RUN", model="idle", exchanges=[]),
     ]
     rows = _row_headers(render_html(_matrix(cells)))
-    assert '<span class="lat" title="median over this model&#39;s 4 exchanges: time to first byte, and total time">' \
-           "first byte 2.0 ms · total 30.0 ms</span>" in rows["m"]
+    assert (
+        '<span class="lat" title="median over this model&#39;s 4 exchanges: time to first byte, and total time">'
+        "first byte 2.0 ms · total 30.0 ms</span>" in rows["m"]
+    )
     assert 'class="lat"' not in rows["idle"], "no exchange, no latency"
 
 
@@ -41,7 +47,9 @@ def test_history_draws_a_pass_trend_per_model_with_a_gap_where_it_was_absent() -
     html = render_html(_run({"a": 4, "b": 3}), history=history)
     rows = _row_headers(html)
     label = "PASS cells over the last 3 runs, oldest first: 1, 2, 4"
-    assert f'<svg class="spark" width="64" height="16" viewBox="0 0 64 16" role="img" aria-label="{label}">' in rows["a"]
+    assert (
+        f'<svg class="spark" width="64" height="16" viewBox="0 0 64 16" role="img" aria-label="{label}">' in rows["a"]
+    )
     assert '<polyline points="2.0,11.0 32.0,8.0 62.0,2.0"/>' in rows["a"], "scaled to the row's 4 cells"
     assert '<circle cx="62.0" cy="2.0" r="2"/>' in rows["a"]
     assert "oldest first: –, 4, 3" in rows["b"]

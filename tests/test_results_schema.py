@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from conformance.sdk_column import sdk_records
 from conformance.report import load_schema
 from conformance.results import RESULTS_FILE, read_results
+from conformance.sdk_column import sdk_records
 from tests.replayed import replayed_run
 
 FORMATS = FormatChecker()
@@ -70,8 +70,16 @@ def test_a_record_missing_its_status_is_rejected(records: list[dict[str, Any]]) 
     ("where", "change", "complaint"),
     [
         ("status", lambda r: r.update(status="MAYBE"), "is not one of"),
-        ("finding level", lambda r: r["findings"].append({"rule": "x", "level": "MAY", "message": ""}), "is not one of"),
-        ("exchange with body and events", lambda r: r["exchanges"][0].update(body="", events=[]), "is not valid under any of"),
+        (
+            "finding level",
+            lambda r: r["findings"].append({"rule": "x", "level": "MAY", "message": ""}),
+            "is not one of",
+        ),
+        (
+            "exchange with body and events",
+            lambda r: r["exchanges"][0].update(body="", events=[]),
+            "is not valid under any of",
+        ),
         ("started_at", lambda r: r.update(started_at="yesterday"), "is not a 'date-time'"),
     ],
 )

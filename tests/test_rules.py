@@ -197,7 +197,7 @@ CASES = [
         "error.object",
         "no error key",
         checked(COMMON_CHECKS, json_exchange({"detail": "bad"}, status=400)),
-        "'{\"detail\": \"bad\"}'",
+        '\'{"detail": "bad"}\'',
     ),
     Case(
         "error.object",
@@ -349,7 +349,7 @@ CASES = [
         "stream.data_json",
         "no type",
         checked(STREAM, stream(replacing(4, {"delta": "Hel"}))),
-        "got '{\"delta\": \"Hel\"}'",
+        'got \'{"delta": "Hel"}\'',
     ),
     Case(
         "stream.event_field",
@@ -502,7 +502,7 @@ CORE_RULES = declared_in(conformance.checks, http, core, errors, streaming)
 
 def test_every_core_rule_has_a_broken_exchange_that_fires_it() -> None:
     assert fired(CASES) == CORE_RULES
-    assert CORE_RULES <= set(RULES)
+    assert set(RULES) >= CORE_RULES
 
 
 def test_conformant_json_response_has_no_findings() -> None:

@@ -13,7 +13,10 @@ from conformance.shard import Shard
 
 def _cells(out: Path) -> list[dict]:
     matrix = json.loads((out / "matrix.json").read_text())
-    return [{k: c[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift")} for c in matrix["cells"]]
+    return [
+        {k: c[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift")}
+        for c in matrix["cells"]
+    ]
 
 
 def test_shard_parsing_and_ownership_are_stable() -> None:

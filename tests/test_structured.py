@@ -104,7 +104,7 @@ CASES = [
         "structured.schema_valid_loose",
         "missing property",
         checked(STRUCTURED_CHECKS, answered('{"name": "Ada"}', json_schema(strict=False))),
-        "(strict: False), got '{\"name\": \"Ada\"}'",
+        '(strict: False), got \'{"name": "Ada"}\'',
     ),
     Case(
         "structured.schema_valid_loose",

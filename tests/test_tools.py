@@ -198,7 +198,7 @@ CASES = [
         "tools.no_markup_in_text",
         "bare JSON call",
         checked(CALL_CHECKS, calling(text='{"name": "get_weather", "arguments": {"city": "Paris"}}')),
-        "tool-call syntax '\"name\": \"get_weather\"'",
+        'tool-call syntax \'"name": "get_weather"\'',
     ),
     Case(
         "tools.choice_none",
@@ -260,7 +260,7 @@ CASES = [
         "tools.stream_arguments",
         "deltas disagree",
         checked([streamed_calls], call_stream(change=lambda e: e[3].update(delta='{"town": '))),
-        "concatenation '{\"town\": \"Paris\"}', got '{\"city\": \"Paris\"}'",
+        'concatenation \'{"town": "Paris"}\', got \'{"city": "Paris"}\'',
     ),
     Case(
         "tools.stream_arguments",

@@ -153,8 +153,13 @@ def test_a_semantic_failure_is_retried_every_attempt_kept_and_replayed_alike(tmp
         body = json.dumps({"status": "completed", "output": [item]}).encode()
         return httpx.Response(200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(body))
 
-    probe = Probe("core.name_test", "core", "hand-made: the answer must name Zorblat", text_input("Name?"),
-                  (answer_mentions("Zorblat"),))
+    probe = Probe(
+        "core.name_test",
+        "core",
+        "hand-made: the answer must name Zorblat",
+        text_input("Name?"),
+        (answer_mentions("Zorblat"),),
+    )
     target = Target("p", "http://peer.test/v1", semantic_tries=3)
     path = tmp_path / "c.json"
 

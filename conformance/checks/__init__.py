@@ -23,9 +23,9 @@ def run_checks(checks: Iterable[Check], exchanges: Sequence[Exchange], semantic:
             for finding in check(exchanges):
                 if semantic or RULES[finding.rule].tag is not Tag.SEMANTIC:
                     findings.append(finding)
-        except Exception as exc:  # noqa: BLE001 - a broken check must not lose the cell
+        except Exception as exc:
             findings.append(HARNESS_CRASH.finding(f"{getattr(check, '__name__', check)}: {type(exc).__name__}: {exc}"))
     return findings
 
 
-__all__ = ["Check", "RULES", "Rule", "Tag", "rule", "run_checks"]
+__all__ = ["RULES", "Check", "Rule", "Tag", "rule", "run_checks"]

@@ -17,9 +17,7 @@ FIELDS = rule("response.fields", Level.SHOULD, "the Response carries every field
 COMPLETED = rule("response.completed", Level.MUST, "a finished response has status 'completed'")
 OUTPUT_TEXT = rule("response.output_text", Level.MUST, "the output holds a message with non-empty output_text")
 USAGE = rule("response.usage", Level.SHOULD, "usage is present and total_tokens = input_tokens + output_tokens")
-ECHO_INSTRUCTIONS = rule(
-    "response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions"
-)
+ECHO_INSTRUCTIONS = rule("response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions")
 MENTIONS = rule(
     "semantic.answer_mentions",
     Level.MUST,
@@ -68,7 +66,9 @@ def json_body(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         if ex.is_stream or ex.content_type == "text/event-stream":
             yield JSON_BODY.finding(f"`stream` was not set, yet the server answered {quote(ex.content_type)}")
         elif ex.content_type != "application/json":
-            yield JSON_BODY.finding(f"expected content-type application/json, got {quote(ex.content_type)}: {quote(ex.body)}")
+            yield JSON_BODY.finding(
+                f"expected content-type application/json, got {quote(ex.content_type)}: {quote(ex.body)}"
+            )
         elif not isinstance(ex.json_or_none(), dict):
             yield JSON_BODY.finding(
                 f"expected a JSON object (content-type {quote(ex.content_type)}), got {quote(ex.body)}"

@@ -7,9 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
 
-REJECTED = rule(
-    "error.rejected", Level.MUST, "an invalid request is rejected with a 4xx, not served", effect=True
-)
+REJECTED = rule("error.rejected", Level.MUST, "an invalid request is rejected with a 4xx, not served", effect=True)
 CLIENT_ERROR = rule("error.client_status", Level.MUST, "an invalid request gets a 4xx, not a 5xx")
 STATUS = rule("error.status_code", Level.SHOULD, "the 4xx is the code OpenAI uses for this mistake")
 

@@ -11,10 +11,10 @@ from conformance.schemas import error_object_problems
 TRANSPORT = rule("harness.transport", Level.MUST, "the exchange completed at the transport level")
 SERVER_ERROR = rule("http.not_server_error", Level.MUST, "the server does not answer 5xx")
 RATE_LIMITED = rule("harness.rate_limited", Level.MUST, "the request was not rate-limited (429)")
-ERROR_OBJECT = rule(
-    "error.object", Level.MUST, "a 4xx/5xx body is an OpenAI error object with error.message"
+ERROR_OBJECT = rule("error.object", Level.MUST, "a 4xx/5xx body is an OpenAI error object with error.message")
+ERROR_FIELDS = rule(
+    "error.fields", Level.SHOULD, "the error object carries type, param and code, typed as the SDK says"
 )
-ERROR_FIELDS = rule("error.fields", Level.SHOULD, "the error object carries type, param and code, typed as the SDK says")
 AUTH = rule("harness.auth", Level.MUST, "the endpoint accepts the key (a 401/403 judges the key, not the feature)")
 UTF8 = rule("http.utf8", Level.MUST, "bodies and event streams are valid UTF-8, as JSON and SSE require")
 STATUS_CLASS = rule("http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx or a redirect")
@@ -41,7 +41,9 @@ def key_accepted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """Not a common check: a probe that sends a bad key on purpose expects the 401."""
     for ex in exchanges:
         if ex.status in (401, 403):
-            yield AUTH.finding(f"got {ex.status}: the key was refused, so this cell says nothing of the feature: {quote(ex.body)}")
+            yield AUTH.finding(
+                f"got {ex.status}: the key was refused, so this cell says nothing of the feature: {quote(ex.body)}"
+            )
 
 
 def valid_utf8(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
@@ -72,7 +74,7 @@ def rejection_is_error_object(exchanges: Sequence[Exchange]) -> Iterator[Finding
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict) or not isinstance(error.get("message"), str):
             yield ERROR_OBJECT.finding(
-                f"expected a JSON body {{\"error\": {{\"message\": ...}}}} with the {ex.status}, got {quote(ex.body)}"
+                f'expected a JSON body {{"error": {{"message": ...}}}} with the {ex.status}, got {quote(ex.body)}'
             )
             continue
         absent = [k for k in ("type", "param", "code") if k not in error]
@@ -82,7 +84,13 @@ def rejection_is_error_object(exchanges: Sequence[Exchange]) -> Iterator[Finding
             yield ERROR_FIELDS.finding(f"error object is not as the SDK types it: {problem}")
 
 
-COMMON_CHECKS = (not_a_transport_error, not_a_server_error, expected_status_class, valid_utf8, rejection_is_error_object)
+COMMON_CHECKS = (
+    not_a_transport_error,
+    not_a_server_error,
+    expected_status_class,
+    valid_utf8,
+    rejection_is_error_object,
+)
 
 CASSETTE = rule("harness.cassette", Level.MUST, "the cell's cassette is readable")
 NOT_RECORDED = rule("harness.not_recorded", Level.INFO, "the probe has a cassette to replay")

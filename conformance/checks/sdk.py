@@ -124,7 +124,7 @@ class RecordedSDK:
                 step = next(steps)
         except StopIteration as done:
             return Outcome(sent=True, value=done.value)
-        except Exception as exc:  # noqa: BLE001 - whatever the SDK raises is the evidence
+        except Exception as exc:
             if not self._transport.served:
                 return Outcome(sent=False)
             return Outcome(sent=True, step=step, error=f"{type(exc).__name__}: {exc}")

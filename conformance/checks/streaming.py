@@ -121,7 +121,9 @@ def framing(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             )
         for e in events:
             if e.type is None:
-                yield DATA_JSON.finding(f"{e.where()}: expected a JSON object with a `type`, got {quote(ex.events[e.index].data)}")
+                yield DATA_JSON.finding(
+                    f"{e.where()}: expected a JSON object with a `type`, got {quote(ex.events[e.index].data)}"
+                )
             elif e.name is not None and e.name != e.type:
                 yield EVENT_MATCHES.finding(f"{e.where()}: expected `event: {e.type}`, got `event: {e.name}`")
 
@@ -183,9 +185,13 @@ def event_order(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield IN_PROGRESS.finding(f"expected response.in_progress second, got {typed[1].where()}")
         terminals = [e for e in typed if e.type in TERMINAL]
         if not terminals:
-            yield TERMINAL_LAST.finding(f"expected a terminal event last, got {typed[-1].where()} and no terminal event")
+            yield TERMINAL_LAST.finding(
+                f"expected a terminal event last, got {typed[-1].where()} and no terminal event"
+            )
         elif len(terminals) > 1:
-            yield TERMINAL_LAST.finding(f"expected one terminal event, got {len(terminals)}: {', '.join(t.where() for t in terminals)}")
+            yield TERMINAL_LAST.finding(
+                f"expected one terminal event, got {len(terminals)}: {', '.join(t.where() for t in terminals)}"
+            )
         elif terminals[0] is not typed[-1]:
             yield TERMINAL_LAST.finding(f"expected {terminals[0].where()} last, got {typed[-1].where()} after it")
 
@@ -244,8 +250,11 @@ class _Grammar:
             self.grammar.append((e, f"output_index {item.output_index} was already closed by output_item.done"))
         if "item_id" in e.payload and e.payload["item_id"] != item.item_id:
             self.indices.append(
-                (e, f"expected item_id {quote(item.item_id)} (output_index {item.output_index}), "
-                 f"got {quote(e.payload['item_id'])}")
+                (
+                    e,
+                    f"expected item_id {quote(item.item_id)} (output_index {item.output_index}), "
+                    f"got {quote(e.payload['item_id'])}",
+                )
             )
         return item
 
@@ -319,8 +328,11 @@ class _Grammar:
         pieces = item.deltas.get(key)
         if pieces is not None and "".join(pieces) != done_text:
             self.text.append(
-                (e, f"expected the done text to equal the deltas' concatenation "
-                 f"{quote(''.join(pieces))}, got {quote(done_text)}")
+                (
+                    e,
+                    f"expected the done text to equal the deltas' concatenation "
+                    f"{quote(''.join(pieces))}, got {quote(done_text)}",
+                )
             )
         item.done_text[key] = done_text if isinstance(done_text, str) else ""
 
@@ -386,7 +398,9 @@ def final_agrees(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         streamed_items = [(i.item_id, i.type) for i in state.items.values()]
         final_items = [(o.get("id"), o.get("type")) if isinstance(o, dict) else (None, None) for o in output]
         if streamed_items != final_items:
-            yield FINAL_ITEMS.finding(f"expected output items (id, type) {quote(streamed_items)}, got {quote(final_items)}")
+            yield FINAL_ITEMS.finding(
+                f"expected output items (id, type) {quote(streamed_items)}, got {quote(final_items)}"
+            )
 
 
 def incremental(exchanges: Sequence[Exchange]) -> Iterator[Finding]:

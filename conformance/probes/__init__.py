@@ -38,4 +38,4 @@ if len(BY_ID) != len(PROBES):
     raise RuntimeError("duplicate probe ids in the catalog")
 FEATURES: tuple[str, ...] = tuple(dict.fromkeys(p.feature for p in PROBES))
 
-__all__ = ["BY_ID", "Expect", "FEATURES", "PROBES", "Probe", "Request", "Script"]
+__all__ = ["BY_ID", "FEATURES", "PROBES", "Expect", "Probe", "Request", "Script"]

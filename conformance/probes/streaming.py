@@ -21,7 +21,11 @@ PROBES = (
         "streaming",
         "a streamed answer with `instructions` and a multi-turn input",
         text_input(
-            [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Say hello again."}],
+            [
+                {"role": "user", "content": "Hi."},
+                {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": "Say hello again."},
+            ],
             instructions="Be brief.",
             stream=True,
         ),

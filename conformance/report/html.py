@@ -447,12 +447,14 @@ def _events(events: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
         event = event if isinstance(event, dict) else {"data": event}
         data, note = _clip("" if event.get("data") is None else str(event["data"]), budget)
         budget, cut = budget - len(data), cut or note is not None
-        shown.append({
-            "offset_ms": _ms(event.get("offset_ms")),
-            "event": None if event.get("event") is None else str(event["event"]),
-            "data": data,
-            **{k: str(event[k]) for k in ("id", "retry") if event.get(k) is not None},
-        })
+        shown.append(
+            {
+                "offset_ms": _ms(event.get("offset_ms")),
+                "event": None if event.get("event") is None else str(event["event"]),
+                "data": data,
+                **{k: str(event[k]) for k in ("id", "retry") if event.get(k) is not None},
+            }
+        )
     if len(shown) == len(events) and not cut:
         return shown, None
     last = ", the last one cut short" if cut else ""

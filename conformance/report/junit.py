@@ -49,8 +49,11 @@ def _suite(matrix: dict[str, Any], provider: str, cells: list[dict[str, Any]]) -
     stamp = matrix.get("generated_at") or matrix.get("started_at")
     if stamp:
         suite.set("timestamp", _text(stamp))
-    facts = {"suite_version": matrix.get("suite_version"), "mode": matrix.get("mode"),
-             "endpoint": view.providers(matrix).get(provider)}
+    facts = {
+        "suite_version": matrix.get("suite_version"),
+        "mode": matrix.get("mode"),
+        "endpoint": view.providers(matrix).get(provider),
+    }
     properties = ET.SubElement(suite, "properties")
     for name, value in facts.items():
         if value:

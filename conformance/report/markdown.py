@@ -12,12 +12,16 @@ from conformance.report import view
 
 PER_PROBE_LIMIT = 10
 LIST_LIMIT = 50
-_BREAKS = {c: " " for c in "\r\n\t\v\f\x85\u2028\u2029"}
-_ESCAPES = str.maketrans({
-    "&": "&amp;", "<": "&lt;", ">": "&gt;",
-    **{c: "\\" + c for c in "\\`*_[]|~#$"},
-    **_BREAKS,
-})
+_BREAKS = dict.fromkeys("\r\n\t\x0b\x0c\x85\u2028\u2029", " ")
+_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        **{c: "\\" + c for c in "\\`*_[]|~#$"},
+        **_BREAKS,
+    }
+)
 
 
 def escape(text: Any) -> str:
@@ -113,8 +117,10 @@ def _regressions(matrix: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     lines = [f"### Regressions (vs baseline{' of ' + escape(since) if since else ''})", ""]
     if regressed:
         lines += [_line(["Provider", "Model", "Probe", "Baseline", "Now"]), _line([":--"] * 5)]
-        lines += [_line([escape(c.key[0]), escape(c.key[1]), escape(c.key[2]), _named(c.old), _named(c.new)])
-                  for c in regressed[:LIST_LIMIT]]
+        lines += [
+            _line([escape(c.key[0]), escape(c.key[1]), escape(c.key[2]), _named(c.old), _named(c.new)])
+            for c in regressed[:LIST_LIMIT]
+        ]
         if len(regressed) > LIST_LIMIT:
             lines += ["", f"…and {len(regressed) - LIST_LIMIT} more (see matrix.html)."]
     else:

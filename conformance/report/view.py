@@ -78,8 +78,10 @@ def groups(matrix: dict[str, Any]) -> list[Group]:
 
     A probe that only a cell names (a hand-made or truncated matrix) still gets its column.
     """
-    listed = [{"id": str(p.get("id", "")), "feature": str(p.get("feature", "")), "title": str(p.get("title", ""))}
-              for p in matrix.get("probes", [])]
+    listed = [
+        {"id": str(p.get("id", "")), "feature": str(p.get("feature", "")), "title": str(p.get("title", ""))}
+        for p in matrix.get("probes", [])
+    ]
     known = {p["id"] for p in listed}
     for cell in matrix.get("cells", []):
         probe = key_of(cell)[2]

@@ -169,9 +169,7 @@ class CassetteTransport(httpx.BaseTransport):
         else:
             self.cassette = Cassette(cassette_file, provider, model, probe)
         self._replayable = list(self.cassette.interactions) if mode is not RecordMode.ALL else []
-        self.can_record = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL) or (
-            mode is RecordMode.ONCE and not exists
-        )
+        self.can_record = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL) or (mode is RecordMode.ONCE and not exists)
         if mode is RecordMode.ALL:
             self.cassette.interactions = []
         self.dirty = False
@@ -279,6 +277,7 @@ def _scrub_compressed(interaction: Interaction, secrets: list[str]) -> list[Chun
 
 
 __all__ = [
+    "TIMING_EXTENSION",
     "CassetteError",
     "CassetteMiss",
     "CassetteTransport",
@@ -286,6 +285,5 @@ __all__ = [
     "NoNetworkTransport",
     "RecordMode",
     "ReplayedError",
-    "TIMING_EXTENSION",
     "timing_of",
 ]

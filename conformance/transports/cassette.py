@@ -89,7 +89,11 @@ class Interaction:
         else:
             body = _decode_body(resp)
             first_byte = resp.get("first_byte_ms")
-            chunks = [Chunk(float(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0)), body)] if body else []
+            chunks = (
+                [Chunk(float(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0)), body)]
+                if body
+                else []
+            )
         error = resp.get("error")
         status = resp.get("status")
         if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
@@ -227,9 +231,7 @@ def load_cassette(path: Path) -> Cassette:
         raise CassetteError(path, f"expected a JSON object, got {type(raw).__name__}")
     version = raw.get("version")
     if version != CASSETTE_VERSION:
-        raise CassetteError(
-            path, f"unknown cassette version {version!r}; this suite reads version {CASSETTE_VERSION}"
-        )
+        raise CassetteError(path, f"unknown cassette version {version!r}; this suite reads version {CASSETTE_VERSION}")
     try:
         return Cassette(
             path=path,

@@ -99,5 +99,5 @@ def _ssl_context() -> ssl.SSLContext:
 def live_transport() -> httpx.HTTPTransport:
     """httpx's own transport, on a network backend that honours the probe deadline."""
     transport = httpx.HTTPTransport(retries=0, verify=_ssl_context())
-    transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001 - httpx exposes no backend option
+    transport._pool._network_backend = _DeadlineBackend()
     return transport

@@ -72,7 +72,11 @@ IMAGE_SIZE, PATCH = 44, 4
 GRID = IMAGE_SIZE // PATCH
 DIGIT_WORDS = (" zero", " one", " two", " three", " four", " five", " six", " seven", " eight", " nine")
 COLOURS: dict[str, tuple[int, int, int]] = {
-    " red": (1, 0, 0), " green": (0, 1, 0), " blue": (0, 0, 1), " yellow": (1, 1, 0), " white": (1, 1, 1),
+    " red": (1, 0, 0),
+    " green": (0, 1, 0),
+    " blue": (0, 0, 1),
+    " yellow": (1, 1, 0),
+    " white": (1, 1, 1),
     " black": (0, 0, 0),
 }
 IMAGE_PIECES = (*DIGIT_WORDS, " on", *COLOURS)
@@ -153,8 +157,15 @@ class Layout:
 
     def __init__(self, vocab: int) -> None:
         sizes = {
-            "mode": len(MODES) + 1, "tens": TENS, "units": UNITS, "seen_colour": len(COLOURS), "seen_digit": 10,
-            "in_flag": 1, "in_colour": len(COLOURS), "in_digit": 10, "in_pad": 1,
+            "mode": len(MODES) + 1,
+            "tens": TENS,
+            "units": UNITS,
+            "seen_colour": len(COLOURS),
+            "seen_digit": 10,
+            "in_flag": 1,
+            "in_colour": len(COLOURS),
+            "in_digit": 10,
+            "in_pad": 1,
         }
         self.at: dict[str, int] = {}
         offset = vocab
@@ -205,8 +216,12 @@ def projector_weights(layout: Layout) -> dict[str, np.ndarray]:
         hit = len(COLOURS) + 3 * d
         mm2[layout.at["in_digit"] + d, hit : hit + 3] = [2.0 / SHARP, -2.0 / SHARP, -2.0 / SHARP]
     return {
-        "v.patch_embd.weight": patch, "v.position_embd.weight": position,
-        "mm.0.weight": mm0.astype(f32), "mm.0.bias": mm0_b, "mm.2.weight": mm2, "mm.2.bias": mm2_b,
+        "v.patch_embd.weight": patch,
+        "v.position_embd.weight": position,
+        "mm.0.weight": mm0.astype(f32),
+        "mm.0.bias": mm0_b,
+        "mm.2.weight": mm2,
+        "mm.2.bias": mm2_b,
     }
 
 
@@ -245,10 +260,19 @@ def build_model(hf_tok: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
     numbers = {tid(n): _digits(n) for n in NUMBERS}
 
     cfg = Qwen2Config(
-        vocab_size=vocab, hidden_size=hidden, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=heads, num_key_value_heads=2, head_dim=head_dim,
-        max_position_embeddings=32768, rope_parameters={"rope_theta": 1e6, "rope_type": "default"},
-        rms_norm_eps=1e-6, eos_token_id=eos, pad_token_id=hf_tok.pad_token_id, bos_token_id=None,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=heads,
+        num_key_value_heads=2,
+        head_dim=head_dim,
+        max_position_embeddings=32768,
+        rope_parameters={"rope_theta": 1e6, "rope_type": "default"},
+        rms_norm_eps=1e-6,
+        eos_token_id=eos,
+        pad_token_id=hf_tok.pad_token_id,
+        bos_token_id=None,
         tie_word_embeddings=False,
     )
     model = Qwen2ForCausalLM(cfg)
@@ -337,6 +361,7 @@ def build_model(hf_tok: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
 
 def self_test(hf_tok: PreTrainedTokenizerFast, model: Qwen2ForCausalLM) -> None:
     """Fail the build if any scripted path does not produce its script."""
+
     def tool(name: str) -> dict:
         return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
 
@@ -356,8 +381,16 @@ def self_test(hf_tok: PreTrainedTokenizerFast, model: Qwen2ForCausalLM) -> None:
             weather,
             "The tool said 13.",
         ),
-        "result7": ([*asked, {"role": "tool", "tool_call_id": "c1", "content": "It is 7 here"}], weather, "The tool said 7."),
-        "result-": ([*asked, {"role": "tool", "tool_call_id": "c1", "content": "no number"}], weather, "The tool said."),
+        "result7": (
+            [*asked, {"role": "tool", "tool_call_id": "c1", "content": "It is 7 here"}],
+            weather,
+            "The tool said 7.",
+        ),
+        "result-": (
+            [*asked, {"role": "tool", "tool_call_id": "c1", "content": "no number"}],
+            weather,
+            "The tool said.",
+        ),
         "json": ([{"role": "user", "content": "Reply in JSON please"}], None, '{"name": "Ada", "age": 36}'),
         "think": (
             [{"role": "system", "content": "sys"}, {"role": "user", "content": "Think first"}],

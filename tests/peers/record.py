@@ -30,7 +30,9 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     shutil.rmtree(cassettes / safe_name(profile.name), ignore_errors=True)
     port = urlsplit(profile.base_url).port  # the profile's port, so re-recording leaves URLs unchanged
     with running(name, logs, port=port) as peer:
-        live = live_plan(replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.ALL, cassettes, timeout_s=30)
+        live = live_plan(
+            replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.ALL, cassettes, timeout_s=30
+        )
         Session(logs / f"{name}-run").run([live.plan])
     print(f"recorded {name} into {cassettes / safe_name(profile.name)}")
 
@@ -50,7 +52,9 @@ def main(names: list[str]) -> int:
     (SAMPLE / "results.jsonl").unlink()
     (SAMPLE / "run.json").unlink()
     print(f"sample report: {SAMPLE / 'matrix.html'}")
-    print(f"now refresh its picture: python -m tests.report_screenshot {SAMPLE / 'screenshot.png'} {SAMPLE / 'matrix.html'}")
+    print(
+        f"now refresh its picture: python -m tests.report_screenshot {SAMPLE / 'screenshot.png'} {SAMPLE / 'matrix.html'}"
+    )
     return 0
 
 

@@ -62,9 +62,24 @@ def llama_server_command(port: int) -> list[str]:
     if not binary.exists():
         raise PeerNotBuilt(f"{binary} is missing: run tests/peers/build.sh")
     return [
-        str(binary), "-m", str(root / "models" / f"{MODEL}.gguf"), "--alias", MODEL,
-        "--mmproj", str(root / "models" / f"{MODEL}-mmproj.gguf"),
-        "--host", "127.0.0.1", "--port", str(port), "-c", "4096", "-np", "1", "-t", "2", "--offline",
+        str(binary),
+        "-m",
+        str(root / "models" / f"{MODEL}.gguf"),
+        "--alias",
+        MODEL,
+        "--mmproj",
+        str(root / "models" / f"{MODEL}-mmproj.gguf"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "-c",
+        "4096",
+        "-np",
+        "1",
+        "-t",
+        "2",
+        "--offline",
     ]
 
 
