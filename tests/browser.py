@@ -9,6 +9,7 @@ package, no chromedriver, and no debugging port that another process could reach
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -96,10 +97,8 @@ class Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self.call("Browser.close", session=False, timeout_s=5)
-        except (BrowserError, OSError):
-            pass
         try:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:

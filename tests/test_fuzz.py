@@ -8,6 +8,7 @@ is not declared in the registry.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -223,7 +224,7 @@ def chunked(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     data = draw(wire)
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
     bounds = [0, *cuts, len(data)]
-    return data, [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return data, [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def fields(events: list[Any]) -> list[tuple[Any, ...]]:

@@ -26,7 +26,7 @@ def test_shard_parsing_and_ownership_are_stable() -> None:
             Shard.parse(bad)
     models = [f"model-{i}" for i in range(40)]
     owners = [[m for m in models if Shard(k, 3).owns("p", m)] for k in (1, 2, 3)]
-    assert sorted(sum(owners, [])) == sorted(models), "every model in exactly one shard"
+    assert sorted(m for owned in owners for m in owned) == sorted(models), "every model in exactly one shard"
     assert all(owners), "a 40-model catalog leaves no shard empty"
 
 

@@ -7,6 +7,7 @@ with the event's position so a reader can find it in the evidence.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,7 +207,7 @@ def sequence_numbers(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
                 f"{len(typed) - len(numbered)} of {len(typed)} events lack an integer sequence_number, "
                 f"first {first.where()} (got {quote(first.payload.get('sequence_number'))})"
             )
-        for before, after in zip(numbered, numbered[1:]):
+        for before, after in itertools.pairwise(numbered):
             if after.payload["sequence_number"] <= before.payload["sequence_number"]:
                 yield SEQ_INCREASING.finding(
                     f"{after.where()}: expected sequence_number > {before.payload['sequence_number']}, "
@@ -339,9 +340,13 @@ class _Grammar:
     def compare_part_text(self, e: Ev, item: _Item, index: int) -> None:
         part = e.payload.get("part")
         done = item.done_text.get(("response.output_text.delta", index))
-        if isinstance(part, dict) and part.get("type") == "output_text" and done is not None:
-            if part.get("text") != done:
-                self.text.append((e, f"expected part text {quote(done)}, got {quote(part.get('text'))}"))
+        if (
+            isinstance(part, dict)
+            and part.get("type") == "output_text"
+            and done is not None
+            and part.get("text") != done
+        ):
+            self.text.append((e, f"expected part text {quote(done)}, got {quote(part.get('text'))}"))
 
     def close(self, terminal: Ev | None) -> None:
         open_items = [i for i, item in self.items.items() if not item.done]
@@ -392,7 +397,8 @@ def final_agrees(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         )
         if state.items and streamed != output_text(final):
             yield TEXT_CONCAT.finding(
-                f"expected the final response's text to equal the streamed text {quote(streamed)}, got {quote(output_text(final))}"
+                "expected the final response's text to equal the streamed text "
+                f"{quote(streamed)}, got {quote(output_text(final))}"
             )
         output = final.get("output") if isinstance(final.get("output"), list) else []
         streamed_items = [(i.item_id, i.type) for i in state.items.values()]

@@ -269,7 +269,7 @@ def _trends(runs: list[dict[str, Any]]) -> dict[tuple[str, str], Trend]:
         passes.append(Counter(view.key_of(c)[:2] for c in cells if view.status_of(c) == "PASS"))
     return {
         key: Trend(
-            tuple(p[key] if key in size else None for p, size in zip(passes, sizes)),
+            tuple(p[key] if key in size else None for p, size in zip(passes, sizes, strict=False)),
             max(size[key] for size in sizes),
         )
         for key in view.rows(runs[-1])

@@ -314,7 +314,7 @@ def build_model(hf_tok: PreTrainedTokenizerFast) -> Qwen2ForCausalLM:
             table[tid(SCRIPTS[mode][0]), lay.mode(mode)] = 5.0
 
         def chain(script: list[str], end: int) -> None:
-            for here, after in zip(script, [tid(p) for p in script[1:]] + [end]):
+            for here, after in zip(script, [tid(p) for p in script[1:]] + [end], strict=True):
                 table[:, tid(here)] = 0.0
                 table[after, tid(here)] = 10.0
 

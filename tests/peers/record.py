@@ -53,7 +53,8 @@ def main(names: list[str]) -> int:
     (SAMPLE / "run.json").unlink()
     print(f"sample report: {SAMPLE / 'matrix.html'}")
     print(
-        f"now refresh its picture: python -m tests.report_screenshot {SAMPLE / 'screenshot.png'} {SAMPLE / 'matrix.html'}"
+        "now refresh its picture: python -m tests.report_screenshot "
+        f"{SAMPLE / 'screenshot.png'} {SAMPLE / 'matrix.html'}"
     )
     return 0
 
