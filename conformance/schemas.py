@@ -11,13 +11,15 @@ own member type, so a message says "function_call item lacks call_id", not "matc
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
 from openai.types.responses import Response, ResponseOutputItem, ResponseStreamEvent
 from openai.types.shared import ErrorObject
 from pydantic import BaseModel, TypeAdapter
@@ -27,22 +29,35 @@ R = TypeVar("R")
 _BUILDING = threading.RLock()
 
 
-def _built_once(fn: Callable[P, R]) -> Callable[P, R]:
+def built_once(fn: Callable[P, R]) -> Callable[P, R]:
     """functools.cache, thread-safe: parallel models' first cells wait for one build rather than each doing it."""
     cached = functools.cache(fn)
 
     @functools.wraps(fn)
     def once(*args: P.args, **kwargs: P.kwargs) -> R:
         with _BUILDING:
-            return cached(*args, **kwargs)
+            return typing.cast(Callable[P, R], cached)(*args, **kwargs)
 
     return once
 
 
 @dataclass(frozen=True)
 class SchemaProblem:
+    """One failing field: `path` is the deepest path that fails, a missing field's own path included.
+
+    `kind` is what failed, read from jsonschema's error tree rather than its English message:
+    "missing", "unexpected", "null" (a null where a value is expected), "shape" (no member of a
+    union fits), or the keyword that failed ("type", "enum", "const", "format", ...).
+    """
+
     path: str
+    kind: str
     message: str
+
+    @property
+    def field(self) -> str:
+        """The failing field's own name (or index), the last step of its path."""
+        return re.split(r"[.\[]", self.path)[-1].rstrip("]")
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -68,14 +83,14 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-@_built_once
+@built_once
 def _response_validator() -> jsonschema.protocols.Validator:
     schema = TypeAdapter(Response).json_schema()
     schema["properties"]["output"] = {"type": "array", "items": {"type": "object", "required": ["type"]}}
     return _validator(schema)
 
 
-@_built_once
+@built_once
 def _models_by_type(kind: str) -> dict[str, type[BaseModel]]:
     union = {"output_item": ResponseOutputItem, "event": ResponseStreamEvent}[kind]
     out: dict[str, type[BaseModel]] = {}
@@ -86,7 +101,7 @@ def _models_by_type(kind: str) -> dict[str, type[BaseModel]]:
     return out
 
 
-@_built_once
+@built_once
 def _validator_for(kind: str, type_name: str) -> jsonschema.protocols.Validator | None:
     model = _models_by_type(kind).get(type_name)
     return None if model is None else _validator(TypeAdapter(model).json_schema())
@@ -96,17 +111,151 @@ def known_event_types() -> frozenset[str]:
     return frozenset(_models_by_type("event"))
 
 
-def _problems(validator: jsonschema.protocols.Validator, instance: Any, prefix: str) -> Iterator[SchemaProblem]:
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        yield SchemaProblem(path, _short(error))
+def problems(validator: jsonschema.protocols.Validator, instance: Any, prefix: str) -> list[SchemaProblem]:
+    found = [p for error in validator.iter_errors(instance) for p in _read(error, prefix)]
+    unique = {(p.path, p.kind, p.message): p for p in found}
+    return sorted(unique.values(), key=lambda p: p.path)
 
 
-def _short(error: jsonschema.ValidationError) -> str:
-    if error.validator in ("anyOf", "oneOf") and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
-        return f"{_truncate(error.instance)} matches no allowed shape ({best.message})"
-    return error.message if len(error.message) < 240 else error.message[:240] + "..."
+def _path(prefix: str, steps: Iterable[Any]) -> str:
+    return prefix + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+
+
+def _read(error: ValidationError, prefix: str) -> Iterator[SchemaProblem]:
+    """The problems one error stands for, descending a union into the member the instance meant."""
+    where = _path(prefix, error.absolute_path)
+    instance: Any = error.instance
+    expected: Any = error.validator_value
+    if error.validator in ("anyOf", "oneOf"):
+        members = _members_tried(error)
+        meant = _meant(error.instance, members)
+        if meant is not None:
+            for sub in members[meant]:
+                yield from _read(sub, prefix)
+        elif error.context:
+            kind = "null" if instance is None else "shape"
+            yield SchemaProblem(where, kind, f"expected {_alternatives(members)}, got {_kind(instance)}")
+        else:
+            yield SchemaProblem(where, "shape", f"expected exactly one allowed shape, got {_kind(instance)}")
+    elif error.validator == "required" and isinstance(instance, dict):
+        for name in expected:
+            if name not in instance:
+                yield SchemaProblem(_path(where, [name]), "missing", "required, absent")
+    elif error.validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        for name in instance:
+            if name not in allowed:
+                yield SchemaProblem(
+                    _path(where, [name]), "unexpected", f"not allowed here, got {_truncate(instance[name])}"
+                )
+    elif error.validator == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        yield SchemaProblem(where, "null" if instance is None else "type", f"expected {wanted}, got {_kind(instance)}")
+    elif error.validator == "enum":
+        yield SchemaProblem(where, "enum", f"expected one of {_listed(expected)}, got {_truncate(instance)}")
+    elif error.validator == "const":
+        yield SchemaProblem(where, "const", f"expected {expected!r}, got {_truncate(instance)}")
+    elif error.validator == "format":
+        yield SchemaProblem(where, "format", f"expected format {expected!r}, got {_kind(instance)}")
+    else:
+        yield SchemaProblem(
+            where, str(error.validator), f"expected {error.validator} {_truncate(expected)}, got {_truncate(instance)}"
+        )
+
+
+def _members_tried(error: ValidationError) -> dict[int, list[ValidationError]]:
+    """A union's errors grouped by the member (its index in anyOf / oneOf) that raised them."""
+    alternatives: Any = error.validator_value
+    members: dict[int, list[ValidationError]] = {i: [] for i in range(len(alternatives))}
+    for sub in error.context or ():
+        members.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    return members
+
+
+def _rules_out(error: ValidationError) -> bool:
+    """The member is not the one meant: the instance has another JSON type, or names another `type`."""
+    steps = list(error.relative_path)
+    if not steps:
+        return error.validator in ("type", "const", "enum")
+    return steps == ["type"] and error.validator in ("const", "enum")
+
+
+def _meant(instance: Any, members: dict[int, list[ValidationError]]) -> int | None:
+    """The member the instance was meant to be: the one its JSON type and its `type` field select.
+
+    So `usage: X | null` with an object is judged as X, and an output item as the member its `type`
+    names; when several members still fit, jsonschema's relevance picks among their errors.
+    """
+    fitting = [i for i, errors in members.items() if errors and not any(_rules_out(e) for e in errors)]
+    if len(fitting) <= 1:
+        return fitting[0] if fitting else None
+    best = best_match(e for i in fitting for e in members[i])
+    return int(best.relative_schema_path[0]) if best is not None else fitting[0]
+
+
+def _alternatives(members: dict[int, list[ValidationError]]) -> str:
+    """What a union allows, as its members' ruling-out errors say: JSON types and `type` values."""
+    names: list[str] = []
+    for errors in members.values():
+        for e in errors:
+            if _rules_out(e):
+                value: Any = e.validator_value
+                if e.validator == "type":
+                    names.append(" or ".join(value) if isinstance(value, list) else str(value))
+                elif list(e.relative_path) == ["type"]:
+                    names.extend(f"type {v!r}" for v in (value if e.validator == "enum" else [value]))
+                elif e.validator == "enum":
+                    names.append(
+                        f"one of {_listed(value)}" if len(value) <= 8 else f"one of {len(value)} listed values"
+                    )
+                else:
+                    names.append(repr(value))
+                break
+    unique = list(dict.fromkeys(names))
+    shown = unique[:6] + ([f"{len(unique) - 6} more"] if len(unique) > 6 else [])
+    return " or ".join(shown) if shown else "an allowed shape"
+
+
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def _kind(value: Any) -> str:
+    """A value as a finding names it: its JSON type, its `type` field for objects that have one, and the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return f"an object of type {value['type']!r}"
+    name = next((n for t, n in _JSON_TYPES if isinstance(value, t)), type(value).__name__)
+    return f"{name} {_truncate(value)}"
+
+
+def summary(problems: Sequence[SchemaProblem], limit: int = 3) -> str:
+    """Problems as one bounded line: the missing fields of one object grouped, the rest counted past `limit`."""
+    missing: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for p in problems:
+        if p.kind == "missing":
+            parent = p.path.removesuffix(f".{p.field}")
+            if parent not in missing:
+                lines.append(parent)
+            missing.setdefault(parent, []).append(p.field)
+        else:
+            lines.append(str(p))
+    said = [f"{line} lacks required {', '.join(missing[line])}" if line in missing else line for line in lines]
+    more = f" (and {len(said) - limit} more)" if len(said) > limit else ""
+    return "; ".join(said[:limit]) + more
+
+
+def _listed(values: Sequence[Any], limit: int = 8) -> str:
+    shown = ", ".join(map(repr, values[:limit]))
+    return shown + (f" or {len(values) - limit} more" if len(values) > limit else "")
 
 
 def _truncate(value: Any) -> str:
@@ -116,20 +265,20 @@ def _truncate(value: Any) -> str:
 
 def response_problems(body: Any, prefix: str = "response") -> list[SchemaProblem]:
     """What the SDK requires of a Response, output items included."""
-    problems = list(_problems(_response_validator(), body, prefix))
+    found = problems(_response_validator(), body, prefix)
     if isinstance(body, dict) and isinstance(body.get("output"), list):
         for i, item in enumerate(body["output"]):
-            problems.extend(output_item_problems(item, f"{prefix}.output[{i}]"))
-    return problems
+            found.extend(output_item_problems(item, f"{prefix}.output[{i}]"))
+    return found
 
 
 def output_item_problems(item: Any, prefix: str) -> list[SchemaProblem]:
     if not isinstance(item, dict):
-        return [SchemaProblem(prefix, f"expected an object, got {_truncate(item)}")]
+        return [SchemaProblem(prefix, "type", f"expected object, got {_kind(item)}")]
     validator = _validator_for("output_item", str(item.get("type")))
     if validator is None:
-        return [SchemaProblem(prefix, f"unknown output item type {item.get('type')!r}")]
-    return list(_problems(validator, item, prefix))
+        return [SchemaProblem(f"{prefix}.type", "enum", f"unknown output item type {item.get('type')!r}")]
+    return problems(validator, item, prefix)
 
 
 def event_problems(event: Any) -> list[SchemaProblem]:
@@ -137,17 +286,17 @@ def event_problems(event: Any) -> list[SchemaProblem]:
     validator = _validator_for("event", str(event.get("type")) if isinstance(event, dict) else "")
     if validator is None:
         return []
-    return list(_problems(validator, event, str(event.get("type"))))
+    return problems(validator, event, str(event.get("type")))
 
 
 def error_object_problems(body: Any) -> list[SchemaProblem]:
     """An OpenAI error body is {"error": ErrorObject}."""
     if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return [SchemaProblem("", f"expected an object with an 'error' object, got {_truncate(body)}")]
-    return list(_problems(_error_validator(), body["error"], "error"))
+        return [SchemaProblem("error", "missing", f"expected an object with an 'error' object, got {_truncate(body)}")]
+    return problems(_error_validator(), body["error"], "error")
 
 
-@_built_once
+@built_once
 def _error_validator() -> jsonschema.protocols.Validator:
     return _validator(TypeAdapter(ErrorObject).json_schema())
 

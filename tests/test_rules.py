@@ -215,7 +215,7 @@ CASES = [
         "error.fields",
         "mistyped",
         checked(COMMON_CHECKS, error_exchange(400, {"message": "bad", "type": 1, "param": None, "code": None})),
-        "1 is not of type 'string'",
+        "error.type: expected string, got integer 1",
     ),
     Case(
         "error.content_type",
@@ -250,13 +250,13 @@ CASES = [
         "response.schema",
         "no id",
         checked(RESPONSE_CHECKS, response(lambda b: b.pop("id"))),
-        "'id' is a required property",
+        "response lacks required id",
     ),
     Case(
         "response.schema",
         "created_at a string",
         checked(RESPONSE_CHECKS, response(lambda b: b.update(created_at="yesterday"))),
-        "'yesterday' is not of type 'number'",
+        "response.created_at: expected number, got string 'yesterday'",
     ),
     Case(
         "response.schema",
@@ -268,13 +268,37 @@ CASES = [
         "response.schema",
         "output not a list",
         checked(RESPONSE_CHECKS, response(lambda b: b.update(output=5))),
-        "response.output: 5 is not of type 'array'",
+        "response.output: expected array, got integer 5",
     ),
     Case(
         "response.schema",
         "item type a list",
         checked(RESPONSE_CHECKS, response(lambda b: b["output"][0].update(type=["message"]))),
         "unknown output item type ['message']",
+    ),
+    Case(
+        "response.schema",
+        "nested field of a nullable union",
+        checked(RESPONSE_CHECKS, response(lambda b: b["usage"].pop("output_tokens_details"))),
+        "response.usage lacks required output_tokens_details",
+    ),
+    Case(
+        "response.schema",
+        "content part of no known type",
+        checked(RESPONSE_CHECKS, response(lambda b: b["output"][0]["content"][0].update(type="text"))),
+        "response.output[0].content[0]: expected type 'output_text' or type 'refusal', got an object of type 'text'",
+    ),
+    Case(
+        "response.reference",
+        "created_at a float",
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(created_at=1_700_000_000.25))),
+        "response.created_at: expected format 'unixtime', got number 1700000000.25",
+    ),
+    Case(
+        "response.reference",
+        "required nested field absent",
+        checked(RESPONSE_CHECKS, response(lambda b: b["output"][0]["content"][0].pop("logprobs"))),
+        "response.output[0].content[0] lacks required logprobs",
     ),
     Case(
         "response.fields",
@@ -367,7 +391,7 @@ CASES = [
         "stream.event_schema",
         "delta a number",
         checked(STREAM, stream(setting(4, "delta", 5))),
-        "5 is not of type 'string'",
+        "response.output_text.delta.delta: expected string, got integer 5",
     ),
     Case(
         "stream.event_schema",
@@ -458,6 +482,30 @@ CASES = [
         "expected output_index 0, got 1",
     ),
     Case(
+        "stream.done_events",
+        "no output_text.done",
+        checked(STREAM, stream(drop(6))),
+        "response.output_text.delta not closed by response.output_text.done (index 0)",
+    ),
+    Case(
+        "stream.done_sentinel",
+        "trailing [DONE]",
+        checked(STREAM, stream(lambda e: e.append("[DONE]"))),
+        "event #10: `data: [DONE]` after the last event",
+    ),
+    Case(
+        "stream.data_json",
+        "[DONE] before the end",
+        checked(STREAM, stream(lambda e: e.insert(8, "[DONE]"))),
+        "event #8 ?: expected a JSON object with a `type`, got '[DONE]'",
+    ),
+    Case(
+        "stream.grammar",
+        "part closed over an open part",
+        checked(STREAM, stream(insert(4, {**conformant_stream()[3], "content_index": 1}))),
+        "content_index 0 closed while content_index 1 inside it is still open",
+    ),
+    Case(
         "stream.text_concat",
         "done text",
         checked(STREAM, stream(setting(6, "text", "Help."))),
@@ -514,6 +562,30 @@ def test_conformant_json_response_has_no_findings() -> None:
 def test_conformant_stream_has_no_findings(pieces: tuple[str, ...]) -> None:
     checks = (*COMMON_CHECKS, *STREAM, answer_mentions("".join(pieces).strip() or "hi"))
     assert run_checks(checks, [stream_exchange(conformant_stream(pieces))]) == []
+
+
+def test_a_trailing_done_marker_is_information_and_leaves_the_stream_passing() -> None:
+    """The official SDK stops at `data: [DONE]` without error, so the streaming cells must not fail for it."""
+    broken = stream(lambda e: e.append("[DONE]"))
+    findings = run_checks((*COMMON_CHECKS, *STREAM), [broken])
+    assert [(f.rule, f.level) for f in findings] == [("stream.done_sentinel", Level.INFO)]
+    assert verdict(Expect.WORKS, [broken], findings) is Status.PASS
+
+
+def test_text_agreement_reads_the_deltas_when_no_done_event_carries_the_text() -> None:
+    """Deltas that match the final text agree with it, though no output_text.done came: no "streamed text ''"."""
+    findings = run_checks(STREAM, [stream(drop(6))])
+    assert [f.rule for f in findings] == ["stream.done_events"]
+    wrong = run_checks(
+        STREAM, [stream(lambda e: (drop(6)(e), setting(8, "response.output.0.content.0.text", "Bye.")(e)))]
+    )
+    assert any("streamed text 'Hello.', got 'Bye.'" in f.message for f in wrong if f.rule == "stream.text_concat")
+
+
+def test_stream_checks_declare_their_scope() -> None:
+    from conformance.checks.view import Scope
+
+    assert {getattr(check, "scope", None) for check in STREAM_CHECKS} == {Scope.EVERY_OK}
 
 
 def test_conformant_stream_still_passes_after_a_trip_through_the_sse_parser() -> None:

@@ -6,14 +6,22 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from conformance.checks.rules import Tag, quote, rule
+from conformance.checks.view import view
 from conformance.evidence import Exchange, Finding, Level
-from conformance.schemas import missing_listed_fields, response_problems
+from conformance.openapi import stricter_problems
+from conformance.schemas import missing_listed_fields, response_problems, summary
 
 JSON_BODY = rule("core.json_body", Level.MUST, "without `stream`, the body is one JSON Response, not SSE")
 SCHEMA = rule(
     "response.schema", Level.MUST, "the Response has every field the SDK types require, well typed", home=("core",)
 )
 FIELDS = rule("response.fields", Level.SHOULD, "the Response carries every field the SDK types list")
+REFERENCE = rule(
+    "response.reference",
+    Level.SHOULD,
+    "the Response keeps what the published API reference adds to the SDK types: "
+    "whole-second timestamps, its enums, required fields even when null",
+)
 COMPLETED = rule("response.completed", Level.MUST, "a finished response has status 'completed'")
 OUTPUT_TEXT = rule("response.output_text", Level.MUST, "the output holds a message with non-empty output_text")
 USAGE = rule("response.usage", Level.SHOULD, "usage is present and total_tokens = input_tokens + output_tokens")
@@ -29,19 +37,7 @@ MENTIONS = rule(
 
 def response_body(ex: Exchange) -> Any:
     """The Response object of an exchange: the JSON body, or a stream's terminal event's response."""
-    if ex.events is None:
-        return ex.json_or_none()
-    for event in reversed(ex.events):
-        try:
-            data = event.json()
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.get("type") in TERMINAL_EVENTS:
-            return data.get("response")
-    return None
-
-
-TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete")
+    return view(ex).response
 
 
 def output_text(body: Any) -> str:
@@ -82,10 +78,12 @@ def response_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             continue
         problems = response_problems(body)
         if problems:
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            yield SCHEMA.finding("; ".join(map(str, problems[:3])) + more)
+            yield SCHEMA.finding(summary(problems))
         for path, absent in missing_listed_fields(body).items():
             yield FIELDS.finding(f"{path} lacks {len(absent)} listed field(s): {', '.join(absent)}")
+        stricter = stricter_problems(body)
+        if stricter:
+            yield REFERENCE.finding(summary(stricter))
 
 
 def response_completed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
@@ -115,11 +113,11 @@ def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     if not isinstance(usage, dict):
         yield USAGE.finding(f"expected a usage object, got {quote(usage)}")
         return
-    parts = [usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")]
-    if not all(isinstance(p, int) for p in parts):
+    sent, made, total = (usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens"))
+    if not (isinstance(sent, int) and isinstance(made, int) and isinstance(total, int)):
         yield USAGE.finding(f"expected integer input/output/total tokens, got {quote(usage, 200)}")
-    elif parts[0] + parts[1] != parts[2]:
-        yield USAGE.finding(f"expected total_tokens {parts[0]} + {parts[1]} = {parts[0] + parts[1]}, got {parts[2]}")
+    elif sent + made != total:
+        yield USAGE.finding(f"expected total_tokens {sent} + {made} = {sent + made}, got {total}")
 
 
 def echoes_instructions(exchanges: Sequence[Exchange]) -> Iterator[Finding]:

@@ -6,12 +6,14 @@ inside output_text); that leak is the most common reasoning bug, so every reason
 
 from __future__ import annotations
 
-import json
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.rules import quote, rule
+from conformance.checks.stream_model import Item, Run, stream_of
+from conformance.checks.view import Scope, View, scoped
 from conformance.evidence import Exchange, Finding, Level
 
 ITEM = rule("reasoning.item", Level.MUST, "with reasoning.effort set, the output holds a reasoning item", effect=True)
@@ -177,72 +179,53 @@ def has_summary(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         yield SUMMARY.finding(f"expected summary_text parts, got summaries {quote([i.get('summary') for i in items])}")
 
 
-def _payloads(ex: Exchange) -> list[tuple[int, dict[str, Any]]]:
-    """Each event's position in the stream and its JSON object payload; other events are skipped."""
-    out = []
-    for index, event in enumerate(ex.events or ()):
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            out.append((index, data))
-    return out
-
-
-def reasoning_stream(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+@scoped(Scope.EVERY_OK)
+def reasoning_stream(v: View) -> Iterator[Finding]:
     """Every reasoning item of the final response was streamed as deltas, closed by a done, and they agree."""
-    for ex in _ok(exchanges):
-        if not ex.is_stream:
-            continue
-        deltas: dict[Any, list[str]] = {}
-        done: set[Any] = set()
-        for _, p in _payloads(ex):
-            if p.get("type") == "response.reasoning_text.delta":
-                delta = p.get("delta")
-                deltas.setdefault(p.get("item_id"), []).append(delta if isinstance(delta, str) else "")
-            elif p.get("type") == "response.reasoning_text.done":
-                done.add(p.get("item_id"))
-        final = {item.get("id"): reasoning_text(item) for item in reasoning_items(response_body(ex))}
-        for item_id, text in final.items():
-            if text and item_id not in deltas:
-                yield STREAM_EVENTS.finding(
-                    f"expected response.reasoning_text.delta events for reasoning item {quote(item_id)}, got none; "
-                    f"the final response holds {quote(text)}"
-                )
-        for item_id, pieces in deltas.items():
-            if item_id not in done:
-                yield STREAM_EVENTS.finding(
-                    f"expected response.reasoning_text.done for item {quote(item_id)} "
-                    f"after its {len(pieces)} deltas, got none"
-                )
-            streamed = "".join(pieces)
-            if item_id not in final:
-                yield STREAM_TEXT.finding(
-                    f"expected reasoning item {quote(item_id)} in the final response (streamed {quote(streamed)}), "
-                    f"got reasoning items {quote(list(final))}"
-                )
-            elif streamed != final[item_id]:
-                yield STREAM_TEXT.finding(
-                    f"expected the final reasoning text to equal the deltas' concatenation {quote(streamed)}, "
-                    f"got {quote(final[item_id])}"
-                )
+    if not v.is_stream:
+        return
+    streamed = {item.item_id: item for item in stream_of(v).in_order() if _reasoning_runs(item)}
+    final = {item.get("id"): reasoning_text(item) for item in reasoning_items(v.response)}
+    for item_id, text in final.items():
+        if text and item_id not in streamed:
+            yield STREAM_EVENTS.finding(
+                f"expected response.reasoning_text.delta events for reasoning item {quote(item_id)}, got none; "
+                f"the final response holds {quote(text)}"
+            )
+    for item_id, item in streamed.items():
+        runs = _reasoning_runs(item)
+        pieces = [piece for run in runs for piece in run.deltas]
+        if any(run.done_at is None for run in runs):
+            yield STREAM_EVENTS.finding(
+                f"expected response.reasoning_text.done for item {quote(item_id)} "
+                f"after its {len(pieces)} deltas, got none"
+            )
+        text = "".join(pieces)
+        if item_id not in final:
+            yield STREAM_TEXT.finding(
+                f"expected reasoning item {quote(item_id)} in the final response (streamed {quote(text)}), "
+                f"got reasoning items {quote(list(final))}"
+            )
+        elif text != final[item_id]:
+            yield STREAM_TEXT.finding(
+                f"expected the final reasoning text to equal the deltas' concatenation {quote(text)}, "
+                f"got {quote(final[item_id])}"
+            )
 
 
-def reasoning_closed_first(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    for ex in _ok(exchanges):
-        open_ids: list[Any] = []
-        for index, p in _payloads(ex):
-            raw = p.get("item")
-            item: dict[str, Any] = raw if isinstance(raw, dict) else {}
-            if p.get("type") == "response.output_item.added":
-                if open_ids:
-                    yield STREAM_CLOSED.finding(
-                        f"event #{index}: expected reasoning item {quote(open_ids[0])} closed by output_item.done "
-                        f"before the next item opens, got output_item.added of a {quote(item.get('type'))} item"
-                    )
-                    break
-                if item.get("type") == "reasoning":
-                    open_ids.append(item.get("id"))
-            elif p.get("type") == "response.output_item.done" and item.get("id") in open_ids:
-                open_ids.remove(item.get("id"))
+def _reasoning_runs(item: Item) -> list[Run]:
+    """The item's reasoning_text runs that had deltas (a done alone streamed nothing)."""
+    return [run for (name, _), run in item.runs.items() if name == "reasoning_text" and run.deltas]
+
+
+@scoped(Scope.EVERY_OK)
+def reasoning_closed_first(v: View) -> Iterator[Finding]:
+    items = stream_of(v).in_order() if v.is_stream else []
+    for item, following in itertools.pairwise(items):
+        if item.type == "reasoning" and (item.closed_at is None or item.closed_at > following.opened_at):
+            yield STREAM_CLOSED.finding(
+                f"event #{following.opened_at}: expected reasoning item {quote(item.item_id)} closed by "
+                f"output_item.done before the next item opens, got output_item.added of a "
+                f"{quote(following.type)} item"
+            )
+            break

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.rules import Tag, quote, rule
+from conformance.checks.stream_model import Item, stream_of
 from conformance.checks.structured import parse_json, schema_errors
+from conformance.checks.view import Scope, View, scoped
 from conformance.evidence import Exchange, Finding, Level
 
 CALL_MADE = rule(
@@ -302,95 +304,46 @@ def echoes_tool_settings(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             )
 
 
-@dataclass
-class _StreamedCall:
-    """One function_call item as the stream built it, with the event indexes that closed it."""
-
-    item_id: Any
-    output_index: Any
-    call_id: Any
-    name: Any
-    deltas: list[str] = field(default_factory=list)
-    done_arguments: Any = None
-    done_at: int | None = None  # response.function_call_arguments.done
-    closed_at: int | None = None  # response.output_item.done
-    final: dict[str, Any] | None = None  # the item as output_item.done carried it
+@scoped(Scope.EVERY_OK)
+def streamed_calls(v: View) -> Iterator[Finding]:
+    """Each function_call item of a stream, as the shared stream walk built it."""
+    if not v.is_stream:
+        return
+    in_response = {c.get("id"): c for c in function_calls(v.response)}
+    for item in stream_of(v).in_order():
+        if item.type == "function_call":
+            yield from _judge_call(item, in_response.get(item.item_id))
 
 
-def _payloads(ex: Exchange) -> Iterator[tuple[int, dict[str, Any]]]:
-    for index, event in enumerate(ex.events or ()):
-        try:
-            payload = event.json()
-        except ValueError:
-            continue
-        if isinstance(payload, dict):
-            yield index, payload
-
-
-def _call_of(calls: list[_StreamedCall], item_id: Any, output_index: Any) -> _StreamedCall | None:
-    """The call an event belongs to: by item_id, else by output_index (servers omit one or the other)."""
-    by_id = next((c for c in calls if item_id is not None and c.item_id == item_id), None)
-    return by_id or next((c for c in calls if output_index is not None and c.output_index == output_index), None)
-
-
-def _call_item(payload: dict[str, Any]) -> dict[str, Any] | None:
-    item = payload.get("item")
-    return item if isinstance(item, dict) and item.get("type") == "function_call" else None
-
-
-def follow_calls(ex: Exchange) -> list[_StreamedCall]:
-    """Each function_call opened in a stream, as its events built it."""
-    calls: list[_StreamedCall] = []
-    for index, p in _payloads(ex):
-        kind, item = p.get("type"), _call_item(p)
-        if kind == "response.output_item.added" and item is not None:
-            calls.append(_StreamedCall(item.get("id"), p.get("output_index"), item.get("call_id"), item.get("name")))
-            continue
-        call = _call_of(calls, item.get("id") if item else p.get("item_id"), p.get("output_index"))
-        if call is None:
-            continue
-        if kind == "response.function_call_arguments.delta":
-            call.deltas.append(p["delta"] if isinstance(p.get("delta"), str) else "")
-        elif kind == "response.function_call_arguments.done":
-            call.done_arguments, call.done_at = p.get("arguments"), index
-        elif kind == "response.output_item.done" and item is not None:
-            call.final, call.closed_at = item, index
-    return calls
-
-
-def streamed_calls(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    for ex in _ok(exchanges):
-        if ex.is_stream:
-            in_response = {c.get("id"): c for c in function_calls(response_body(ex))}
-            for call in follow_calls(ex):
-                yield from _judge_call(call, in_response.get(call.item_id))
-
-
-def _judge_call(call: _StreamedCall, in_response: dict[str, Any] | None) -> Iterator[Finding]:
-    if call.final is None or call.closed_at is None:
+def _judge_call(item: Item, in_response: dict[str, Any] | None) -> Iterator[Finding]:
+    final, closed_at = item.closed, item.closed_at
+    if final is None or closed_at is None:
         return  # never closed: stream.grammar reports it
-    who = f"function_call {quote(call.item_id)}"
-    if call.done_at is None or call.done_at > call.closed_at:
+    who = f"function_call {quote(item.item_id)}"
+    run = item.run("function_call_arguments")
+    done_at = run.done_at if run is not None else None
+    if done_at is None or done_at > closed_at:
         yield STREAM_DONE.finding(
-            f"event #{call.closed_at}: {who} closed by output_item.done "
+            f"event #{closed_at}: {who} closed by output_item.done "
             f"without a response.function_call_arguments.done before it"
         )
-    arguments = call.final.get("arguments")
-    if call.deltas and "".join(call.deltas) != arguments:
+    arguments = final.get("arguments")
+    deltas = "".join(run.deltas) if run is not None else ""
+    if run is not None and run.deltas and deltas != arguments:
         yield STREAM_ARGS.finding(
             f"{who}: expected output_item.done arguments to equal the deltas' concatenation "
-            f"{quote(''.join(call.deltas))}, got {quote(arguments)}"
+            f"{quote(deltas)}, got {quote(arguments)}"
         )
-    if call.done_at is not None and call.done_arguments != arguments:
+    if run is not None and done_at is not None and run.done != arguments:
         yield STREAM_ARGS.finding(
             f"{who}: expected output_item.done arguments to equal function_call_arguments.done's "
-            f"{quote(call.done_arguments)}, got {quote(arguments)}"
+            f"{quote(run.done)}, got {quote(arguments)}"
         )
-    for key, opened in (("call_id", call.call_id), ("name", call.name)):
-        if call.final.get(key) != opened:
+    for key in ("call_id", "name"):
+        if final.get(key) != item.added.get(key):
             yield STREAM_ARGS.finding(
-                f"{who}: expected {key} {quote(opened)} as at output_item.added, "
-                f"got {quote(call.final.get(key))} at output_item.done"
+                f"{who}: expected {key} {quote(item.added.get(key))} as at output_item.added, "
+                f"got {quote(final.get(key))} at output_item.done"
             )
     if in_response is not None and in_response.get("arguments") != arguments:
         yield STREAM_ARGS.finding(
