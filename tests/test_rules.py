@@ -471,6 +471,12 @@ CASES = [
     ),
     Case(
         "stream.indices",
+        "closed item's id",
+        checked(STREAM, stream(setting(8, "item.id", "msg_other"))),
+        "response.output_item.done: expected item_id 'msg_test' (output_index 0), got 'msg_other'",
+    ),
+    Case(
+        "stream.indices",
         "content_index a string",
         checked(STREAM, stream(setting(4, "content_index", "0"))),
         "expected an integer content_index, got '0'",
@@ -580,6 +586,27 @@ def test_text_agreement_reads_the_deltas_when_no_done_event_carries_the_text() -
         STREAM, [stream(lambda e: (drop(6)(e), setting(8, "response.output.0.content.0.text", "Bye.")(e)))]
     )
     assert any("streamed text 'Hello.', got 'Bye.'" in f.message for f in wrong if f.rule == "stream.text_concat")
+
+
+def test_items_without_output_index_are_followed_by_the_id_they_carry() -> None:
+    """output_item.done carries its id in `item.id`: a server that omits output_index gets one finding
+    per omission (stream.indices), not a false "already closed" on the first item."""
+    events = conformant_stream()
+    second = [copy.deepcopy(e) for e in events[2:9]]
+    for e in second:
+        if "item" in e:
+            e["item"]["id"] = "msg_two"
+        if "item_id" in e:
+            e["item_id"] = "msg_two"
+    events[8:8] = second[:1]  # the second item opens before the first one closes
+    events[10:10] = second[1:]
+    events[-1]["response"]["output"].append({**events[-1]["response"]["output"][0], "id": "msg_two"})
+    for e in events:
+        e.pop("output_index", None)
+    renumbered(events)
+    rules = {f.rule for f in run_checks(STREAM, [stream_exchange(events)])}
+    assert "stream.indices" in rules
+    assert not rules & {"stream.grammar", "stream.final_items", "stream.text_concat"}, rules
 
 
 def test_stream_checks_declare_their_scope() -> None:

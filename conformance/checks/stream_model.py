@@ -139,6 +139,12 @@ class Item:
         return next((run for (name, _), run in sorted(self.runs.items(), key=_by_index) if name == family), None)
 
 
+def _item_id(e: Ev) -> Any:
+    """The item id an event names: `item_id`, or the id of the item that output_item events carry."""
+    item = e.get("item")
+    return e.get("item_id") if not isinstance(item, dict) else item.get("id")
+
+
 def _label(scope: Scope) -> str:
     family = BY_NAME[scope[0]]
     return f"{family.key} {scope[1]}" if family.level == "part" else f"{family.delta} {quote(scope[1])}"
@@ -189,22 +195,23 @@ class Stream:
             item = self.items.get(index)
         else:
             self.indices.append((e, f"expected an integer output_index, got {quote(index)}"))
-            item_id = e.get("item_id")
-            item = next((i for i in self.items.values() if item_id is None or i.item_id == item_id), None)
+            item = self.by_id(_item_id(e))
         if item is None:
             self.grammar.append((e, f"output_index {quote(index)} was not opened by output_item.added"))
             return None
         if item.closed_at is not None:
             self.grammar.append((e, f"output_index {item.output_index} was already closed by output_item.done"))
-        if e.payload is not None and "item_id" in e.payload and e.payload["item_id"] != item.item_id:
+        said = _item_id(e)
+        if said is not None and said != item.item_id:
             self.indices.append(
-                (
-                    e,
-                    f"expected item_id {quote(item.item_id)} (output_index {item.output_index}), "
-                    f"got {quote(e.payload['item_id'])}",
-                )
+                (e, f"expected item_id {quote(item.item_id)} (output_index {item.output_index}), got {quote(said)}")
             )
         return item
+
+    def by_id(self, item_id: Any) -> Item | None:
+        """The item an event without an index names by id; with no id either, the last one still open."""
+        named = [i for i in self.in_order() if item_id is None or i.item_id == item_id]
+        return next((i for i in reversed(named) if i.closed_at is None), named[-1] if named else None)
 
     def open_item(self, e: Ev) -> None:
         index, added = e.get("output_index"), e.get("item")
