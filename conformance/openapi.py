@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -91,17 +91,19 @@ def _related(path: str, other: str) -> bool:
     return any(a == b or a.startswith((b + ".", b + "[")) for a, b in ((path, other), (other, path)))
 
 
-def stricter_problems(body: Any, prefix: str = "response") -> list[SchemaProblem]:
+def stricter_problems(
+    body: Any, prefix: str = "response", sdk_problems: Sequence[SchemaProblem] | None = None
+) -> list[SchemaProblem]:
     """What the reference finds in a Response that the SDK types do not already report.
 
     Problems under a path the SDK schema reports, and fields the SDK lists that response.fields
-    reports as absent, are left to those rules, so one gap is one finding. A null is never one:
-    the reference leaves `null` out of fields the API itself sends as null (`user`), so only
-    presence is taken from it.
+    reports as absent, are left to those rules (pass `sdk_problems` when they are already known),
+    so one gap is one finding. A null is never one: the reference leaves `null` out of fields the
+    API itself sends as null (`user`), so only presence is taken from it.
     """
     if not isinstance(body, dict):
         return []
-    reported = [p.path for p in response_problems(body, prefix)]
+    reported = [p.path for p in (response_problems(body, prefix) if sdk_problems is None else sdk_problems)]
     absent = {
         f"{prefix}{path.removeprefix('response')}.{name}"
         for path, names in missing_listed_fields(body).items()

@@ -81,7 +81,7 @@ def response_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield SCHEMA.finding(summary(problems))
         for path, absent in missing_listed_fields(body).items():
             yield FIELDS.finding(f"{path} lacks {len(absent)} listed field(s): {', '.join(absent)}")
-        stricter = stricter_problems(body)
+        stricter = stricter_problems(body, sdk_problems=problems)
         if stricter:
             yield REFERENCE.finding(summary(stricter))
 

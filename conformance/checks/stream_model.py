@@ -329,7 +329,7 @@ def walk(events: Sequence[Ev]) -> Stream:
     return stream
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def _walked(v: View) -> Stream:
     return walk(v.events)
 

@@ -93,13 +93,18 @@ class _Same:
         return isinstance(other, _Same) and other.exchange is self.exchange
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def _view(key: _Same) -> View:
     return View(key.exchange)
 
 
 def view(exchange: Exchange) -> View:
-    """The exchange's parsed view, built once per exchange (the cache holds the exchange, so ids stay unique)."""
+    """The exchange's parsed view, built once per exchange.
+
+    The cache holds the exchange, so an id is never reused while cached; it is small because a
+    cell's checks run one after another on a few exchanges, and an exchange may hold a body of
+    tens of MB.
+    """
     return _view(_Same(exchange))
 
 
