@@ -35,7 +35,7 @@ class Family:
     delta: str | None = None
     key: str | None = None  # the index field that tells this family's scopes of one item apart
     text: str | None = None  # the done event's field holding the whole text
-    in_part: bool = False  # deltas live inside an open content part
+    part: str | None = None  # the part family whose open scope this family's events live in
 
 
 FAMILIES = (
@@ -57,7 +57,7 @@ FAMILIES = (
         delta="response.output_text.delta",
         key="content_index",
         text="text",
-        in_part=True,
+        part="content_part",
     ),
     Family(
         "refusal",
@@ -66,7 +66,7 @@ FAMILIES = (
         delta="response.refusal.delta",
         key="content_index",
         text="refusal",
-        in_part=True,
+        part="content_part",
     ),
     Family(
         "reasoning_text",
@@ -96,9 +96,8 @@ BY_EVENT = {
     event: family for family in FAMILIES for event in (family.start, family.delta, family.done) if event is not None
 }
 BY_NAME = {family.name: family for family in FAMILIES}
-PART_OF = {"output_text": "content_part", "refusal": "content_part"}  # text family -> the part family it lives in
 
-Scope = tuple[str, int | None]  # (family name, its index)
+Slot = tuple[str, int | None]  # a scope of one item: (family name, its index)
 
 
 @dataclass
@@ -126,9 +125,9 @@ class Item:
     opened_at: int
     closed: dict[str, Any] | None = None  # the item as output_item.done carried it
     closed_at: int | None = None
-    stack: list[Scope] = field(default_factory=list)  # open parts and text runs, innermost last
-    parts: dict[Scope, bool] = field(default_factory=dict)  # every part opened -> closed yet
-    runs: dict[Scope, Run] = field(default_factory=dict)
+    stack: list[Slot] = field(default_factory=list)  # open parts and text runs, innermost last
+    parts: dict[Slot, bool] = field(default_factory=dict)  # every part opened -> closed yet
+    runs: dict[Slot, Run] = field(default_factory=dict)
 
     def texts(self, family: str) -> list[str]:
         """The streamed text of each of the item's runs of `family`, by index."""
@@ -145,12 +144,12 @@ def _item_id(e: Ev) -> Any:
     return e.get("item_id") if not isinstance(item, dict) else item.get("id")
 
 
-def _label(scope: Scope) -> str:
+def _label(scope: Slot) -> str:
     family = BY_NAME[scope[0]]
     return f"{family.key} {scope[1]}" if family.level == "part" else f"{family.delta} {quote(scope[1])}"
 
 
-def _by_index(entry: tuple[Scope, Any]) -> int:
+def _by_index(entry: tuple[Slot, Any]) -> int:
     return entry[0][1] or 0
 
 
@@ -246,7 +245,8 @@ class Stream:
         if isinstance(index, int):
             return index
         self.indices.append((e, f"expected an integer {family.key}, got {quote(index)}"))
-        opened = [i for (name, i), _ in item.parts.items() if name == family.name and i is not None]
+        parent = family.part or family.name
+        opened = [i for (name, i), _ in item.parts.items() if name == parent and i is not None]
         return len(opened) if opening else max(opened, default=0)
 
     def part(self, e: Ev, family: Family, item: Item) -> None:
@@ -280,8 +280,7 @@ class Stream:
     def delta_or_done(self, e: Ev, family: Family, item: Item) -> None:
         index = self.index_of(e, family, item, opening=False)
         scope = (family.name, index)
-        part = PART_OF.get(family.name)
-        if part is not None and item.parts.get((part, index)) is not False:
+        if family.part is not None and item.parts.get((family.part, index)) is not False:
             self.grammar.append((e, f"content_index {quote(index)} is not an open content part"))
         run = item.runs.setdefault(scope, Run())
         if run.done_at is not None:
