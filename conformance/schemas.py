@@ -5,7 +5,10 @@ client will fail to parse: MUST) and every field the SDK *lists* (missing ones m
 read None where the spec promises a value: SHOULD).
 
 Output items and stream events are unions discriminated by `type`; we validate each against its
-own member type, so a message says "function_call item lacks call_id", not "matches no anyOf".
+own member type. Every problem is read from jsonschema's error tree (the failing keyword, its path,
+a union's context), never from its English message, and names the deepest failing field: a union
+is judged as the member the value meant, so a message says "response.usage lacks required
+output_tokens_details", not "matches no allowed shape (... is not of type 'null')".
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def known_event_types() -> frozenset[str]:
 
 
 def problems(validator: jsonschema.protocols.Validator, instance: Any, prefix: str) -> list[SchemaProblem]:
+    """Every field `instance` fails, by path under `prefix`, each once."""
     found = [p for error in validator.iter_errors(instance) for p in _read(error, prefix)]
     unique = {(p.path, p.kind, p.message): p for p in found}
     return sorted(unique.values(), key=lambda p: p.path)
@@ -128,7 +132,7 @@ def _read(error: ValidationError, prefix: str) -> Iterator[SchemaProblem]:
     expected: Any = error.validator_value
     if error.validator in ("anyOf", "oneOf"):
         members = _members_tried(error)
-        meant = _meant(error.instance, members)
+        meant = _meant(members)
         if meant is not None:
             for sub in members[meant]:
                 yield from _read(sub, prefix)
@@ -180,7 +184,7 @@ def _rules_out(error: ValidationError) -> bool:
     return steps == ["type"] and error.validator in ("const", "enum")
 
 
-def _meant(instance: Any, members: dict[int, list[ValidationError]]) -> int | None:
+def _meant(members: dict[int, list[ValidationError]]) -> int | None:
     """The member the instance was meant to be: the one its JSON type and its `type` field select.
 
     So `usage: X | null` with an object is judged as X, and an output item as the member its `type`
