@@ -115,10 +115,10 @@ def known_event_types() -> frozenset[str]:
 
 
 def problems(validator: jsonschema.protocols.Validator, instance: Any, prefix: str) -> list[SchemaProblem]:
-    """Every field `instance` fails, by path under `prefix`, each once."""
+    """Every field `instance` fails under `prefix`, each once, the outermost first."""
     found = [p for error in validator.iter_errors(instance) for p in _read(error, prefix)]
     unique = {(p.path, p.kind, p.message): p for p in found}
-    return sorted(unique.values(), key=lambda p: p.path)
+    return sorted(unique.values(), key=lambda p: (p.path.count(".") + p.path.count("["), p.path))
 
 
 def _path(prefix: str, steps: Iterable[Any]) -> str:
