@@ -26,7 +26,7 @@ from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
-from conformance.verdict import first_rejection, verdict
+from conformance.verdict import decide, first_rejection
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -228,17 +228,20 @@ def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Stat
     if probe.expect is Expect.REJECTED or not failed:
         findings += run_checks(probe.checks, exchanges, semantic)
     findings = [RULES[f.rule].in_cell(f, probe.feature) for f in findings]
-    findings.sort(key=lambda f: _weight(f, probe.feature))
-    return verdict(probe.expect, exchanges, findings), findings
+    findings.sort(key=_weight)
+    decision = decide(probe.expect, exchanges, findings)
+    if decision.reason is not None:  # the report's one-line reason is the finding that decided the status
+        findings.remove(decision.reason)
+        findings.insert(0, decision.reason)
+    return decision.status, findings
 
 
 _LEVEL_ORDER = {Level.MUST: 0, Level.SHOULD: 1, Level.INFO: 2}
 
 
-def _weight(finding: Finding, feature: str) -> tuple[int, bool]:
-    """What decided the verdict comes first (the report's one-line reason): level, then this feature's own rules."""
-    home = RULES[finding.rule].home
-    return _LEVEL_ORDER[finding.level], bool(home) and feature not in home
+def _weight(finding: Finding) -> int:
+    """After the deciding finding, the rest by level."""
+    return _LEVEL_ORDER[finding.level]
 
 
 TransportFactory = Callable[[Probe, str], httpx.BaseTransport]

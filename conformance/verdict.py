@@ -1,18 +1,34 @@
-"""From findings and the HTTP outcome to one status per cell.
+"""From findings and the HTTP outcome to one status per cell, and the finding that decided it.
 
-Precedence, first match wins: the harness could not decide (ERROR); the server broke a MUST (FAIL);
-the feature was silently ignored (IGNORED); the feature was cleanly rejected (UNSUPPORTED); a SHOULD
-was broken (NON-STRICT); otherwise PASS, or ACCEPTED when the effect cannot be observed.
+A cell answers "does this feature work for a client?", so the status follows client impact (the
+grading principle, conformance/README.md). Precedence, first match wins:
+
+1. the harness could not decide (a `harness.*` MUST: transport error, 429, refused key): ERROR;
+2. a feature probe was not served: a 5xx on every try is FAIL (the request breaks the server), any
+   other 5xx ERROR; a 4xx is UNSUPPORTED, whatever its envelope (the SDK raises by status code);
+3. the answer was cut short (status incomplete): FAIL with its reason, never an absent effect;
+4. a MUST was broken: FAIL, or IGNORED when every broken MUST is an `effect` rule;
+5. a SHOULD was broken: NON-STRICT; otherwise PASS, or ACCEPTED when the effect cannot be observed.
+
+The deciding finding is the cell's one-line reason, so it is the server's own words where it gave some.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from conformance.checks import RULES
-from conformance.checks.http import ERROR_OBJECT
+from conformance.checks.core import INCOMPLETE
+from conformance.checks.http import REJECTION, SERVER_ERROR, SERVER_ERROR_ONCE
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import Expect
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: Status
+    reason: Finding | None  # the finding that decided the status; None for a clean PASS or ACCEPTED
 
 
 def first_rejection(exchanges: Sequence[Exchange]) -> Exchange | None:
@@ -23,24 +39,41 @@ def first_rejection(exchanges: Sequence[Exchange]) -> Exchange | None:
     return None
 
 
-def verdict(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Finding]) -> Status:
+def _first(findings: Iterable[Finding], *rules: str) -> Finding | None:
+    return next((f for f in findings if not rules or f.rule in rules), None)
+
+
+def decide(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Finding]) -> Decision:
     if not exchanges:
-        return Status.ERROR
+        return Decision(Status.ERROR, None)
     musts = [f for f in findings if f.level is Level.MUST]
-    if any(f.rule.startswith("harness.") for f in musts):
-        return Status.ERROR
+    harness = _first(f for f in musts if f.rule.startswith("harness."))
+    if harness is not None:
+        return Decision(Status.ERROR, harness)
     rejection = first_rejection(exchanges)
     if expect is not Expect.REJECTED and rejection is not None:
         assert rejection.status is not None  # a transport error carries a harness finding
         if rejection.status >= 500:
-            return Status.ERROR
-        if 400 <= rejection.status < 500 and not any(f.rule == ERROR_OBJECT.id for f in findings):
-            return Status.UNSUPPORTED
-        return Status.FAIL
-    if any(not RULES[f.rule].effect for f in musts):
-        return Status.FAIL
+            reproduced = _first(findings, SERVER_ERROR.id)
+            if reproduced is not None:
+                return Decision(Status.FAIL, reproduced)
+            return Decision(Status.ERROR, _first(findings, SERVER_ERROR_ONCE.id))
+        if 400 <= rejection.status < 500:
+            return Decision(Status.UNSUPPORTED, _first(findings, REJECTION.id))
+        return Decision(Status.FAIL, _first(musts))
+    cut = _first(musts, INCOMPLETE.id)
+    if cut is not None:
+        return Decision(Status.FAIL, cut)
+    broken = _first(f for f in musts if not RULES[f.rule].effect)
+    if broken is not None:
+        return Decision(Status.FAIL, broken)
     if musts:
-        return Status.IGNORED
-    if any(f.level is Level.SHOULD for f in findings):
-        return Status.NON_STRICT
-    return Status.ACCEPTED if expect is Expect.UNOBSERVABLE else Status.PASS
+        return Decision(Status.IGNORED, musts[0])
+    should = _first(f for f in findings if f.level is Level.SHOULD)
+    if should is not None:
+        return Decision(Status.NON_STRICT, should)
+    return Decision(Status.ACCEPTED if expect is Expect.UNOBSERVABLE else Status.PASS, None)
+
+
+def verdict(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Finding]) -> Status:
+    return decide(expect, exchanges, findings).status

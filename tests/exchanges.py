@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from openai.types.responses import Response
@@ -73,6 +74,12 @@ def error_exchange(status: int = 400, error: dict[str, Any] | None = None) -> Ex
         "code": None,
     }
     return json_exchange({"error": default if error is None else error}, status=status)
+
+
+def retried(ex: Exchange, *statuses: int | None) -> Exchange:
+    """`ex` as the last of several tries, the earlier ones answered `statuses` (None: no answer came)."""
+    earlier = tuple({"status": s, "wait_s": 0.5, "basis": "backoff"} for s in statuses)
+    return replace(ex, attempts=earlier)
 
 
 def transport_error(message: str = "ReadTimeout: timed out") -> Exchange:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from conformance.checks import Check, run_checks
 from conformance.checks.rules import Rule
-from conformance.evidence import Exchange, Finding
+from conformance.evidence import Exchange, Finding, Level
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ def assert_fires(case: Case) -> list[Finding]:
     if case.rule != "harness.check_crashed":
         assert not [f for f in findings if f.rule == "harness.check_crashed"]
     return findings
+
+
+def judged(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that can weigh on a verdict: INFO (the server's reason, a shape gap judged elsewhere) cannot."""
+    return [f for f in findings if f.level is not Level.INFO]
 
 
 def fired(cases: Iterable[Case]) -> set[str]:

@@ -15,7 +15,7 @@ from conformance.probes import state
 from conformance.probes.base import Probe, Request
 from conformance.runner import judge
 from tests.exchanges import conformant_response, error_exchange, json_exchange, request
-from tests.rulecases import Case, assert_fires, checked, declared_in, fired
+from tests.rulecases import Case, assert_fires, checked, declared_in, fired, judged
 from tests.test_parameters import BASE_URL, run, sent
 
 
@@ -25,6 +25,22 @@ def get(body: dict[str, Any]) -> Exchange:
 
 def created(**changes: Any) -> Exchange:
     return json_exchange({**conformant_response(), **changes}, request_body=request(store=True))
+
+
+def chain(first: int, chained: int | None, alone: int) -> list[Exchange]:
+    """The three turns of state.previous_response_id, with these input_tokens (None: no usage)."""
+
+    def turn(tokens: int | None, **sent: Any) -> Exchange:
+        body = conformant_response()
+        body["usage"] = None if tokens is None else {**body["usage"], "input_tokens": tokens}
+        return json_exchange(body, request_body=json.dumps({"model": "m", "store": True, **sent}))
+
+    question = "What is my name?"
+    return [
+        turn(first, input="My name is Zorblat."),
+        turn(alone, input=question),
+        turn(chained, input=question, previous_response_id="resp_test"),
+    ]
 
 
 CASES = [
@@ -48,6 +64,28 @@ CASES = [
         "other text",
         checked([checks.retrieved_same], created(), get(conformant_response("Bye."))),
         "expected the retrieved text 'Hello.', got 'Bye.'",
+    ),
+    Case(
+        "state.retrieve",
+        "other content",
+        checked(
+            [checks.retrieved_same],
+            created(),
+            get({**conformant_response(), "output": [{**conformant_response()["output"][0], "status": "incomplete"}]}),
+        ),
+        "expected the retrieved output[0] to equal the created one, it differs in status",
+    ),
+    Case(
+        "state.history",
+        "history dropped",
+        checked([checks.history_counted], *chain(11, 4, 4)),
+        "expected input_tokens above 4 (the same turn sent alone) with previous_response_id 'resp_test', got 4",
+    ),
+    Case(
+        "state.history_measured",
+        "no usage",
+        checked([checks.history_counted], *chain(11, None, 4)),
+        "got None with previous_response_id and 4 without",
     ),
     Case(
         "state.retrieve",
@@ -84,10 +122,16 @@ def test_checks_survive_odd_bodies(body: str) -> None:
 
 
 class StoringServer:
-    """A hand-made server that stores every response, serves GET by id, and chains previous_response_id."""
+    """A hand-made server that stores every response, serves GET by id, and chains previous_response_id.
 
-    def __init__(self) -> None:
+    Its input_tokens count the words of the prompt it builds, the chained history included, unless it
+    is `forgetful`: then it echoes previous_response_id but leaves the earlier turns out of the prompt.
+    """
+
+    def __init__(self, forgetful: bool = False) -> None:
         self.stored: dict[str, dict[str, Any]] = {}
+        self.prompts: dict[str, str] = {}
+        self.forgetful = forgetful
 
     def __call__(self, spec: Request) -> Exchange:
         if spec.method == "GET":
@@ -97,15 +141,22 @@ class StoringServer:
         previous = asked.get("previous_response_id")
         if previous is not None and previous not in self.stored:
             return sent(spec, error_exchange(400, self.not_found("previous_response_id")))
-        text = "Zorblat." if previous is not None else "Hello."
+        history = self.prompts.get(previous, "") if previous is not None and not self.forgetful else ""
+        prompt = f"{history} {asked.get('input')}".strip()
+        text = "Zorblat." if "Zorblat" in prompt and previous is not None else "Hello."
+        response = conformant_response(text)
+        words = len(prompt.split())
+        usage = response["usage"]
+        response["usage"] = {**usage, "input_tokens": words, "total_tokens": words + usage["output_tokens"]}
         body = {
-            **conformant_response(text),
+            **response,
             "id": f"resp_{len(self.stored) + 1}",
             "store": asked.get("store", True),
             "previous_response_id": previous,
         }
         if body["store"]:
             self.stored[body["id"]] = body
+            self.prompts[body["id"]] = f"{prompt} {text}"
         return sent(spec, json_exchange(body))
 
     @staticmethod
@@ -115,12 +166,14 @@ class StoringServer:
 
 @pytest.mark.parametrize("probe", state.PROBES, ids=lambda p: p.id)
 def test_every_probe_passes_against_a_storing_server(probe: Probe) -> None:
-    assert judge(probe, run(probe, StoringServer()), semantic=True) == (Status.PASS, [])
+    status, findings = judge(probe, run(probe, StoringServer()), semantic=True)
+    assert (status, judged(findings)) == (Status.PASS, [])
 
 
 def test_the_second_request_uses_the_id_of_the_first_answer() -> None:
     exchanges = run(next(p for p in state.PROBES if p.id == "state.previous_response_id"), StoringServer())
-    assert [json.loads(ex.request_body).get("previous_response_id") for ex in exchanges] == [None, "resp_1"]
+    assert [json.loads(ex.request_body).get("previous_response_id") for ex in exchanges] == [None, None, "resp_1"]
+    assert json.loads(exchanges[1].request_body)["input"] == json.loads(exchanges[2].request_body)["input"]
     probe = next(p for p in state.PROBES if p.id == "state.store_then_get")
     assert [(ex.method, ex.url) for ex in run(probe, StoringServer())][1] == ("GET", f"{BASE_URL}/responses/resp_1")
 
@@ -133,10 +186,21 @@ def test_a_first_answer_without_an_id_ends_the_script() -> None:
             script.send(json_exchange({**conformant_response(), "id": None}))
 
 
-def test_a_server_that_forgets_the_first_turn_is_ignored() -> None:
+def test_a_server_that_drops_the_history_is_ignored_even_without_semantic_checks() -> None:
+    """The wire shows it: the chained turn costs no more input tokens than the same turn alone."""
     probe = next(p for p in state.PROBES if p.id == "state.previous_response_id")
-    first = created(id="resp_1")
-    forgetful = json_exchange(conformant_response(), request_body=request(previous_response_id="resp_1"))
-    status, findings = judge(probe, [first, forgetful], semantic=True)
-    assert status is Status.IGNORED
-    assert [f.rule for f in findings] == ["semantic.answer_mentions", "parameters.echo"], "what decided comes first"
+    for semantic in (True, False):
+        status, findings = judge(probe, run(probe, StoringServer(forgetful=True)), semantic=semantic)
+        assert status is Status.IGNORED
+        assert findings[0].rule == "state.history", "what decided comes first"
+        assert "expected input_tokens above 9" in findings[0].message
+        assert "echoed as 'resp_1'" in findings[0].message
+
+
+def test_a_server_that_keeps_the_history_passes_though_its_model_cannot_say_the_name() -> None:
+    probe = next(p for p in state.PROBES if p.id == "state.previous_response_id")
+    exchanges = run(probe, StoringServer())
+    weak = json.loads(exchanges[-1].body)
+    weak["output"][0]["content"][0]["text"] = "I do not know."
+    exchanges[-1] = dataclasses.replace(exchanges[-1], body=json.dumps(weak))
+    assert judge(probe, exchanges, semantic=False)[0] is Status.PASS

@@ -288,9 +288,9 @@ CASES = [
     ),
     Case(
         "tools.echo",
-        "tool_choice dropped",
-        checked(CALL_CHECKS, echoing({"tool_choice": None}, tools=[WEATHER], tool_choice="required")),
-        "expected tool_choice 'required' echoed, got None",
+        "tool_choice changed",
+        checked(CALL_CHECKS, echoing({"tool_choice": "auto"}, tools=[WEATHER], tool_choice="required")),
+        "expected tool_choice 'required' echoed, got 'auto'",
     ),
     Case(
         "tools.echo",

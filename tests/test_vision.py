@@ -12,12 +12,12 @@ import pytest
 import conformance.checks.vision
 from conformance.checks import run_checks
 from conformance.checks.vision import names
-from conformance.evidence import Exchange, Status
+from conformance.evidence import Exchange, Finding, Status
 from conformance.probes import vision
 from conformance.probes.base import Probe
 from conformance.runner import judge
 from tests.exchanges import conformant_response, error_exchange, json_exchange
-from tests.rulecases import Case, assert_fires, checked, declared_in
+from tests.rulecases import Case, assert_fires, checked, declared_in, judged
 
 Pixel = tuple[int, int, int]
 
@@ -138,6 +138,10 @@ def served(probe: Probe, text: str) -> list[Exchange]:
     return [answer(text) for _ in probe.script("test-model")]
 
 
+def verdict_of(judgement: tuple[Status, list[Finding]]) -> tuple[Status, list[Finding]]:
+    return judgement[0], judged(judgement[1])
+
+
 @pytest.mark.parametrize("probe", vision.PROBES, ids=lambda p: p.id)
 def test_a_seeing_model_passes_a_blind_one_is_ignored_a_text_model_is_unsupported(probe: Probe) -> None:
     seeing = served(probe, SEEN.get(probe.id, "A white 3 on a red background."))
@@ -153,10 +157,12 @@ def test_a_seeing_model_passes_a_blind_one_is_ignored_a_text_model_is_unsupporte
             },
         )
     ]
-    assert judge(probe, seeing, semantic=True) == (Status.PASS, [])
+    assert verdict_of(judge(probe, seeing, semantic=True)) == (Status.PASS, [])
     assert judge(probe, blind, semantic=True)[0] is Status.IGNORED
-    assert judge(probe, blind, semantic=False) == (Status.PASS, [])
-    assert judge(probe, text_only, semantic=True) == (Status.UNSUPPORTED, [])
+    assert verdict_of(judge(probe, blind, semantic=False)) == (Status.PASS, [])
+    status, findings = judge(probe, text_only, semantic=True)
+    assert (status, findings[0].rule) == (Status.UNSUPPORTED, "http.rejection")
+    assert judged(findings) == []
 
 
 def test_detail_sends_low_high_auto_on_the_same_image() -> None:

@@ -23,6 +23,11 @@ REFERENCE = rule(
     "whole-second timestamps, its enums, required fields even when null",
 )
 COMPLETED = rule("response.completed", Level.MUST, "a finished response has status 'completed'")
+INCOMPLETE = rule(
+    "response.incomplete",
+    Level.MUST,
+    "an answer is not cut short (status incomplete) unless the request set the max_output_tokens that cut it",
+)
 OUTPUT_TEXT = rule("response.output_text", Level.MUST, "the output holds a message with non-empty output_text")
 USAGE = rule("response.usage", Level.SHOULD, "usage is present and total_tokens = input_tokens + output_tokens")
 ECHO_INSTRUCTIONS = rule("response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions")
@@ -87,12 +92,27 @@ def response_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 
 def response_completed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """A cut answer is reported as cut, with its reason: the effects it was to show cannot be judged."""
     ok = _ok(exchanges)
     if not ok:
         return
     body = response_body(ok[-1])
     status = body.get("status") if isinstance(body, dict) else None
-    if status != "completed":
+    if status == "incomplete" and isinstance(body, dict):
+        details = body.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        sent = ok[-1].request_json()
+        limit = sent.get("max_output_tokens") if isinstance(sent, dict) else None
+        if limit is not None and reason == "max_output_tokens":
+            return  # the limit the request asked for
+        usage = body.get("usage")
+        used = usage.get("output_tokens") if isinstance(usage, dict) else None
+        asked = "no max_output_tokens sent" if limit is None else f"max_output_tokens {quote(limit)} sent"
+        yield INCOMPLETE.finding(
+            f"the answer was cut: status 'incomplete', incomplete_details.reason {quote(reason)} "
+            f"after {quote(used)} output tokens ({asked})"
+        )
+    elif status != "completed":
         yield COMPLETED.finding(f"expected status 'completed', got {quote(status)}")
 
 

@@ -1,4 +1,10 @@
-"""Checks every probe gets: did the exchange complete, and is a rejection an OpenAI error object."""
+"""Checks every probe gets: did the exchange complete, what did a rejection say, and in which envelope.
+
+A 5xx is a finding about the server only when it repeats: the pacing transport retries a 5xx, and
+when every try got one (503, which the server itself calls temporary, aside) the request breaks the
+server, so the cell FAILs with the tries as evidence. A 5xx that changed between tries, or that was
+not retried, is undecided (ERROR).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,17 @@ from conformance.evidence import Exchange, Finding, Level
 from conformance.schemas import error_object_problems
 
 TRANSPORT = rule("harness.transport", Level.MUST, "the exchange completed at the transport level")
-SERVER_ERROR = rule("http.not_server_error", Level.MUST, "the server does not answer 5xx")
+SERVER_ERROR = rule(
+    "http.not_server_error", Level.MUST, "a request does not get a 5xx on every try (a reproducible server error)"
+)
+SERVER_ERROR_ONCE = rule(
+    "http.server_error_transient",
+    Level.INFO,
+    "a 5xx that did not repeat on every try, or was not retried, leaves the cell undecided",
+)
+REJECTION = rule("http.rejection", Level.INFO, "what the server said when it answered a 4xx")
 RATE_LIMITED = rule("harness.rate_limited", Level.MUST, "the request was not rate-limited (429)")
-ERROR_OBJECT = rule("error.object", Level.MUST, "a 4xx/5xx body is an OpenAI error object with error.message")
+ERROR_OBJECT = rule("error.object", Level.SHOULD, "a 4xx/5xx body is an OpenAI error object with error.message")
 ERROR_FIELDS = rule(
     "error.fields", Level.SHOULD, "the error object carries type, param and code, typed as the SDK says"
 )
@@ -27,10 +41,50 @@ def not_a_transport_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield TRANSPORT.finding(f"{ex.method} {ex.url}: {ex.error}")
 
 
+TEMPORARY = 503  # Service Unavailable: the server says the condition is temporary
+
+
+def server_words(ex: Exchange) -> str:
+    """What the server said, as it said it: the error envelope's message, a gateway's `message` or
+    a framework's `detail`, else the body itself."""
+    body = ex.json_or_none()
+    if isinstance(body, dict):
+        error = body.get("error")
+        candidates = [error.get("message") if isinstance(error, dict) else error, body.get("message")]
+        candidates.append(body.get("detail"))
+        for said in candidates:
+            if (isinstance(said, str) and said.strip()) or (isinstance(said, list | dict) and said):
+                return quote(said, 200)
+    return quote(ex.body, 200) if ex.body.strip() else "an empty body"
+
+
+def tries(ex: Exchange) -> list[int | None]:
+    """The status of every try of this request, oldest first (None where no answer came)."""
+    return [a.get("status") for a in ex.attempts] + [ex.status]
+
+
+def reproducible(ex: Exchange) -> bool:
+    """Every try of the request, and there was more than one, got a 5xx the server does not call temporary."""
+    statuses = tries(ex)
+    return len(statuses) > 1 and all(isinstance(s, int) and s >= 500 and s != TEMPORARY for s in statuses)
+
+
 def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     for ex in exchanges:
         if ex.status is not None and ex.status >= 500:
-            yield SERVER_ERROR.finding(f"expected a status below 500, got {ex.status}: {quote(ex.body, 200)}")
+            statuses = ", ".join(str(s) for s in tries(ex))
+            if reproducible(ex):
+                yield SERVER_ERROR.finding(
+                    f"reproducible server error: {ex.status} on all {len(tries(ex))} tries ({statuses}): "
+                    f"{server_words(ex)}"
+                )
+            else:
+                yield SERVER_ERROR_ONCE.finding(
+                    f"{ex.status} after {len(tries(ex))} try(ies) ({statuses}), not reproduced on every try: "
+                    f"{server_words(ex)}"
+                )
+        if ex.status is not None and 400 <= ex.status < 500:
+            yield REJECTION.finding(f"{ex.method} answered {ex.status}: {server_words(ex)}")
         if ex.status == 429:
             yield RATE_LIMITED.finding(
                 f"got 429 (retry-after: {ex.headers.get('retry-after', 'absent')}): {quote(ex.body)}"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items, reasoning_items
 from conformance.checks.rules import Rule, quote, rule
 from conformance.evidence import Exchange, Finding, Level
@@ -70,7 +71,11 @@ def _same(sent: Any, got: Any) -> bool:
 
 
 def echoes(*paths: str, rule_: Rule = ECHO) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
-    """Each answered POST's Response holds, at each dotted path, the value its request sent there."""
+    """Each answered POST's Response holds, at each dotted path, the value its request sent there.
+
+    Under the plain echo rule an absent (or null) echo is the core column's finding (checks/echo.py);
+    a rule that makes the echo the effect itself (metadata) counts its absence.
+    """
 
     def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         for ex in _ok(exchanges):
@@ -79,7 +84,11 @@ def echoes(*paths: str, rule_: Rule = ECHO) -> Callable[[Sequence[Exchange]], It
                 continue
             for path in paths:
                 sent, got = at_path(sent_body, path), at_path(body, path)
-                if sent is not MISSING and (got is MISSING or not _same(sent, got)):
+                if sent is MISSING:
+                    continue
+                if absent(got) and rule_ is ECHO:
+                    yield absent_echo(path, sent)
+                elif got is MISSING or not _same(sent, got):
                     shown = f"no {path}" if got is MISSING else quote(got)
                     yield rule_.finding(f"expected {path} {quote(sent)} echoed, got {shown}")
 

@@ -18,12 +18,45 @@ class Tag(str, Enum):
 
 
 @dataclass(frozen=True)
+class Shape:
+    """How a generic shape rule is graded: at `level` in its `home` columns, as INFO everywhere else."""
+
+    home: tuple[str, ...]
+    level: Level
+
+
+# Generic shape rules: what every answer is checked for, whatever the feature asked. Each is judged
+# once per model, in its home column, at the level that follows client impact; in any other column it
+# is INFO and leaves the cell alone, so a Response that lacks a listed field reads NON-STRICT once, in
+# core, and a working tool call still reads PASS. None of these is a MUST at home: the official SDK
+# builds its types without validating them, so a missing or mistyped field it does not read breaks no
+# client; what it does read is judged by the sdk column (sdk.parses, sdk.streams) and by each
+# feature's own checks. Behind an API gateway the error envelope is the gateway's (`{"message": ...}`):
+# the status code is what the SDK maps to its exception class, so the envelope is a SHOULD.
+SHAPES: dict[str, Shape] = {
+    "response.schema": Shape(("core",), Level.SHOULD),
+    "response.fields": Shape(("core",), Level.SHOULD),
+    "stream.event_schema": Shape(("streaming",), Level.SHOULD),
+    "stream.event_fields": Shape(("streaming",), Level.SHOULD),
+    "stream.event_field": Shape(("streaming",), Level.SHOULD),
+    "stream.known_event_type": Shape(("streaming",), Level.SHOULD),
+    "stream.sequence_number_present": Shape(("streaming",), Level.SHOULD),
+    "stream.in_progress_second": Shape(("streaming",), Level.SHOULD),
+    "stream.indices": Shape(("streaming",), Level.MUST),
+    "error.object": Shape(("errors",), Level.SHOULD),
+    "error.fields": Shape(("errors",), Level.SHOULD),
+    "error.content_type": Shape(("errors",), Level.SHOULD),
+    "sdk.parses": Shape(("sdk",), Level.MUST),
+    "sdk.streams": Shape(("sdk",), Level.MUST),
+}
+
+
+@dataclass(frozen=True)
 class Rule:
     """`effect` marks rules whose breach means the requested feature was silently ignored.
 
-    `home` names the feature groups where a generic shape rule is judged at its full level; in any
-    other group's cell it counts as SHOULD, so one missing echo field in every Response does not
-    hide whether tool calling works (the home column still fails for it).
+    `home` names the feature groups where a generic shape rule (see SHAPES) is judged at its level;
+    in any other group's cell its findings are INFO.
     """
 
     id: str
@@ -37,11 +70,11 @@ class Rule:
         return Finding(self.id, self.level, message)
 
     def in_cell(self, finding: Finding, feature: str) -> Finding:
-        """The finding as a cell of `feature` judges it."""
-        if not self.home or feature in self.home or finding.level is not Level.MUST:
+        """The finding as a cell of `feature` judges it: outside its home, information only."""
+        if not self.home or feature in self.home or finding.level is Level.INFO:
             return finding
         where = " / ".join(self.home)
-        return Finding(finding.rule, Level.SHOULD, f"{finding.message} (a MUST in the {where} column)")
+        return Finding(finding.rule, Level.INFO, f"{finding.message} (judged in the {where} column)")
 
 
 RULES: dict[str, Rule] = {}
@@ -50,8 +83,11 @@ RULES: dict[str, Rule] = {}
 def rule(
     id: str, level: Level, summary: str, *, tag: Tag = Tag.PROTOCOL, effect: bool = False, home: tuple[str, ...] = ()
 ) -> Rule:
+    """Declare a rule; a generic shape rule takes its level and home from SHAPES, the one grading table."""
     if id in RULES:
         raise ValueError(f"rule {id!r} declared twice")
+    if id in SHAPES:
+        level, home = SHAPES[id].level, SHAPES[id].home
     declared = Rule(id, level, summary, tag, effect, home)
     RULES[id] = declared
     return declared

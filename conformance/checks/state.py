@@ -1,4 +1,11 @@
-"""State checks: what `store` says, and whether a stored response can be read back as it was made."""
+"""State checks: what `store` says, whether a stored response reads back as it was made, and whether
+`previous_response_id` put the earlier turn into the prompt.
+
+Effects are read on the wire before meaning: a chained turn's usage.input_tokens must exceed those
+of the very same turn sent without `previous_response_id` (the probe sends both), so a server that
+drops the history fails even when semantic checks are off, and one that keeps it passes even when
+its model is too weak to answer from it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,17 @@ STORE_ECHO = rule(
 )
 RETRIEVE = rule(
     "state.retrieve", Level.MUST, "GET /responses/{id} returns the stored Response: same id, status, items and text"
+)
+HISTORY = rule(
+    "state.history",
+    Level.MUST,
+    "with previous_response_id, input_tokens exceed those of the same turn sent alone: the earlier turn was read",
+    effect=True,
+)
+HISTORY_UNSEEN = rule(
+    "state.history_measured",
+    Level.SHOULD,
+    "the chained and the lone turn both report usage.input_tokens, so the history can be seen on the wire",
 )
 
 
@@ -38,18 +56,72 @@ def _summary(body: Any) -> dict[str, Any]:
 
 
 def retrieved_same(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    """The first exchange creates; the last GET must return the same Response."""
+    """The first exchange creates; the last GET must return the same Response, item for item."""
     ok = _ok(exchanges)
     if not ok:
         return
-    created = _summary(response_body(ok[0]))
+    created_body = response_body(ok[0])
+    created = _summary(created_body)
     if not isinstance(created["id"], str) or not created["id"]:
         yield RETRIEVE.finding(f"expected the created response to have an id to GET, got {quote(created['id'])}")
         return
     gets = [ex for ex in ok[1:] if ex.method == "GET"]
     if not gets:
         return
-    got = _summary(gets[-1].json_or_none())
+    got_body = gets[-1].json_or_none()
+    got = _summary(got_body)
     for key, value in created.items():
         if got[key] != value:
             yield RETRIEVE.finding(f"expected the retrieved {key} {quote(value)}, got {quote(got[key])}")
+    if got["items"] == created["items"]:
+        yield from _same_items(output_items(created_body), output_items(got_body))
+
+
+def _same_items(made: list[dict[str, Any]], read: list[dict[str, Any]]) -> Iterator[Finding]:
+    """Items with the same ids and types must also hold the same content, field by field."""
+    for index, (a, b) in enumerate(zip(made, read, strict=False)):
+        differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        if differ:
+            key = differ[0]
+            yield RETRIEVE.finding(
+                f"expected the retrieved output[{index}] to equal the created one, it differs in {', '.join(differ)}: "
+                f"{key} {quote(a.get(key))} was created, {quote(b.get(key))} retrieved"
+            )
+
+
+def _input_tokens(ex: Exchange) -> int | None:
+    body = response_body(ex)
+    usage = body.get("usage") if isinstance(body, dict) else None
+    tokens = usage.get("input_tokens") if isinstance(usage, dict) else None
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+
+
+def _sent(ex: Exchange) -> dict[str, Any]:
+    body = ex.request_json()
+    return body if isinstance(body, dict) else {}
+
+
+def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The chained turn (sent with previous_response_id) against the same input sent alone."""
+    ok = [ex for ex in _ok(exchanges) if ex.method == "POST"]
+    chained = next((ex for ex in ok if "previous_response_id" in _sent(ex)), None)
+    if chained is None:
+        return
+    asked = _sent(chained).get("input")
+    alone = next((ex for ex in ok if "previous_response_id" not in _sent(ex) and _sent(ex).get("input") == asked), None)
+    if alone is None:
+        return
+    with_history, without = _input_tokens(chained), _input_tokens(alone)
+    if with_history is None or without is None:
+        yield HISTORY_UNSEEN.finding(
+            f"expected integer usage.input_tokens on both turns, got {quote(with_history)} with "
+            f"previous_response_id and {quote(without)} without: the history cannot be seen on the wire"
+        )
+        return
+    if with_history <= without:
+        echo = response_body(chained).get("previous_response_id") if isinstance(response_body(chained), dict) else None
+        yield HISTORY.finding(
+            f"expected input_tokens above {without} (the same turn sent alone) with previous_response_id "
+            f"{quote(_sent(chained)['previous_response_id'])}, got {with_history}: the earlier turn was not in the "
+            f"prompt (previous_response_id echoed as {quote(echo)})"
+        )

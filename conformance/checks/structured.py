@@ -16,8 +16,10 @@ import jsonschema
 import referencing.exceptions
 
 from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
+from conformance.jsonpath import at_path
 
 JSON_OUTPUT = rule(
     "structured.json_output",
@@ -129,10 +131,10 @@ def echoes_format(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     if sent is None:
         return
     want = {k: sent[k] for k in ("type", "name", "strict") if k in sent}
-    body = response_body(ok[-1])
-    text = body.get("text") if isinstance(body, dict) else None
-    got = text.get("format") if isinstance(text, dict) else None
-    if not isinstance(got, dict) or {k: got.get(k) for k in want} != want:
+    got = at_path(response_body(ok[-1]), "text.format")
+    if absent(got):
+        yield absent_echo("text.format", want)
+    elif not isinstance(got, dict) or {k: got.get(k) for k in want} != want:
         yield FORMAT_ECHO.finding(f"expected text.format echoed with {quote(want)}, got {quote(got, 200)}")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import Tag, quote, rule
 from conformance.checks.stream_model import Item, stream_of
 from conformance.checks.structured import parse_json, schema_errors
@@ -290,18 +291,22 @@ def answer_uses_result(*values: str) -> Callable[[Sequence[Exchange]], Iterator[
 
 
 def echoes_tool_settings(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    """Only what the request sent is compared; a Response lacking these fields is also reported by response.fields."""
+    """Only what the request sent is compared; a Response lacking these fields is judged in core (checks/echo.py)."""
     for turn, ex in _turns(exchanges):
         sent, body = ex.request_json(), response_body(ex)
         if not isinstance(sent, dict) or not isinstance(body, dict):
             continue
-        for key in ("tool_choice", "parallel_tool_calls"):
-            if key in sent and body.get(key) != sent[key]:
-                yield ECHO.finding(f"{turn}expected {key} {quote(sent[key])} echoed, got {quote(body.get(key))}")
-        if "tools" in sent and list(declared_tools(body)) != list(declared_tools(sent)):
-            yield ECHO.finding(
-                f"{turn}expected tools {quote(list(declared_tools(sent)))} echoed, got {quote(body.get('tools'), 200)}"
-            )
+        for key in ("tool_choice", "parallel_tool_calls", "tools"):
+            if key not in sent:
+                continue
+            if absent(body.get(key)):
+                yield absent_echo(key, sent[key], turn)
+            elif key != "tools" and body[key] != sent[key]:
+                yield ECHO.finding(f"{turn}expected {key} {quote(sent[key])} echoed, got {quote(body[key])}")
+            elif key == "tools" and list(declared_tools(body)) != list(declared_tools(sent)):
+                yield ECHO.finding(
+                    f"{turn}expected tools {quote(list(declared_tools(sent)))} echoed, got {quote(body[key], 200)}"
+                )
 
 
 @scoped(Scope.EVERY_OK)

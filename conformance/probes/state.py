@@ -12,7 +12,7 @@ from collections.abc import Generator
 from conformance.checks.core import RESPONSE_CHECKS, answer_mentions
 from conformance.checks.errors import rejected_with
 from conformance.checks.parameters import echoes
-from conformance.checks.state import retrieved_same, store_echoed
+from conformance.checks.state import history_counted, retrieved_same, store_echoed
 from conformance.evidence import Exchange
 from conformance.probes.base import Expect, Probe, Request, single, text_input
 
@@ -34,18 +34,19 @@ def _store_then_get(model: str) -> Generator[Request, Exchange, None]:
         yield Request(method="GET", path=f"/responses/{rid}")
 
 
+QUESTION = "What is my name? Answer with the name only."
+
+
 def _chained(model: str) -> Generator[Request, Exchange, None]:
+    """The earlier turn; the question alone (how many input tokens it costs); the question chained to it.
+
+    The chained turn comes last, so the response checks and the semantic check read its answer.
+    """
     first = yield Request({"model": model, "input": f"My name is {NAME}. Remember it.", "store": True})
     rid = response_id(first)
     if rid is not None:
-        yield Request(
-            {
-                "model": model,
-                "input": "What is my name? Answer with the name only.",
-                "previous_response_id": rid,
-                "store": True,
-            }
-        )
+        yield Request({"model": model, "input": QUESTION, "store": True})
+        yield Request({"model": model, "input": QUESTION, "previous_response_id": rid, "store": True})
 
 
 PROBES = (
@@ -59,16 +60,17 @@ PROBES = (
     Probe(
         "state.store_then_get",
         "state",
-        "`store: true`, then GET /responses/{id} returns the same response (id, status, items, text)",
+        "`store: true`, then GET /responses/{id} returns the same response (id, status, text, every item whole)",
         _store_then_get,
         (*RESPONSE_CHECKS, store_echoed, retrieved_same),
     ),
     Probe(
         "state.previous_response_id",
         "state",
-        "a second turn with `previous_response_id` from the first answer: the reply uses the earlier turn",
+        "a turn with `previous_response_id` costs more input tokens than the same turn alone, and the reply "
+        "uses the earlier turn",
         _chained,
-        (*RESPONSE_CHECKS, echoes("previous_response_id"), answer_mentions(NAME)),
+        (*RESPONSE_CHECKS, history_counted, echoes("previous_response_id"), answer_mentions(NAME)),
     ),
     Probe(
         "state.previous_unknown",
