@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 
-from conformance import __version__
+from conformance import __version__, expectations
 from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
-from conformance.paths import cassettes_dir
+from conformance.paths import cassettes_dir, expectations_dir
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.report import write_reports
@@ -30,6 +30,7 @@ from conformance.schedule import Deadline
 from conformance.session import Session, live_plan, render_dir, replay_plans, select_probes
 from conformance.shard import Shard, merge
 from conformance.transports import CassetteError, RecordMode
+from conformance.transports.cassette import safe_name
 
 DEFAULT_OUT = Path("reports/latest")
 
@@ -139,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", type=Path, help="new matrix.json or results directory")
     compare.add_argument("--json", action="store_true", help="print the changes as JSON")
 
+    expect = sub.add_parser(
+        "expectations", help="compare a run with the expected statuses (exit 1 on a difference), or --update them"
+    )
+    expect.add_argument("run", type=Path, help="a results directory or matrix.json")
+    expect.add_argument("--update", action="store_true", help="rewrite the expectation files from the run")
+    expect.add_argument("--dir", type=Path, default=None, help="expectation files (default: matrices/expectations)")
+
     add_models_parser(sub)
 
     probes = sub.add_parser("probes", help="list the probe catalog as Markdown")
@@ -244,6 +252,32 @@ def _diff(args: argparse.Namespace) -> int:
     return exit_status(changes, new)
 
 
+def _expectations(args: argparse.Namespace) -> int:
+    """One file per provider in the run; every difference printed, then a one-line verdict."""
+    cells = load_matrix(args.run)["cells"]
+    folder = args.dir or expectations_dir()
+    differences = 0
+    for provider in expectations.providers_of(cells):
+        path = folder / f"{safe_name(provider)}.toml"
+        old = expectations.load(path) if path.exists() else {}
+        if args.update:
+            new = expectations.carry_intermittent(expectations.from_cells(cells, provider), old)
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(expectations.render(provider, new), encoding="utf-8")
+            print(f"{path}: written; review it with git diff")
+            continue
+        if not path.exists():
+            print(f"{path}: missing; write it with --update", file=sys.stderr)
+            differences += 1
+            continue
+        mismatches = expectations.compare(old, cells, provider)
+        for mismatch in mismatches:
+            print(f"{provider} {mismatch}")
+        differences += len(mismatches)
+        print(f"{path}: {len(mismatches) or 'no'} difference(s)")
+    return 1 if differences else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -259,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _finish(render_dir(args.out, {"mode": "merged"}), args.out)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "expectations":
+            return _expectations(args)
         if args.command == "probes":
             if args.update_readme:
                 changed = update_readme(args.update_readme)

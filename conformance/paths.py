@@ -14,3 +14,7 @@ def matrices_dir() -> Path:
 
 def cassettes_dir() -> Path:
     return matrices_dir() / "cassettes"
+
+
+def expectations_dir() -> Path:
+    return matrices_dir() / "expectations"

@@ -1,20 +1,26 @@
 """Record the cassettes the offline default replays: every probe against every built local peer.
 
 Usage: python -m tests.peers.record [PEER ...]   (default: every peer that is built)
+       python -m tests.peers.record --replay-only  (re-judge the shipped cassettes: after a grading change)
 It replaces matrices/cassettes/<peer>/ wholesale, so a probe that was removed leaves no stale
-cassette behind, and renders the run into reports/sample/.
+cassette behind, then replays every shipped cassette into reports/sample/ and rewrites each peer's
+baseline (matrices/baseline/) and expectations (matrices/expectations/) from that replay: review
+their diff, since a changed expectation is a changed verdict.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.paths import cassettes_dir
+from conformance import expectations
+from conformance.paths import cassettes_dir, expectations_dir
 from conformance.probes import PROBES
 from conformance.profiles import load_profile
 from conformance.session import Session, live_plan, replay_plans
@@ -23,6 +29,8 @@ from conformance.transports.cassette import safe_name
 from tests.peers.servers import COMMANDS, PeerUnavailable, running
 
 SAMPLE = Path("reports/sample")
+BASELINES = Path("matrices/baseline")
+BASELINE_KEYS = ("provider", "model", "feature", "probe", "status")
 
 
 def record(name: str, cassettes: Path, logs: Path) -> None:
@@ -37,10 +45,27 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     print(f"recorded {name} into {cassettes / safe_name(profile.name)}")
 
 
+def write_baselines(matrix: dict[str, Any]) -> None:
+    """Per provider: the statuses `conformance diff` compares with, and the reviewed expectations."""
+    for provider in expectations.providers_of(matrix["cells"]):
+        cells = [{k: c[k] for k in BASELINE_KEYS} for c in matrix["cells"] if c["provider"] == provider]
+        baseline = {"suite_version": matrix["suite_version"], "cells": cells}
+        path = BASELINES / f"{safe_name(provider)}.json"
+        path.write_text(json.dumps(baseline, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        expected = expectations_dir() / f"{safe_name(provider)}.toml"
+        old = expectations.load(expected) if expected.exists() else {}
+        new = expectations.carry_intermittent(expectations.from_cells(matrix["cells"], provider), old)
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(expectations.render(provider, new), encoding="utf-8")
+        print(f"wrote {path} and {expected}")
+
+
 def main(names: list[str]) -> int:
     cassettes = cassettes_dir()
     logs = Path(tempfile.mkdtemp(prefix="conformance-record-"))
-    for name in names or list(COMMANDS):
+    replay_only = "--replay-only" in names
+    names = [n for n in names if n != "--replay-only"]
+    for name in [] if replay_only else names or list(COMMANDS):
         try:
             record(name, cassettes, logs)
         except PeerUnavailable as exc:
@@ -48,9 +73,10 @@ def main(names: list[str]) -> int:
             if names:
                 return 1
     shutil.rmtree(SAMPLE, ignore_errors=True)
-    Session(SAMPLE, {"mode": "replay"}).run(replay_plans(cassettes))
+    matrix = Session(SAMPLE, {"mode": "replay"}).run(replay_plans(cassettes))
     (SAMPLE / "results.jsonl").unlink()
     (SAMPLE / "run.json").unlink()
+    write_baselines(matrix)
     print(f"sample report: {SAMPLE / 'matrix.html'}")
     print(
         "now refresh its picture: python -m tests.report_screenshot "
