@@ -13,7 +13,6 @@ The examples are in conformance/probes/guide.py, with where their description co
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -117,8 +116,9 @@ def _streaming(body: dict[str, Any]) -> Callable[[OpenAI], Steps[list[Printed]]]
     def use(client: OpenAI) -> Steps[list[Printed]]:
         yield "stream = client.responses.create(..., stream=True)"
         stream = client.responses.create(**sdk_kwargs(body, client.responses.create))
-        events, printed = iter(stream), []
-        for count in itertools.count():
+        events, printed = iter(stream), list[Printed]()
+        count = 0
+        while True:
             yield f"for event in stream (after {count} events)"
             event = next(events, None)
             if event is None:
@@ -126,6 +126,7 @@ def _streaming(body: dict[str, Any]) -> Callable[[OpenAI], Steps[list[Printed]]]
             delta = getattr(event, "delta", None)
             if delta:
                 printed.append(Printed(str(getattr(event, "type", None)), str(delta)))
+            count += 1
 
     return use
 

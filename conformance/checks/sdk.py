@@ -239,12 +239,12 @@ class Read:
 
 def sdk_reads(exchanges: Sequence[Exchange]) -> Iterator[Read]:
     """Feed each 2xx answer to the SDK as the user's code would have asked for it; skip calls the SDK refuses."""
-    uses = [(n, ex, use) for n, ex in enumerate(exchanges, 1) if answered(ex) and (use := sdk_use(ex)) is not None]
+    uses = [(n, ex, call) for n, ex in enumerate(exchanges, 1) if answered(ex) and (call := sdk_use(ex)) is not None]
     if not uses:
         return
     with RecordedSDK() as sdk:
         for number, ex, (judged_by, use) in uses:
-            outcome = sdk.run(ex, use)
+            outcome: Outcome[None] = sdk.run(ex, use)
             if outcome.sent:
                 yield Read(number, ex, judged_by, outcome)
 

@@ -54,8 +54,11 @@ def requested_format(ex: Exchange) -> dict[str, Any] | None:
 
 
 def schema_errors(instance: Any, schema: Any) -> list[str]:
-    """Where and why `instance` breaks `schema`; [] when the schema itself is unusable (our fault, not the server's)."""
-    if not isinstance(schema, dict | bool):
+    """Where and why `instance` breaks `schema`; [] when the schema itself is unusable (our fault, not the server's).
+
+    Only object schemas are read: the probes send no boolean schema, and a recording's odd one is unusable.
+    """
+    if not isinstance(schema, dict):
         return []
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
