@@ -38,8 +38,8 @@ def chain(first: int, chained: int | None, alone: int) -> list[Exchange]:
     question = "What is my name?"
     return [
         turn(first, input="My name is Zorblat."),
-        turn(alone, input=question),
         turn(chained, input=question, previous_response_id="resp_test"),
+        turn(alone, input=question),
     ]
 
 
@@ -172,7 +172,7 @@ def test_every_probe_passes_against_a_storing_server(probe: Probe) -> None:
 
 def test_the_second_request_uses_the_id_of_the_first_answer() -> None:
     exchanges = run(next(p for p in state.PROBES if p.id == "state.previous_response_id"), StoringServer())
-    assert [json.loads(ex.request_body).get("previous_response_id") for ex in exchanges] == [None, None, "resp_1"]
+    assert [json.loads(ex.request_body).get("previous_response_id") for ex in exchanges] == [None, "resp_1", None]
     assert json.loads(exchanges[1].request_body)["input"] == json.loads(exchanges[2].request_body)["input"]
     probe = next(p for p in state.PROBES if p.id == "state.store_then_get")
     assert [(ex.method, ex.url) for ex in run(probe, StoringServer())][1] == ("GET", f"{BASE_URL}/responses/resp_1")
@@ -200,7 +200,8 @@ def test_a_server_that_drops_the_history_is_ignored_even_without_semantic_checks
 def test_a_server_that_keeps_the_history_passes_though_its_model_cannot_say_the_name() -> None:
     probe = next(p for p in state.PROBES if p.id == "state.previous_response_id")
     exchanges = run(probe, StoringServer())
-    weak = json.loads(exchanges[-1].body)
+    weak = json.loads(exchanges[1].body)
     weak["output"][0]["content"][0]["text"] = "I do not know."
-    exchanges[-1] = dataclasses.replace(exchanges[-1], body=json.dumps(weak))
+    exchanges[1] = dataclasses.replace(exchanges[1], body=json.dumps(weak))
+    assert judge(probe, exchanges, semantic=True)[1][0].rule == "semantic.answer_mentions"
     assert judge(probe, exchanges, semantic=False)[0] is Status.PASS

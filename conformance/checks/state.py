@@ -9,10 +9,10 @@ its model is too weak to answer from it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.core import _ok, answer_mentions, output_text, response_body
 from conformance.checks.reasoning import output_items
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
@@ -101,10 +101,28 @@ def _sent(ex: Exchange) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _chained(exchanges: Sequence[Exchange]) -> Exchange | None:
+    """The answered turn sent with previous_response_id."""
+    return next((ex for ex in _ok(exchanges) if "previous_response_id" in _sent(ex)), None)
+
+
+def chained_answer_mentions(word: str) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+    """A semantic check on the chained turn's answer, wherever it comes among the exchanges."""
+    mentions = answer_mentions(word)
+
+    def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+        chained = _chained(exchanges)
+        if chained is not None:
+            yield from mentions([chained])
+
+    check.__name__ = f"chained_answer_mentions_{word.lower()}"
+    return check
+
+
 def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """The chained turn (sent with previous_response_id) against the same input sent alone."""
     ok = [ex for ex in _ok(exchanges) if ex.method == "POST"]
-    chained = next((ex for ex in ok if "previous_response_id" in _sent(ex)), None)
+    chained = _chained(ok)
     if chained is None:
         return
     asked = _sent(chained).get("input")

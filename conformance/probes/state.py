@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
-from conformance.checks.core import RESPONSE_CHECKS, answer_mentions
+from conformance.checks.core import RESPONSE_CHECKS
 from conformance.checks.errors import rejected_with
 from conformance.checks.parameters import echoes
-from conformance.checks.state import history_counted, retrieved_same, store_echoed
+from conformance.checks.state import chained_answer_mentions, history_counted, retrieved_same, store_echoed
 from conformance.evidence import Exchange
 from conformance.probes.base import Expect, Probe, Request, single, text_input
 
@@ -38,15 +38,15 @@ QUESTION = "What is my name? Answer with the name only."
 
 
 def _chained(model: str) -> Generator[Request, Exchange, None]:
-    """The earlier turn; the question alone (how many input tokens it costs); the question chained to it.
+    """The earlier turn; the question chained to it; the question alone, to measure what the history cost.
 
-    The chained turn comes last, so the response checks and the semantic check read its answer.
+    The lone question comes last, so a server that rejects `previous_response_id` is asked nothing more.
     """
     first = yield Request({"model": model, "input": f"My name is {NAME}. Remember it.", "store": True})
     rid = response_id(first)
     if rid is not None:
-        yield Request({"model": model, "input": QUESTION, "store": True})
         yield Request({"model": model, "input": QUESTION, "previous_response_id": rid, "store": True})
+        yield Request({"model": model, "input": QUESTION, "store": True})
 
 
 PROBES = (
@@ -70,7 +70,7 @@ PROBES = (
         "a turn with `previous_response_id` costs more input tokens than the same turn alone, and the reply "
         "uses the earlier turn",
         _chained,
-        (*RESPONSE_CHECKS, history_counted, echoes("previous_response_id"), answer_mentions(NAME)),
+        (*RESPONSE_CHECKS, history_counted, echoes("previous_response_id"), chained_answer_mentions(NAME)),
     ),
     Probe(
         "state.previous_unknown",
