@@ -61,10 +61,13 @@ def _shown(status: str, rule: str | None) -> str:
     return f"{status} ({rule})" if rule else status
 
 
+UNDECIDED = (Status.PASS.value, Status.ACCEPTED.value)  # no finding decides these: nothing was wrong
+
+
 def deciding_rule(cell: Mapping[str, Any]) -> str | None:
     """The rule of the finding that decided the cell: the first one (the runner puts it first)."""
     findings = cell.get("findings") or []
-    if cell.get("status") == DEFAULT or not findings or not isinstance(findings[0], dict):
+    if cell.get("status") in UNDECIDED or not findings or not isinstance(findings[0], dict):
         return None
     rule = findings[0].get("rule")
     return rule if isinstance(rule, str) else None

@@ -228,7 +228,7 @@ def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Stat
     if probe.expect is Expect.REJECTED or not failed:
         findings += run_checks(probe.checks, exchanges, semantic)
     findings = [RULES[f.rule].in_cell(f, probe.feature) for f in findings]
-    findings.sort(key=_weight)
+    findings.sort(key=lambda f: _weight(f, probe.feature))
     decision = decide(probe.expect, exchanges, findings)
     if decision.reason is not None:  # the report's one-line reason is the finding that decided the status
         findings.remove(decision.reason)
@@ -239,9 +239,11 @@ def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Stat
 _LEVEL_ORDER = {Level.MUST: 0, Level.SHOULD: 1, Level.INFO: 2}
 
 
-def _weight(finding: Finding) -> int:
-    """After the deciding finding, the rest by level."""
-    return _LEVEL_ORDER[finding.level]
+def _weight(finding: Finding, feature: str) -> tuple[int, bool]:
+    """By level, then this feature's own rules before generic ones judged away from home: so among
+    equal findings the verdict is decided by, and the reason names, what the feature itself got wrong."""
+    home = RULES[finding.rule].home
+    return _LEVEL_ORDER[finding.level], bool(home) and feature not in home
 
 
 TransportFactory = Callable[[Probe, str], httpx.BaseTransport]

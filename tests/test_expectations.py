@@ -24,16 +24,19 @@ RUN = [
     cell("tools.strict_enum", "FAIL", "http.not_server_error"),
     cell("state.previous_response_id", "UNSUPPORTED", "http.rejection"),
     cell("vision.base64_png", "PASS", "response.schema"),
+    cell("parameters.user", "ACCEPTED", "response.echo_absent"),
 ]
 
 
 def test_only_cells_that_are_not_pass_are_written_with_their_deciding_rule() -> None:
+    """PASS and ACCEPTED have no deciding finding: their first finding is information, not a reason."""
     written = expectations.from_cells(RUN, P)
     assert written == {
         "m": {
             "core.text_input": Expected(status="NON-STRICT", rule="response.schema"),
             "tools.strict_enum": Expected(status="FAIL", rule="http.not_server_error"),
             "state.previous_response_id": Expected(status="UNSUPPORTED", rule="http.rejection"),
+            "parameters.user": Expected(status="ACCEPTED"),
         }
     }
 

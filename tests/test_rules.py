@@ -774,6 +774,19 @@ def test_a_generic_shape_rule_is_judged_at_home_and_information_elsewhere() -> N
     assert moved.message.endswith("(judged in the core column)")
 
 
+def test_a_shape_must_that_breaks_the_sdk_fails_every_column_it_shows_in() -> None:
+    """Output indices that are not integers break the SDK's stream accumulator, in a structured stream too."""
+    from conformance.runner import judge
+
+    events = conformant_stream()
+    for event in events:
+        event.pop("output_index", None)
+    home_status, home = judge(BY_ID["streaming.text"], [stream_exchange(events)], semantic=False)
+    away_status, away = judge(BY_ID["parameters.stream_options"], [stream_exchange(events)], semantic=False)
+    assert (home_status, home[0].rule) == (Status.FAIL, "stream.indices")
+    assert (away_status, away[0].rule, away[0].level) == (Status.FAIL, "stream.indices", Level.MUST)
+
+
 def test_the_cells_first_finding_is_the_one_that_decided_it() -> None:
     """An UNSUPPORTED cell leads with the server's reason, not with a nit about its error object."""
     from conformance.runner import judge

@@ -25,13 +25,14 @@ class Shape:
     level: Level
 
 
-# Generic shape rules: what every answer is checked for, whatever the feature asked. Each is judged
-# once per model, in its home column, at the level that follows client impact; in any other column it
-# is INFO and leaves the cell alone, so a Response that lacks a listed field reads NON-STRICT once, in
-# core, and a working tool call still reads PASS. None of these is a MUST at home: the official SDK
-# builds its types without validating them, so a missing or mistyped field it does not read breaks no
-# client; what it does read is judged by the sdk column (sdk.parses, sdk.streams) and by each
-# feature's own checks. Behind an API gateway the error envelope is the gateway's (`{"message": ...}`):
+# Generic shape rules: what every answer is checked for, whatever the feature asked. Each SHOULD is
+# judged once per model, in its home column; in any other column it is INFO and leaves the cell
+# alone, so a Response that lacks a listed field reads NON-STRICT once, in core, and a working tool
+# call still reads PASS. Only what breaks the SDK is a MUST (stream.indices: its stream accumulator
+# indexes by output_index), and a MUST fails every column it shows in. Required fields are SHOULDs:
+# the official SDK builds its types without validating them, so a missing or mistyped field it does
+# not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams)
+# and by each feature's own checks. Behind an API gateway the error envelope is the gateway's (`{"message": ...}`):
 # the status code is what the SDK maps to its exception class, so the envelope is a SHOULD.
 SHAPES: dict[str, Shape] = {
     "response.schema": Shape(("core",), Level.SHOULD),
@@ -70,8 +71,12 @@ class Rule:
         return Finding(self.id, self.level, message)
 
     def in_cell(self, finding: Finding, feature: str) -> Finding:
-        """The finding as a cell of `feature` judges it: outside its home, information only."""
-        if not self.home or feature in self.home or finding.level is Level.INFO:
+        """The finding as a cell of `feature` judges it: a SHOULD outside its home is information only.
+
+        A shape MUST (one that breaks the SDK, as output indices that are not integers do) stays a
+        MUST wherever it shows: the feature does not work for a client there either.
+        """
+        if not self.home or feature in self.home or finding.level is not Level.SHOULD:
             return finding
         where = " / ".join(self.home)
         return Finding(finding.rule, Level.INFO, f"{finding.message} (judged in the {where} column)")
