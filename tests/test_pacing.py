@@ -191,7 +191,16 @@ def test_a_5xx_is_retried_within_the_budget_then_the_cell_is_error_with_every_at
     described = [(a["status"], a["wait_s"], a["basis"]) for a in exchange.attempts]
     assert described == [(503, 0.5, "backoff"), (503, 1.0, "backoff")]
     assert [i.status for i in load_cassette(path).interactions] == [503, 503, 503]
-    assert "http.not_server_error" in {f.rule for f in live.findings}
+    assert live.findings[0].rule == "http.server_error_transient", "503: the server calls it temporary"
+    _same_cell(_replay(path)[0], live)
+
+
+def test_a_500_on_every_try_is_a_reproducible_server_error_with_the_tries_as_evidence(tmp_path: Path) -> None:
+    path, sleeps = tmp_path / "c.json", []
+    live = _record(path, _answers(_status(500)), sleeps, RetryPolicy(retries=2, backoff_s=0.5))
+    assert live.status is Status.FAIL
+    assert live.findings[0].rule == "http.not_server_error"
+    assert "500 on all 3 tries (500, 500, 500)" in live.findings[0].message
     _same_cell(_replay(path)[0], live)
 
 

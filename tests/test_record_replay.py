@@ -56,9 +56,9 @@ KNOWN = {
     "llama-server": [
         ("streaming.text", "FAIL", "lacks required sequence_number"),
         ("streaming.text", "FAIL", "expected an integer output_index, got None"),
-        ("errors.malformed_json", "FAIL", "expected a status below 500, got 500"),
+        ("errors.malformed_json", "FAIL", "reproducible server error: 500 on all 3 tries"),
         ("tools.parallel_off", "IGNORED", "expected at most one call with parallel_tool_calls false, got 2"),
-        ("vision.remote_url", "ERROR", "HTTPS is not supported"),
+        ("vision.remote_url", "FAIL", "HTTPS is not supported"),
     ],
     "transformers-serve": [
         ("core.text_input", "FAIL", "`stream` was not set, yet the server answered 'text/event-stream'"),
