@@ -796,3 +796,12 @@ def test_the_cells_first_finding_is_the_one_that_decided_it() -> None:
     assert status is Status.UNSUPPORTED
     assert findings[0].rule == "http.rejection" and "previous_response_id is not supported" in findings[0].message
     assert any(f.rule == "error.fields" and f.level is Level.INFO for f in findings)
+
+
+def test_every_graded_shape_rule_is_declared_and_declares_its_home() -> None:
+    """A shape rule renamed where it is declared would silently lose its grading."""
+    from conformance.checks.rules import SHAPES
+
+    assert {rule: (RULES[rule].level, RULES[rule].home) for rule in SHAPES if rule in RULES} == {
+        rule: (shape.level, shape.home) for rule, shape in SHAPES.items()
+    }
