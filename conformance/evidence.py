@@ -6,10 +6,16 @@ and re-rendered by any later version of the suite.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+# A record keeps this much of a request body; the cassette keeps all of it. A probe that sends an
+# oversized body on purpose would otherwise put megabytes of padding into every results line.
+REQUEST_BODY_LIMIT = 64 * 1024
+STRING_LIMIT = 1024  # in a clipped JSON body, each string is cut to this, so the body keeps its shape
 
 
 class Level(str, Enum):
@@ -124,7 +130,7 @@ class Exchange:
                 "method": self.method,
                 "url": self.url,
                 "headers": self.request_headers,
-                "body": self.request_body,
+                **_request_body(self.request_body),
             },
             "status": self.status,
             "headers": self.headers,
@@ -141,3 +147,29 @@ class Exchange:
         else:
             out["events"] = [e.to_json() for e in self.events]
         return out
+
+
+def _request_body(body: str) -> dict[str, Any]:
+    """The body as sent; an oversized one clipped, with its full length and digest so the record still names it.
+
+    A JSON body keeps its structure, its long strings cut short, so what reads the record as a request
+    (the SDK column replays it through the SDK) still sees the same call.
+    """
+    if len(body) <= REQUEST_BODY_LIMIT:
+        return {"body": body}
+    try:
+        clipped = json.dumps(_clip_strings(json.loads(body)), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        clipped = body
+    digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    return {"body": clipped[:REQUEST_BODY_LIMIT], "body_length": len(body), "body_sha256": digest}
+
+
+def _clip_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= STRING_LIMIT else value[:STRING_LIMIT] + f"…[{len(value):,} characters]"
+    if isinstance(value, dict):
+        return {k: _clip_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip_strings(v) for v in value]
+    return value

@@ -51,7 +51,10 @@ def _feature_of(cells: dict[tuple[str, str, str], dict[str, Any]], probe: str) -
 
 
 def _cell(record: dict[str, Any]) -> dict[str, Any]:
-    """Drift is worked out again from the status, so re-judged results stay right."""
+    """Drift is worked out again from the status, so re-judged results stay right.
+
+    The exchanges stay in results.jsonl: the cell keeps only their timings, so no exchange is stored twice.
+    """
     claim = record.get("claim") or {"claim": "unknown", "source": ""}
     return {
         "provider": record["provider"],
@@ -65,8 +68,12 @@ def _cell(record: dict[str, Any]) -> dict[str, Any]:
         "drift": drift(claim.get("claim", "unknown"), record["status"]),
         "redirected": record.get("redirected", []),
         **{k: record[k] for k in ("tries", "flaky", "attempts") if k in record},
-        "exchanges": record.get("exchanges", []),
+        "latency": [_timing(x) for x in record.get("exchanges", [])],
     }
+
+
+def _timing(exchange: dict[str, Any]) -> dict[str, Any]:
+    return {"first_byte_ms": exchange.get("first_byte_ms"), "elapsed_ms": exchange.get("elapsed_ms")}
 
 
 def write_matrix(matrix: dict[str, Any], out_dir: Path) -> Path:

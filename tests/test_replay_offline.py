@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from conformance.probes import BY_ID
+from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.session import Plan, Session, replay_plans
 from conformance.transports import RecordMode
@@ -71,14 +72,15 @@ def test_replay_opens_no_socket_and_gives_the_recorded_cells(
     assert len(_cells(live)) == len(MODELS) * len(PROBES)
     assert {c["status"] for c in live["cells"]} >= {"PASS", "FAIL", "ERROR"}
     assert _cells(replayed, "status", "findings") == _cells(live, "status", "findings")
-    assert _evidence(replayed) == _evidence(live)
+    assert _evidence(tmp_path / "replay") == _evidence(cassettes.parent / "out")
 
 
-def _evidence(matrix: dict[str, Any]) -> Cells:
-    """The exchanges, less the request's `authorization: REDACTED`: replay has no key, so sends none."""
-    cells = _cells(matrix, "exchanges")
-    for cell in cells.values():
-        for exchange in cell["exchanges"]:
+def _evidence(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The exchanges (from results.jsonl, their one home), less the request's `authorization: REDACTED`:
+    replay has no key, so sends none."""
+    cells = {(r["model"], r["probe"]): r["exchanges"] for r in read_results(out / RESULTS_FILE)}
+    for exchanges in cells.values():
+        for exchange in exchanges:
             exchange["request"]["headers"].pop("authorization", None)
     return cells
 
