@@ -24,7 +24,6 @@ from conformance.evidence import Status
 from conformance.paths import cassettes_dir, expectations_dir
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import Profile, ProfileError, profile_for
-from conformance.report import write_reports
 from conformance.runner import CellResult
 from conformance.schedule import Deadline
 from conformance.session import Session, live_plan, render_dir, replay_plans, select_probes
@@ -175,7 +174,10 @@ def _positive_float(text: str) -> float:
 
 def _session(args: argparse.Namespace, meta: dict[str, object]) -> Session:
     budget = None if args.budget is None else Deadline(args.budget)
-    return Session(args.out, meta, None if args.quiet else _print_cell, jobs=args.jobs, budget=budget)
+    baseline = None if args.baseline is None else load_matrix(args.baseline)
+    return Session(
+        args.out, meta, None if args.quiet else _print_cell, jobs=args.jobs, budget=budget, baseline=baseline
+    )
 
 
 def _print_cell(result: CellResult) -> None:
@@ -192,13 +194,11 @@ def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
         print(f"conformance: no recorded provider under {cassettes}", file=sys.stderr)
         return 2
     session = _session(args, {"mode": "replay"})
-    return _finish(session.run(plans), args.out, args.baseline)
+    return _finish(session.run(plans), args.out)
 
 
-def _finish(matrix: dict[str, Any], out: Path, baseline: Path | None = None) -> int:
-    """Print the counts; with a baseline, the reports are written again with the changes outlined."""
-    if baseline is not None:
-        write_reports(matrix, out, baseline=load_matrix(baseline))
+def _finish(matrix: dict[str, Any], out: Path) -> int:
+    """Print the counts."""
     cells = matrix["cells"]
     assert isinstance(cells, list)
     counts: dict[str, int] = {}
@@ -242,7 +242,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     plans = args.shard.apply([live.plan]) if args.shard else [live.plan]
     session = _session(args, meta)
-    return _finish(session.run(plans), args.out, args.baseline)
+    return _finish(session.run(plans), args.out)
 
 
 def _diff(args: argparse.Namespace) -> int:

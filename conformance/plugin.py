@@ -25,6 +25,7 @@ from conformance.paths import cassettes_dir
 from conformance.probes import Probe
 from conformance.profiles import profile_for
 from conformance.report import view
+from conformance.report.data import read_matrix
 from conformance.report.html import cell_anchor
 from conformance.results import RESULTS_FILE, ResultsWriter
 from conformance.runner import CellResult
@@ -205,15 +206,15 @@ def _cell_html(result: CellResult) -> str:
 
 
 def _summary_html(matrix: dict[str, Any], link: str) -> str:
-    cells = matrix.get("cells", [])
-    tally = view.counts(cells)
+    report = read_matrix(matrix)
+    tally = view.counts(report.cells.values())
     rows = "".join(
         f"<tr><td>{_chip(s.name)}</td><td>{tally[s.name]}</td><td>{html.escape(s.meaning)}</td></tr>"
-        for s in view.vocabulary(matrix)
+        for s in view.vocabulary(report)
         if tally.get(s.name)
     )
     return (
-        f"<h2>Conformance matrix</h2><p>{len(cells)} cells: "
+        f"<h2>Conformance matrix</h2><p>{len(report.cells)} cells: "
         f'<a href="{html.escape(link)}">matrix.html</a> has each one\'s evidence.</p>'
         f'<table class="conformance-summary"><tr><th>Status</th><th>Cells</th><th>Meaning</th></tr>{rows}</table>'
     )

@@ -199,6 +199,7 @@ class Session:
     on_cell: Callable[[CellResult], None] | None = None
     jobs: int | None = None  # models run at once, each in its own thread; None: one per model, up to 8
     budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
+    baseline: dict[str, Any] | None = None  # a past matrix: the reports outline what changed since
 
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -260,7 +261,7 @@ class Session:
         (self.out_dir / "run.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
 
     def render(self, meta: dict[str, Any]) -> dict[str, Any]:
-        return render_dir(self.out_dir, meta)
+        return render_dir(self.out_dir, meta, baseline=self.baseline)
 
 
 def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
@@ -306,7 +307,7 @@ def render_dir(
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 
-    write_reports(matrix, out_dir, baseline=baseline, history=history)
+    write_reports(matrix, out_dir, baseline=baseline, history=history, records=records)
     return matrix
 
 

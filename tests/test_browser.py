@@ -1,12 +1,14 @@
 """The report in a real browser: headless Chromium opens matrix.html from a file, as someone would.
 
-What only a browser can tell: the cells and legend are there once the page has run, clicking a cell
-opens its evidence, a status filter dims the rest, and a 3000-cell page still reacts at once. Skipped
+Used as a person would: the first screen of models x feature groups, a group opened in place to its
+probes, a cell's evidence loaded from its sidecar file, a filter by model or by capability, a sort, and
+forty models on a 1440 px screen without horizontal scrolling. Skipped
 when Chromium is absent, except where CONFORMANCE_REQUIRE_BROWSER=1 (CI) makes that a failure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import time
@@ -18,12 +20,12 @@ import pytest
 
 from conformance.report import render_html
 from conformance.report.html import cell_anchor
-from conformance.report.view import KNOWN, number
+from conformance.report.view import CAPABILITIES, KNOWN, number
 from tests.browser import REQUIRE_ENV, Browser, find_chromium
 from tests.replayed import replayed_run
 from tests.test_report import _cell, _matrix
 
-WIDTH, HEIGHT = 1400, 900
+WIDTH, HEIGHT = 1440, 900
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +45,50 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return out / "matrix.html", matrix
 
 
-def _evidence_of(browser: Browser, selector: str) -> dict[str, Any]:
-    """The evidence entry the page holds for the cell a selector picks."""
-    value = browser.eval(
-        "JSON.parse(document.getElementById('evidence').textContent)"
-        f".cells[Number(document.querySelector({selector!r}).dataset.i)]"
+GROUPS = (
+    "core",
+    "streaming",
+    "structured",
+    "tools",
+    "vision",
+    "reasoning",
+    "state",
+    "parameters",
+    "errors",
+    "guide",
+    "sdk",
+)
+
+
+def _visible(browser: Browser, selector: str) -> int:
+    return int(
+        browser.eval(
+            f"Array.from(document.querySelectorAll({selector!r})).filter((n) => getComputedStyle(n).display !== 'none')"
+            ".length"
+        )
     )
-    assert isinstance(value, dict)
-    return value
 
 
-def test_the_replayed_matrix_renders_every_cell_the_legend_and_the_header(
+def _wait_for_evidence(browser: Browser) -> None:
+    deadline = time.monotonic() + 10
+    while browser.eval("document.getElementById('panel').dataset.loaded") != "true":
+        assert time.monotonic() < deadline, browser.eval("document.getElementById('panel-body').innerText")
+        time.sleep(0.02)
+
+
+def test_the_first_screen_shows_one_verdict_per_model_and_group(
     browser: Browser, replayed: tuple[Path, dict[str, Any]]
 ) -> None:
     page, matrix = replayed
     browser.open(page.as_uri())
-    rows, probes = len(matrix["rows"]), len(matrix["probes"])
-    assert browser.eval("document.querySelectorAll('#matrix tbody td.c').length") == rows * probes
-    assert browser.eval("document.querySelectorAll('#matrix td.c[data-i]').length") == len(matrix["cells"])
-    legend = browser.eval("Array.from(document.querySelectorAll('.legend .lg'), (b) => b.dataset.status)")
-    assert legend == list(KNOWN) == matrix["statuses"]
+    rows, groups = len(matrix["rows"]), len(dict.fromkeys(p["feature"] for p in matrix["probes"]))
+    assert _visible(browser, "#matrix tbody td.gc") == rows * groups
+    assert _visible(browser, "#matrix td.pc") == 0, "probes stay folded until a group is opened"
+    assert browser.eval("document.querySelectorAll('#matrix td.pc[data-p]').length") == len(matrix["cells"])
+    legend = browser.eval("Array.from(document.querySelectorAll('.legend .lg'), (b) => b.dataset.cap)")
+    assert legend == list(CAPABILITIES)
+    statuses = browser.eval("Array.from(document.querySelectorAll('.statuses li'), (li) => li.dataset.status)")
+    assert statuses == list(KNOWN) == matrix["statuses"]
     facts = dict(
         browser.eval(
             "Array.from(document.querySelectorAll('.facts div'), (d) => [d.children[0].textContent,"
@@ -73,25 +99,61 @@ def test_the_replayed_matrix_renders_every_cell_the_legend_and_the_header(
     assert facts["Duration"].endswith(" s")
     latencies = browser.eval("Array.from(document.querySelectorAll('.rowh .lat'), (n) => n.textContent)")
     assert len(latencies) == rows and all(t.startswith("first byte ") and " · total " in t for t in latencies)
-    assert browser.eval("document.getElementById('shown').textContent") == f"{rows} rows"
+    assert browser.eval("document.getElementById('shown').textContent") == f"{rows} models"
 
 
-def test_clicking_a_cell_opens_its_evidence(browser: Browser, replayed: tuple[Path, dict[str, Any]]) -> None:
-    page, _ = replayed
+def test_a_group_expands_in_place_to_its_probes_and_folds_back(
+    browser: Browser, replayed: tuple[Path, dict[str, Any]]
+) -> None:
+    page, matrix = replayed
+    browser.open(page.as_uri())
+    feature = "tools"
+    index = browser.eval("Array.from(document.querySelectorAll('.exp'), (b) => b.textContent)").index(feature)
+    probes = [p["id"] for p in matrix["probes"] if p["feature"] == feature]
+    browser.click(f".exp[data-g='{index}']")
+    assert browser.eval(f"document.querySelector(\".exp[data-g='{index}']\").getAttribute('aria-expanded')") == "true"
+    assert _visible(browser, f"#matrix td.pc[data-g='{index}']") == len(matrix["rows"]) * len(probes)
+    assert _visible(browser, "#matrix td.pc") == len(matrix["rows"]) * len(probes), "only that group opened"
+    headers = browser.eval(
+        f"Array.from(document.querySelectorAll(\"th.ph[data-g='{index}'] a\"), (a) => a.title.split(':')[0])"
+    )
+    assert headers == probes
+    order = browser.eval(
+        "Array.from(document.querySelector('#matrix thead tr').children)"
+        ".filter((th) => getComputedStyle(th).display !== 'none').map((th) => th.className.split(' ')[0])"
+    )
+    at = order.index("gh", 1 + index)
+    assert order[at + 1 : at + 1 + len(probes)] == ["pc"] * len(probes), "the probes open right beside their group"
+    browser.click(f"#matrix tbody tr:first-child td.gc[data-g='{index}']")
+    assert _visible(browser, "#matrix td.pc") == 0, "clicking the group's cell folds it again"
+
+
+def test_opening_a_cell_loads_its_evidence_from_its_sidecar(
+    browser: Browser, replayed: tuple[Path, dict[str, Any]]
+) -> None:
+    page, matrix = replayed
     browser.open(page.as_uri())
     assert browser.eval("document.getElementById('panel').hidden") is True
-    selector = "td.c[data-s='FAIL'], td.c[data-s='ERROR'], td.c[data-s='IGNORED'], td.c[data-s='NON-STRICT']"
-    expected = _evidence_of(browser, selector)
-    assert expected["findings"], "a cell with findings is picked"
+    assert browser.eval("document.querySelectorAll('script[src]').length") == 0, "no evidence until a cell opens"
+    cell = next(c for c in matrix["cells"] if c["status"] in ("FAIL", "IGNORED") and c["findings"])
+    row = matrix["rows"].index({"provider": cell["provider"], "model": cell["model"]})
+    probe = json.dumps(cell["probe"])
+    group = browser.eval(
+        f"document.querySelectorAll('#matrix tbody tr')[{row}].querySelector('td.pc[data-p={probe}]').dataset.g"
+    )
+    browser.click(f".exp[data-g='{group}']")
+    selector = f"#matrix tbody tr:nth-child({row + 1}) td.pc[data-p='{cell['probe']}']"
     browser.click(selector)
     assert browser.eval("getComputedStyle(document.getElementById('panel')).display") != "none"
-    assert browser.eval("document.getElementById('panel').getBoundingClientRect().width") > 300
+    _wait_for_evidence(browser)
     panel = browser.eval("document.getElementById('panel-body').innerText")
-    assert panel.splitlines()[0] == expected["probe"]
-    assert expected["findings"][0]["message"].splitlines()[0][:80] in panel
-    assert f"{expected['provider']} · {expected['model']}" in panel
+    assert panel.splitlines()[0] == cell["probe"]
+    assert f"{cell['provider']} · {cell['model']}" in panel
+    assert cell["findings"][0]["message"].splitlines()[0][:80] in panel
+    assert "Exchange 1 of " in panel and "Request body" in panel
+    assert browser.eval("document.querySelectorAll('script[src]').length") == 1
     assert browser.eval(f"document.querySelector({selector!r}).classList.contains('sel')") is True
-    assert browser.eval("location.hash").startswith("#cell=")
+    assert browser.eval("location.hash") == cell_anchor(cell["provider"], cell["model"], cell["probe"])
     browser.click("#panel-close")
     assert browser.eval("document.getElementById('panel').hidden") is True
 
@@ -99,43 +161,15 @@ def test_clicking_a_cell_opens_its_evidence(browser: Browser, replayed: tuple[Pa
 def test_a_cell_anchor_opens_that_cells_evidence_on_load(
     browser: Browser, replayed: tuple[Path, dict[str, Any]]
 ) -> None:
-    """The link the pytest-html report gives each cell."""
+    """The link the pytest-html report and the per-model and per-probe pages give each cell."""
     page, matrix = replayed
     cell = matrix["cells"][-1]
     browser.open(page.as_uri() + cell_anchor(cell["provider"], cell["model"], cell["probe"]))
-    assert browser.eval("document.getElementById('panel').hidden") is False
+    _wait_for_evidence(browser)
     assert browser.eval("document.querySelector('#panel-body h2').textContent") == cell["probe"]
     assert browser.eval("document.querySelector('#panel-body .who').textContent").startswith(
         f"{cell['provider']} · {cell['model']} · "
     )
-
-
-def test_a_status_filter_dims_the_other_cells_and_hides_rows_without_one(
-    browser: Browser, replayed: tuple[Path, dict[str, Any]], tmp_path: Path
-) -> None:
-    page, matrix = replayed
-    browser.open(page.as_uri())
-    status = next(s for s in ("FAIL", "ERROR", "UNSUPPORTED", "PASS") if any(c["status"] == s for c in matrix["cells"]))
-    browser.click(f".legend .lg[data-status='{status}']")
-    state = browser.eval(
-        "Array.from(document.querySelectorAll('#matrix tbody tr'), (tr) => ({"
-        " shown: getComputedStyle(tr).display !== 'none',"
-        " cells: Array.from(tr.querySelectorAll('td.c[data-s]'),"
-        "   (td) => [td.dataset.s, Number(getComputedStyle(td).opacity)]) }))"
-    )
-    shown = [row for row in state if row["shown"]]
-    assert shown and len(shown) == sum(1 for row in state if any(s == status for s, _ in row["cells"]))
-    for row in shown:
-        for cell_status, opacity in row["cells"]:
-            assert (opacity == 1) if cell_status == status else (opacity < 0.5), (cell_status, opacity)
-    assert (
-        browser.eval("document.querySelector(`.lg[data-status='" + status + "']`).getAttribute('aria-pressed')")
-        == "true"
-    )
-    shot = browser.screenshot(tmp_path / "filtered.png")
-    _assert_png(shot, WIDTH, HEIGHT)
-    browser.click("#reset")
-    assert browser.eval("document.querySelectorAll('#matrix td.c.dim, #matrix tr.off').length") == 0
 
 
 def test_the_model_filter_matches_provider_and_model_names_only(
@@ -144,39 +178,86 @@ def test_the_model_filter_matches_provider_and_model_names_only(
     page, matrix = replayed
     browser.open(page.as_uri())
     shown = "Array.from(document.querySelectorAll('#matrix tbody tr:not(.off) .model'), (n) => n.textContent)"
-    search = (
-        "(() => {{ const box = document.getElementById('model-filter'); box.value = {!r};"
-        " box.dispatchEvent(new Event('input')); }})()"
-    )
     first = matrix["rows"][0]
-    browser.eval(search.format(f"{first['provider']} {first['model']}"))
+    browser.click("#model-filter")
+    browser.call("Input.insertText", {"text": f"{first['provider']} {first['model']}"})
     assert browser.eval(shown) == [
         r["model"] for r in matrix["rows"] if r["provider"] == first["provider"] and first["model"] in r["model"]
     ]
-    browser.eval(search.format("first byte"))
+    assert browser.eval("document.getElementById('shown').textContent") == f"1 of {len(matrix['rows'])} models"
+    browser.eval("document.getElementById('model-filter').value = 'first byte'")
+    browser.eval("document.getElementById('model-filter').dispatchEvent(new Event('input'))")
     assert browser.eval(shown) == [], "the latency line in the row header is not searched"
 
 
-def test_a_50_by_60_matrix_loads_and_filters_quickly(browser: Browser, tmp_path: Path) -> None:
-    """A smoke check with generous bounds, not a benchmark."""
+def test_a_capability_filter_dims_other_groups_and_hides_rows_without_one(
+    browser: Browser, replayed: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    page, _ = replayed
+    browser.open(page.as_uri())
+    caps = browser.eval("Array.from(document.querySelectorAll('td.gc'), (td) => td.dataset.cap)")
+    wanted = next(c for c in ("broken", "partly", "works") if c in caps)
+    browser.click(f".legend .lg[data-cap='{wanted}']")
+    state = browser.eval(
+        "Array.from(document.querySelectorAll('#matrix tbody tr'), (tr) => ({"
+        " shown: getComputedStyle(tr).display !== 'none',"
+        " cells: Array.from(tr.querySelectorAll('td.gc'),"
+        "   (td) => [td.dataset.cap, Number(getComputedStyle(td).opacity)]) }))"
+    )
+    shown = [row for row in state if row["shown"]]
+    assert shown and len(shown) == sum(1 for row in state if any(c == wanted for c, _ in row["cells"]))
+    for row in shown:
+        for cap, opacity in row["cells"]:
+            assert (opacity == 1) if cap == wanted else (opacity < 0.5), (cap, opacity)
+    shot = browser.screenshot(tmp_path / "filtered.png")
+    _assert_png(shot, WIDTH, HEIGHT)
+    browser.click("#reset")
+    assert browser.eval("document.querySelectorAll('#matrix td.dim, #matrix tr.off').length") == 0
+
+
+def test_sorting_by_a_group_puts_the_best_verdicts_first_and_again_reverses(browser: Browser, tmp_path: Path) -> None:
+    cells = [
+        _cell("tools.a", status, model=model)
+        for model, status in (("m-broken", "FAIL"), ("m-works", "PASS"), ("m-partly", "PASS"), ("m-partly", "FAIL"))
+    ]
+    cells[2]["probe"], cells[3]["probe"] = "tools.a", "tools.b"
+    cells.append(_cell("tools.b", "PASS", model="m-works"))
+    cells.append(_cell("tools.b", "FAIL", model="m-broken"))
+    page = tmp_path / "matrix.html"
+    page.write_text(render_html(_matrix(cells)), encoding="utf-8")
+    browser.open(page.as_uri())
+    order = "Array.from(document.querySelectorAll('#matrix tbody .model'), (n) => n.textContent)"
+    assert browser.eval(order) == ["m-broken", "m-works", "m-partly"], "as the matrix lists them"
+    browser.click(".sort[data-sort='0']")
+    assert browser.eval(order) == ["m-works", "m-partly", "m-broken"]
+    assert browser.eval("document.querySelector('th.gh').getAttribute('aria-sort')") == "descending"
+    browser.click(".sort[data-sort='0']")
+    assert browser.eval(order) == ["m-broken", "m-partly", "m-works"]
+    browser.click(".sort[data-sort='model']")
+    assert browser.eval(order) == ["m-broken", "m-partly", "m-works"]
+    assert browser.eval("document.querySelector('th.corner').getAttribute('aria-sort')") == "ascending"
+
+
+def test_forty_models_fit_a_1440_px_screen_without_horizontal_scrolling(browser: Browser, tmp_path: Path) -> None:
     statuses = list(KNOWN)
     cells = [
-        _cell(f"f{p // 10}.probe_{p}", statuses[(m + p) % len(statuses)], model=f"org/model-{m}")
-        for m in range(50)
-        for p in range(60)
+        _cell(
+            f"{GROUPS[p % len(GROUPS)]}.probe_{p}",
+            statuses[(m + p) % len(statuses)],
+            model=f"Meta-Llama-3_3-70B-Instruct-{m:02d}",
+        )
+        for m in range(40)
+        for p in range(82)
     ]
-    page = tmp_path / "big.html"
+    page = tmp_path / "forty.html"
     page.write_text(render_html(_matrix(cells)), encoding="utf-8")
     started = time.monotonic()
     browser.open(page.as_uri())
     loaded = time.monotonic() - started
-    assert browser.eval("document.querySelectorAll('#matrix td.c[data-i]').length") == 3000
-    started = time.monotonic()
-    browser.click(".legend .lg[data-status='FAIL']")
-    dimmed = browser.eval("document.querySelectorAll('#matrix td.c.dim').length")
-    filtered = time.monotonic() - started
-    assert dimmed == 3000 - sum(1 for c in cells if c["status"] == "FAIL")
-    assert loaded < 10 and filtered < 5, (loaded, filtered)
+    assert browser.eval("window.innerWidth") == WIDTH
+    assert browser.eval("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
+    assert _visible(browser, "td.gc") == 40 * len(GROUPS)
+    assert loaded < 10, "a smoke check with a generous bound, not a benchmark"
 
 
 def _assert_png(path: Path, width: int, height: int) -> None:

@@ -13,7 +13,7 @@ from tests.test_report import _cell, _exchange, _matrix
 def _row_headers(html: str) -> dict[str, str]:
     """Each row header's markup, by model."""
     headers = re.findall(r'<th class="rowh".*?</th>', html, re.DOTALL)
-    return {re.search(r'<span class="model">(.*?)</span>', h).group(1): h for h in headers}  # type: ignore[union-attr]
+    return {re.search(r'<a class="model"[^>]*>(.*?)</a>', h).group(1): h for h in headers}  # type: ignore[union-attr]
 
 
 def _run(passes: dict[str, int], total: int = 4) -> dict[str, Any]:
@@ -69,5 +69,6 @@ def test_a_documented_claim_is_shown_with_its_source_and_an_unknown_one_is_not()
     ]
     html = render_html(_matrix(cells))
     assert '<span class="claim" title="claimed by profile">claim yes</span><span class="drift">DRIFT</span>' in html
-    assert html.count('class="claim"') == 1
+    assert html.count('class="claim"') == 2, "the probe's cell, and its group's"
+    assert '<span class="claim">claim yes</span><span class="drift">DRIFT</span></span></td>' in html
     assert "{&#39;claim&#39;" not in html and "{'claim'" not in html

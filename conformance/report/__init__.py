@@ -1,16 +1,19 @@
-"""Reports rendered from a matrix alone: one HTML page with its evidence, a Markdown summary, JUnit XML.
+"""Reports rendered from a matrix: matrix.html with a page per model and per probe, summary.md, junit.xml.
 
-The report layer reads the matrix dict only, so any results directory, however old, can be re-rendered.
+The report layer reads a matrix through `data.read_matrix` alone, so any results directory, however old,
+can be re-rendered; the exchanges come from results.jsonl, where they are stored once.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance.report.html import render_html
+from conformance.report.data import CellRecord, Key
+from conformance.report.html import Exchanges, render_html, write_html
 from conformance.report.junit import render_junit
 from conformance.report.markdown import render_markdown
 
@@ -18,27 +21,40 @@ __all__ = ["load_schema", "render_html", "render_junit", "render_markdown", "wri
 
 
 def write_reports(
-    matrix: dict[str, Any],
+    matrix: Mapping[str, Any],
     out_dir: Path,
-    baseline: dict[str, Any] | None = None,
+    baseline: Mapping[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
+    records: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[Path]:
-    """Write matrix.html, summary.md and junit.xml into out_dir; returns their paths.
+    """Write matrix.html (with its pages and evidence), summary.md and junit.xml into out_dir.
 
-    `history` holds past matrices, oldest first, for the HTML page's per-model trend.
+    `history` holds past matrices, oldest first, for the per-model trend. `records` are the results.jsonl
+    lines the matrix was built from: the evidence files take the exchanges from them. Without them, a
+    matrix that carries its exchanges inline (older runs) still gets its evidence.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    pages = {
-        "matrix.html": render_html(matrix, baseline, history),
-        "summary.md": render_markdown(matrix, baseline),
-        "junit.xml": render_junit(matrix),
-    }
-    paths = []
-    for name, text in pages.items():
+    exchanges = None if records is None else _exchanges_by_cell(records)
+    paths = write_html(matrix, out_dir, baseline, history, exchanges)
+    for name, text in (("summary.md", render_markdown(matrix, baseline)), ("junit.xml", render_junit(matrix))):
         path = out_dir / name
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def _exchanges_by_cell(records: Iterable[Mapping[str, Any]]) -> Exchanges:
+    """A cell's exchanges from its record; a later record for the same cell wins, as in the matrix."""
+    found: dict[Key, Sequence[Mapping[str, Any]]] = {}
+    for record in records:
+        key = (str(record.get("provider", "")), str(record.get("model", "")), str(record.get("probe", "")))
+        exchanges = record.get("exchanges")
+        found[key] = [x for x in exchanges if isinstance(x, Mapping)] if isinstance(exchanges, list) else []
+
+    def lookup(cell: CellRecord) -> Sequence[Mapping[str, Any]]:
+        return found.get(cell.key) or cell.exchanges
+
+    return lookup
 
 
 def load_schema(name: str) -> dict[str, Any]:

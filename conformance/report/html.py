@@ -1,18 +1,19 @@
-"""The matrix as one self-contained HTML page: the table people read each morning, with its evidence.
+"""The HTML report: a first screen of models x feature groups, a page per model and per probe, evidence on demand.
 
-The table, legend and header are rendered server-side by jinja2 with autoescape on. The evidence for
-each cell travels as one JSON blob that a little vanilla JS turns into DOM nodes with `textContent`
-only, which keeps a 3000-cell page small and every byte a server sent inert.
+Pages are rendered server-side by jinja2 with autoescape on. The first screen carries statuses and one-line
+reasons only; each row's full evidence is a sidecar script, `evidence/<row>.js`, that the page loads when a
+cell opens. A `<script src>` works from `file://`, where `fetch` does not, so a CI artifact opens offline.
+The evidence is JSON that a little vanilla JS turns into DOM nodes with `textContent` only, which keeps
+every byte a server sent inert.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import re
-import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,64 +25,52 @@ from markupsafe import Markup
 
 from conformance.diff import Change
 from conformance.report import view
-from conformance.report.view import Group, Key, StatusStyle
+from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row, ms, read_matrix
+from conformance.report.view import Group, Latency, StatusStyle, Verdict
 
 HERE = Path(__file__).parent
 BODY_LIMIT = 20_000
 EVENT_LIMIT = 200
 HEADER_LIMIT = 2_000
-TITLE_LIMIT = 200
 CHANGE_GLYPHS = {"improved": "▲", "regressed": "▼", "changed": "◆", "added": "+"}
 SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 64, 16, 2
+EVIDENCE_CALLBACK = "conformanceEvidence"
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
+Exchanges = Callable[[CellRecord], Sequence[Mapping[str, Any]]]
+
+
+def _inline(cell: CellRecord) -> Sequence[Mapping[str, Any]]:
+    return cell.exchanges
+
 
 @dataclass(frozen=True)
-class CellView:
-    index: int
+class ProbeCell:
+    """One probe's cell: what the expanded group and the per-model and per-probe pages show."""
+
+    probe: ProbeRecord
     style: StatusStyle
-    title: str
+    reason: str
     claim: str = ""
     claim_source: str = ""
     drift: bool = False
     flaky: bool = False
     deprecated: str = ""
     change: Change | None = None
+    latency: Latency | None = None
+    cell: CellRecord | None = None
 
     @property
     def change_glyph(self) -> str:
         return CHANGE_GLYPHS.get(self.change.kind, "") if self.change else ""
 
-
-@dataclass(frozen=True)
-class Summary:
-    """A group's (or row's) pass count, with the full per-status breakdown for the tooltip."""
-
-    passed: int
-    total: int
-    breakdown: str
-
-    @property
-    def text(self) -> str:
-        return f"{self.passed}/{self.total}"
-
-
-@dataclass(frozen=True)
-class Latency:
-    """A model's median time to first byte and total time over all its exchanges: one slow model stands out."""
-
-    first_byte_ms: float | None
-    total_ms: float | None
-    exchanges: int
-
-    @property
-    def text(self) -> str:
-        return f"first byte {_ms_text(self.first_byte_ms)} · total {_ms_text(self.total_ms)}"
-
     @property
     def title(self) -> str:
-        return f"median over this model's {self.exchanges} exchanges: time to first byte, and total time"
+        text = self.reason
+        if self.change is not None:
+            text += f" (baseline: {self.change.old or 'absent'}, {self.change.kind})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -128,23 +117,77 @@ class Trend:
 class RowView:
     provider: str
     model: str
+    page: str  # the model's own page, relative to the report root
+    evidence: str  # the row's evidence sidecar, relative to the report root
     semantic_off: int
     total: int
     semantic_note: str
-    summary: Summary
+    working: int
+    decided: int
+    score: float  # share of decided probes that work, for sorting
+    drift: int
     latency: Latency | None = None
     trend: Trend | None = None
-    groups: list[tuple[Group, list[CellView | None], Summary]] = field(default_factory=list)
+    groups: list[tuple[Group, Verdict, list[ProbeCell | None]]] = field(default_factory=list)
+
+    @property
+    def key(self) -> Row:
+        return (self.provider, self.model)
 
 
 def render_html(
-    matrix: dict[str, Any], baseline: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None
+    matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None = None, history: list[dict[str, Any]] | None = None
 ) -> str:
-    """One HTML file with everything inlined: it must open from a CI artifact with no network.
+    """The first screen alone, as text; `write_html` writes it with its pages and evidence."""
+    site = _Site(read_matrix(matrix), view.changes(matrix, baseline), baseline, history or [])
+    return site.index()
 
-    `history` holds past matrices, oldest first; each row then gets a sparkline of its PASS count.
+
+def write_html(
+    matrix: Mapping[str, Any],
+    out_dir: Path,
+    baseline: Mapping[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    exchanges: Exchanges | None = None,
+) -> list[Path]:
+    """matrix.html, a page per model and per probe, and one evidence script per row; returns what it wrote.
+
+    `exchanges` gives a cell's recorded exchanges (from results.jsonl); by default, those the matrix carries.
     """
-    return _template().render(**_page(matrix, baseline, history or []))
+    site = _Site(read_matrix(matrix), view.changes(matrix, baseline), baseline, history or [])
+    written = [_write(out_dir / "matrix.html", site.index())]
+    for row in site.rows:
+        written.append(_write(out_dir / row.page, site.model_page(row)))
+        written.append(_write(out_dir / row.evidence, site.evidence_script(row, exchanges or _inline)))
+    for group in site.grid:
+        for probe in group.probes:
+            written.append(_write(out_dir / probe_page(probe.id), site.probe_page(group, probe)))
+    return written
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def slug(*parts: str) -> str:
+    """A file name for any id: readable, and unique because a digest of the exact parts ends it."""
+    readable = "-".join("".join(c if c.isalnum() or c in "-_." else "_" for c in p)[:60] for p in parts)
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{readable.lstrip('.') or '_'}-{digest}"
+
+
+def model_page(provider: str, model: str) -> str:
+    return f"models/{slug(provider, model)}.html"
+
+
+def probe_page(probe: str) -> str:
+    return f"probes/{slug(probe)}.html"
+
+
+def evidence_script(provider: str, model: str) -> str:
+    return f"evidence/{slug(provider, model)}.js"
 
 
 def cell_anchor(provider: str, model: str, probe: str) -> str:
@@ -154,7 +197,7 @@ def cell_anchor(provider: str, model: str, probe: str) -> str:
 
 
 @cache
-def _template() -> Template:
+def _template(name: str) -> Template:
     env = Environment(
         loader=FileSystemLoader(HERE),
         autoescape=True,
@@ -163,7 +206,8 @@ def _template() -> Template:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    return env.get_template("matrix.html.j2")
+    env.globals["anchor"] = cell_anchor
+    return env.get_template(name)
 
 
 @cache
@@ -172,42 +216,136 @@ def _asset(name: str) -> Markup:
     return Markup(Path(HERE, name).read_text(encoding="utf-8"))
 
 
-def _page(matrix: dict[str, Any], baseline: dict[str, Any] | None, history: list[dict[str, Any]]) -> dict[str, Any]:
-    grid = view.groups(matrix)
-    cells = view.cell_index(matrix)
-    keys = view.rows(matrix)
-    changes = view.changes(matrix, baseline)
-    evidence: list[dict[str, Any]] = []
-    rows = [_row(provider, model, grid, cells, changes, evidence) for provider, model in keys]
-    if history:
-        trends = _trends([*history, matrix])
-        for row in rows:
-            row.trend = trends.get((row.provider, row.model))
-    tally = view.counts(matrix.get("cells", []))
-    return {
-        "title": "Conformance: " + ", ".join(view.providers(matrix)),
-        "header": _header(matrix),
-        "vocabulary": [(s, tally.get(s.name, 0)) for s in view.vocabulary(matrix)],
-        "groups": [(g, _summary([cells.get((*k, probe["id"])) for k in keys for probe in g.probes])) for g in grid],
-        "rows": rows,
-        "diff": _diff(changes, baseline),
-        "style": view.style,
-        "evidence": _script_json({"probes": _probes(grid), "cells": evidence}),
-        "css": _asset("matrix.css"),
-        "js": _asset("matrix.js"),
-    }
+class _Site:
+    """Everything the pages share, worked out once: the grid, each row's verdicts, the changes."""
+
+    def __init__(
+        self,
+        report: Report,
+        changes: dict[Key, Change],
+        baseline: Mapping[str, Any] | None,
+        history: list[dict[str, Any]],
+    ) -> None:
+        self.report, self.changes, self.baseline = report, changes, baseline
+        self.grid = view.groups(report)
+        self.rows = [self._row(row) for row in report.rows]
+        if history:
+            trends = _trends([read_matrix(h) for h in history] + [report])
+            for row in self.rows:
+                row.trend = trends.get((row.provider, row.model))
+
+    def _row(self, key: Row) -> RowView:
+        provider, model = key
+        mine = self.report.row_cells(key)
+        groups = []
+        working = decided = 0
+        for group in self.grid:
+            cells = view.group_cells(self.report, key, group)
+            verdict = view.verdict(cells)
+            working, decided = working + verdict.working, decided + verdict.decided
+            shown = [self._probe_cell(self.report.cell(provider, model, p.id), p) for p in group.probes]
+            groups.append((group, verdict, shown))
+        return RowView(
+            provider=provider,
+            model=model,
+            page=model_page(provider, model),
+            evidence=evidence_script(provider, model),
+            semantic_off=view.semantic_off(mine),
+            total=len(mine),
+            semantic_note=view.semantic_note(mine),
+            working=working,
+            decided=decided,
+            score=round(working / decided, 4) if decided else -1.0,
+            drift=sum(1 for c in mine if c.drift),
+            latency=view.latency(mine),
+            groups=groups,
+        )
+
+    def _probe_cell(self, cell: CellRecord | None, probe: ProbeRecord) -> ProbeCell | None:
+        if cell is None:
+            return None
+        status = view.style(cell.status)
+        claim = "" if cell.claim == "unknown" else cell.claim
+        return ProbeCell(
+            probe=probe,
+            style=status,
+            reason=view.one_line(cell.reason or f"{status.name}: {status.meaning}"),
+            claim=claim,
+            claim_source=cell.claim_source if claim else "",
+            drift=cell.drift,
+            flaky=cell.flaky,
+            deprecated=cell.deprecated,
+            change=self.changes.get(cell.key),
+            latency=view.latency([cell]),
+            cell=cell,
+        )
+
+    def _common(self, root: str) -> dict[str, Any]:
+        providers = view.providers(self.report)
+        return {
+            "root": root,
+            "style": view.style,
+            "css": _asset("matrix.css"),
+            "title": "Conformance: " + ", ".join(providers),
+            "header": _header(self.report, providers),
+            "probe_page": probe_page,
+        }
+
+    def index(self) -> str:
+        tally = view.counts(self.report.cells.values())
+        verdicts = Counter(v.capability.name for row in self.rows for _, v, _ in row.groups)
+        return _template("matrix.html.j2").render(
+            **self._common(""),
+            capabilities=[(c, verdicts.get(c.name, 0)) for c in view.CAPABILITIES.values()],
+            vocabulary=[(s, tally.get(s.name, 0)) for s in view.vocabulary(self.report)],
+            grid=self.grid,
+            rows=self.rows,
+            diff=_diff(self.changes, self.baseline),
+            meta=_script_json(
+                {"callback": EVIDENCE_CALLBACK, "probes": {p.id: [p.title, p.feature] for p in self.report.probes}}
+            ),
+            js=_asset("matrix.js"),
+        )
+
+    def model_page(self, row: RowView) -> str:
+        return _template("model.html.j2").render(**self._common("../"), row=row)
+
+    def probe_page(self, group: Group, probe: ProbeRecord) -> str:
+        cells = [(row, self._probe_cell(self.report.cell(*row.key, probe.id), probe)) for row in self.rows]
+        shown = [(row, c) for row, c in cells if c is not None]
+        tally = Counter(c.style.name for _, c in shown)
+        return _template("probe.html.j2").render(
+            **self._common("../"),
+            probe=probe,
+            group=group,
+            cells=shown,
+            tally=[(view.style(s), n) for s, n in tally.most_common()],
+        )
+
+    def evidence_script(self, row: RowView, exchanges: Exchanges) -> str:
+        """One row's evidence as a script that hands it to the page: `conformanceEvidence({...});`."""
+        cells = [
+            _evidence(c.cell, exchanges(c.cell), c.change)
+            for _, _, shown in row.groups
+            for c in shown
+            if c is not None and c.cell is not None
+        ]
+        data = {"provider": row.provider, "model": row.model, "cells": cells}
+        return f"{EVIDENCE_CALLBACK}({_script_json(data)});\n"
 
 
-def _header(matrix: dict[str, Any]) -> dict[str, Any]:
-    providers = view.providers(matrix)
-    base_url = str(matrix.get("base_url") or "")
+def _header(report: Report, providers: dict[str, str]) -> dict[str, Any]:
+    meta = report.meta
+    base_url = str(meta.get("base_url") or "")
     facts = [
-        ("Date", view.when(matrix)),
-        ("Mode", str(matrix.get("mode") or "")),
-        ("Duration", view.duration(matrix["duration_s"]) if "duration_s" in matrix else ""),
-        ("Requests", view.number(matrix.get("requests", ""))),
-        ("Tokens", view.number(matrix.get("tokens", ""))),
-        ("Suite", str(matrix.get("suite_version") or "")),
+        ("Date", view.when(meta)),
+        ("Mode", str(meta.get("mode") or "")),
+        ("Duration", view.duration(meta["duration_s"]) if "duration_s" in meta else ""),
+        ("Requests", view.number(meta.get("requests", ""))),
+        ("Tokens", view.number(meta.get("tokens", ""))),
+        ("Models", view.number(len(report.rows))),
+        ("Cells", view.number(len(report.cells))),
+        ("Suite", str(meta.get("suite_version") or "")),
     ]
     return {
         "providers": list(providers.items()),
@@ -216,112 +354,23 @@ def _header(matrix: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _row(
-    provider: str,
-    model: str,
-    grid: list[Group],
-    cells: dict[Key, dict[str, Any]],
-    changes: dict[Key, Change],
-    evidence: list[dict[str, Any]],
-) -> RowView:
-    mine = [c for g in grid for p in g.probes if (c := cells.get((provider, model, p["id"]))) is not None]
-    row = RowView(
-        provider, model, view.semantic_off(mine), len(mine), view.semantic_note(mine), _summary(mine), _latency(mine)
-    )
-    for group in grid:
-        shown: list[CellView | None] = []
-        for probe in group.probes:
-            key = (provider, model, probe["id"])
-            cell = cells.get(key)
-            if cell is None:
-                shown.append(None)
-                continue
-            shown.append(_cell(cell, len(evidence), changes.get(key)))
-            evidence.append(_evidence(cell, changes.get(key)))
-        row.groups.append((group, shown, _summary([cells.get((provider, model, p["id"])) for p in group.probes])))
-    return row
-
-
-def _latency(cells: list[dict[str, Any]]) -> Latency | None:
-    exchanges = [x for c in cells for x in c.get("exchanges") or [] if isinstance(x, dict)]
-    first = [v for x in exchanges if (v := _ms(x.get("first_byte_ms"))) is not None]
-    total = [v for x in exchanges if (v := _ms(x.get("elapsed_ms"))) is not None]
-    if not first and not total:
-        return None
-    median = statistics.median
-    return Latency(median(first) if first else None, median(total) if total else None, len(exchanges))
-
-
-def _ms_text(value: float | None) -> str:
-    """As the evidence panel shows a latency (matrix.js `ms`), so the two never disagree."""
-    if value is None:
-        return "–"
-    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
-
-
-def _trends(runs: list[dict[str, Any]]) -> dict[tuple[str, str], Trend]:
+def _trends(runs: list[Report]) -> dict[Row, Trend]:
     """One trend per row of the newest run; the ceiling is the row's largest cell count in any run."""
-    passes: list[Counter[tuple[str, str]]] = []
-    sizes: list[Counter[tuple[str, str]]] = []
+    passes: list[Counter[Row]] = []
+    sizes: list[Counter[Row]] = []
     for run in runs:
-        cells = [c for c in run.get("cells") or [] if isinstance(c, dict)]
-        sizes.append(Counter(view.key_of(c)[:2] for c in cells))
-        passes.append(Counter(view.key_of(c)[:2] for c in cells if view.status_of(c) == "PASS"))
+        sizes.append(Counter(c.row for c in run.cells.values()))
+        passes.append(Counter(c.row for c in run.cells.values() if c.status == "PASS"))
     return {
         key: Trend(
             tuple(p[key] if key in size else None for p, size in zip(passes, sizes, strict=False)),
             max(size[key] for size in sizes),
         )
-        for key in view.rows(runs[-1])
+        for key in runs[-1].rows
     }
 
 
-def _summary(cells: Sequence[dict[str, Any] | None]) -> Summary:
-    present = [c for c in cells if c is not None]
-    tally = view.counts(present)
-    breakdown = " · ".join(f"{view.style(s).glyph} {s} {n}" for s, n in tally.most_common())
-    return Summary(tally.get("PASS", 0), len(present), breakdown or "no results")
-
-
-def _cell(cell: dict[str, Any], index: int, change: Change | None) -> CellView:
-    status = view.style(view.status_of(cell))
-    reason = _one_line(_first_message(cell) or f"{status.name}: {status.meaning}")
-    if change is not None:
-        reason += f" (baseline: {change.old or 'absent'}, {change.kind})"
-    claim, source = _claim(cell.get("claim"))
-    return CellView(
-        index=index,
-        style=status,
-        title=reason,
-        claim=claim,
-        claim_source=source,
-        drift=bool(cell.get("drift")),
-        flaky=bool(cell.get("flaky")),
-        deprecated=str(cell.get("deprecated") or ""),
-        change=change,
-    )
-
-
-def _claim(raw: Any) -> tuple[str, str]:
-    """The documented claim and its source; "unknown" is every undocumented cell, so it is not shown."""
-    value, source = (raw.get("claim"), raw.get("source")) if isinstance(raw, dict) else (raw, "")
-    value = str(value or "")
-    return ("", "") if value == "unknown" else (value, str(source or ""))
-
-
-def _first_message(cell: dict[str, Any]) -> str:
-    for finding in cell.get("findings") or []:
-        if isinstance(finding, dict) and finding.get("message"):
-            return str(finding["message"])
-    return ""
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= TITLE_LIMIT else flat[: TITLE_LIMIT - 1] + "…"
-
-
-def _diff(changes: dict[Key, Change], baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+def _diff(changes: dict[Key, Change], baseline: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if baseline is None:
         return None
     kinds = ("regressed", "improved", "changed", "added", "removed")
@@ -333,49 +382,39 @@ def _diff(changes: dict[Key, Change], baseline: dict[str, Any] | None) -> dict[s
     }
 
 
-def _probes(grid: list[Group]) -> dict[str, dict[str, str]]:
-    """Probe titles once for the whole page rather than once per cell."""
-    return {p["id"]: {"title": p["title"], "feature": g.feature} for g in grid for p in g.probes}
-
-
-def _evidence(cell: dict[str, Any], change: Change | None) -> dict[str, Any]:
+def _evidence(cell: CellRecord, exchanges: Sequence[Mapping[str, Any]], change: Change | None) -> dict[str, Any]:
     """Everything the evidence panel shows for one cell, bounded in size, as plain JSON values."""
-    provider, model, probe = view.key_of(cell)
     out: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "probe": probe,
-        "status": view.status_of(cell),
-        "findings": [_finding(f) for f in cell.get("findings") or []],
-        "exchanges": [_exchange(x) for x in cell.get("exchanges") or [] if isinstance(x, dict)],
+        "probe": cell.probe,
+        "status": cell.status,
+        "findings": [{"rule": f.rule, "level": f.level, "message": f.message} for f in cell.findings],
+        "exchanges": [_exchange(x) for x in exchanges if isinstance(x, Mapping)],
     }
-    if cell.get("semantic_checks") is False:
+    if not cell.semantic:
         out["semantic_off"] = True
-    for extra in ("claim", "drift", "flaky", "tries", "deprecated", "attempts"):
-        if cell.get(extra) not in (None, ""):
-            out[extra] = _plain(cell[extra])
+    if cell.claim != "unknown":
+        out["claim"] = {"claim": cell.claim, "source": cell.claim_source, "note": cell.claim_note}
+    extras = {"drift": cell.drift, "flaky": cell.flaky, "tries": cell.tries, "deprecated": cell.deprecated}
+    out.update({k: v for k, v in extras.items() if v})
+    if cell.attempts is not None:
+        out["attempts"] = _plain(cell.attempts)
     if change is not None:
         out["change"] = {"kind": change.kind, "old": change.old}
     return out
 
 
-def _finding(finding: Any) -> dict[str, str]:
-    if not isinstance(finding, dict):
-        return {"rule": "", "level": "", "message": str(finding)}
-    return {k: str(finding.get(k, "")) for k in ("rule", "level", "message")}
-
-
-def _exchange(exchange: dict[str, Any]) -> dict[str, Any]:
-    request = exchange.get("request") or {}
+def _exchange(exchange: Mapping[str, Any]) -> dict[str, Any]:
+    request = exchange.get("request") if isinstance(exchange.get("request"), Mapping) else {}
+    assert isinstance(request, Mapping)
     out: dict[str, Any] = {
         "method": str(request.get("method", "")),
         "url": str(request.get("url", "")),
         "request_headers": _headers(request.get("headers")),
-        **_body("request_body", request.get("body")),
+        **_body("request_body", request.get("body"), request.get("body_length")),
         "status": _plain(exchange.get("status")),
         "headers": _headers(exchange.get("headers")),
-        "elapsed_ms": _ms(exchange.get("elapsed_ms")),
-        "first_byte_ms": _ms(exchange.get("first_byte_ms")),
+        "elapsed_ms": ms(exchange.get("elapsed_ms")),
+        "first_byte_ms": ms(exchange.get("first_byte_ms")),
     }
     if exchange.get("error") is not None:
         out["error"] = str(exchange["error"])
@@ -388,14 +427,17 @@ def _exchange(exchange: dict[str, Any]) -> dict[str, Any]:
 
 
 def _headers(headers: Any) -> list[list[str]]:
-    if not isinstance(headers, dict):
+    if not isinstance(headers, Mapping):
         return []
     return [[str(k), _clip(str(v), HEADER_LIMIT)[0]] for k, v in headers.items()]
 
 
-def _body(name: str, body: Any) -> dict[str, str]:
+def _body(name: str, body: Any, length: Any = None) -> dict[str, str]:
     """The text to show, pretty-printed when it is JSON, clipped with a `<name>_note` when it is huge."""
-    shown, note = _clip(_pretty("" if body is None else str(body)), BODY_LIMIT)
+    text = "" if body is None else str(body)
+    shown, note = _clip(_pretty(text), BODY_LIMIT)
+    if isinstance(length, int) and not isinstance(length, bool) and length > len(text):
+        note = f"truncated: showing the first {len(shown):,} of {length:,} characters (the cassette has all of them)"
     return {name: shown, f"{name}_note": note} if note else {name: shown}
 
 
@@ -444,12 +486,12 @@ def _events(events: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
     for event in events[:EVENT_LIMIT]:
         if budget <= 0:
             break
-        event = event if isinstance(event, dict) else {"data": event}
+        event = event if isinstance(event, Mapping) else {"data": event}
         data, note = _clip("" if event.get("data") is None else str(event["data"]), budget)
         budget, cut = budget - len(data), cut or note is not None
         shown.append(
             {
-                "offset_ms": _ms(event.get("offset_ms")),
+                "offset_ms": ms(event.get("offset_ms")),
                 "event": None if event.get("event") is None else str(event["event"]),
                 "data": data,
                 **{k: str(event[k]) for k in ("id", "retry") if event.get(k) is not None},
@@ -461,13 +503,6 @@ def _events(events: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
     return shown, f"truncated: showing {len(shown):,} of {len(events):,} events{last}"
 
 
-def _ms(value: Any) -> float | None:
-    """A latency to show; anything that is not a finite number is shown as unknown."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return value
-
-
 def _plain(value: Any) -> Any:
     """Optional keys of unknown shape, reduced to JSON values (anything odd becomes its text)."""
     try:
@@ -477,7 +512,7 @@ def _plain(value: Any) -> Any:
 
 
 def _script_json(value: Any) -> Markup:
-    """JSON safe inside <script>: no '<', '>' or '&' can close the element, no U+2028/9 can end a line."""
+    """JSON safe inside <script> and as a script file: nothing can close the element or end a line early."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     for char, escaped in _SCRIPT_UNSAFE.items():
         text = text.replace(char, escaped)

@@ -11,13 +11,14 @@ cell that passed with findings (NON-STRICT).
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from conformance.report import view
+from conformance.report.data import CellRecord, FindingRecord, Report, read_matrix
 
 MESSAGE_LIMIT = 500
 OUTCOMES = {"FAIL": "failure", "ERROR": "error", "NOT RUN": "skipped", "UNSUPPORTED": "skipped", "IGNORED": "skipped"}
@@ -26,14 +27,15 @@ COUNTERS = {"failure": "failures", "error": "errors", "skipped": "skipped"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def render_junit(matrix: dict[str, Any]) -> str:
+def render_junit(matrix: Mapping[str, Any]) -> str:
     """The whole document as text; it always parses, whatever bytes a server sent."""
+    report = read_matrix(matrix)
     root = ET.Element("testsuites", name="conformance")
-    by_provider: dict[str, list[dict[str, Any]]] = {}
-    for cell in matrix.get("cells", []):
-        by_provider.setdefault(view.key_of(cell)[0], []).append(cell)
+    by_provider: dict[str, list[CellRecord]] = {}
+    for cell in report.cells.values():
+        by_provider.setdefault(cell.provider, []).append(cell)
     for provider, cells in by_provider.items():
-        root.append(_suite(matrix, provider, cells))
+        root.append(_suite(report, provider, cells))
     _tally(root, list(root))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -44,15 +46,16 @@ def _text(value: Any) -> str:
     return _NOT_XML.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), str(value))
 
 
-def _suite(matrix: dict[str, Any], provider: str, cells: list[dict[str, Any]]) -> ET.Element:
+def _suite(report: Report, provider: str, cells: list[CellRecord]) -> ET.Element:
     suite = ET.Element("testsuite", name=_text(provider))
+    matrix = report.meta
     stamp = matrix.get("generated_at") or matrix.get("started_at")
     if stamp:
         suite.set("timestamp", _text(stamp))
     facts = {
         "suite_version": matrix.get("suite_version"),
         "mode": matrix.get("mode"),
-        "endpoint": view.providers(matrix).get(provider),
+        "endpoint": view.providers(report).get(provider),
     }
     properties = ET.SubElement(suite, "properties")
     for name, value in facts.items():
@@ -64,16 +67,16 @@ def _suite(matrix: dict[str, Any], provider: str, cells: list[dict[str, Any]]) -
     return suite
 
 
-def _case(cell: dict[str, Any]) -> ET.Element:
-    provider, model, probe = view.key_of(cell)
-    status = view.status_of(cell)
+def _case(cell: CellRecord) -> ET.Element:
+    provider, model, probe = cell.key
+    status = cell.status
     case = ET.Element("testcase", classname=_text(f"{provider}.{model}"), name=_text(probe), time=_seconds(cell))
     properties = ET.SubElement(case, "properties")
     ET.SubElement(properties, "property", name="status", value=_text(status))
-    ET.SubElement(properties, "property", name="feature", value=_text(cell.get("feature", "")))
-    if cell.get("drift"):
+    ET.SubElement(properties, "property", name="feature", value=_text(cell.feature))
+    if cell.drift:
         ET.SubElement(properties, "property", name="drift", value="true")
-    findings = "\n".join(_finding(f) for f in cell.get("findings") or [])
+    findings = "\n".join(_finding(f) for f in cell.findings)
     if status in PASSING:
         if findings:
             ET.SubElement(case, "system-out").text = _text(findings)
@@ -83,28 +86,22 @@ def _case(cell: dict[str, Any]) -> ET.Element:
     return case
 
 
-def _finding(finding: Any) -> str:
-    if not isinstance(finding, dict):
-        return str(finding)
-    return f"[{finding.get('level', '')}] {finding.get('rule', '')}: {finding.get('message', '')}"
+def _finding(finding: FindingRecord) -> str:
+    if not finding.rule and not finding.level:
+        return finding.message
+    return f"[{finding.level}] {finding.rule}: {finding.message}"
 
 
-def _message(status: str, cell: dict[str, Any]) -> str:
+def _message(status: str, cell: CellRecord) -> str:
     """One line: the status, then the first finding (or what the status means)."""
-    findings = cell.get("findings") or []
-    first = _finding(findings[0]) if findings else view.style(status).meaning
+    first = _finding(cell.findings[0]) if cell.findings else view.style(status).meaning
     line = " ".join(f"{status}: {first}".split())
     return _text(line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 1] + "…")
 
 
-def _seconds(cell: dict[str, Any]) -> str:
+def _seconds(cell: CellRecord) -> str:
     """A cell's own duration is not in the matrix; its exchanges' elapsed times are."""
-    total = 0.0
-    for exchange in cell.get("exchanges") or []:
-        elapsed = exchange.get("elapsed_ms") if isinstance(exchange, dict) else None
-        if isinstance(elapsed, int | float) and not isinstance(elapsed, bool) and math.isfinite(elapsed):
-            total += float(elapsed)
-    return f"{total / 1000:.3f}"
+    return f"{sum(t.elapsed_ms or 0.0 for t in cell.timings) / 1000:.3f}"
 
 
 def _tally(parent: ET.Element, children: list[ET.Element]) -> None:

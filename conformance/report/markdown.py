@@ -1,4 +1,4 @@
-"""The matrix as compact Markdown for $GITHUB_STEP_SUMMARY: the morning glance, not the evidence.
+"""The matrix as compact Markdown for $GITHUB_STEP_SUMMARY: which model can do what, why not, what changed.
 
 Every string that came from a server, a model catalog or a config is escaped so it renders as the
 literal text it is: no table breakout, no HTML, no links, no code spans, no math.
@@ -6,11 +6,13 @@ literal text it is: no table breakout, no HTML, no links, no code spans, no math
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from conformance.report import view
+from conformance.report.data import Report, read_matrix
 
-PER_PROBE_LIMIT = 10
+REASONS_PER_MODEL = 3
 LIST_LIMIT = 50
 _BREAKS = dict.fromkeys("\r\n\t\x0b\x0c\x85\u2028\u2029", " ")
 _ESCAPES = str.maketrans(
@@ -29,104 +31,119 @@ def escape(text: Any) -> str:
     return "".join(c if c.isprintable() or c == " " else " " for c in str(text).translate(_ESCAPES))
 
 
-def render_markdown(matrix: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
-    lines = [_title(matrix), "", _facts(matrix), "", *_table(matrix), "", _totals(matrix), "", _legend(matrix)]
+def render_markdown(matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
+    report = read_matrix(matrix)
+    lines = [_title(report), "", _facts(report), "", *_table(report), "", _legend(), ""]
+    lines += [*_reasons(report), "", _totals(report)]
     if baseline is not None:
-        lines += ["", *_regressions(matrix, baseline)]
+        lines += ["", *_changes(matrix, baseline)]
     return "\n".join(lines) + "\n"
 
 
-def _title(matrix: dict[str, Any]) -> str:
-    return "## Responses API conformance: " + (", ".join(escape(p) for p in view.providers(matrix)) or "no provider")
+def _title(report: Report) -> str:
+    return "## Responses API conformance: " + (", ".join(escape(p) for p in view.providers(report)) or "no provider")
 
 
-def _facts(matrix: dict[str, Any]) -> str:
+def _facts(report: Report) -> str:
+    meta = report.meta
     facts = [
-        view.when(matrix),
-        str(matrix.get("mode") or ""),
-        f"suite {matrix['suite_version']}" if matrix.get("suite_version") else "",
-        f"{view.number(matrix['requests'])} requests" if "requests" in matrix else "",
-        f"{view.number(matrix['tokens'])} tokens" if "tokens" in matrix else "",
-        view.duration(matrix["duration_s"]) if "duration_s" in matrix else "",
+        view.when(meta),
+        str(meta.get("mode") or ""),
+        f"suite {meta['suite_version']}" if meta.get("suite_version") else "",
+        f"{len(report.rows)} models, {len(report.cells)} cells",
+        f"{view.number(meta['requests'])} requests" if "requests" in meta else "",
+        f"{view.number(meta['tokens'])} tokens" if "tokens" in meta else "",
+        view.duration(meta["duration_s"]) if "duration_s" in meta else "",
     ]
     return " · ".join(escape(f) for f in facts if f) or "no run metadata"
 
 
-def _table(matrix: dict[str, Any]) -> list[str]:
-    """Per-probe columns when they fit on a screen, else one column of status counts per feature."""
-    grid = view.groups(matrix)
-    probes = [p for g in grid for p in g.probes]
-    per_probe = len(probes) <= PER_PROBE_LIMIT
-    heads = [escape(p["id"]) for p in probes] if per_probe else [f"{escape(g.feature)} ({len(g.probes)})" for g in grid]
-    cells = view.cell_index(matrix)
-    single = len({p for p, _ in view.rows(matrix)}) == 1
+def _label(report: Report, provider: str, model: str) -> str:
+    single = len({p for p, _ in report.rows}) == 1
+    return escape(model) if single else f"{escape(model)} ({escape(provider)})"
+
+
+def _table(report: Report) -> list[str]:
+    """One column per feature group, one capability verdict per cell: the question a user asks first."""
+    grid = view.groups(report)
+    heads = [escape(g.feature) for g in grid]
     lines = [_line(["Model", *heads]), _line([":--"] * (len(heads) + 1))]
-    for provider, model in view.rows(matrix):
-        mine = [cells.get((provider, model, p["id"])) for p in probes]
-        label = escape(model) if single else f"{escape(provider)} / {escape(model)}"
-        note = view.semantic_note([c for c in mine if c])
+    for row in report.rows:
+        label = _label(report, *row)
+        note = view.semantic_note(report.row_cells(row))
         if note:
             label += f" _({note})_"
-        if per_probe:
-            row = [_status(c) for c in mine]
-        else:
-            row = [_counts([cells.get((provider, model, p["id"])) for p in g.probes]) for g in grid]
-        lines.append(_line([label, *row]))
+        lines.append(_line([label, *(_verdict(view.verdict(view.group_cells(report, row, g))) for g in grid)]))
     return lines
+
+
+def _verdict(verdict: view.Verdict) -> str:
+    c = verdict.capability
+    text = f"{c.glyph} {c.short} {verdict.k_of_n}" if verdict.decided else f"{c.glyph} {c.short}"
+    if verdict.claim:
+        text += f" · claim {escape(verdict.claim)}"
+    return text + (" · **DRIFT**" if verdict.drift else "")
 
 
 def _line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _status(cell: dict[str, Any] | None) -> str:
-    if cell is None:
-        return ""
-    s = view.style(view.status_of(cell))
-    return f"{s.glyph} {escape(s.name)}" + (" · **DRIFT**" if cell.get("drift") else "")
+def _legend() -> str:
+    parts = [f"{c.glyph} {c.short}: {c.meaning}" for c in view.CAPABILITIES.values()]
+    return "**Legend:** " + " · ".join(parts) + ". k/n: probes that work of those decided (ERROR and NOT RUN left out)."
 
 
-def _counts(cells: list[dict[str, Any] | None]) -> str:
-    present = [c for c in cells if c is not None]
-    tally = view.counts(present)
-    order = {name: i for i, name in enumerate(view.KNOWN)}
-    parts = [_count(s, n) for s, n in sorted(tally.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))]
-    drift = sum(1 for c in present if c.get("drift"))
-    return " · ".join(parts + ([f"**DRIFT {drift}**"] if drift else []))
+def _reasons(report: Report) -> list[str]:
+    """Per model, the worst groups first, each with the probe that keeps it from being green and why."""
+    grid = view.groups(report)
+    lines = ["### Why a group is not green", ""]
+    for row in report.rows:
+        verdicts = [(g, view.verdict(view.group_cells(report, row, g))) for g in grid]
+        blocked = sorted(
+            [(g, v) for g, v in verdicts if v.reason and v.capability.name != "works"],
+            key=lambda gv: (gv[1].capability.rank, gv[0].index),
+        )
+        if not blocked:
+            continue
+        lines.append(f"- **{_label(report, *row)}**")
+        for group, verdict in blocked[:REASONS_PER_MODEL]:
+            verdict_text = f"{verdict.capability.short} {verdict.k_of_n}"
+            lines.append(f"  - {escape(group.feature)} ({verdict_text}): {escape(verdict.reason)}")
+        if len(blocked) > REASONS_PER_MODEL:
+            lines.append(f"  - …and {len(blocked) - REASONS_PER_MODEL} more groups (see matrix.html)")
+    if len(lines) == 2:
+        lines.append("No group has a probe that fails or deviates.")
+    return lines
 
 
-def _count(status: str, n: int) -> str:
-    s = view.style(status)
-    return f"{s.glyph} {n}" if s.known else f"{s.glyph} {escape(s.name)} {n}"
+def _totals(report: Report) -> str:
+    tally = view.counts(report.cells.values())
+    parts = [f"{s.glyph} {escape(s.name)} {tally[s.name]}" for s in view.vocabulary(report) if tally.get(s.name)]
+    return "**Probe cells:** " + (" · ".join(parts) or "no cells")
 
 
-def _totals(matrix: dict[str, Any]) -> str:
-    tally = view.counts(matrix.get("cells", []))
-    parts = [f"{s.glyph} {escape(s.name)} {tally[s.name]}" for s in view.vocabulary(matrix) if tally.get(s.name)]
-    return "**Totals:** " + (" · ".join(parts) or "no cells")
-
-
-def _legend(matrix: dict[str, Any]) -> str:
-    return "**Legend:** " + " · ".join(f"{s.glyph} {escape(s.name)}: {s.meaning}" for s in view.vocabulary(matrix))
-
-
-def _regressions(matrix: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+def _changes(matrix: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
     changes = list(view.changes(matrix, baseline).values())
-    regressed = [c for c in changes if c.kind == "regressed"]
     since = view.when(baseline)
-    lines = [f"### Regressions (vs baseline{' of ' + escape(since) if since else ''})", ""]
-    if regressed:
-        lines += [_line(["Provider", "Model", "Probe", "Baseline", "Now"]), _line([":--"] * 5)]
-        lines += [
-            _line([escape(c.key[0]), escape(c.key[1]), escape(c.key[2]), _named(c.old), _named(c.new)])
-            for c in regressed[:LIST_LIMIT]
-        ]
-        if len(regressed) > LIST_LIMIT:
-            lines += ["", f"…and {len(regressed) - LIST_LIMIT} more (see matrix.html)."]
-    else:
-        lines.append("No regressions.")
-    others = [f"{sum(1 for c in changes if c.kind == k)} {k}" for k in ("improved", "changed", "added", "removed")]
-    return [*lines, "", "Also: " + ", ".join(others) + "."]
+    lines = [f"### Changes since the baseline{' of ' + escape(since) if since else ''}", ""]
+    kinds = ("regressed", "improved", "changed", "added", "removed")
+    counts = [f"{sum(1 for c in changes if c.kind == k)} {k}" for k in kinds]
+    lines += [", ".join(counts) + ".", ""]
+    shown = [c for c in changes if c.kind in ("regressed", "improved", "changed")]
+    shown.sort(key=lambda c: ("regressed", "changed", "improved").index(c.kind))
+    if not shown:
+        came_or_went = "; models or probes came or went" if changes else ""
+        lines.append(f"No cell changed status{came_or_went}.")
+        return lines
+    lines += [_line(["Change", "Provider", "Model", "Probe", "Baseline", "Now"]), _line([":--"] * 6)]
+    lines += [
+        _line([c.kind, escape(c.key[0]), escape(c.key[1]), escape(c.key[2]), _named(c.old), _named(c.new)])
+        for c in shown[:LIST_LIMIT]
+    ]
+    if len(shown) > LIST_LIMIT:
+        lines += ["", f"…and {len(shown) - LIST_LIMIT} more (see matrix.html)."]
+    return lines
 
 
 def _named(status: str | None) -> str:

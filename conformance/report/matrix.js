@@ -1,17 +1,23 @@
 "use strict";
-// Filters and the evidence panel. Server text only ever reaches the page as text nodes (never innerHTML).
+// Sorting, filters, groups that expand in place, and the evidence panel. Evidence is loaded per row
+// on demand, as a <script> (which works from file://, where fetch does not). Server text only ever
+// reaches the page as text nodes (never innerHTML).
 (() => {
   const $ = (selector, root = document) => root.querySelector(selector);
   const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
-  const { probes, cells: evidence } = JSON.parse($("#evidence").textContent);
-  const meanings = new Map($$(".lg").map((b) => [b.dataset.status, $(".meaning", b).textContent]));
+  const meta = JSON.parse($("#meta").textContent);
   const table = $("#matrix");
+  const body = table.tBodies[0];
   const panel = $("#panel");
   const panelBody = $("#panel-body");
   const modelFilter = $("#model-filter");
-  const statuses = new Set();
-  const hiddenGroups = new Set();
+  const driftOnly = $("#drift-only");
+  const capabilities = new Set();
+  const loaded = new Map(); // "provider\u0000model" -> Map(probe -> evidence)
+  const loading = new Map(); // script src -> Promise
+  const order = $$("tr", body);
   let selected = null;
+  let sorted = { key: null, descending: false };
 
   function el(tag, className, ...children) {
     const node = document.createElement(tag);
@@ -27,45 +33,109 @@
     return value < 1000 ? `${value.toFixed(1)} ms` : `${(value / 1000).toFixed(2)} s`;
   }
 
+  // Filters -------------------------------------------------------------------------------------
   function applyFilters() {
     const terms = modelFilter.value.toLowerCase().split(/\s+/).filter(Boolean);
-    for (const node of $$("[data-g]", table)) node.classList.toggle("off", hiddenGroups.has(node.dataset.g));
-    const rows = $$("tbody tr", table);
     let shown = 0;
-    for (const row of rows) {
-      const label = $$(".prov, .model", row.cells[0]).map((node) => node.textContent).join(" ").toLowerCase();
-      let hasMatch = statuses.size === 0;
-      for (const cell of row.querySelectorAll("td.c")) {
-        const hit = statuses.size === 0 || statuses.has(cell.dataset.s);
-        cell.classList.toggle("dim", !hit);
-        if (hit && cell.dataset.s !== undefined && !hiddenGroups.has(cell.dataset.g)) hasMatch = true;
+    for (const row of order) {
+      const label = `${row.dataset.provider} ${row.dataset.model}`.toLowerCase();
+      let hit = capabilities.size === 0 && !driftOnly.checked;
+      for (const cell of row.querySelectorAll("td.gc")) {
+        const match = (capabilities.size === 0 || capabilities.has(cell.dataset.cap)) && (!driftOnly.checked || cell.dataset.drift !== undefined);
+        cell.classList.toggle("dim", !match);
+        if (match) hit = true;
       }
-      const visible = hasMatch && terms.every((term) => label.includes(term));
+      const visible = hit && terms.every((term) => label.includes(term));
       row.classList.toggle("off", !visible);
       shown += visible ? 1 : 0;
     }
-    $("#shown").textContent = shown === rows.length ? `${rows.length} rows` : `${shown} of ${rows.length} rows`;
+    $("#shown").textContent = shown === order.length ? `${order.length} models` : `${shown} of ${order.length} models`;
   }
 
-  function toggle(button, set, value, pressedMeansIn) {
-    const pressed = button.getAttribute("aria-pressed") !== "true";
-    button.setAttribute("aria-pressed", String(pressed));
-    if (pressed === pressedMeansIn) set.add(value);
-    else set.delete(value);
-    applyFilters();
+  for (const button of $$(".lg")) {
+    button.addEventListener("click", () => {
+      const pressed = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-pressed", String(pressed));
+      if (pressed) capabilities.add(button.dataset.cap);
+      else capabilities.delete(button.dataset.cap);
+      applyFilters();
+    });
   }
-
-  for (const button of $$(".lg")) button.addEventListener("click", () => toggle(button, statuses, button.dataset.status, true));
-  for (const button of $$(".fg")) button.addEventListener("click", () => toggle(button, hiddenGroups, button.dataset.group, false));
   modelFilter.addEventListener("input", applyFilters);
+  driftOnly.addEventListener("change", applyFilters);
   $("#reset").addEventListener("click", () => {
-    statuses.clear();
-    hiddenGroups.clear();
+    capabilities.clear();
     modelFilter.value = "";
+    driftOnly.checked = false;
     for (const button of $$(".lg")) button.setAttribute("aria-pressed", "false");
-    for (const button of $$(".fg")) button.setAttribute("aria-pressed", "true");
+    setExpanded(null, false);
+    sortBy(null);
     applyFilters();
   });
+
+  // Groups expand in place ------------------------------------------------------------------------
+  function setExpanded(group, open) {
+    for (const button of $$(".exp")) {
+      if (group === null || button.dataset.g === group) {
+        table.classList.toggle(`x${button.dataset.g}`, open);
+        button.setAttribute("aria-expanded", String(open));
+      }
+    }
+  }
+  for (const button of $$(".exp")) {
+    button.addEventListener("click", () => setExpanded(button.dataset.g, button.getAttribute("aria-expanded") !== "true"));
+  }
+  $("#expand-all").addEventListener("click", () => setExpanded(null, true));
+  $("#collapse-all").addEventListener("click", () => setExpanded(null, false));
+
+  // Sorting ---------------------------------------------------------------------------------------
+  function sortKey(row, key) {
+    if (key === "model") return `${row.dataset.model}\u0000${row.dataset.provider}`.toLowerCase();
+    if (key === "score") return Number(row.dataset.score);
+    const cell = row.querySelector(`td.gc[data-g="${key}"]`);
+    const n = Number(cell.dataset.n);
+    return Number(cell.dataset.rank) * 10 + (n ? Number(cell.dataset.k) / n : 0);
+  }
+
+  function sortBy(key) {
+    const descending = key !== null && sorted.key === key ? !sorted.descending : key !== null && key !== "model";
+    sorted = { key, descending };
+    const rows = order.slice();
+    if (key !== null) {
+      const keyed = rows.map((row, i) => [sortKey(row, key), i, row]);
+      keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]) * (descending && a[0] !== b[0] ? -1 : 1));
+      rows.splice(0, rows.length, ...keyed.map((entry) => entry[2]));
+    }
+    body.append(...rows);
+    for (const th of $$("thead th[aria-sort]", table)) th.setAttribute("aria-sort", "none");
+    const th = key === null ? null : key === "model" || key === "score" ? $("th.corner", table) : $(`th.gh[data-g="${key}"]`, table);
+    if (th) th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+  }
+  for (const button of $$(".sort")) button.addEventListener("click", () => sortBy(button.dataset.sort));
+
+  // Evidence --------------------------------------------------------------------------------------
+  window[meta.callback] = (data) => {
+    const cells = new Map();
+    for (const cell of data.cells) cells.set(cell.probe, cell);
+    loaded.set(`${data.provider}\u0000${data.model}`, cells);
+  };
+
+  function loadRow(row) {
+    const src = row.dataset.ev;
+    if (!loading.has(src)) {
+      loading.set(src, new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = src;
+        script.onload = resolve;
+        script.onerror = () => {
+          loading.delete(src);
+          reject(new Error(`cannot load ${src}`));
+        };
+        document.head.append(script);
+      }));
+    }
+    return loading.get(src).then(() => loaded.get(`${row.dataset.provider}\u0000${row.dataset.model}`) ?? new Map());
+  }
 
   function chipOf(cell) {
     const chip = el("span", `chip ${Array.from(cell.classList).find((c) => c.startsWith("s-"))}`);
@@ -76,9 +146,7 @@
   }
 
   function claimText(claim) {
-    if (claim === undefined || claim === null) return null;
-    if (typeof claim !== "object") return `claimed: ${claim}`;
-    if (claim.claim === "unknown") return null;
+    if (!claim || typeof claim !== "object") return null;
     const source = claim.source ? ` (${claim.source})` : "";
     return `claimed: ${claim.claim}${source}${claim.note ? `: ${claim.note}` : ""}`;
   }
@@ -90,7 +158,7 @@
     if (e.drift) out.append(el("span", "drift", "DRIFT"));
     if (e.flaky) out.append(el("span", "flag", "FLAKY"));
     if (e.tries) out.append(el("span", "flag", `semantic tries ${e.tries}`));
-    if (e.deprecated !== undefined) out.append(el("span", "flag", `DEPRECATED: ${e.deprecated}`));
+    if (e.deprecated) out.append(el("span", "flag", `DEPRECATED: ${e.deprecated}`));
     return out;
   }
 
@@ -98,7 +166,7 @@
     return el("table", "kv", pairs.map(([k, v]) => el("tr", null, el("td", null, k), el("td", null, v))));
   }
 
-  function body(title, text, note) {
+  function bodyOf(title, text, note) {
     return [el("h4", null, title, text ? "" : " (empty)"), text ? el("pre", null, text) : null, note ? el("p", "note", note) : null];
   }
 
@@ -120,13 +188,13 @@
       el("h3", null, `Exchange ${index + 1} of ${total}`),
       el("p", "reqline", el("b", null, x.method), x.url),
       el("details", null, el("summary", null, `Request headers (${x.request_headers.length})`), keyValues(x.request_headers)),
-      body("Request body", x.request_body, x.request_body_note),
+      bodyOf("Request body", x.request_body, x.request_body_note),
       el("h4", null, "Response"),
       el("p", null, el("b", null, answer),
         el("span", "latency", ` · first byte ${ms(x.first_byte_ms)} · total ${ms(x.elapsed_ms)}`)),
       x.error ? el("p", "err", x.error) : null,
       el("details", null, el("summary", null, `Response headers (${x.headers.length})`), keyValues(x.headers)),
-      x.events ? events(x) : body("Response body", x.body, x.body_note),
+      x.events ? events(x) : bodyOf("Response body", x.body, x.body_note),
     ];
   }
 
@@ -136,18 +204,25 @@
     return [el("h3", null, `Attempts (${list.length})`), el("ol", null, items)];
   }
 
-  function render(e, cell) {
+  function heading(row, cell) {
+    const probe = cell.dataset.p;
+    const [title, feature] = meta.probes[probe] ?? ["", ""];
+    return [
+      el("h2", null, probe),
+      el("p", null, title),
+      el("p", "who", `${row.dataset.provider} · ${row.dataset.model} · ${feature}`),
+      el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null),
+      cell.title ? el("p", "reason", cell.title) : null,
+    ];
+  }
+
+  function details(e) {
     const findings = e.findings.length
       ? el("table", "findings", e.findings.map((f) => el("tr", null,
         el("td", null, f.rule), el("td", null, el("span", `lvl lvl-${f.level}`, f.level)), el("td", null, f.message))))
       : el("p", "muted", "No findings.");
-    const change = e.change ? el("span", "muted", `baseline: ${e.change.old ?? "absent"} (${e.change.kind})`) : null;
-    const probe = probes[e.probe] ?? { title: "", feature: "" };
     return [
-      el("h2", null, e.probe),
-      el("p", null, probe.title),
-      el("p", "who", `${e.provider} · ${e.model} · ${probe.feature}`),
-      el("div", "statusline", chipOf(cell), el("span", "muted", meanings.get(e.status) ?? ""), flags(e), change),
+      el("div", "statusline", flags(e), e.change ? el("span", "muted", `baseline: ${e.change.old ?? "absent"} (${e.change.kind})`) : null),
       e.semantic_off ? el("p", "note", "Semantic checks off: the answer was not judged on its meaning.") : null,
       el("h3", null, `Findings (${e.findings.length})`),
       findings,
@@ -156,37 +231,53 @@
     ];
   }
 
-  function cellKey(e) {
-    return JSON.stringify([e.provider, e.model, e.probe]);
+  function show(nodes) {
+    panelBody.replaceChildren(...nodes.flat(Infinity).filter(Boolean));
   }
 
   function open(cell) {
-    const e = evidence[Number(cell.dataset.i)];
+    const row = cell.closest("tr");
     if (selected) selected.classList.remove("sel");
     selected = cell;
     cell.classList.add("sel");
-    panelBody.replaceChildren(...render(e, cell).flat(Infinity).filter(Boolean));
+    const head = heading(row, cell);
+    const status = el("p", "muted loading", "Loading the evidence…");
+    show([head, status]);
     panel.hidden = false;
     panel.scrollTop = 0;
-    history.replaceState(null, "", `#cell=${encodeURIComponent(cellKey(e))}`);
+    history.replaceState(null, "", `#cell=${encodeURIComponent(JSON.stringify([row.dataset.provider, row.dataset.model, cell.dataset.p]))}`);
+    loadRow(row).then((cells) => {
+      if (selected !== cell) return;
+      const e = cells.get(cell.dataset.p);
+      show([head, e ? details(e) : el("p", "err", "This cell is missing from its evidence file.")]);
+      panel.dataset.loaded = "true";
+    }, (error) => {
+      if (selected === cell) show([head, el("p", "err", `${error.message}: the evidence files sit beside matrix.html.`)]);
+    });
   }
 
   function close() {
     panel.hidden = true;
+    delete panel.dataset.loaded;
     if (selected) selected.classList.remove("sel");
     selected = null;
     history.replaceState(null, "", location.pathname + location.search);
   }
 
-  table.addEventListener("click", (event) => {
-    const cell = event.target.closest("td.c[data-i]");
-    if (cell) open(cell);
-  });
+  function activate(target) {
+    const probeCell = target.closest("td.pc[data-p]");
+    if (probeCell) return open(probeCell);
+    const groupCell = target.closest("td.gc");
+    if (groupCell) {
+      const g = groupCell.dataset.g;
+      setExpanded(g, !table.classList.contains(`x${g}`));
+    }
+  }
+  table.addEventListener("click", (event) => activate(event.target));
   table.addEventListener("keydown", (event) => {
-    const cell = event.target.closest("td.c[data-i]");
-    if (cell && (event.key === "Enter" || event.key === " ")) {
+    if ((event.key === "Enter" || event.key === " ") && event.target.closest("td.pc[data-p], td.gc")) {
       event.preventDefault();
-      open(cell);
+      activate(event.target);
     }
   });
   $("#panel-close").addEventListener("click", close);
@@ -196,10 +287,17 @@
 
   function openFromHash() {
     if (!location.hash.startsWith("#cell=")) return;
-    const wanted = decodeURIComponent(location.hash.slice(6));
-    const index = evidence.findIndex((e) => cellKey(e) === wanted);
-    const cell = index < 0 ? null : $(`td.c[data-i="${index}"]`, table);
+    let wanted;
+    try {
+      wanted = JSON.parse(decodeURIComponent(location.hash.slice(6)));
+    } catch {
+      return;
+    }
+    if (!Array.isArray(wanted) || wanted.length !== 3) return;
+    const row = order.find((tr) => tr.dataset.provider === wanted[0] && tr.dataset.model === wanted[1]);
+    const cell = row && Array.from(row.querySelectorAll("td.pc[data-p]")).find((td) => td.dataset.p === wanted[2]);
     if (cell) {
+      setExpanded(cell.dataset.g, true);
       open(cell);
       cell.scrollIntoView({ block: "center", inline: "center" });
     }

@@ -1,21 +1,21 @@
-"""What both renderers share: the status vocabulary's look, the probe groups and the baseline changes.
+"""What every renderer shares: the status vocabulary's look, the feature groups and their verdicts, changes.
 
-Kept apart from the renderers so the HTML page and the Markdown summary can never disagree on a
-glyph, a meaning or what counts as a regression.
+Kept apart from the renderers so the HTML pages, the Markdown summary and JUnit can never disagree on a
+glyph, a meaning, a group's verdict or what counts as a regression.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from conformance.diff import Change, diff
-
-Key = tuple[str, str, str]
+from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ KNOWN: dict[str, StatusStyle] = {
         StatusStyle("NOT RUN", "–", "not-run", "not run in this session"),
     )
 }
+WORKING = frozenset({"PASS", "NON-STRICT", "ACCEPTED"})  # a client gets what it asked for
+CLEAN = frozenset({"PASS", "ACCEPTED"})
+UNDECIDED = frozenset({"ERROR", "NOT RUN"})  # says nothing about the feature
 
 
 def style(status: str) -> StatusStyle:
@@ -49,19 +52,108 @@ def style(status: str) -> StatusStyle:
     return KNOWN.get(status) or StatusStyle(status, "?", "unknown", "a status this report does not know", known=False)
 
 
-def vocabulary(matrix: dict[str, Any]) -> list[StatusStyle]:
+def vocabulary(report: Report) -> list[StatusStyle]:
     """The matrix's own status order, then any unknown status its cells use, in order of appearance."""
-    names = [str(s) for s in matrix.get("statuses") or KNOWN]
-    names += [status_of(c) for c in matrix.get("cells", [])]
+    names = [*(report.statuses or KNOWN), *(c.status for c in report.cells.values())]
     return [style(n) for n in dict.fromkeys(names)]
 
 
-def status_of(cell: dict[str, Any]) -> str:
-    return str(cell.get("status", "NOT RUN"))
+@dataclass(frozen=True)
+class Capability:
+    """A feature group's verdict for one model, in the words a user choosing a model would use."""
+
+    name: str
+    short: str  # what a cell of the first screen has room for
+    glyph: str
+    slug: str
+    meaning: str
+    rank: int  # for sorting: higher is better
 
 
-def key_of(cell: dict[str, Any]) -> Key:
-    return (str(cell.get("provider", "")), str(cell.get("model", "")), str(cell.get("probe", "")))
+CAPABILITIES: dict[str, Capability] = {
+    c.name: c
+    for c in (
+        Capability("works", "works", "✓", "pass", "every probe of the group works and conforms", 7),
+        Capability(
+            "works with deviations",
+            "deviates",
+            "≈",
+            "non-strict",
+            "every probe works for clients; some break a SHOULD",
+            6,
+        ),
+        Capability("partly", "partly", "◐", "partly", "some probes work, others do not", 5),
+        Capability("unsupported", "unsupported", "⊘", "unsupported", "rejected cleanly: a client is told why", 4),
+        Capability("ignored", "ignored", "∅", "ignored", "accepted, and the documented effect is absent", 3),
+        Capability("broken", "broken", "✗", "fail", "nothing works: accepted but broken or wrong", 2),
+        Capability("undecided", "undecided", "!", "error", "could not decide (5xx, timeout, transport)", 1),
+        Capability("not run", "not run", "–", "not-run", "no probe of the group ran", 0),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A group's capability for one model: k of its n decided probes work."""
+
+    capability: Capability
+    working: int
+    decided: int
+    tally: Counter[str]
+    claim: str  # the provider's claim for the group: yes / no / partial, "mixed", or "" when unknown
+    drift: int  # cells whose claim and observation disagree
+    reason: str  # the first probe that keeps the group from being green, and why
+
+    @property
+    def k_of_n(self) -> str:
+        return f"{self.working}/{self.decided}" if self.decided else "–"
+
+    @property
+    def breakdown(self) -> str:
+        return " · ".join(f"{style(s).glyph} {s} {n}" for s, n in self.tally.most_common()) or "no results"
+
+
+def capability(statuses: Sequence[str]) -> tuple[Capability, int, int]:
+    """The group's capability and k of n from its probes' statuses; ERROR and NOT RUN are left out of n.
+
+    A status this version does not know counts as decided and not working, so it can never turn a group green.
+    """
+    decided = [s for s in statuses if s not in UNDECIDED]
+    working = sum(1 for s in decided if s in WORKING)
+    if not decided:
+        name = "undecided" if "ERROR" in statuses else "not run"
+    elif working == len(decided):
+        name = "works" if all(s in CLEAN for s in decided) else "works with deviations"
+    elif working:
+        name = "partly"
+    elif set(decided) == {"UNSUPPORTED"}:
+        name = "unsupported"
+    elif set(decided) <= {"UNSUPPORTED", "IGNORED"}:
+        name = "ignored"
+    else:
+        name = "broken"
+    return CAPABILITIES[name], working, len(decided)
+
+
+def verdict(cells: Sequence[CellRecord]) -> Verdict:
+    found, working, decided = capability([c.status for c in cells])
+    claims = {c.claim for c in cells if c.claim != "unknown"}
+    claim = "" if not claims else claims.pop() if len(claims) == 1 else "mixed"
+    # the reason names the first probe that does not work, else the first that deviates
+    failing = [c for c in cells if c.status not in WORKING and c.status != "NOT RUN"]
+    blocking = next(iter(failing or [c for c in cells if c.status not in CLEAN and c.status != "NOT RUN"]), None)
+    reason = ""
+    if blocking is not None:
+        reason = one_line(f"{blocking.probe}: {blocking.status}: {blocking.reason or style(blocking.status).meaning}")
+    return Verdict(
+        capability=found,
+        working=working,
+        decided=decided,
+        tally=Counter(c.status for c in cells),
+        claim=claim,
+        drift=sum(1 for c in cells if c.drift),
+        reason=reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -70,50 +162,31 @@ class Group:
 
     index: int
     feature: str
-    probes: list[dict[str, str]]
+    probes: tuple[ProbeRecord, ...]
 
 
-def groups(matrix: dict[str, Any]) -> list[Group]:
-    """Probes grouped by feature, groups in order of first appearance, probes in matrix order.
-
-    A probe that only a cell names (a hand-made or truncated matrix) still gets its column.
-    """
-    listed = [
-        {"id": str(p.get("id", "")), "feature": str(p.get("feature", "")), "title": str(p.get("title", ""))}
-        for p in matrix.get("probes", [])
-    ]
-    known = {p["id"] for p in listed}
-    for cell in matrix.get("cells", []):
-        probe = key_of(cell)[2]
-        if probe not in known:
-            known.add(probe)
-            listed.append({"id": probe, "feature": str(cell.get("feature", "")), "title": probe})
-    by_feature: dict[str, list[dict[str, str]]] = {}
-    for entry in listed:
-        short = entry["id"].removeprefix(entry["feature"] + ".")
-        by_feature.setdefault(entry["feature"], []).append({**entry, "short": short})
-    return [Group(i, feature, probes) for i, (feature, probes) in enumerate(by_feature.items())]
+def groups(report: Report) -> list[Group]:
+    """Probes grouped by feature, groups in order of first appearance, probes in matrix order."""
+    by_feature: dict[str, list[ProbeRecord]] = {}
+    for probe in report.probes:
+        by_feature.setdefault(probe.feature, []).append(probe)
+    return [Group(i, feature, tuple(probes)) for i, (feature, probes) in enumerate(by_feature.items())]
 
 
-def rows(matrix: dict[str, Any]) -> list[tuple[str, str]]:
-    listed = [(str(r.get("provider", "")), str(r.get("model", ""))) for r in matrix.get("rows", [])]
-    return list(dict.fromkeys(listed + [key_of(c)[:2] for c in matrix.get("cells", [])]))
+def group_cells(report: Report, row: Row, group: Group) -> list[CellRecord]:
+    return [c for p in group.probes if (c := report.cell(*row, p.id)) is not None]
 
 
-def cell_index(matrix: dict[str, Any]) -> dict[Key, dict[str, Any]]:
-    return {key_of(c): c for c in matrix.get("cells", [])}
+def counts(cells: Iterable[CellRecord]) -> Counter[str]:
+    return Counter(c.status for c in cells)
 
 
-def counts(cells: Iterable[dict[str, Any]]) -> Counter[str]:
-    return Counter(status_of(c) for c in cells)
-
-
-def semantic_off(cells: Iterable[dict[str, Any]]) -> int:
+def semantic_off(cells: Iterable[CellRecord]) -> int:
     """How many of a row's cells ran without semantic checks (answers were not judged on meaning)."""
-    return sum(1 for c in cells if c.get("semantic_checks") is False)
+    return sum(1 for c in cells if not c.semantic)
 
 
-def semantic_note(cells: list[dict[str, Any]]) -> str:
+def semantic_note(cells: list[CellRecord]) -> str:
     """A row's badge text: empty when every cell was judged on meaning, else how many were not."""
     off = semantic_off(cells)
     if not off:
@@ -121,29 +194,65 @@ def semantic_note(cells: list[dict[str, Any]]) -> str:
     return "semantic checks off" if off == len(cells) else f"semantic checks off in {off} of {len(cells)}"
 
 
-def changes(matrix: dict[str, Any], baseline: dict[str, Any] | None) -> dict[Key, Change]:
+def changes(matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> dict[Key, Change]:
     if baseline is None:
         return {}
-    return {c.key: c for c in diff(baseline, matrix)}
+    return {c.key: c for c in diff(dict(baseline), dict(matrix))}
 
 
-def providers(matrix: dict[str, Any]) -> dict[str, str]:
+def providers(report: Report) -> dict[str, str]:
     """Provider name to endpoint, from whichever form of run metadata the matrix carries."""
+    meta = report.meta
     found: dict[str, str] = {}
-    listed = matrix.get("providers")
-    if isinstance(listed, dict):
+    listed = meta.get("providers")
+    if isinstance(listed, Mapping):
         found.update({str(k): str(v or "") for k, v in listed.items()})
-    if matrix.get("provider"):
-        found.setdefault(str(matrix["provider"]), "")
-    for provider, _ in rows(matrix):
+    if meta.get("provider"):
+        found.setdefault(str(meta["provider"]), "")
+    for provider, _ in report.rows:
         found.setdefault(provider, "")
-    if len(found) == 1 and matrix.get("base_url"):
-        found = {name: url or str(matrix["base_url"]) for name, url in found.items()}
+    if len(found) == 1 and meta.get("base_url"):
+        found = {name: url or str(meta["base_url"]) for name, url in found.items()}
     return found
 
 
-def when(matrix: dict[str, Any]) -> str:
-    raw = matrix.get("generated_at") or matrix.get("started_at")
+@dataclass(frozen=True)
+class Latency:
+    """Median time to first byte and total time over a set of exchanges: one slow model stands out."""
+
+    first_byte_ms: float | None
+    total_ms: float | None
+    exchanges: int
+
+    @property
+    def text(self) -> str:
+        return f"first byte {ms_text(self.first_byte_ms)} · total {ms_text(self.total_ms)}"
+
+
+def latency(cells: Iterable[CellRecord]) -> Latency | None:
+    timings = [t for c in cells for t in c.timings]
+    first = [t.first_byte_ms for t in timings if t.first_byte_ms is not None]
+    total = [t.elapsed_ms for t in timings if t.elapsed_ms is not None]
+    if not first and not total:
+        return None
+    median = statistics.median
+    return Latency(median(first) if first else None, median(total) if total else None, len(timings))
+
+
+def ms_text(value: float | None) -> str:
+    """As the evidence panel shows a latency (matrix.js `ms`), so the two never disagree."""
+    if value is None:
+        return "–"
+    return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def when(meta: Mapping[str, Any]) -> str:
+    raw = meta.get("generated_at") or meta.get("started_at")
     if not raw:
         return ""
     try:

@@ -1,0 +1,192 @@
+"""`python -m tests.report_bench`: the report's budgets at catalog scale, measured and printed.
+
+It builds a corpus of `--models` models (default 40) from the shipped cassettes, copied under new
+model names (each request's `model` renamed, so replay matches them), replays it offline into a
+fresh directory in a child process, and prints each figure against its budget:
+
+- replay plus all reports: `Session.run` in the child, from its start to the last report written;
+  with the child's CPU time and the machine's load average, since the budget is for 2 quiet cores;
+- peak RSS of that child (the whole process: interpreter, replay and reports);
+- matrix.html's size, and the whole output directory's;
+- matrix.html in headless Chromium from file://: the load event (page parsed, script run), then a
+  group expanded, a model filter typed and a cell's evidence opened (its sidecar loaded), each timed.
+
+It lives beside the tests because it needs the repository's cassettes and the Chromium driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.paths import cassettes_dir
+from conformance.session import MANIFEST
+from conformance.transports.cassette import safe_name
+
+MB = 1_000_000
+BUDGETS = {"html_mb": 3.0, "interactive_s": 1.0, "run_s": 8.0, "rss_mb": 300.0, "out_mb": 60.0}
+
+
+def build_corpus(source: Path, target: Path, models: int) -> int:
+    """Copy the shipped cassettes under `models` new names, spread over the recorded providers; returns cells."""
+    providers = sorted(p.parent for p in source.glob(f"*/{MANIFEST}"))
+    if not providers:
+        raise SystemExit(f"no recorded provider under {source}")
+    names: dict[Path, list[str]] = {p: [] for p in providers}
+    cells = 0
+    for i in range(models):
+        provider = providers[i % len(providers)]
+        manifest = json.loads((provider / MANIFEST).read_text(encoding="utf-8"))
+        original = manifest["models"][0]
+        name = f"{original}-{i:02d}"
+        names[provider].append(name)
+        for cassette in sorted((provider / safe_name(original)).glob("*.json")):
+            data = json.loads(cassette.read_text(encoding="utf-8"))
+            _rename(data, original, name)
+            out = target / provider.name / safe_name(name) / cassette.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            cells += 1
+    for provider, chosen in names.items():
+        manifest = json.loads((provider / MANIFEST).read_text(encoding="utf-8"))
+        manifest["models"] = chosen
+        (target / provider.name).mkdir(parents=True, exist_ok=True)
+        (target / provider.name / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        catalog = provider / "_catalog"
+        if catalog.is_dir():
+            shutil.copytree(catalog, target / provider.name / "_catalog", dirs_exist_ok=True)
+    return cells
+
+
+def _rename(cassette: dict[str, Any], old: str, new: str) -> None:
+    """The cassette's model, and each request body's `model`, so the replay's requests match."""
+    cassette["model"] = new
+    for interaction in cassette.get("interactions", []):
+        request = interaction.get("request", {})
+        try:
+            body = json.loads(request.get("body") or "")
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("model") == old:
+            body["model"] = new
+            request["body"] = json.dumps(body)
+
+
+def child(cassettes: Path, out: Path) -> None:
+    """Replay and render in this process; print the wall time of Session.run as JSON."""
+    from conformance.session import Session, replay_plans
+
+    started = time.perf_counter()
+    matrix = Session(out, {"mode": "replay"}).run(replay_plans(cassettes))
+    print(json.dumps({"run_s": time.perf_counter() - started, "cells": len(matrix["cells"])}))
+
+
+def size_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def measure_browser(page: Path) -> dict[str, float] | str:
+    from tests.browser import Browser, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        return "Chromium not found: apt-get install -y chromium, or set CONFORMANCE_CHROMIUM"
+    with tempfile.TemporaryDirectory() as profile, Browser(executable, Path(profile), 1440, 900) as browser:
+        browser.open(page.as_uri())
+        load = browser.eval("performance.getEntriesByType('navigation')[0].loadEventEnd") / 1000
+        expand = _timed(browser, "document.querySelector('.exp').click(); document.querySelector('#matrix').className")
+        filtered = _timed(
+            browser,
+            "(() => { const box = document.getElementById('model-filter'); box.value = '-07';"
+            " box.dispatchEvent(new Event('input')); return document.getElementById('shown').textContent; })()",
+        )
+        started = time.perf_counter()
+        browser.click("#matrix tbody tr:not(.off) td.pc[data-p]")
+        while browser.eval("document.getElementById('panel').dataset.loaded") != "true":
+            if time.perf_counter() - started > 10:
+                return "the evidence panel did not load within 10 s"
+            time.sleep(0.005)
+        evidence = time.perf_counter() - started
+        wide = browser.eval("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
+    return {"load_s": load, "expand_s": expand, "filter_s": filtered, "evidence_s": evidence, "fits": float(wide)}
+
+
+def _timed(browser: Any, expression: str) -> float:
+    started = time.perf_counter()
+    browser.eval(expression + "; new Promise((done) => requestAnimationFrame(() => setTimeout(done)))")
+    return time.perf_counter() - started
+
+
+def _verdict(value: float, budget: float) -> str:
+    return f"{value / budget:5.2f} of budget  {'ok' if value <= budget else 'OVER'}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.report_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=40, help="models in the corpus (default 40)")
+    parser.add_argument("--keep", type=Path, default=None, help="write the corpus and the report here, and keep them")
+    parser.add_argument("--child", nargs=2, type=Path, metavar=("CASSETTES", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+    with tempfile.TemporaryDirectory() as scratch:
+        root = (args.keep or Path(scratch)).resolve()
+        corpus, out = root / "cassettes", root / "report"
+        for folder in (corpus, out):
+            shutil.rmtree(folder, ignore_errors=True)
+        cells = build_corpus(cassettes_dir(), corpus, args.models)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.report_bench", "--child", str(corpus), str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        figures = json.loads(done.stdout.splitlines()[-1])
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        rss = after.ru_maxrss * 1024 / MB
+        html, total = (out / "matrix.html").stat().st_size / MB, size_of(out) / MB
+        browser = measure_browser(out / "matrix.html")
+        print(
+            f"corpus             {args.models} models, {cells} recorded cells; {figures['cells']} cells in the matrix"
+        )
+        print(f"replay + reports   {figures['run_s']:6.2f} s   {_verdict(figures['run_s'], BUDGETS['run_s'])}")
+        print(f"                   CPU {cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"peak RSS           {rss:6.1f} MB  {_verdict(rss, BUDGETS['rss_mb'])}")
+        print(f"matrix.html        {html:6.2f} MB  {_verdict(html, BUDGETS['html_mb'])}")
+        print(f"out dir            {total:6.1f} MB  {_verdict(total, BUDGETS['out_mb'])}")
+        for name in ("results.jsonl", "matrix.json", "junit.xml"):
+            print(f"  {name:<16} {(out / name).stat().st_size / MB:6.1f} MB")
+        for name in ("evidence", "models", "probes"):
+            files = sum(1 for _ in (out / name).iterdir())
+            print(f"  {name + '/':<16} {size_of(out / name) / MB:6.1f} MB in {files} files")
+        if isinstance(browser, str):
+            print(f"chromium           {browser}")
+            return 1
+        interactive = browser["load_s"]
+        print(f"chromium load      {interactive:6.3f} s   {_verdict(interactive, BUDGETS['interactive_s'])}")
+        print(
+            f"  then             expand a group {browser['expand_s'] * 1000:.0f} ms; filter by model"
+            f" {browser['filter_s'] * 1000:.0f} ms; open a cell's evidence {browser['evidence_s'] * 1000:.0f} ms"
+        )
+        print(f"  at 1440 px       {'no horizontal scrolling' if browser['fits'] else 'SCROLLS horizontally'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
