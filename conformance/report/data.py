@@ -90,9 +90,6 @@ class Report:
     def row_cells(self, row: Row) -> list[CellRecord]:
         return [c for p in self.probes if (c := self.cells.get((*row, p.id))) is not None]
 
-    def probe_cells(self, probe: str) -> list[CellRecord]:
-        return [c for r in self.rows if (c := self.cells.get((*r, probe))) is not None]
-
 
 def read_matrix(matrix: Mapping[str, Any]) -> Report:
     """The matrix as the renderers see it; probes and rows that only a cell names still get their place."""

@@ -78,10 +78,7 @@ def main(names: list[str]) -> int:
     (SAMPLE / "run.json").unlink()
     write_baselines(matrix)
     print(f"sample report: {SAMPLE / 'matrix.html'}")
-    print(
-        "now refresh its picture: python -m tests.report_screenshot "
-        f"{SAMPLE / 'screenshot.png'} {SAMPLE / 'matrix.html'}"
-    )
+    print(f"now refresh its pictures (40 models, from the same cassettes): python -m tests.report_screenshot {SAMPLE}")
     return 0
 
 
