@@ -10,6 +10,7 @@ import pytest
 from conformance.checks.rules import RULES, Tag
 from conformance.probes import PROBES
 from conformance.profiles import profile_for
+from conformance.results import RESULTS_FILE, read_results
 from conformance.session import Session, live_plan, replay_plans
 from conformance.transports import RecordMode
 from tests.peers.servers import Peer
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.peer
 
 def _comparable(matrix: dict) -> list[dict]:
     return [
-        {k: cell[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift", "exchanges")}
+        {k: cell[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift", "latency")}
         for cell in matrix["cells"]
         if cell["feature"] != "sdk"  # derived from the probes' cells at render time
     ]
@@ -49,6 +50,12 @@ def test_replay_with_network_blocked_gives_the_identical_matrix(
     replayed = Session(root / "replay").run(replay_plans(root / "cassettes"))
     assert len(_comparable(live)) == len(PROBES)
     assert _comparable(replayed) == _comparable(live)
+    assert _exchanges(root / "replay") == _exchanges(root / "out")
+
+
+def _exchanges(out: Path) -> dict[tuple[str, str], list[dict]]:
+    """Each cell's exchanges, from results.jsonl: the matrix keeps only their timings."""
+    return {(r["model"], r["probe"]): r["exchanges"] for r in read_results(out / RESULTS_FILE)}
 
 
 # What each peer is known to get wrong (or right), as the matrix must say it: probe, status, evidence.
