@@ -32,6 +32,99 @@ class Status(str, Enum):
     ERROR = "ERROR"
     NOT_RUN = "NOT RUN"
 
+    @property
+    def info(self) -> StatusInfo:
+        return STATUSES[self]
+
+
+class Outcome(str, Enum):
+    """What a cell is to a test runner: pytest's outcome, and the JUnit element that says the same."""
+
+    PASSED = "passed"  # JUnit: a plain <testcase>
+    XFAILED = "xfailed"  # JUnit: <skipped>, as pytest's own JUnit writer shows an xfail
+    SKIPPED = "skipped"  # JUnit: <skipped>
+    FAILED = "failed"  # JUnit: <failure>
+    ERROR = "error"  # JUnit: <error>; pytest fails the item
+
+    @property
+    def junit(self) -> str | None:
+        """The JUnit child element, or None for a testcase that passed."""
+        return _JUNIT[self]
+
+
+_JUNIT = {
+    Outcome.PASSED: None,
+    Outcome.XFAILED: "skipped",
+    Outcome.SKIPPED: "skipped",
+    Outcome.FAILED: "failure",
+    Outcome.ERROR: "error",
+}
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """Everything any layer needs to know about one status; the table below is its only statement.
+
+    `rank` orders statuses by use to a client (0 best) for regressions; None is neutral (NOT RUN: a
+    cell that appears or goes away). `shows` is what the cell says of the feature, for DRIFT against a
+    claim: it works (True), it does not (False), or nothing (None).
+    """
+
+    status: Status
+    glyph: str
+    slug: str
+    meaning: str
+    rank: int | None
+    outcome: Outcome
+    shows: bool | None
+
+    @property
+    def passing(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+
+STATUSES: dict[Status, StatusInfo] = {
+    i.status: i
+    for i in (
+        StatusInfo(Status.PASS, "✓", "pass", "works and conforms", 0, Outcome.PASSED, True),
+        StatusInfo(
+            Status.NON_STRICT, "≈", "non-strict", "works for clients but breaks a SHOULD", 2, Outcome.PASSED, True
+        ),
+        StatusInfo(Status.FAIL, "✗", "fail", "accepted but broken", 5, Outcome.FAILED, False),
+        StatusInfo(
+            Status.IGNORED, "∅", "ignored", "accepted, and the documented effect is absent", 4, Outcome.XFAILED, False
+        ),
+        StatusInfo(
+            Status.UNSUPPORTED,
+            "⊘",
+            "unsupported",
+            "rejected cleanly with a 4xx error object",
+            3,
+            Outcome.XFAILED,
+            False,
+        ),
+        StatusInfo(
+            Status.ACCEPTED,
+            "•",
+            "accepted",
+            "accepted; the effect is not observable from outside",
+            1,
+            Outcome.PASSED,
+            None,
+        ),
+        StatusInfo(Status.ERROR, "!", "error", "could not decide (5xx, timeout, transport)", 6, Outcome.ERROR, None),
+        StatusInfo(Status.NOT_RUN, "–", "not-run", "not run in this session", None, Outcome.SKIPPED, None),
+    )
+}
+
+
+def status_info(name: str) -> StatusInfo | None:
+    """The table's row for a status written as text, or None for a status this version does not know."""
+    try:
+        return STATUSES[Status(name)]
+    except ValueError:
+        return None
+
 
 @dataclass(frozen=True)
 class Finding:

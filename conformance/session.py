@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +34,15 @@ from conformance.transports.cassette import cassette_path, safe_name
 from conformance.transports.deadline import live_transport
 
 MANIFEST = "provider.json"
+# The run options the CLI and the pytest plugin share, with one set of defaults.
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_SEMANTIC_TRIES = 3  # models are not deterministic: a cell failed only on meaning gets three tries
+
+
+def api_key_for(profile: Profile, key_env: str | None) -> str | None:
+    """The key from the named variable (or the profile's); an empty or unset variable is no key, paced as anonymous."""
+    env = key_env if key_env is not None else profile.api_key_env
+    return (os.environ.get(env) or None) if env else None
 
 
 @dataclass(frozen=True)
@@ -106,8 +117,8 @@ def live_plan(
     models: Sequence[str] = (),
     exclude: Sequence[str] = (),
     include_unavailable: bool = False,
-    timeout_s: float = 60.0,
-    semantic_tries: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    semantic_tries: int = DEFAULT_SEMANTIC_TRIES,
     rate_limit: float | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
@@ -119,6 +130,7 @@ def live_plan(
         timeout_s=timeout_s,
         semantic_tries=semantic_tries,
         semantic_probes=profile.semantic_probes,
+        body_cap_bytes=profile.body_cap_bytes,
     )
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
@@ -165,10 +177,20 @@ def write_manifest(plan: Plan) -> None:
         "semantic_probes": sorted(plan.target.semantic_probes),
         "models": models,
     }
+    if plan.target.body_cap_bytes is not None:
+        manifest["body_cap_bytes"] = plan.target.body_cap_bytes
     if plan.catalog is not None:
         manifest["catalog"] = plan.catalog.to_json()
+    _write_atomic(path, json.dumps(manifest, indent=1) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Parallel workers (pytest-xdist) may write the same file at once: each replaces it whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[Probe, ...] = PROBES) -> list[Plan]:
@@ -184,6 +206,7 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
             semantic=bool(manifest.get("semantic_checks", True)),
             semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
             semantic_probes=frozenset(manifest.get("semantic_probes", ())),
+            body_cap_bytes=manifest.get("body_cap_bytes"),
         )
         catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
         plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
@@ -211,10 +234,7 @@ class Session:
                 self.on_cell(result)
 
         for plan in plans:
-            if plan.mode is not None and plan.mode is not RecordMode.NONE:
-                write_manifest(plan)
-            if plan.catalog is not None:
-                self._snapshot(plan.catalog)
+            self.prepare(plan)
             lanes = [
                 [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done]
                 for model in plan.models
@@ -236,11 +256,17 @@ class Session:
 
         return work
 
+    def prepare(self, plan: Plan) -> None:
+        """Before a plan's cells: the manifest a replay needs (when recording), and the catalog snapshot."""
+        if plan.mode is not None and plan.mode is not RecordMode.NONE:
+            write_manifest(plan)
+        if plan.catalog is not None:
+            self._snapshot(plan.catalog)
+
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
         path = self.out_dir / "catalogs" / f"{safe_name(catalog.provider)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(catalog.to_json(), indent=1) + "\n", encoding="utf-8")
+        _write_atomic(path, json.dumps(catalog.to_json(), indent=1) + "\n")
 
     def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
         """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""

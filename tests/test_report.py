@@ -200,7 +200,7 @@ def test_baseline_marks_regressed_improved_added_and_removed_cells() -> None:
 
 
 def test_optional_cell_keys_are_rendered_when_present() -> None:
-    extra = {"claim": "yes", "drift": True, "flaky": True, "deprecated": "use core.b", "attempts": ["FAIL", "PASS"]}
+    extra = {"claim": "yes", "drift": True, "flaky": True, "redirected": ["use core.b"], "attempts": ["FAIL", "PASS"]}
     cell = _cell("core.a", "PASS", **extra)
     plain = _cell("core.b", "PASS", semantic_checks=False)
     html = render_html(_matrix([cell, plain]))

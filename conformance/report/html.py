@@ -297,9 +297,15 @@ def _cell(cell: dict[str, Any], index: int, change: Change | None) -> CellView:
         claim_source=source,
         drift=bool(cell.get("drift")),
         flaky=bool(cell.get("flaky")),
-        deprecated=str(cell.get("deprecated") or ""),
+        deprecated="; ".join(_redirects(cell)),
         change=change,
     )
+
+
+def _redirects(cell: dict[str, Any]) -> list[str]:
+    """The deprecation redirects the provider announced (the matrix's `redirected`), as text."""
+    raw = cell.get("redirected")
+    return [str(n) for n in raw if n] if isinstance(raw, list) else []
 
 
 def _claim(raw: Any) -> tuple[str, str]:
@@ -351,9 +357,11 @@ def _evidence(cell: dict[str, Any], change: Change | None) -> dict[str, Any]:
     }
     if cell.get("semantic_checks") is False:
         out["semantic_off"] = True
-    for extra in ("claim", "drift", "flaky", "tries", "deprecated", "attempts"):
+    for extra in ("claim", "drift", "flaky", "tries", "attempts"):
         if cell.get(extra) not in (None, ""):
             out[extra] = _plain(cell[extra])
+    if _redirects(cell):
+        out["deprecated"] = "; ".join(_redirects(cell))
     if change is not None:
         out["change"] = {"kind": change.kind, "old": change.old}
     return out
