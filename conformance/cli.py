@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=RecordMode.parse,
         default=None,
         metavar="MODE",
-        help="none | once | new_episodes | all (default: live, nothing recorded)",
+        help="none | once | new_episodes | all | rewrite (default: live, nothing recorded)",
     )
     run.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help=f"seconds per probe (default: {DEFAULT_TIMEOUT_S:g})"
@@ -179,7 +179,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _session(args: argparse.Namespace, meta: dict[str, object]) -> Session:
+def _session(args: argparse.Namespace, meta: dict[str, Any]) -> Session:
     budget = None if args.budget is None else Deadline(args.budget)
     return Session(args.out, meta, None if args.quiet else _print_cell, jobs=args.jobs, budget=budget)
 

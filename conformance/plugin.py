@@ -56,7 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-model", action="append", default=[], help="model glob (repeatable)")
     group.addoption("--conformance-probe", action="append", default=[], help="probe id glob (repeatable)")
     group.addoption("--conformance-feature", action="append", default=[], help="feature group (repeatable)")
-    group.addoption("--conformance-record-mode", type=RecordMode.parse, default=None, help="none|once|new_episodes|all")
+    group.addoption(
+        "--conformance-record-mode", type=RecordMode.parse, default=None, help="none|once|new_episodes|all|rewrite"
+    )
     group.addoption("--conformance-replay", action="store_true", help="replay the recorded cassettes offline")
     group.addoption("--conformance-cassettes", type=Path, default=None, help="cassette directory")
     group.addoption("--conformance-out", type=Path, default=Path("reports/pytest"), help="results directory")
@@ -136,7 +138,7 @@ class CellItem(pytest.Item):
         else:
             result = run_planned(self.plan, self.model, self.probe, transports_for(self.plan))
         self.result = result
-        ResultsWriter(self.config.getoption("--conformance-out")).append(result.to_json())
+        ResultsWriter(self.config.getoption("--conformance-out")).append(result.record())
         self.user_properties.append(("status", result.status.value))
         _outcome(result)
 

@@ -85,6 +85,12 @@ class CellResult:
             **self.extra,
         }
 
+    def record(self) -> dict[str, Any]:
+        """The results.jsonl line, validated against the format (conformance.records.CellRecord)."""
+        from conformance.records import CellRecord  # the records module reads this one's evidence types
+
+        return CellRecord.model_validate(self.to_json()).model_dump(mode="json", exclude_unset=True)
+
 
 def build_request(target: Target, spec: Request) -> httpx.Request:
     headers = {

@@ -25,6 +25,7 @@ from conformance.evidence import Status
 from conformance.matrix import build_matrix, write_matrix
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
+from conformance.records import Matrix
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
 from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
@@ -144,15 +145,16 @@ def transports_for(plan: Plan) -> TransportFactory:
     def live() -> httpx.BaseTransport:
         return live_transport()
 
-    if plan.mode is None:
+    mode = plan.mode
+    if mode is None:
         return lambda probe, model: plan.pacing.wrap(live(), plan.target.provider, model)
 
     def cassette(probe: Probe, model: str) -> httpx.BaseTransport:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
-        inner = NoNetworkTransport() if plan.mode is RecordMode.NONE else live()
+        inner = NoNetworkTransport() if mode is RecordMode.NONE else live()
         recorder = CassetteTransport(
             path,
-            plan.mode,
+            mode,
             inner,
             provider=plan.target.provider,
             model=model,
@@ -229,7 +231,7 @@ class Session:
         writer = ResultsWriter(self.out_dir)
 
         def emit(result: CellResult) -> None:
-            writer.append(result.to_json())
+            writer.append(result.record())
             if self.on_cell:
                 self.on_cell(result)
 
@@ -328,7 +330,7 @@ def render_dir(
     records += sdk_records(records)  # the derived "sdk" column: the SDK re-reads the recorded answers
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    matrix = build_matrix(records, meta)
+    matrix = Matrix.model_validate(build_matrix(records, meta)).model_dump(mode="json", exclude_unset=True)
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 
