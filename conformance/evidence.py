@@ -163,12 +163,23 @@ class SSEEvent:
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """Bytes as one network read delivered them (content-encoding intact), and when (ms from request start)."""
+
+    offset_ms: float
+    data: bytes
+
+
+@dataclass
 class Exchange:
-    """One HTTP request and what came back: the unit of evidence every check reads.
+    """One HTTP request and what came back: the unit of evidence every check reads, and a cassette's interaction.
 
     `body` is the decoded text of a non-stream body; `events` is set when the response was an
     event stream. `error` names a transport failure (timeout, reset, ...), in which case `status`
     may be None. `attempts` lists the answers a retry replaced; its JSON key is absent when there were none.
+    `chunks` are the wire bytes with their arrival times and `error_type` the failure's class: a cassette
+    keeps them (replay serves the chunks), the results do not. A cassette transport fills them in as the
+    answer arrives, which is why the record is mutable.
     """
 
     method: str
@@ -185,6 +196,8 @@ class Exchange:
     invalid_utf8: bool = False  # bytes that are not UTF-8 were replaced by U+FFFD in body or events
     # the tries before this answer, oldest first (a 429, a 5xx, a failed connect), each with its wait
     attempts: tuple[dict[str, Any], ...] = ()
+    chunks: list[Chunk] = field(default_factory=list)
+    error_type: str | None = None
 
     @property
     def is_stream(self) -> bool:

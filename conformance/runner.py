@@ -121,7 +121,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
         "request_body": scrub(request.content.decode("utf-8", errors="replace"), secrets),
     }
     started = time.perf_counter()
-    timing: Any = None  # a cassette transport's Interaction: its offsets are the evidence's offsets
+    timing: Exchange | None = None  # a cassette transport's record of this exchange: its offsets are the evidence's
     attempts: tuple[dict[str, Any], ...] = ()  # the tries a paced transport retried before this answer
 
     def clock(index: int | None = None) -> float:

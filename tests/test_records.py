@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from conformance import records
@@ -14,6 +15,7 @@ from conformance.probes import PROBES
 from conformance.report import load_schema, render_html
 from conformance.runner import Target, build_request
 from conformance.session import annotate, not_run
+from conformance.transports.cassette import load_cassette
 
 
 def test_the_shipped_schemas_are_generated_from_the_records() -> None:
@@ -86,3 +88,13 @@ def test_a_cell_record_is_checked_as_it_is_written() -> None:
     result = annotate(not_run(Target("p", "http://h/v1"), "m", PROBES[0], "fixture"), None)
     line = result.record()
     assert line["status"] == Status.NOT_RUN.value and line["claim"] == {"claim": "unknown", "source": ""}
+
+
+def test_every_shipped_cassette_reads_back_to_the_same_file(repo_root: Path) -> None:
+    """Interactions load as Exchanges and are written back byte for byte: shipped cassettes need no change."""
+    paths = sorted((repo_root / "matrices" / "cassettes").glob("*/*/*.json"))
+    assert len(paths) > 100
+    for path in paths:
+        written = json.loads(path.read_text(encoding="utf-8"))
+        again = load_cassette(path).to_json()
+        assert {**again, "suite": written["suite"]} == written, path

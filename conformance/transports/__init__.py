@@ -28,6 +28,7 @@ from conformance.transports.cassette import (
     Interaction,
     canonical_body,
     load_cassette,
+    match_key,
     scrub_chunks,
 )
 
@@ -184,13 +185,13 @@ class CassetteTransport(httpx.BaseTransport):
     def has_recording(self, request: httpx.Request) -> bool:
         """Whether a twin of this request is still waiting to be replayed (so a retry has an answer)."""
         key = self._key(request)
-        return any(interaction.match_key() == key for interaction in self._replayable)
+        return any(match_key(interaction) == key for interaction in self._replayable)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         key = self._key(request)
         url, body = key[1], request.content.decode("utf-8", errors="replace")
         for i, interaction in enumerate(self._replayable):
-            if interaction.match_key() == key:
+            if match_key(interaction) == key:
                 del self._replayable[i]
                 return self._replay(interaction, request)
         if not self.can_record:
@@ -232,7 +233,8 @@ class CassetteTransport(httpx.BaseTransport):
             raise
         interaction.status = response.status_code
         interaction.headers = redact_headers(response.headers, self.secrets)
-        interaction.is_stream = "text/event-stream" in response.headers.get("content-type", "")
+        is_stream = "text/event-stream" in response.headers.get("content-type", "")
+        interaction.events = () if is_stream else None  # parsed from the chunks when the cassette is written
         assert isinstance(response.stream, httpx.SyncByteStream)
         response.stream = _TeeStream(response.stream, interaction, started, self)
         response.extensions = {**response.extensions, TIMING_EXTENSION: interaction}
