@@ -242,6 +242,19 @@ class Matrix(Record):
     cells: list[MatrixCell]
 
 
+class Manifest(Record):
+    """provider.json beside a provider's cassettes: what a replay needs to run as the recording did."""
+
+    provider: str = Field(min_length=1)
+    base_url: str
+    semantic_checks: bool = True
+    semantic_tries: int = Field(default=1, ge=1)  # a manifest older than retries was recorded with one try
+    semantic_probes: list[str] = []
+    models: list[str]
+    body_cap_bytes: int | None = Field(default=None, gt=0)
+    catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.Catalog's form
+
+
 SCHEMAS: dict[str, tuple[type[Record], str]] = {
     "results": (CellRecord, "One line of results.jsonl"),
     "matrix": (Matrix, "matrix.json"),

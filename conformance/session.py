@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
 from conformance.checks.http import NOT_RECORDED
@@ -25,6 +26,7 @@ from conformance.evidence import Status
 from conformance.matrix import build_matrix, write_matrix
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
+from conformance.records import Manifest
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
 from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
@@ -168,21 +170,31 @@ def transports_for(plan: Plan) -> TransportFactory:
 def write_manifest(plan: Plan) -> None:
     """Record what replay needs to know about the provider: where it was and which models it had."""
     path = plan.cassettes / safe_name(plan.target.provider) / MANIFEST
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    models = sorted(set(previous.get("models", [])) | set(plan.models))
-    manifest = {
-        "provider": plan.target.provider,
-        "base_url": plan.target.base_url,
-        "semantic_checks": plan.target.semantic,
-        "semantic_tries": plan.target.semantic_tries,
-        "semantic_probes": sorted(plan.target.semantic_probes),
-        "models": models,
-    }
-    if plan.target.body_cap_bytes is not None:
-        manifest["body_cap_bytes"] = plan.target.body_cap_bytes
-    if plan.catalog is not None:
-        manifest["catalog"] = plan.catalog.to_json()
-    _write_atomic(path, json.dumps(manifest, indent=1) + "\n")
+    previous = read_manifest(path).models if path.exists() else []
+    manifest = Manifest(
+        provider=plan.target.provider,
+        base_url=plan.target.base_url,
+        semantic_checks=plan.target.semantic,
+        semantic_tries=plan.target.semantic_tries,
+        semantic_probes=sorted(plan.target.semantic_probes),
+        models=sorted(set(previous) | set(plan.models)),
+        body_cap_bytes=plan.target.body_cap_bytes,
+        catalog=None if plan.catalog is None else plan.catalog.to_json(),
+    )
+    _write_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
+
+
+def read_manifest(path: Path) -> Manifest:
+    """A provider manifest, or one ValueError naming the file and what is wrong with it."""
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise ValueError(f"{path}: not a provider manifest ({exc.error_count()} problem(s): {_first(exc)})") from None
+
+
+def _first(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -198,19 +210,19 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
     """One offline plan per recorded provider; no network is reachable from any of them."""
     plans = []
     for manifest_path in sorted(cassettes.glob(f"*/{MANIFEST}")):
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if providers and manifest["provider"] not in providers:
+        manifest = read_manifest(manifest_path)
+        if providers and manifest.provider not in providers:
             continue
         target = Target(
-            manifest["provider"],
-            manifest["base_url"],
-            semantic=bool(manifest.get("semantic_checks", True)),
-            semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
-            semantic_probes=frozenset(manifest.get("semantic_probes", ())),
-            body_cap_bytes=manifest.get("body_cap_bytes"),
+            manifest.provider,
+            manifest.base_url,
+            semantic=manifest.semantic_checks,
+            semantic_tries=manifest.semantic_tries,  # as recorded, so retries replay alike
+            semantic_probes=frozenset(manifest.semantic_probes),
+            body_cap_bytes=manifest.body_cap_bytes,
         )
-        catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
-        plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
+        catalog = None if manifest.catalog is None else Catalog.from_json(manifest.catalog)
+        plans.append(Plan(target, tuple(manifest.models), probes, RecordMode.NONE, cassettes, catalog))
     return plans
 
 

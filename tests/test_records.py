@@ -8,13 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conformance import records
+from conformance.cli import main
 from conformance.evidence import Exchange, SSEEvent, Status
 from conformance.matrix import build_matrix
 from conformance.probes import PROBES
 from conformance.report import load_schema, render_html
 from conformance.runner import Target, build_request
-from conformance.session import annotate, not_run
+from conformance.session import MANIFEST, annotate, not_run
 from conformance.transports.cassette import load_cassette
 
 
@@ -98,3 +101,12 @@ def test_every_shipped_cassette_reads_back_to_the_same_file(repo_root: Path) -> 
         written = json.loads(path.read_text(encoding="utf-8"))
         again = load_cassette(path).to_json()
         assert {**again, "suite": written["suite"]} == written, path
+
+
+def test_a_broken_manifest_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A manifest without its base_url used to stop the replay with a KeyError traceback."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / MANIFEST).write_text(json.dumps({"provider": "p", "models": ["m"]}), encoding="utf-8")
+    assert main(["replay", "--cassettes", str(tmp_path), "--out", str(tmp_path / "out"), "-q"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "provider.json: not a provider manifest" in error and "base_url" in error
