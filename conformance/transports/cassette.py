@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -81,12 +82,14 @@ def from_cassette_json(data: dict[str, Any]) -> Exchange:
         raw = _decode_body(resp)
         first_byte = resp.get("first_byte_ms")
         chunks = (
-            [Chunk(float(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0)), raw)] if raw else []
+            [Chunk(_time(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0), "first_byte_ms"), raw)]
+            if raw
+            else []
         )
     error = resp.get("error")
     status = resp.get("status")
-    if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
-        raise ValueError(f"response status {status!r} is not an integer")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 999):
+        raise ValueError(f"response status {status!r} is not a three-digit integer")
     return Exchange(
         method=str(req["method"]),
         url=str(req["url"]),
@@ -96,7 +99,7 @@ def from_cassette_json(data: dict[str, Any]) -> Exchange:
         headers=_text_map(resp.get("headers", {}), "response headers"),
         body=str(resp.get("body", "")),
         events=events,
-        elapsed_ms=float(resp.get("elapsed_ms", 0.0)),
+        elapsed_ms=_time(resp.get("elapsed_ms", 0.0), "elapsed_ms"),
         first_byte_ms=chunks[0].offset_ms if chunks else None,
         error=None if error is None else str(error["message"]),
         error_type=None if error is None else str(error["type"]),
@@ -177,7 +180,15 @@ def _encode_chunk(chunk: Chunk) -> dict[str, Any]:
 
 
 def _decode_chunk(data: dict[str, Any]) -> Chunk:
-    return Chunk(float(data["offset_ms"]), _decode_body(data))
+    return Chunk(_time(data["offset_ms"], "chunk offset_ms"), _decode_body(data))
+
+
+def _time(value: Any, what: str) -> float:
+    """A recorded time: a finite number of ms, 0 or more (JSON readers let NaN and negatives through)."""
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{what} {value!r} is not a time in ms (a finite number, 0 or more)")
+    return number
 
 
 @dataclass
