@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from conformance.evidence import Exchange, Status
+from conformance.evidence import Exchange, Status, status_info
 from conformance.jsonpath import MISSING, at_path
 from conformance.profiles import Claim, Claims, Profile, parse_claim
 from conformance.transports import CassetteError
@@ -32,8 +32,6 @@ MAX_CATALOG_BYTES = 16 * 1024 * 1024
 PROFILE_SOURCE = "profile"  # a model the profile declares because the endpoint does not list it
 
 # A claim of "yes" is contradicted by these; a claim of "no" by a feature that works.
-_BROKEN = {Status.FAIL.value, Status.IGNORED.value, Status.UNSUPPORTED.value}
-_WORKS = {Status.PASS.value, Status.NON_STRICT.value}
 
 CatalogTransportFactory = Callable[[], httpx.BaseTransport]
 
@@ -124,8 +122,9 @@ def drift(claim: str, status: Status | str) -> bool:
     A "yes" is contradicted by FAIL, IGNORED or UNSUPPORTED; a "no" by PASS or NON-STRICT (the feature
     works for clients). ERROR, ACCEPTED and NOT RUN decide nothing, and "unknown" never drifts.
     """
-    value = status.value if isinstance(status, Status) else status
-    return (claim == "yes" and value in _BROKEN) or (claim == "no" and value in _WORKS)
+    info = status.info if isinstance(status, Status) else status_info(status)
+    shows = None if info is None else info.shows
+    return (claim == "yes" and shows is False) or (claim == "no" and shows is True)
 
 
 # -- reading JSON defensively -------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,10 +22,19 @@ from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir, expectations_dir
 from conformance.probes.listing import probe_table, update_readme
-from conformance.profiles import Profile, ProfileError, profile_for
+from conformance.profiles import ProfileError, profile_for
 from conformance.runner import CellResult
 from conformance.schedule import Deadline
-from conformance.session import Session, live_plan, render_dir, replay_plans, select_probes
+from conformance.session import (
+    DEFAULT_SEMANTIC_TRIES,
+    DEFAULT_TIMEOUT_S,
+    Session,
+    api_key_for,
+    live_plan,
+    render_dir,
+    replay_plans,
+    select_probes,
+)
 from conformance.shard import Shard, merge
 from conformance.transports import CassetteError, RecordMode
 from conformance.transports.cassette import safe_name
@@ -89,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=RecordMode.parse,
         default=None,
         metavar="MODE",
-        help="none | once | new_episodes | all (default: live, nothing recorded)",
+        help="none | once | new_episodes | all | rewrite (default: live, nothing recorded)",
     )
-    run.add_argument("--timeout", type=float, default=60.0, help="seconds per probe (default: 60)")
+    run.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help=f"seconds per probe (default: {DEFAULT_TIMEOUT_S:g})"
+    )
     run.add_argument(
         "--rate-limit",
         type=float,
@@ -101,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--semantic-tries",
-        type=int,
-        default=3,
+        type=_positive_int,
+        default=DEFAULT_SEMANTIC_TRIES,
         metavar="N",
-        help="attempts for a cell failed only by semantic checks (default: 3); k/N and FLAKY are shown",
+        help=f"attempts for a cell failed only by semantic checks (default: {DEFAULT_SEMANTIC_TRIES}); "
+        "k/N and FLAKY are shown",
     )
     _common(run)
 
@@ -153,11 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _api_key(profile: Profile, key_env: str | None) -> str | None:
-    env = key_env if key_env is not None else profile.api_key_env
-    return (os.environ.get(env) or None) if env else None
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -172,7 +178,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _session(args: argparse.Namespace, meta: dict[str, object]) -> Session:
+def _session(args: argparse.Namespace, meta: dict[str, Any]) -> Session:
     budget = None if args.budget is None else Deadline(args.budget)
     baseline = None if args.baseline is None else load_matrix(args.baseline)
     return Session(
@@ -217,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
     mode: RecordMode | None = args.record_mode
     live = live_plan(
         profile,
-        _api_key(profile, args.api_key_env),
+        api_key_for(profile, args.api_key_env),
         select_probes(args.probe, args.feature),
         mode,
         args.cassettes or cassettes_dir(),

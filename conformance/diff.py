@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RANK = {"PASS": 0, "ACCEPTED": 1, "NON-STRICT": 2, "UNSUPPORTED": 3, "IGNORED": 4, "FAIL": 5, "ERROR": 6}
-NEUTRAL = "NOT RUN"
+from conformance.evidence import STATUSES
+
+RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
+NEUTRAL = {s.value for s, i in STATUSES.items() if i.rank is None}
 
 Key = tuple[str, str, str]
 
@@ -40,9 +42,9 @@ def classify(old: str | None, new: str | None) -> str | None:
     """The kind of change between two statuses of one cell, or None when it did not change."""
     if old == new:
         return None
-    if old is None or old == NEUTRAL:
+    if old is None or old in NEUTRAL:
         return "added"
-    if new is None or new == NEUTRAL:
+    if new is None or new in NEUTRAL:
         return "removed"
     if old not in RANK or new not in RANK:
         return "changed"

@@ -38,6 +38,107 @@ class Status(str, Enum):
     ERROR = "ERROR"
     NOT_RUN = "NOT RUN"
 
+    @property
+    def info(self) -> StatusInfo:
+        return STATUSES[self]
+
+
+class Outcome(str, Enum):
+    """What a cell is to a test runner: pytest's outcome, and the JUnit element that says the same."""
+
+    PASSED = "passed"  # JUnit: a plain <testcase>
+    XFAILED = "xfailed"  # JUnit: <skipped>, as pytest's own JUnit writer shows an xfail
+    SKIPPED = "skipped"  # JUnit: <skipped>
+    FAILED = "failed"  # JUnit: <failure>
+    ERROR = "error"  # JUnit: <error>; pytest fails the item
+
+    @property
+    def junit(self) -> str | None:
+        """The JUnit child element, or None for a testcase that passed."""
+        return _JUNIT[self]
+
+
+_JUNIT = {
+    Outcome.PASSED: None,
+    Outcome.XFAILED: "skipped",
+    Outcome.SKIPPED: "skipped",
+    Outcome.FAILED: "failure",
+    Outcome.ERROR: "error",
+}
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """Everything any layer needs to know about one status; the table below is its only statement.
+
+    `rank` orders statuses by use to a client (0 best) for regressions; None is neutral (NOT RUN: a
+    cell that appears or goes away). `shows` is what the cell says of the feature, for DRIFT against a
+    claim: it works (True), it does not (False), or nothing (None).
+    """
+
+    status: Status
+    glyph: str
+    slug: str
+    meaning: str
+    rank: int | None
+    outcome: Outcome
+    shows: bool | None
+
+    @property
+    def passing(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+
+STATUSES: dict[Status, StatusInfo] = {
+    i.status: i
+    for i in (
+        StatusInfo(Status.PASS, "✓", "pass", "works and conforms", 0, Outcome.PASSED, True),
+        StatusInfo(
+            Status.NON_STRICT, "≈", "non-strict", "works for clients but breaks a SHOULD", 2, Outcome.PASSED, True
+        ),
+        StatusInfo(Status.FAIL, "✗", "fail", "accepted but broken, or a 5xx on every try", 5, Outcome.FAILED, False),
+        StatusInfo(
+            Status.IGNORED, "∅", "ignored", "accepted, and the documented effect is absent", 4, Outcome.XFAILED, False
+        ),
+        StatusInfo(
+            Status.UNSUPPORTED,
+            "⊘",
+            "unsupported",
+            "rejected with a 4xx that says why",
+            3,
+            Outcome.XFAILED,
+            False,
+        ),
+        StatusInfo(
+            Status.ACCEPTED,
+            "•",
+            "accepted",
+            "accepted; the effect is not observable from outside",
+            1,
+            Outcome.PASSED,
+            None,
+        ),
+        StatusInfo(
+            Status.ERROR,
+            "!",
+            "error",
+            "could not decide (a transient 5xx, timeout, transport, rate limit)",
+            6,
+            Outcome.ERROR,
+            None,
+        ),
+        StatusInfo(Status.NOT_RUN, "–", "not-run", "not run in this session", None, Outcome.SKIPPED, None),
+    )
+}
+
+
+def status_info(name: str) -> StatusInfo | None:
+    """The table's row for a status written as text, or None for a status this version does not know."""
+    try:
+        return STATUSES[Status(name)]
+    except ValueError:
+        return None
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -50,7 +151,9 @@ class Finding:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Finding:
-        return cls(rule=data["rule"], level=Level(data["level"]), message=data["message"])
+        from conformance.records import FindingRecord  # the records module builds on this one
+
+        return FindingRecord.model_validate(data).finding()
 
 
 @dataclass(frozen=True)
@@ -68,21 +171,29 @@ class SSEEvent:
         return json.loads(self.data)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"offset_ms": round(self.offset_ms, 3), "event": self.event, "data": self.data}
-        if self.id is not None:
-            out["id"] = self.id
-        if self.retry is not None:
-            out["retry"] = self.retry
-        return out
+        from conformance.records import EventRecord  # the records module builds on this one
+
+        return EventRecord.of(self).model_dump(mode="json", exclude_unset=True)
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """Bytes as one network read delivered them (content-encoding intact), and when (ms from request start)."""
+
+    offset_ms: float
+    data: bytes
+
+
+@dataclass
 class Exchange:
-    """One HTTP request and what came back: the unit of evidence every check reads.
+    """One HTTP request and what came back: the unit of evidence every check reads, and a cassette's interaction.
 
     `body` is the decoded text of a non-stream body; `events` is set when the response was an
     event stream. `error` names a transport failure (timeout, reset, ...), in which case `status`
     may be None. `attempts` lists the answers a retry replaced; its JSON key is absent when there were none.
+    `chunks` are the wire bytes with their arrival times and `error_type` the failure's class: a cassette
+    keeps them (replay serves the chunks), the results do not. A cassette transport fills them in as the
+    answer arrives, which is why the record is mutable.
     """
 
     method: str
@@ -99,6 +210,8 @@ class Exchange:
     invalid_utf8: bool = False  # bytes that are not UTF-8 were replaced by U+FFFD in body or events
     # the tries before this answer, oldest first (a 429, a 5xx, a failed connect), each with its wait
     attempts: tuple[dict[str, Any], ...] = ()
+    chunks: list[Chunk] = field(default_factory=list)
+    error_type: str | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -125,31 +238,20 @@ class Exchange:
             return None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "request": {
-                "method": self.method,
-                "url": self.url,
-                "headers": self.request_headers,
-                **_request_body(self.request_body),
-            },
-            "status": self.status,
-            "headers": self.headers,
-            "elapsed_ms": round(self.elapsed_ms, 3),
-            "first_byte_ms": None if self.first_byte_ms is None else round(self.first_byte_ms, 3),
-            "error": self.error,
-        }
-        if self.invalid_utf8:
-            out["invalid_utf8"] = True
-        if self.attempts:
-            out["attempts"] = [dict(a) for a in self.attempts]
-        if self.events is None:
-            out["body"] = self.body
-        else:
-            out["events"] = [e.to_json() for e in self.events]
-        return out
+        """The results form, as conformance.records.ExchangeRecord states it."""
+        from conformance.records import ExchangeRecord  # the records module builds on this one
+
+        return ExchangeRecord.of(self).model_dump(mode="json", exclude_unset=True)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Exchange:
+        """An exchange back from its results form, validated; nothing the checks read is lost."""
+        from conformance.records import ExchangeRecord
+
+        return ExchangeRecord.model_validate(data).exchange()
 
 
-def _request_body(body: str) -> dict[str, Any]:
+def request_body_fields(body: str) -> dict[str, Any]:
     """The body as sent; an oversized one clipped, with its full length and digest so the record still names it.
 
     A JSON body keeps its structure, its long strings cut short, so what reads the record as a request

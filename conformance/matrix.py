@@ -34,7 +34,11 @@ def build_matrix(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
         "statuses": STATUS_ORDER,
         "rows": [{"provider": prov, "model": model} for prov, model in rows],
         "probes": [
-            {"id": p, "feature": features.get(p, _feature_of(cells, p)), "title": titles.get(p) or _title_of(cells, p)}
+            {
+                "id": p,
+                "feature": features.get(p, _feature_of(cells, p)),
+                "title": _title_of(cells, p) or titles.get(p, p),
+            }
             for p in probe_ids
         ],
         "cells": [_cell(c) for c in ordered],
@@ -42,8 +46,8 @@ def build_matrix(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
 
 
 def _title_of(cells: dict[tuple[str, str, str], dict[str, Any]], probe: str) -> str:
-    """A derived cell (the SDK column) carries its own title."""
-    return next((c.get("title") or probe for k, c in cells.items() if k[2] == probe), probe)
+    """The title the run itself recorded: a re-rendered old run keeps its own wording, not today's."""
+    return next((str(c["title"]) for k, c in cells.items() if k[2] == probe and c.get("title")), "")
 
 
 def _feature_of(cells: dict[tuple[str, str, str], dict[str, Any]], probe: str) -> str:

@@ -3,8 +3,9 @@
 It stays silent unless a `--conformance-*` option is given, so it never changes another project's
 test run. Cells run through conformance.runner exactly as the CLI's do; under pytest-xdist each
 worker appends its cells to the shared results.jsonl and the controller renders the matrix once.
-Outcomes: PASS, ACCEPTED and NON-STRICT pass; UNSUPPORTED and IGNORED are xfail (a known gap, not a
-suite failure); NOT RUN skips; FAIL and ERROR fail, with the findings as the failure text.
+Outcomes follow the status table (conformance.evidence.STATUSES): PASS, ACCEPTED and NON-STRICT pass;
+UNSUPPORTED and IGNORED are xfail (a known gap, not a suite failure); NOT RUN skips; FAIL and ERROR
+fail, with the findings as the failure text.
 With pytest-html writing a report (`--html`), its summary gets the matrix's status counts and a link
 to matrix.html, and each cell's row its status, findings and a link to its evidence in the matrix.
 """
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance.evidence import Status
+from conformance.evidence import Outcome
 from conformance.paths import cassettes_dir
 from conformance.probes import Probe
 from conformance.profiles import profile_for
@@ -31,10 +32,13 @@ from conformance.results import RESULTS_FILE, ResultsWriter
 from conformance.runner import CellResult
 from conformance.schedule import Deadline, over_budget
 from conformance.session import (
+    DEFAULT_SEMANTIC_TRIES,
+    DEFAULT_TIMEOUT_S,
     Plan,
+    Session,
     annotate,
+    api_key_for,
     live_plan,
-    render_dir,
     replay_plans,
     run_planned,
     select_probes,
@@ -53,11 +57,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-model", action="append", default=[], help="model glob (repeatable)")
     group.addoption("--conformance-probe", action="append", default=[], help="probe id glob (repeatable)")
     group.addoption("--conformance-feature", action="append", default=[], help="feature group (repeatable)")
-    group.addoption("--conformance-record-mode", type=RecordMode.parse, default=None, help="none|once|new_episodes|all")
+    group.addoption(
+        "--conformance-record-mode", type=RecordMode.parse, default=None, help="none|once|new_episodes|all|rewrite"
+    )
     group.addoption("--conformance-replay", action="store_true", help="replay the recorded cassettes offline")
     group.addoption("--conformance-cassettes", type=Path, default=None, help="cassette directory")
     group.addoption("--conformance-out", type=Path, default=Path("reports/pytest"), help="results directory")
-    group.addoption("--conformance-timeout", type=float, default=60.0, help="seconds per probe")
+    group.addoption("--conformance-exclude-model", action="append", default=[], help="model glob to skip (repeatable)")
+    group.addoption(
+        "--conformance-include-unavailable", action="store_true", help="also probe models the catalog marks unavailable"
+    )
+    group.addoption("--conformance-timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per probe")
+    group.addoption(
+        "--conformance-semantic-tries",
+        type=int,
+        default=DEFAULT_SEMANTIC_TRIES,
+        help=f"attempts for a cell failed only by semantic checks (default: {DEFAULT_SEMANTIC_TRIES})",
+    )
     group.addoption(
         "--conformance-rate-limit",
         type=float,
@@ -88,19 +104,25 @@ def _plans(config: pytest.Config) -> list[Plan]:
         return replay_plans(cassettes, probes=probes)
     profile = profile_for(opt("--conformance-provider"), opt("--conformance-base-url"))
     assert profile is not None  # _active() saw one of the two options
-    key_env = opt("--conformance-api-key-env") or profile.api_key_env
-    api_key = os.environ.get(key_env) if key_env else None
     live = live_plan(
         profile,
-        api_key,
+        api_key_for(profile, opt("--conformance-api-key-env")),
         probes,
         opt("--conformance-record-mode"),
         cassettes,
         opt("--conformance-model"),
+        opt("--conformance-exclude-model"),
+        opt("--conformance-include-unavailable"),
         timeout_s=opt("--conformance-timeout"),
+        semantic_tries=opt("--conformance-semantic-tries"),
         rate_limit=opt("--conformance-rate-limit"),
     )
     return [live.plan]
+
+
+def _session(config: pytest.Config) -> Session:
+    """The CLI's Session over the plugin's output directory: one manifest, snapshot and render for both."""
+    return Session(Path(config.getoption("--conformance-out")), {"mode": "pytest"})
 
 
 class CellItem(pytest.Item):
@@ -117,7 +139,7 @@ class CellItem(pytest.Item):
         else:
             result = run_planned(self.plan, self.model, self.probe, transports_for(self.plan))
         self.result = result
-        ResultsWriter(self.config.getoption("--conformance-out")).append(result.to_json())
+        ResultsWriter(self.config.getoption("--conformance-out")).append(result.record())
         self.user_properties.append(("status", result.status.value))
         _outcome(result)
 
@@ -135,13 +157,15 @@ class CellFailed(Exception):
 
 
 def _outcome(result: CellResult) -> None:
+    """The status table says what each status is to pytest."""
     reason = "; ".join(f"[{f.level.value}] {f.rule}: {f.message}" for f in result.findings)
-    if result.status in (Status.FAIL, Status.ERROR):
+    outcome = result.status.info.outcome
+    if outcome in (Outcome.FAILED, Outcome.ERROR):
         raise CellFailed(f"{result.status.value}: {reason}")
-    if result.status in (Status.UNSUPPORTED, Status.IGNORED):
+    if outcome is Outcome.XFAILED:
         pytest.xfail(f"{result.status.value}: {reason}")
-    if result.status is Status.NOT_RUN:
-        pytest.skip(f"NOT RUN: {reason}")
+    if outcome is Outcome.SKIPPED:
+        pytest.skip(f"{result.status.value}: {reason}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -223,7 +247,9 @@ def _summary_html(matrix: dict[str, Any], link: str) -> str:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not _active(config):
         return
+    run = _session(config)
     for plan in _plans(config):
+        run.prepare(plan)
         for model, probe in plan.cells():
             name = f"{plan.target.provider}::{model}::{probe.id}"
             items.append(CellItem.from_parent(session, name=name, plan=plan, model=model, probe=probe))
@@ -233,4 +259,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     out = Path(config.getoption("--conformance-out"))
     if _active(config) and not hasattr(config, "workerinput") and (out / RESULTS_FILE).exists():
-        render_dir(out, {"mode": "pytest"})
+        run = _session(config)
+        run.render(run.meta)

@@ -29,6 +29,7 @@ from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.verdict import decide, first_rejection
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_BODY_CAP_BYTES = 2 * 1024 * 1024  # when a profile documents no cap: OVHcloud's, the first provider's
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Target:
     timeout_s: float = 60.0
     semantic_tries: int = 1  # attempts a cell gets when only semantic checks fail (models are not deterministic)
     semantic_probes: frozenset[str] = frozenset()  # judged on meaning even when `semantic` is off
+    body_cap_bytes: int | None = None  # the provider's documented cap on request bodies (profile), if any
 
     def semantic_for(self, probe_id: str) -> bool:
         """A fixture model is scripted to answer some probes: those are judged on meaning all the same."""
@@ -83,6 +85,12 @@ class CellResult:
             **self.extra,
         }
 
+    def record(self) -> dict[str, Any]:
+        """The results.jsonl line, validated against the format (conformance.records.CellRecord)."""
+        from conformance.records import CellRecord  # the records module reads this one's evidence types
+
+        return CellRecord.model_validate(self.to_json()).model_dump(mode="json", exclude_unset=True)
+
 
 def build_request(target: Target, spec: Request) -> httpx.Request:
     headers = {
@@ -94,8 +102,9 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
     if key:
         headers["authorization"] = f"Bearer {key}"
     content = spec.raw if spec.raw is not None else None
-    if spec.body is not None:
-        content = json.dumps(spec.body).encode("utf-8")
+    body = spec.body if spec.sized is None else spec.sized(target.body_cap_bytes or DEFAULT_BODY_CAP_BYTES)
+    if body is not None:
+        content = json.dumps(body).encode("utf-8")
     if content is not None:
         headers["content-type"] = "application/json"
     return httpx.Request(spec.method, target.base_url.rstrip("/") + spec.path, headers=headers, content=content)
@@ -112,7 +121,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
         "request_body": scrub(request.content.decode("utf-8", errors="replace"), secrets),
     }
     started = time.perf_counter()
-    timing: Any = None  # a cassette transport's Interaction: its offsets are the evidence's offsets
+    timing: Exchange | None = None  # a cassette transport's record of this exchange: its offsets are the evidence's
     attempts: tuple[dict[str, Any], ...] = ()  # the tries a paced transport retried before this answer
 
     def clock(index: int | None = None) -> float:

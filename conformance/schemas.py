@@ -19,7 +19,7 @@ import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -34,7 +34,7 @@ _BUILDING = threading.RLock()
 
 def built_once(fn: Callable[P, R]) -> Callable[P, R]:
     """functools.cache, thread-safe: parallel models' first cells wait for one build rather than each doing it."""
-    cached = functools.cache(fn)
+    cached = cast(Callable[P, R], functools.cache(fn))  # the arguments are hashable: types and names
 
     @functools.wraps(fn)
     def once(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -20,7 +20,7 @@ from typing import Any
 from conformance.catalog import claim_record
 from conformance.checks.rules import Rule
 from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, complaint, sdk_reads
-from conformance.evidence import Exchange, SSEEvent, Status
+from conformance.evidence import Exchange, Status
 
 FEATURE = "sdk"
 SHOWN = 5  # cells named per finding; the rest are counted
@@ -32,31 +32,7 @@ CELLS = (
 
 def exchange_from_json(data: dict[str, Any]) -> Exchange:
     """An Exchange back from its results form (Exchange.to_json)."""
-    request = data.get("request", {})
-    events = data.get("events")
-    return Exchange(
-        method=str(request.get("method", "")),
-        url=str(request.get("url", "")),
-        request_headers=dict(request.get("headers", {})),
-        request_body=str(request.get("body", "")),
-        status=data.get("status"),
-        headers=dict(data.get("headers", {})),
-        body=str(data.get("body", "")),
-        events=None if events is None else tuple(_event(e) for e in events),
-        elapsed_ms=float(data.get("elapsed_ms") or 0.0),
-        first_byte_ms=data.get("first_byte_ms"),
-        error=data.get("error"),
-    )
-
-
-def _event(data: dict[str, Any]) -> SSEEvent:
-    return SSEEvent(
-        data=str(data.get("data", "")),
-        event=data.get("event"),
-        id=data.get("id"),
-        retry=data.get("retry"),
-        offset_ms=float(data.get("offset_ms") or 0.0),
-    )
+    return Exchange.from_json(data)
 
 
 @dataclass

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
 from conformance.checks.http import NOT_RECORDED
@@ -23,6 +26,7 @@ from conformance.evidence import Status
 from conformance.matrix import build_matrix, write_matrix
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
+from conformance.records import Manifest
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
 from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
@@ -32,6 +36,15 @@ from conformance.transports.cassette import cassette_path, safe_name
 from conformance.transports.deadline import live_transport
 
 MANIFEST = "provider.json"
+# The run options the CLI and the pytest plugin share, with one set of defaults.
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_SEMANTIC_TRIES = 3  # models are not deterministic: a cell failed only on meaning gets three tries
+
+
+def api_key_for(profile: Profile, key_env: str | None) -> str | None:
+    """The key from the named variable (or the profile's); an empty or unset variable is no key, paced as anonymous."""
+    env = key_env if key_env is not None else profile.api_key_env
+    return (os.environ.get(env) or None) if env else None
 
 
 @dataclass(frozen=True)
@@ -106,8 +119,8 @@ def live_plan(
     models: Sequence[str] = (),
     exclude: Sequence[str] = (),
     include_unavailable: bool = False,
-    timeout_s: float = 60.0,
-    semantic_tries: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    semantic_tries: int = DEFAULT_SEMANTIC_TRIES,
     rate_limit: float | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
@@ -119,6 +132,7 @@ def live_plan(
         timeout_s=timeout_s,
         semantic_tries=semantic_tries,
         semantic_probes=profile.semantic_probes,
+        body_cap_bytes=profile.body_cap_bytes,
     )
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
@@ -132,15 +146,16 @@ def transports_for(plan: Plan) -> TransportFactory:
     def live() -> httpx.BaseTransport:
         return live_transport()
 
-    if plan.mode is None:
+    mode = plan.mode
+    if mode is None:
         return lambda probe, model: plan.pacing.wrap(live(), plan.target.provider, model)
 
     def cassette(probe: Probe, model: str) -> httpx.BaseTransport:
         path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
-        inner = NoNetworkTransport() if plan.mode is RecordMode.NONE else live()
+        inner = NoNetworkTransport() if mode is RecordMode.NONE else live()
         recorder = CassetteTransport(
             path,
-            plan.mode,
+            mode,
             inner,
             provider=plan.target.provider,
             model=model,
@@ -155,38 +170,59 @@ def transports_for(plan: Plan) -> TransportFactory:
 def write_manifest(plan: Plan) -> None:
     """Record what replay needs to know about the provider: where it was and which models it had."""
     path = plan.cassettes / safe_name(plan.target.provider) / MANIFEST
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    models = sorted(set(previous.get("models", [])) | set(plan.models))
-    manifest = {
-        "provider": plan.target.provider,
-        "base_url": plan.target.base_url,
-        "semantic_checks": plan.target.semantic,
-        "semantic_tries": plan.target.semantic_tries,
-        "semantic_probes": sorted(plan.target.semantic_probes),
-        "models": models,
-    }
-    if plan.catalog is not None:
-        manifest["catalog"] = plan.catalog.to_json()
+    previous = read_manifest(path).models if path.exists() else []
+    manifest = Manifest(
+        provider=plan.target.provider,
+        base_url=plan.target.base_url,
+        semantic_checks=plan.target.semantic,
+        semantic_tries=plan.target.semantic_tries,
+        semantic_probes=sorted(plan.target.semantic_probes),
+        models=sorted(set(previous) | set(plan.models)),
+        body_cap_bytes=plan.target.body_cap_bytes,
+        catalog=None if plan.catalog is None else plan.catalog.to_json(),
+    )
+    _write_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
+
+
+def read_manifest(path: Path) -> Manifest:
+    """A provider manifest, or one ValueError naming the file and what is wrong with it."""
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise ValueError(f"{path}: not a provider manifest ({exc.error_count()} problem(s): {_first(exc)})") from None
+
+
+def _first(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Parallel workers (pytest-xdist) may write the same file at once: each replaces it whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[Probe, ...] = PROBES) -> list[Plan]:
     """One offline plan per recorded provider; no network is reachable from any of them."""
     plans = []
     for manifest_path in sorted(cassettes.glob(f"*/{MANIFEST}")):
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if providers and manifest["provider"] not in providers:
+        manifest = read_manifest(manifest_path)
+        if providers and manifest.provider not in providers:
             continue
         target = Target(
-            manifest["provider"],
-            manifest["base_url"],
-            semantic=bool(manifest.get("semantic_checks", True)),
-            semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
-            semantic_probes=frozenset(manifest.get("semantic_probes", ())),
+            manifest.provider,
+            manifest.base_url,
+            semantic=manifest.semantic_checks,
+            semantic_tries=manifest.semantic_tries,  # as recorded, so retries replay alike
+            semantic_probes=frozenset(manifest.semantic_probes),
+            body_cap_bytes=manifest.body_cap_bytes,
         )
-        catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
-        plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
+        catalog = None if manifest.catalog is None else Catalog.from_json(manifest.catalog)
+        plans.append(Plan(target, tuple(manifest.models), probes, RecordMode.NONE, cassettes, catalog))
     return plans
 
 
@@ -207,15 +243,12 @@ class Session:
         writer = ResultsWriter(self.out_dir)
 
         def emit(result: CellResult) -> None:
-            writer.append(result.to_json())
+            writer.append(result.record())
             if self.on_cell:
                 self.on_cell(result)
 
         for plan in plans:
-            if plan.mode is not None and plan.mode is not RecordMode.NONE:
-                write_manifest(plan)
-            if plan.catalog is not None:
-                self._snapshot(plan.catalog)
+            self.prepare(plan)
             lanes = [
                 [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done]
                 for model in plan.models
@@ -237,11 +270,17 @@ class Session:
 
         return work
 
+    def prepare(self, plan: Plan) -> None:
+        """Before a plan's cells: the manifest a replay needs (when recording), and the catalog snapshot."""
+        if plan.mode is not None and plan.mode is not RecordMode.NONE:
+            write_manifest(plan)
+        if plan.catalog is not None:
+            self._snapshot(plan.catalog)
+
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
         path = self.out_dir / "catalogs" / f"{safe_name(catalog.provider)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(catalog.to_json(), indent=1) + "\n", encoding="utf-8")
+        _write_atomic(path, json.dumps(catalog.to_json(), indent=1) + "\n")
 
     def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
         """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""
@@ -303,7 +342,7 @@ def render_dir(
     records += sdk_records(records)  # the derived "sdk" column: the SDK re-reads the recorded answers
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    matrix = build_matrix(records, meta)
+    matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 

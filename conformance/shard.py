@@ -47,7 +47,7 @@ def merge(parts: list[Path], out: Path) -> int:
     """
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS_FILE).unlink(missing_ok=True)
-    writer, seen = ResultsWriter(out), {}
+    writer, seen = ResultsWriter(out), dict[tuple[str, str, str], Path]()
     for part in parts:
         results = part / RESULTS_FILE
         if not results.exists():

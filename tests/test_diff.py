@@ -52,3 +52,22 @@ def test_harness_errors_exit_2_and_bad_input_names_the_file(tmp_path: Path, caps
     new.write_text("[]")
     assert main(["diff", str(old), str(new)]) == 2
     assert f"{new}: not a matrix" in capsys.readouterr().err
+
+
+def test_every_layer_reads_the_one_status_table() -> None:
+    """A status's rank, JUnit element, glyph and drift meaning come from conformance.evidence.STATUSES."""
+    from conformance.catalog import drift
+    from conformance.diff import NEUTRAL, RANK
+    from conformance.evidence import STATUSES, Status
+    from conformance.report.junit import OUTCOMES, PASSING
+    from conformance.report.view import KNOWN
+
+    assert set(STATUSES) == set(Status)
+    assert list(KNOWN) == [s.value for s in Status]
+    for status, info in STATUSES.items():
+        name = status.value
+        assert KNOWN[name].glyph == info.glyph and KNOWN[name].meaning == info.meaning
+        assert RANK.get(name) == info.rank and (name in NEUTRAL) == (info.rank is None)
+        assert OUTCOMES.get(name) == info.outcome.junit and (name in PASSING) == info.passing
+        assert drift("yes", name) == (info.shows is False) and drift("no", name) == (info.shows is True)
+    assert len({i.rank for i in STATUSES.values() if i.rank is not None}) == len(RANK), "ranks are distinct"

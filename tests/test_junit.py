@@ -88,7 +88,10 @@ def test_a_cell_without_findings_still_says_why_and_time_sums_its_exchanges() ->
     case = ET.fromstring(render_junit(_matrix([cell]))).find("testsuite/testcase")
     assert case is not None and case.get("time") == "0.351"
     error = case.find("error")
-    assert error is not None and error.get("message") == "ERROR: could not decide (5xx, timeout, transport)"
+    assert (
+        error is not None
+        and error.get("message") == "ERROR: could not decide (a transient 5xx, timeout, transport, rate limit)"
+    )
 
 
 def _exchange_ms(elapsed: float) -> dict[str, Any]:

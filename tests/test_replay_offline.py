@@ -121,6 +121,8 @@ BREAKAGES: dict[str, tuple[Callable[[bytes], bytes] | Callable[[dict[str, Any]],
     "bad_base64": (_set((*FIRST, "response", "body_base64"), "!!not base64!!"), "malformed cassette"),
     "status_not_an_int": (_set((*FIRST, "response", "status"), "200"), "status"),
     "header_not_a_string": (_set((*FIRST, "response", "headers", "x-count"), 1), "x-count"),
+    "status_of_four_digits": (_set((*FIRST, "response", "status"), 2000), "not a three-digit integer"),
+    "negative_time": (_set((*FIRST, "response", "elapsed_ms"), -5), "elapsed_ms -5 is not a time in ms"),
 }
 
 

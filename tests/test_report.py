@@ -367,7 +367,7 @@ def test_a_broken_matrix_is_read_without_a_crash() -> None:
 
 
 def test_optional_cell_keys_are_rendered_when_present(tmp_path: Path) -> None:
-    extra = {"claim": "yes", "drift": True, "flaky": True, "deprecated": "use core.b", "attempts": ["FAIL", "PASS"]}
+    extra = {"claim": "yes", "drift": True, "flaky": True, "redirected": ["use core.b"], "attempts": ["FAIL", "PASS"]}
     cell = _cell("core.a", "PASS", **extra)
     plain = _cell("core.b", "PASS", semantic_checks=False)
     html = render_html(_matrix([cell, plain]))

@@ -68,11 +68,20 @@ def test_none_never_records_and_new_episodes_appends(tmp_path: Path) -> None:
     assert len(load_cassette(path).interactions) == 2
 
 
-def test_all_rerecords_from_scratch(tmp_path: Path) -> None:
+def test_rewrite_rerecords_from_scratch(tmp_path: Path) -> None:
+    path, calls = tmp_path / "c.json", []
+    _send(_transport(path, RecordMode.REWRITE, calls), {"a": 1})
+    _send(_transport(path, RecordMode.REWRITE, calls), {"a": 1})
+    assert len(calls) == 2 and len(load_cassette(path).interactions) == 1
+
+
+def test_all_records_every_request_and_keeps_what_was_recorded_as_vcrpy_does(tmp_path: Path) -> None:
     path, calls = tmp_path / "c.json", []
     _send(_transport(path, RecordMode.ALL, calls), {"a": 1})
-    _send(_transport(path, RecordMode.ALL, calls), {"a": 1})
-    assert len(calls) == 2 and len(load_cassette(path).interactions) == 1
+    transport = _transport(path, RecordMode.ALL, calls)
+    assert _send(transport, {"a": 1}).json()["n"] == 2, "never replayed"
+    transport.close()
+    assert len(calls) == 2 and len(load_cassette(path).interactions) == 2
 
 
 def test_json_bodies_match_whatever_their_key_order(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ class Request:
     """One request of a probe. `raw` sends bytes as they are (malformed JSON); `api_key` overrides the key.
 
     `delay_s` is a wait before sending (polling a background response): honoured live, skipped on
-    replay, where there is nothing to wait for.
+    replay, where there is nothing to wait for. `sized` builds the body from the provider's request
+    body cap (its profile's `body_cap_bytes`), which only the run knows; it takes the place of `body`.
     """
 
     body: dict[str, Any] | None = None
@@ -35,6 +36,7 @@ class Request:
     api_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    sized: Callable[[int], dict[str, Any]] | None = None
 
 
 # A script yields requests and is sent back each request's Exchange, so a later turn can use an

@@ -44,8 +44,7 @@ class CellRecord:
     drift: bool = False
     flaky: bool = False
     tries: str = ""
-    deprecated: str = ""
-    redirected: tuple[str, ...] = ()
+    deprecated: str = ""  # the provider's deprecation redirects (the matrix's `redirected`), as one line
     attempts: Any = None
     timings: tuple[Timing, ...] = ()
     # the exchanges a matrix of an older format carried inline; newer ones keep them in results.jsonl
@@ -143,8 +142,7 @@ def _cell(raw: Mapping[str, Any]) -> CellRecord:
         drift=bool(raw.get("drift")),
         flaky=bool(raw.get("flaky")),
         tries="" if tries in (None, "") else _text(tries),
-        deprecated=_text(raw.get("deprecated")),
-        redirected=tuple(_text(r) for r in raw.get("redirected") or () if r is not None),
+        deprecated="; ".join(_text(r) for r in _list(raw.get("redirected")) if r),
         attempts=raw.get("attempts"),
         timings=tuple(_timing(t) for t in latency or () if isinstance(t, Mapping)),
         exchanges=exchanges,
@@ -166,3 +164,7 @@ def ms(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _list(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else []

@@ -17,12 +17,13 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from conformance.evidence import STATUSES
 from conformance.report import view
 from conformance.report.data import CellRecord, FindingRecord, Report, read_matrix
 
 MESSAGE_LIMIT = 500
-OUTCOMES = {"FAIL": "failure", "ERROR": "error", "NOT RUN": "skipped", "UNSUPPORTED": "skipped", "IGNORED": "skipped"}
-PASSING = {"PASS", "NON-STRICT", "ACCEPTED"}
+OUTCOMES = {s.value: i.outcome.junit for s, i in STATUSES.items() if i.outcome.junit is not None}
+PASSING = {s.value for s, i in STATUSES.items() if i.outcome.junit is None}
 COUNTERS = {"failure": "failures", "error": "errors", "skipped": "skipped"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from conformance.diff import Change, diff
+from conformance.evidence import STATUSES
 from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row
 
 
@@ -29,19 +30,7 @@ class StatusStyle:
     known: bool = True
 
 
-KNOWN: dict[str, StatusStyle] = {
-    s.name: s
-    for s in (
-        StatusStyle("PASS", "✓", "pass", "works and conforms"),
-        StatusStyle("NON-STRICT", "≈", "non-strict", "works for clients but breaks a SHOULD"),
-        StatusStyle("FAIL", "✗", "fail", "accepted but broken"),
-        StatusStyle("IGNORED", "∅", "ignored", "accepted, and the documented effect is absent"),
-        StatusStyle("UNSUPPORTED", "⊘", "unsupported", "rejected cleanly with a 4xx error object"),
-        StatusStyle("ACCEPTED", "•", "accepted", "accepted; the effect is not observable from outside"),
-        StatusStyle("ERROR", "!", "error", "could not decide (5xx, timeout, transport)"),
-        StatusStyle("NOT RUN", "–", "not-run", "not run in this session"),
-    )
-}
+KNOWN: dict[str, StatusStyle] = {s.value: StatusStyle(s.value, i.glyph, i.slug, i.meaning) for s, i in STATUSES.items()}
 WORKING = frozenset({"PASS", "NON-STRICT", "ACCEPTED"})  # a client gets what it asked for
 CLEAN = frozenset({"PASS", "ACCEPTED"})
 UNDECIDED = frozenset({"ERROR", "NOT RUN"})  # says nothing about the feature

@@ -28,6 +28,7 @@ from conformance.transports.cassette import (
     Interaction,
     canonical_body,
     load_cassette,
+    match_key,
     scrub_chunks,
 )
 
@@ -37,12 +38,13 @@ TIMING_EXTENSION = "conformance.timing"
 
 
 class RecordMode(str, Enum):
-    """vcrpy's record modes, so users feel at home."""
+    """vcrpy's record modes with vcrpy's meanings, and pytest-recording's `rewrite`, so users feel at home."""
 
     NONE = "none"  # replay only; a request not in the cassette is an error
     ONCE = "once"  # record when the cassette does not exist, else behave like none
     NEW_EPISODES = "new_episodes"  # replay what matches, record what does not
-    ALL = "all"  # always record afresh, never replay
+    ALL = "all"  # record every request, never replay; what the cassette held is kept, the new tries follow it
+    REWRITE = "rewrite"  # the cassette starts empty: record every request afresh (re-recording)
 
     @classmethod
     def parse(cls, value: str) -> RecordMode:
@@ -164,14 +166,13 @@ class CassetteTransport(httpx.BaseTransport):
         exists = cassette_file.exists()
         if mode is RecordMode.NONE and not exists:
             raise CassetteError(cassette_file, "no such cassette, and record mode none never records")
-        if exists and mode is not RecordMode.ALL:
+        if exists and mode is not RecordMode.REWRITE:
             self.cassette = load_cassette(cassette_file)
         else:
             self.cassette = Cassette(cassette_file, provider, model, probe)
-        self._replayable = list(self.cassette.interactions) if mode is not RecordMode.ALL else []
-        self.can_record = mode in (RecordMode.NEW_EPISODES, RecordMode.ALL) or (mode is RecordMode.ONCE and not exists)
-        if mode is RecordMode.ALL:
-            self.cassette.interactions = []
+        never_replays = mode in (RecordMode.ALL, RecordMode.REWRITE)
+        self._replayable = [] if never_replays else list(self.cassette.interactions)
+        self.can_record = never_replays or mode is RecordMode.NEW_EPISODES or (mode is RecordMode.ONCE and not exists)
         self.dirty = False
 
     def scrub(self, text: str) -> str:
@@ -184,13 +185,13 @@ class CassetteTransport(httpx.BaseTransport):
     def has_recording(self, request: httpx.Request) -> bool:
         """Whether a twin of this request is still waiting to be replayed (so a retry has an answer)."""
         key = self._key(request)
-        return any(interaction.match_key() == key for interaction in self._replayable)
+        return any(match_key(interaction) == key for interaction in self._replayable)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         key = self._key(request)
         url, body = key[1], request.content.decode("utf-8", errors="replace")
         for i, interaction in enumerate(self._replayable):
-            if interaction.match_key() == key:
+            if match_key(interaction) == key:
                 del self._replayable[i]
                 return self._replay(interaction, request)
         if not self.can_record:
@@ -232,7 +233,8 @@ class CassetteTransport(httpx.BaseTransport):
             raise
         interaction.status = response.status_code
         interaction.headers = redact_headers(response.headers, self.secrets)
-        interaction.is_stream = "text/event-stream" in response.headers.get("content-type", "")
+        is_stream = "text/event-stream" in response.headers.get("content-type", "")
+        interaction.events = () if is_stream else None  # parsed from the chunks when the cassette is written
         assert isinstance(response.stream, httpx.SyncByteStream)
         response.stream = _TeeStream(response.stream, interaction, started, self)
         response.extensions = {**response.extensions, TIMING_EXTENSION: interaction}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
+from conformance.evidence import Chunk, Exchange
 from conformance.redact import scrub
 from conformance.sse import parse_events
 
@@ -32,85 +34,77 @@ class CassetteError(Exception):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class Chunk:
-    offset_ms: float
-    data: bytes
+# A cassette's interaction is the runner's Exchange with its wire bytes kept: one record of one exchange.
+Interaction = Exchange
 
 
-@dataclass
-class Interaction:
-    method: str
-    url: str
-    request_headers: dict[str, str]
-    request_body: str
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    chunks: list[Chunk] = field(default_factory=list)
-    elapsed_ms: float = 0.0
-    error: str | None = None
-    error_type: str | None = None
-    is_stream: bool = False
+def match_key(interaction: Exchange) -> tuple[str, str, str]:
+    """What replay matches a request on: method, URL and the body as JSON (any key order or spacing)."""
+    return (interaction.method.upper(), interaction.url, canonical_body(interaction.request_body))
 
-    def match_key(self) -> tuple[str, str, str]:
-        return (self.method.upper(), self.url, canonical_body(self.request_body))
 
-    def to_json(self) -> dict[str, Any]:
-        response: dict[str, Any] = {
-            "status": self.status,
-            "headers": self.headers,
-            "elapsed_ms": round(self.elapsed_ms, 3),
-        }
-        if self.is_stream:
-            response["chunks"] = [_encode_chunk(c) for c in self.chunks]
-            events, _ = parse_events([(c.offset_ms, c.data) for c in self.chunks])
-            response["events"] = [e.to_json() for e in events]
-        else:
-            response["first_byte_ms"] = round(self.chunks[0].offset_ms, 3) if self.chunks else None
-            response.update(_encode_body(b"".join(c.data for c in self.chunks)))
-        if self.error is not None:
-            response["error"] = {"type": self.error_type, "message": self.error}
-        return {
-            "request": {
-                "method": self.method,
-                "url": self.url,
-                "headers": self.request_headers,
-                "body": self.request_body,
-            },
-            "response": response,
-        }
+def to_cassette_json(interaction: Exchange) -> dict[str, Any]:
+    """The cassette form: the response as its chunks (a stream, with the parsed events beside them) or its body."""
+    response: dict[str, Any] = {
+        "status": interaction.status,
+        "headers": interaction.headers,
+        "elapsed_ms": round(interaction.elapsed_ms, 3),
+    }
+    chunks = interaction.chunks
+    if interaction.is_stream:
+        response["chunks"] = [_encode_chunk(c) for c in chunks]
+        events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
+        response["events"] = [e.to_json() for e in events]
+    else:
+        response["first_byte_ms"] = round(chunks[0].offset_ms, 3) if chunks else None
+        response.update(_encode_body(b"".join(c.data for c in chunks)))
+    if interaction.error is not None:
+        response["error"] = {"type": interaction.error_type, "message": interaction.error}
+    return {
+        "request": {
+            "method": interaction.method,
+            "url": interaction.url,
+            "headers": interaction.request_headers,
+            "body": interaction.request_body,
+        },
+        "response": response,
+    }
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Interaction:
-        req, resp = data["request"], data["response"]
-        is_stream = "chunks" in resp
-        if is_stream:
-            chunks = [_decode_chunk(c) for c in resp["chunks"]]
-        else:
-            body = _decode_body(resp)
-            first_byte = resp.get("first_byte_ms")
-            chunks = (
-                [Chunk(float(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0)), body)]
-                if body
-                else []
-            )
-        error = resp.get("error")
-        status = resp.get("status")
-        if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
-            raise ValueError(f"response status {status!r} is not an integer")
-        return cls(
-            method=str(req["method"]),
-            url=str(req["url"]),
-            request_headers=_text_map(req.get("headers", {}), "request headers"),
-            request_body=str(req.get("body", "")),
-            status=status,
-            headers=_text_map(resp.get("headers", {}), "response headers"),
-            chunks=chunks,
-            elapsed_ms=float(resp.get("elapsed_ms", 0.0)),
-            error=None if error is None else str(error["message"]),
-            error_type=None if error is None else str(error["type"]),
-            is_stream=is_stream,
+
+def from_cassette_json(data: dict[str, Any]) -> Exchange:
+    """An interaction back from its cassette form; the events are parsed again from the chunks, never trusted."""
+    req, resp = data["request"], data["response"]
+    events = None
+    if "chunks" in resp:
+        chunks = [_decode_chunk(c) for c in resp["chunks"]]
+        events = tuple(parse_events([(c.offset_ms, c.data) for c in chunks])[0])
+    else:
+        raw = _decode_body(resp)
+        first_byte = resp.get("first_byte_ms")
+        chunks = (
+            [Chunk(_time(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0), "first_byte_ms"), raw)]
+            if raw
+            else []
         )
+    error = resp.get("error")
+    status = resp.get("status")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 999):
+        raise ValueError(f"response status {status!r} is not a three-digit integer")
+    return Exchange(
+        method=str(req["method"]),
+        url=str(req["url"]),
+        request_headers=_text_map(req.get("headers", {}), "request headers"),
+        request_body=str(req.get("body", "")),
+        status=status,
+        headers=_text_map(resp.get("headers", {}), "response headers"),
+        body=str(resp.get("body", "")),
+        events=events,
+        elapsed_ms=_time(resp.get("elapsed_ms", 0.0), "elapsed_ms"),
+        first_byte_ms=chunks[0].offset_ms if chunks else None,
+        error=None if error is None else str(error["message"]),
+        error_type=None if error is None else str(error["type"]),
+        chunks=chunks,
+    )
 
 
 def _text_map(value: Any, what: str) -> dict[str, str]:
@@ -186,7 +180,15 @@ def _encode_chunk(chunk: Chunk) -> dict[str, Any]:
 
 
 def _decode_chunk(data: dict[str, Any]) -> Chunk:
-    return Chunk(float(data["offset_ms"]), _decode_body(data))
+    return Chunk(_time(data["offset_ms"], "chunk offset_ms"), _decode_body(data))
+
+
+def _time(value: Any, what: str) -> float:
+    """A recorded time: a finite number of ms, 0 or more (JSON readers let NaN and negatives through)."""
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{what} {value!r} is not a time in ms (a finite number, 0 or more)")
+    return number
 
 
 @dataclass
@@ -204,7 +206,7 @@ class Cassette:
             "provider": self.provider,
             "model": self.model,
             "probe": self.probe,
-            "interactions": [i.to_json() for i in self.interactions],
+            "interactions": [to_cassette_json(i) for i in self.interactions],
         }
 
     def save(self) -> None:
@@ -238,7 +240,7 @@ def load_cassette(path: Path) -> Cassette:
             provider=str(raw["provider"]),
             model=str(raw["model"]),
             probe=str(raw["probe"]),
-            interactions=[Interaction.from_json(i) for i in raw["interactions"]],
+            interactions=[from_cassette_json(i) for i in raw["interactions"]],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CassetteError(path, f"malformed cassette: {type(exc).__name__}: {exc}") from exc

@@ -39,7 +39,7 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     port = urlsplit(profile.base_url).port  # the profile's port, so re-recording leaves URLs unchanged
     with running(name, logs, port=port) as peer:
         live = live_plan(
-            replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.ALL, cassettes, timeout_s=30
+            replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.REWRITE, cassettes, timeout_s=30
         )
         Session(logs / f"{name}-run").run([live.plan])
     print(f"recorded {name} into {cassettes / safe_name(profile.name)}")

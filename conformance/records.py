@@ -1,0 +1,321 @@
+"""The suite's written formats as typed records: one results.jsonl line, and matrix.json.
+
+These models are the formats' single statement: runs write through them, readers validate with them,
+and the JSON Schemas shipped in conformance/report/ are generated from them
+(`python -m conformance.records`; a test fails when the shipped files drift). Every record allows
+keys it does not know, because the formats grow by adding keys and an older reader must still read
+a newer run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status, request_body_fields
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DATE_TIME: JsonDict = {"format": "date-time"}
+HTTP_STATUS = Field(ge=0, le=999)  # three digits: all a status line can carry, whatever a server puts there
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FindingRecord(Record):
+    """One broken (or noted) rule, with the evidence quoted in its message."""
+
+    rule: str = Field(min_length=1)
+    level: Level
+    message: str
+
+    @classmethod
+    def of(cls, finding: Finding) -> FindingRecord:
+        return cls(rule=finding.rule, level=finding.level, message=finding.message)
+
+    def finding(self) -> Finding:
+        return Finding(self.rule, self.level, self.message)
+
+
+class EventRecord(Record):
+    """One dispatched server-sent event; offset_ms is when its last byte arrived."""
+
+    offset_ms: float = Field(ge=0)
+    event: str | None
+    data: str
+    id: str | None = None
+    retry: int | None = Field(default=None, ge=0)
+
+    @classmethod
+    def of(cls, event: SSEEvent) -> EventRecord:
+        fields = {"offset_ms": round(event.offset_ms, 3), "event": event.event, "data": event.data}
+        optional = {k: v for k, v in (("id", event.id), ("retry", event.retry)) if v is not None}
+        return cls.model_validate({**fields, **optional})  # only the keys given are written
+
+    def event_(self) -> SSEEvent:
+        return SSEEvent(data=self.data, event=self.event, id=self.id, retry=self.retry, offset_ms=self.offset_ms)
+
+
+class RequestRecord(Record):
+    """The request as sent, credentials redacted."""
+
+    method: str = Field(min_length=1)
+    url: str
+    headers: dict[str, str]
+    body: str = Field(
+        description="The body as sent; when body_length is present, clipped: a JSON body keeps its structure with "
+        "each string cut to 1,024 characters, any other body keeps its first 65,536 characters."
+    )
+    body_length: int | None = Field(None, ge=0, description="The full body's length, when the body above is clipped.")
+    body_sha256: str | None = Field(None, description="The full body's SHA-256, when the body above is clipped.")
+
+
+class AttemptRecord(Record):
+    """A try a retry replaced: its answer (or failure), the wait before the next try, and what set the wait."""
+
+    status: int | None = HTTP_STATUS
+    error: str | None = None
+    wait_s: float = Field(ge=0)
+    basis: str
+
+
+class ExchangeRecord(Record):
+    """One HTTP request and what came back. A non-stream answer has `body`, a stream has `events`.
+
+    `invalid_utf8` is written only when bytes that are not UTF-8 were replaced; `attempts` only when a
+    retry replaced earlier answers (oldest first).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["body"], "not": {"required": ["events"]}},
+                {"required": ["events"], "not": {"required": ["body"]}},
+            ]
+        },
+    )
+
+    request: RequestRecord
+    status: int | None = HTTP_STATUS
+    headers: dict[str, str]
+    elapsed_ms: float = Field(ge=0)
+    first_byte_ms: float | None = Field(ge=0)
+    error: str | None
+    invalid_utf8: bool | None = None
+    attempts: list[AttemptRecord] | None = None
+    body: str | None = None
+    events: list[EventRecord] | None = None
+
+    @classmethod
+    def of(cls, ex: Exchange) -> ExchangeRecord:
+        optional: dict[str, Any] = {}
+        if ex.invalid_utf8:
+            optional["invalid_utf8"] = True
+        if ex.attempts:
+            optional["attempts"] = [AttemptRecord.model_validate(a) for a in ex.attempts]
+        if ex.events is None:
+            optional["body"] = ex.body
+        else:
+            optional["events"] = [EventRecord.of(e) for e in ex.events]
+        return cls(
+            request=RequestRecord(
+                method=ex.method, url=ex.url, headers=ex.request_headers, **request_body_fields(ex.request_body)
+            ),
+            status=ex.status,
+            headers=ex.headers,
+            elapsed_ms=round(ex.elapsed_ms, 3),
+            first_byte_ms=None if ex.first_byte_ms is None else round(ex.first_byte_ms, 3),
+            error=ex.error,
+            **optional,
+        )
+
+    def exchange(self) -> Exchange:
+        """The evidence back, everything the checks read included (attempts, invalid_utf8)."""
+        return Exchange(
+            method=self.request.method,
+            url=self.request.url,
+            request_headers=dict(self.request.headers),
+            request_body=self.request.body,
+            status=self.status,
+            headers=dict(self.headers),
+            body=self.body or "",
+            events=None if self.events is None else tuple(e.event_() for e in self.events),
+            elapsed_ms=self.elapsed_ms,
+            first_byte_ms=self.first_byte_ms,
+            error=self.error,
+            invalid_utf8=bool(self.invalid_utf8),
+            attempts=tuple(a.model_dump(mode="json", exclude_unset=True) for a in self.attempts or ()),
+        )
+
+
+class ClaimRecord(Record):
+    """What the provider documents for this cell, and where that comes from ('' when nowhere)."""
+
+    claim: Literal["yes", "no", "unknown"]
+    source: str
+    note: str | None = None
+
+
+class TryRecord(Record):
+    """One attempt of a cell retried because only semantic checks failed."""
+
+    status: Status
+    findings: list[FindingRecord]
+
+
+class CellExtras(Record):
+    """What a cell may carry beside its verdict: retries, and the provider's deprecation notices."""
+
+    redirected: list[str] | None = Field(
+        default=None, description="Each distinct x-warning (deprecation redirect) the provider sent."
+    )
+    tries: str | None = Field(default=None, pattern=r"^\d+/\d+$", description="Attempts that met the semantic checks")
+    flaky: bool | None = Field(default=None, description="Attempts of the cell disagreed.")
+    attempts: list[TryRecord] | None = None
+
+
+class CellRecord(CellExtras):
+    """One finished cell (provider, model, probe): its verdict, the findings behind it and every exchange as
+    evidence. Later lines for the same cell replace earlier ones."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    feature: str
+    probe: str = Field(min_length=1)
+    title: str
+    status: Status
+    findings: list[FindingRecord]
+    semantic_checks: bool = Field(description="false: answers were not judged on their meaning.")
+    started_at: str = Field(json_schema_extra=DATE_TIME)
+    elapsed_ms: float = Field(ge=0)
+    exchanges: list[ExchangeRecord]
+    claim: ClaimRecord
+    drift: bool = Field(description="The claim and the observed status disagree.")
+
+
+class RowRecord(Record):
+    provider: str
+    model: str
+
+
+class ProbeRecord(Record):
+    id: str = Field(min_length=1)
+    feature: str
+    title: str
+
+
+class TimingRecord(Record):
+    """One exchange's timings, all the matrix keeps of it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    first_byte_ms: float | None
+    elapsed_ms: float | None
+
+
+class MatrixCell(CellExtras):
+    """One cell of the matrix; DRIFT is recomputed from the status, the evidence stays in results.jsonl."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    feature: str
+    probe: str = Field(min_length=1)
+    status: Status
+    findings: list[FindingRecord]
+    semantic_checks: bool
+    claim: ClaimRecord
+    drift: bool
+    redirected: list[str] = Field(description="Each distinct x-warning (deprecation redirect) the provider sent.")
+    latency: list[TimingRecord] = Field(
+        description="Per exchange, in order: time to first byte and total time in ms (null when unknown). "
+        "The exchanges themselves are in results.jsonl."
+    )
+
+
+class Matrix(Record):
+    """A run as the reports read it: run metadata, the status vocabulary, the rows (provider, model), the
+    probes (columns) and one cell per (provider, model, probe) that ran, with its evidence. Rebuilt from
+    results.jsonl alone."""
+
+    suite_version: str = Field(min_length=1)
+    generated_at: str = Field(json_schema_extra=DATE_TIME)
+    started_at: str | None = Field(default=None, json_schema_extra=DATE_TIME)
+    mode: str | None = Field(default=None, description="replay, live, record (<mode>), merged or pytest.")
+    providers: dict[str, str] = Field(description="Provider name to the endpoint its requests went to.")
+    requests: int = Field(ge=0)
+    tokens: int = Field(ge=0, description="total_tokens reported by the answers.")
+    duration_s: float | None = Field(default=None, ge=0)
+    not_probed: dict[str, str] | None = Field(default=None, description="Catalog models left out, and why.")
+    statuses: list[Status] = Field(json_schema_extra={"uniqueItems": True})
+    rows: list[RowRecord]
+    probes: list[ProbeRecord]
+    cells: list[MatrixCell]
+
+
+class Manifest(Record):
+    """provider.json beside a provider's cassettes: what a replay needs to run as the recording did."""
+
+    provider: str = Field(min_length=1)
+    base_url: str
+    semantic_checks: bool = True
+    semantic_tries: int = Field(default=1, ge=1)  # a manifest older than retries was recorded with one try
+    semantic_probes: list[str] = []
+    models: list[str]
+    body_cap_bytes: int | None = Field(default=None, gt=0)
+    catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.Catalog's form
+
+
+SCHEMAS: dict[str, tuple[type[Record], str]] = {
+    "results": (CellRecord, "One line of results.jsonl"),
+    "matrix": (Matrix, "matrix.json"),
+}
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one format, as shipped in conformance/report/<name>.schema.json."""
+    model, title = SCHEMAS[name]
+    schema = model.model_json_schema(mode="validation")
+    schema["description"] = " ".join(str(schema.get("description", "")).split()) + (
+        " Readers must ignore keys they do not know: the format grows by adding keys."
+    )
+    return {"$schema": SCHEMA_DIALECT, **schema, "title": title}
+
+
+def schema_path(name: str) -> Path:
+    return Path(__file__).parent / "report" / f"{name}.schema.json"
+
+
+def schema_text(name: str) -> str:
+    return json.dumps(json_schema(name), indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the shipped schemas from the models; with --check, exit 1 when a shipped file differs."""
+    parser = argparse.ArgumentParser(prog="python -m conformance.records", description=main.__doc__)
+    parser.add_argument("--check", action="store_true", help="compare only; write nothing")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in SCHEMAS:
+        path, text = schema_path(name), schema_text(name)
+        if json.loads(path.read_text(encoding="utf-8")) != json.loads(
+            text
+        ):  # 0 and 0.0 alike: pydantic versions differ
+            stale.append(path)
+            if not args.check:
+                path.write_text(text, encoding="utf-8")
+    for path in stale:
+        print(f"{path}: {'out of date' if args.check else 'written'}")
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
