@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -20,7 +21,7 @@ from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
 
 
-def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_models_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("models", help="list a provider's models and their documented claims")
     parser.add_argument("--provider", help="provider profile name in matrices/ (or a .toml path)")
     parser.add_argument("--base-url", help="endpoint base URL (reads its GET /models); overrides the profile's")
@@ -31,15 +32,15 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def models_command(args: argparse.Namespace) -> int:
-    """0 when the catalogs name at least one model, 1 when none, 2 when no provider was given."""
+    """0 when the catalogs name at least one model, 1 when none, 3 (bad input) when no provider was given."""
     try:
         profile = profile_for(args.provider, args.base_url)
     except ProfileError as exc:
         print(f"conformance: {exc}", file=sys.stderr)
-        return 2
+        return 3
     if profile is None:
         print("conformance models: give --provider NAME or --base-url URL", file=sys.stderr)
-        return 2
+        return 3
     key_env = args.api_key_env if args.api_key_env is not None else profile.api_key_env
     api_key = (os.environ.get(key_env) or None) if key_env else None
     catalog = fetch_catalog(profile, lambda: httpx.HTTPTransport(retries=0), api_key=api_key, timeout_s=args.timeout)

@@ -6,10 +6,11 @@ and re-rendered by any later version of the suite.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from conformance import safejson
 
 
 class Level(str, Enum):
@@ -59,7 +60,7 @@ class SSEEvent:
 
     def json(self) -> Any:
         """The data parsed as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.data)
+        return safejson.loads(self.data)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"offset_ms": round(self.offset_ms, 3), "event": self.event, "data": self.data}
@@ -104,7 +105,7 @@ class Exchange:
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.body)
+        return safejson.loads(self.body)
 
     def json_or_none(self) -> Any:
         try:
@@ -114,7 +115,7 @@ class Exchange:
 
     def request_json(self) -> Any:
         try:
-            return json.loads(self.request_body)
+            return safejson.loads(self.request_body)
         except ValueError:
             return None
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from urllib.parse import unquote
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,3 +20,54 @@ def cassettes_dir() -> Path:
 
 def expectations_dir() -> Path:
     return matrices_dir() / "expectations"
+
+
+# -- names from outside as file names ------------------------------------------------------------------
+
+MAX_NAME_BYTES = 200  # under the common 255-byte limit, leaving room for a suffix and a temp prefix
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+# Names the suite itself uses beside the encoded ones (the manifest, the catalog's cassettes).
+RESERVED = frozenset({"provider.json", "_catalog"})
+
+
+class UnsafeName(ValueError):
+    """A name cannot be a file name; the message says which and why."""
+
+
+def file_name(name: str) -> str:
+    """A model, provider or probe id as one file name: reversible, and distinct ids never share one.
+
+    Every byte outside `[A-Za-z0-9._-]` is percent-encoded (`%` included), so `org/model`,
+    `org:model` and `org_model` stay three names and `decode_name` gives the id back. A leading dot
+    and the names the suite reserves get their first character encoded too (no hidden files, no
+    clash with `provider.json`). A name over MAX_NAME_BYTES keeps a readable head and a hash of the
+    whole. Empty, `.` and `..` are refused.
+    """
+    if name in ("", ".", ".."):
+        raise UnsafeName(f"{name!r} cannot name a file")
+    encoded = "".join(c if c in _PLAIN else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name)
+    if encoded.startswith(".") or encoded in RESERVED:
+        encoded = f"%{ord(encoded[0]):02X}{encoded[1:]}"
+    if len(encoded) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        cut = MAX_NAME_BYTES - len(digest) - 1
+        escape = encoded.rfind("%", cut - 2, cut)  # never cut inside a %XX
+        encoded = f"{encoded[: cut if escape == -1 else escape]}~{digest}"
+    return encoded
+
+
+def decode_name(encoded: str) -> str:
+    """The id a `file_name` stands for (a hashed long name gives back only its head)."""
+    return unquote(encoded)
+
+
+def contained(root: Path, *names: str) -> Path:
+    """root/names..., refusing any existing component that is a symlink leading out of root."""
+    path = root.joinpath(*names)
+    base = root.resolve()
+    probe = root
+    for name in names:
+        probe = probe / name
+        if probe.is_symlink() and not probe.resolve().is_relative_to(base):
+            raise UnsafeName(f"{probe} is a symlink out of {root}; refusing to follow it")
+    return path

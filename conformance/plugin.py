@@ -12,7 +12,6 @@ to matrix.html, and each cell's row its status, findings and a link to its evide
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
+from conformance import safejson
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir
 from conformance.probes import Probe
@@ -178,7 +178,7 @@ class HtmlReport:
     def pytest_html_results_summary(self, prefix: list[str]) -> None:
         path = self.out / "matrix.json"
         if path.exists():
-            prefix.append(_summary_html(json.loads(path.read_text(encoding="utf-8")), self.matrix_link))
+            prefix.append(_summary_html(safejson.loads(path.read_text(encoding="utf-8")), self.matrix_link))
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         """pytest-html puts the test id into the page as HTML; ours carry model ids from a provider's catalog."""

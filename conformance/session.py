@@ -17,18 +17,20 @@ from typing import Any
 
 import httpx
 
+from conformance import safejson
 from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
-from conformance.checks.http import NOT_RECORDED
-from conformance.evidence import Status
+from conformance.checks.http import CASSETTE, NOT_RECORDED
+from conformance.evidence import Finding, Status
 from conformance.matrix import build_matrix, write_matrix
+from conformance.paths import file_name
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
-from conformance.results import RESULTS_FILE, ResultsWriter, read_results
-from conformance.runner import CellResult, Target, TransportFactory, run_cell
+from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
+from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell
 from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
 from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
-from conformance.transports.cassette import cassette_path, safe_name
+from conformance.transports.cassette import CassetteError, cassette_path, catalog_cassette_path, provider_dir
 from conformance.transports.deadline import live_transport
 
 MANIFEST = "provider.json"
@@ -82,7 +84,7 @@ def catalog_transport(target: Target, mode: RecordMode | None, cassettes: Path) 
         if mode is None:
             return live
         inner = NoNetworkTransport() if mode is RecordMode.NONE else live
-        path = cassette_path(cassettes, target.provider, "_catalog", "catalog")
+        path = catalog_cassette_path(cassettes, target.provider)
         return CassetteTransport(
             path, mode, inner, provider=target.provider, model="_catalog", probe="catalog", secrets=target.secrets
         )
@@ -109,6 +111,7 @@ def live_plan(
     timeout_s: float = 60.0,
     semantic_tries: int = 1,
     rate_limit: float | None = None,
+    budget_s: float | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(
@@ -120,7 +123,9 @@ def live_plan(
         semantic_tries=semantic_tries,
         semantic_probes=profile.semantic_probes,
     )
-    catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
+    catalog = fetch_catalog(
+        profile, catalog_transport(target, mode, cassettes), api_key=api_key, timeout_s=timeout_s, budget_s=budget_s
+    )
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
     pacing = Pacing(model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit))
@@ -154,9 +159,10 @@ def transports_for(plan: Plan) -> TransportFactory:
 
 def write_manifest(plan: Plan) -> None:
     """Record what replay needs to know about the provider: where it was and which models it had."""
-    path = plan.cassettes / safe_name(plan.target.provider) / MANIFEST
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    models = sorted(set(previous.get("models", [])) | set(plan.models))
+    path = provider_dir(plan.cassettes, plan.target.provider) / MANIFEST
+    previous = read_json_file(path, "cassette manifest") if path.exists() and not path.is_symlink() else {}
+    listed = previous.get("models", []) if isinstance(previous, dict) else []
+    models = sorted({m for m in listed if isinstance(m, str)} | set(plan.models))
     manifest = {
         "provider": plan.target.provider,
         "base_url": plan.target.base_url,
@@ -167,26 +173,38 @@ def write_manifest(plan: Plan) -> None:
     }
     if plan.catalog is not None:
         manifest["catalog"] = plan.catalog.to_json()
+    write_file_atomic(path, json.dumps(manifest, indent=1) + "\n")
+
+
+def write_file_atomic(path: Path, text: str) -> None:
+    """Write beside, then rename over: never a half file, and a symlink at `path` is replaced, not followed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.unlink(missing_ok=True)
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[Probe, ...] = PROBES) -> list[Plan]:
     """One offline plan per recorded provider; no network is reachable from any of them."""
     plans = []
     for manifest_path in sorted(cassettes.glob(f"*/{MANIFEST}")):
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if providers and manifest["provider"] not in providers:
-            continue
-        target = Target(
-            manifest["provider"],
-            manifest["base_url"],
-            semantic=bool(manifest.get("semantic_checks", True)),
-            semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
-            semantic_probes=frozenset(manifest.get("semantic_probes", ())),
-        )
-        catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
-        plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
+        manifest = read_json_file(manifest_path, "cassette manifest")
+        try:
+            if providers and manifest["provider"] not in providers:
+                continue
+            target = Target(
+                str(manifest["provider"]),
+                str(manifest["base_url"]),
+                semantic=bool(manifest.get("semantic_checks", True)),
+                semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
+                semantic_probes=frozenset(str(p) for p in manifest.get("semantic_probes", ())),
+            )
+            catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
+            models = tuple(str(m) for m in manifest["models"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{manifest_path}: not a usable cassette manifest ({type(exc).__name__}: {exc})") from None
+        plans.append(Plan(target, models, probes, RecordMode.NONE, cassettes, catalog))
     return plans
 
 
@@ -201,6 +219,20 @@ class Session:
     budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
 
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
+        """Holds a lock on the output directory, and on each cassette folder it records into, meanwhile."""
+        recorded = {p.cassettes for p in plans if p.mode is not None and p.mode is not RecordMode.NONE}
+        locks = [DirLock(self.out_dir), *(DirLock(folder) for folder in sorted(recorded))]
+        held: list[DirLock] = []
+        try:
+            for lock in locks:
+                lock.acquire()
+                held.append(lock)
+            return self._run(plans)
+        finally:
+            for lock in held:
+                lock.release()
+
+    def _run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
         done = self._resume_point(plans)
         writer = ResultsWriter(self.out_dir)
@@ -232,23 +264,26 @@ class Session:
             model, probe = cell
             if budget is not None and budget.spent():
                 return annotate(over_budget(plan.target, model, probe, budget), plan.catalog)
-            return run_planned(plan, model, probe, factory)
+            try:
+                return run_planned(plan, model, probe, factory)
+            except Exception as exc:  # a cell never ends the run: whatever escaped is this cell's ERROR
+                return failed_cell(plan.target, model, probe, exc)
 
         return work
 
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
-        path = self.out_dir / "catalogs" / f"{safe_name(catalog.provider)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(catalog.to_json(), indent=1) + "\n", encoding="utf-8")
+        path = self.out_dir / "catalogs" / f"{file_name(catalog.provider)}.json"
+        write_file_atomic(path, json.dumps(catalog.to_json(), indent=1) + "\n")
 
     def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
         """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""
         state_path, results = self.out_dir / "run.json", self.out_dir / RESULTS_FILE
         key = _plans_key(plans)
         if state_path.exists() and results.exists():
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-            if not state.get("complete") and state.get("plans") == key:
+            state = read_json_file(state_path, "run state")
+            if isinstance(state, dict) and not state.get("complete") and state.get("plans") == key:
+                set_aside_torn_tail(results)
                 return {(r["provider"], r["model"], r["probe"]) for r in read_results(results)}
         self._state(plans, complete=False)
         results.write_bytes(b"")  # a run with no cell (an empty shard) is still a run
@@ -257,7 +292,7 @@ class Session:
     def _state(self, plans: Sequence[Plan], complete: bool) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         state = {"plans": _plans_key(plans), "complete": complete}
-        (self.out_dir / "run.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        write_file_atomic(self.out_dir / "run.json", json.dumps(state, indent=1) + "\n")
 
     def render(self, meta: dict[str, Any]) -> dict[str, Any]:
         return render_dir(self.out_dir, meta)
@@ -268,7 +303,10 @@ def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory)
 
     No cassette to replay is NOT RUN; an interrupted recording puts its cassette back as it was.
     """
-    path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+    try:
+        path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+    except CassetteError as exc:
+        return annotate(errored(plan.target, model, probe, CASSETTE.finding(str(exc))), plan.catalog)
     if plan.mode is RecordMode.NONE and not path.exists():
         return annotate(not_run(plan.target, model, probe, f"no cassette at {path}"), plan.catalog)
     recording = plan.mode not in (None, RecordMode.NONE)
@@ -326,7 +364,7 @@ def _tokens(exchange: dict[str, Any]) -> int:
     events = exchange.get("events")
     text = events[-1]["data"] if events else exchange.get("body")
     try:
-        body = json.loads(text or "null")
+        body = safejson.loads(text or "null")
     except ValueError:
         return 0
     if isinstance(body, dict) and isinstance(body.get("response"), dict):
@@ -356,6 +394,15 @@ def annotate(result: CellResult, catalog: Catalog | None) -> CellResult:
     if notices:
         extra["redirected"] = notices
     return replace(result, extra={**result.extra, **extra})
+
+
+def failed_cell(target: Target, model: str, probe: Probe, exc: Exception) -> CellResult:
+    """The cell whose running raised past `run_cell` (naming the cassette, annotating): ERROR, naming it."""
+    return errored(target, model, probe, internal_finding(exc, "running the planned cell"))
+
+
+def errored(target: Target, model: str, probe: Probe, finding: Finding) -> CellResult:
+    return replace(not_run(target, model, probe, ""), status=Status.ERROR, findings=(finding,))
 
 
 def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult:
