@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from conformance.catalog import CLAIMED_FEATURES, Catalog, ModelEntry, fetch_catalog
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
+from conformance.terminal import one_line
+from conformance.transports.deadline import live_transport
 
 
 def add_models_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def models_command(args: argparse.Namespace) -> int:
         return 3
     key_env = args.api_key_env if args.api_key_env is not None else profile.api_key_env
     api_key = (os.environ.get(key_env) or None) if key_env else None
-    catalog = fetch_catalog(profile, lambda: httpx.HTTPTransport(retries=0), api_key=api_key, timeout_s=args.timeout)
+    catalog = fetch_catalog(profile, live_transport, api_key=api_key, timeout_s=args.timeout)
     if args.json:
         print(json.dumps(catalog.to_json(), indent=1, ensure_ascii=False))
     else:
@@ -63,7 +63,7 @@ def render_catalog(catalog: Catalog, profile: Profile) -> str:
     ]
     if skipped:
         lines.append("not probed:")
-        lines += [f"  {model}: {reason}" for model, reason in sorted(skipped.items())]
+        lines += [f"  {one_line(model)}: {one_line(reason)}" for model, reason in sorted(skipped.items())]
     unmatched = set(unmatched_claim_keys(catalog))
     scopes = [("every model", catalog.claims.provider), *sorted(catalog.claims.models.items())]
     for scope, table in scopes:
@@ -75,7 +75,7 @@ def render_catalog(catalog: Catalog, profile: Profile) -> str:
                 for key, spec in documented
             ]
     lines.append(f"warnings ({len(catalog.warnings)}):" if catalog.warnings else "warnings: none")
-    lines += [f"  {w}" for w in catalog.warnings]
+    lines += [f"  {one_line(w)}" for w in catalog.warnings]
     return "\n".join(lines)
 
 
@@ -91,7 +91,8 @@ def _row(catalog: Catalog, profile: Profile, entry: ModelEntry) -> list[str]:
         ref = catalog.claim(entry.id, feature, feature)
         claims.append(ref.value + ("*" if ref.source.startswith("profile") else ""))
     available = {True: "yes", False: "no", None: "?"}[entry.available]
-    return [entry.id, available, *claims, _rate(entry, profile), ", ".join(entry.sources), "; ".join(_notes(entry))]
+    row = [entry.id, available, *claims, _rate(entry, profile), ", ".join(entry.sources), "; ".join(_notes(entry))]
+    return [one_line(cell) for cell in row]  # a catalog's text: a newline in an id must not make a row
 
 
 def _rate(entry: ModelEntry, profile: Profile) -> str:

@@ -45,14 +45,18 @@ def file_name(name: str) -> str:
     """
     if name in ("", ".", ".."):
         raise UnsafeName(f"{name!r} cannot name a file")
-    encoded = "".join(c if c in _PLAIN else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name)
-    if encoded.startswith(".") or encoded in RESERVED:
-        encoded = f"%{ord(encoded[0]):02X}{encoded[1:]}"
+    pieces = [c if c in _PLAIN else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name]
+    if pieces[0].startswith(".") or "".join(pieces) in RESERVED:
+        pieces[0] = f"%{ord(pieces[0][0]):02X}{pieces[0][1:]}"
+    encoded = "".join(pieces)
     if len(encoded) > MAX_NAME_BYTES:
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
-        cut = MAX_NAME_BYTES - len(digest) - 1
-        escape = encoded.rfind("%", cut - 2, cut)  # never cut inside a %XX
-        encoded = f"{encoded[: cut if escape == -1 else escape]}~{digest}"
+        head = ""
+        for piece in pieces:  # whole characters only, so the head still decodes
+            if len(head) + len(piece) > MAX_NAME_BYTES - len(digest) - 1:
+                break
+            head += piece
+        encoded = f"{head}~{digest}"
     return encoded
 
 

@@ -445,3 +445,16 @@ def test_evidence_written_is_bounded_and_says_what_was_cut() -> None:
     events = bounded_evidence({"events": [{"data": str(i)} for i in range(EVIDENCE_EVENTS + 7)]})
     assert len(events["events"]) == EVIDENCE_EVENTS and events["events_omitted"] == 7
     assert events["events"][-1] == {"data": str(EVIDENCE_EVENTS + 6)}, "the end of a stream is kept"
+
+
+def test_the_models_command_is_bounded_and_inert(server: FaultServer, capsys: pytest.CaptureFixture[str]) -> None:
+    drip = server.base_url.replace("/v1", "/catalog_drip/v1")
+    started = time.perf_counter()
+    assert cli.main(["models", "--base-url", drip, "--timeout", "2"]) == 1  # no model: the catalog never finished
+    assert time.perf_counter() - started < 2 + 5
+    capsys.readouterr()
+    hostile = server.base_url.replace("/v1", "/catalog_hostile_ids/v1")
+    assert cli.main(["models", "--base-url", hostile, "--timeout", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\\x1b]0;owned" in out
+    assert not any(line.startswith("FAKE PASS") for line in out.splitlines())
