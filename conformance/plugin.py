@@ -39,6 +39,7 @@ from conformance.session import (
     select_probes,
     transports_for,
 )
+from conformance.terminal import one_line
 from conformance.transports import RecordMode
 
 _BUDGET = pytest.StashKey[Deadline]()  # the run's time budget, started when pytest is configured
@@ -134,7 +135,7 @@ class CellFailed(Exception):
 
 
 def _outcome(result: CellResult) -> None:
-    reason = "; ".join(f"[{f.level.value}] {f.rule}: {f.message}" for f in result.findings)
+    reason = one_line("; ".join(f"[{f.level.value}] {f.rule}: {f.message}" for f in result.findings))
     if result.status in (Status.FAIL, Status.ERROR):
         raise CellFailed(f"{result.status.value}: {reason}")
     if result.status in (Status.UNSUPPORTED, Status.IGNORED):

@@ -238,7 +238,13 @@ class Session:
         writer = ResultsWriter(self.out_dir)
 
         def emit(result: CellResult) -> None:
-            writer.append(result.to_json())
+            try:
+                record = result.to_json()
+                writer.append(record)
+            except (ValueError, TypeError, RecursionError) as exc:  # a record JSON cannot hold (inf, a cycle)
+                finding = internal_finding(exc, "writing the cell's result")
+                result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra={})
+                writer.append(result.to_json())
             if self.on_cell:
                 self.on_cell(result)
 

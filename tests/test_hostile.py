@@ -458,3 +458,21 @@ def test_the_models_command_is_bounded_and_inert(server: FaultServer, capsys: py
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\\x1b]0;owned" in out
     assert not any(line.startswith("FAKE PASS") for line in out.splitlines())
+
+
+def test_a_result_json_cannot_hold_is_an_error_line(server: FaultServer, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    import conformance.session as session
+
+    planned = session.run_planned
+
+    def infinite(*args: object) -> object:
+        result = planned(*args)  # type: ignore[arg-type]
+        return replace(result, extra={**result.extra, "wait_s": float("inf")})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(session, "run_planned", infinite)
+        Session(tmp_path / "out").run([_plan(server, tmp_path, ("m1",))])
+    record = next(read_results(tmp_path / "out" / RESULTS_FILE))
+    assert record["status"] == "ERROR" and "writing the cell's result" in record["findings"][0]["message"]
