@@ -16,9 +16,31 @@ _BEARER = re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Replace every known secret, in any letter case or JSON/URL escaping, and anything after 'Bearer '."""
     for secret in secrets:
-        if secret:
+        if secret and may_hold(text, secret):
             text = secret_pattern(secret).sub(REDACTED, text)
-    return _BEARER.sub(rf"\g<1>{REDACTED}", text)
+    return _BEARER.sub(rf"\g<1>{REDACTED}", text) if "bearer" in text.lower() else text
+
+
+MAX_ESCAPES = 50_000
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\(/)")
+
+
+def may_hold(text: str, secret: str) -> bool:
+    """Whether the text can hold the secret in any disguise: str methods first, one regex pass at most.
+
+    The disguise-aware pattern costs a regex step per character; this check costs a lower() and a
+    find, and undoes escapes only when the text has some, so megabytes without the key pass quickly.
+    """
+    needle = secret.lower()
+    if needle in text.lower():
+        return True
+    escapes = text.count("\\") + text.count("%")
+    if not escapes:
+        return False
+    if escapes > MAX_ESCAPES:
+        return True  # undoing them one by one would cost more than the pattern itself: let it decide
+    plain = _ESCAPE.sub(lambda m: m.group(3) or chr(int(m.group(1) or m.group(2), 16)), text)
+    return needle in plain.lower()
 
 
 @functools.lru_cache(maxsize=64)
@@ -52,7 +74,8 @@ def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[i
     joined in order, as a client joins them. Wherever a secret shows in the joined text, every
     piece's share of it is cut: the first share becomes REDACTED, the others nothing. In piece order.
     """
-    patterns = [secret_pattern(s) for s in secrets if s]
+    live = [s for s in secrets if s]
+    patterns = [secret_pattern(s) for s in live]
     if not patterns:
         return []
     by_field: dict[str, list[tuple[int, str]]] = {}
@@ -62,7 +85,8 @@ def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[i
     shares: list[tuple[int, str, str, str]] = []
     for name, values in by_field.items():
         joined = "".join(value for _, value in values)
-        spans = [m.span() for pattern in patterns for m in pattern.finditer(joined)]
+        held = [p for p, secret in zip(patterns, live, strict=True) if may_hold(joined, secret)]
+        spans = [m.span() for pattern in held for m in pattern.finditer(joined)]
         offset = 0
         for index, value in values:
             start, stop = offset, offset + len(value)

@@ -28,7 +28,13 @@ from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, D
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub, scrub_across
-from conformance.schemas import event_problems, output_item_problems, response_problems
+from conformance.schemas import (
+    error_object_problems,
+    event_problems,
+    known_event_types,
+    output_item_problems,
+    response_problems,
+)
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import deadline_scope
@@ -38,7 +44,7 @@ from conformance.verdict import decide, first_rejection
 
 # Bounds per exchange and per cell: a hostile cell ends within its timeout plus judging, in tens of
 # MB of memory, and writes a few MB of evidence (results line and cassette together under 20 MB).
-MAX_BODY_BYTES = 8 * 1024 * 1024  # decoded body or stream read before the read is stopped
+MAX_BODY_BYTES = 4 * 1024 * 1024  # decoded body or stream read before the read is stopped
 MAX_EVENTS = 10_000  # stream events kept before the read is stopped
 MAX_SAME_RULE = 10  # findings of one rule kept in a cell; the rest are counted in one more finding
 MAX_MESSAGE = 2_000  # characters of one finding's message
@@ -339,6 +345,8 @@ def judge_within(
 def warm_schemas(exchanges: list[Exchange]) -> None:
     """Build the validators for every Response, item and event type the exchanges name (each built once)."""
     response_problems({})
+    error_object_problems({"error": {}})
+    known_event_types()
     events: set[str] = set()
     items: set[str] = set()
     for ex in exchanges:

