@@ -26,7 +26,7 @@ from conformance.paths import file_name
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
-from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell
+from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_schemas
 from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
 from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
@@ -234,6 +234,7 @@ class Session:
 
     def _run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
+        warm_schemas([])  # once per process, before any cell's clock starts
         done = self._resume_point(plans)
         writer = ResultsWriter(self.out_dir)
 

@@ -112,7 +112,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "echo_key_brotli": (JSON, FAIL, "core.json_body", "expected a JSON object"),
     "header_non_ascii": (JSON, PASS, None, ""),
     "sse_tiny_flood": (STREAM, ERROR, TRANSPORT, f"more than {MAX_EVENTS} events"),
-    "findings_flood": (STREAM, FAIL, "stream.grammar", "(2000 events, first #2)"),
+    "findings_flood": (STREAM, FAIL, "stream.grammar", "(300 events, first #2)"),
 }
 
 # Faults that only end by the probe's deadline get a short one; the rest must end by themselves and

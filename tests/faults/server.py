@@ -803,9 +803,9 @@ def _sse_tiny_flood(c: Conn, r: Req) -> None:
 
 @fault("findings_flood")
 def _findings_flood(c: Conn, r: Req) -> None:
-    """A stream of 2,000 deltas, every one breaking the same rules (no sequence numbers, no item open)."""
+    """A stream of 300 deltas, every one breaking the same rules (no sequence numbers, no item open)."""
     events = stream_events(r.model, TEXT)
-    flood = [{"type": "response.output_text.delta", "delta": "x", "item_id": "nope", "output_index": 7}] * 2000
+    flood = [{"type": "response.output_text.delta", "delta": "x", "item_id": "nope", "output_index": 7}] * 300
     send_stream(c, [b"".join(frame(e) for e in [*events[:2], *flood, events[-1]])])
 
 
