@@ -26,8 +26,9 @@ def expectations_dir() -> Path:
 
 MAX_NAME_BYTES = 200  # under the common 255-byte limit, leaving room for a suffix and a temp prefix
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
-# Names the suite itself uses beside the encoded ones (the manifest, the catalog's cassettes).
-RESERVED = frozenset({"provider.json", "_catalog"})
+MANIFEST = "provider.json"  # a provider's manifest, beside its models' folders
+CATALOG_DIR = "_catalog"  # the folder of a provider's catalog cassette
+RESERVED = frozenset({MANIFEST, CATALOG_DIR})  # so no model's encoded name can be either
 
 
 class UnsafeName(ValueError):

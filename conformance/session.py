@@ -22,7 +22,7 @@ from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_w
 from conformance.checks.http import CASSETTE, NOT_RECORDED
 from conformance.evidence import Finding, Status
 from conformance.matrix import build_matrix, write_matrix
-from conformance.paths import file_name
+from conformance.paths import MANIFEST, file_name
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
@@ -32,8 +32,6 @@ from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path, catalog_cassette_path, provider_dir
 from conformance.transports.deadline import live_transport
-
-MANIFEST = "provider.json"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__, safejson
-from conformance.paths import UnsafeName, contained, file_name
+from conformance.paths import CATALOG_DIR, UnsafeName, contained, file_name
 from conformance.redact import may_hold, scrub, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
@@ -300,9 +300,6 @@ def cassette_path(root: Path, provider: str, model: str, probe: str) -> Path:
         return contained(root, file_name(provider), file_name(model), f"{file_name(probe)}.json")
     except UnsafeName as exc:
         raise CassetteError(root, f"no cassette for model {model!r}: {exc}") from None
-
-
-CATALOG_DIR = "_catalog"  # a reserved name: no model's encoded name can be it
 
 
 def catalog_cassette_path(root: Path, provider: str) -> Path:
