@@ -98,7 +98,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "sse_retry_huge": (STREAM, PASS, None, ""),
     "deep_json": (JSON, FAIL, "core.json_body", f"nested deeper than {MAX_DEPTH} levels"),
     "sse_deep_event": (STREAM, FAIL, "stream.data_json", "expected a JSON object with a `type`"),
-    "deep_error": (JSON, FAIL, "error.object", 'expected a JSON body {"error": {"message": ...}}'),
+    "deep_error": (JSON, Status.UNSUPPORTED, "error.object", 'expected a JSON body {"error": {"message": ...}}'),
     "nan_json": (JSON, FAIL, "core.json_body", "NaN is not a JSON value"),
     "huge_number": (JSON, FAIL, "core.json_body", "Exceeds the limit (4300 digits)"),
     "duplicate_keys": (JSON, Status.NON_STRICT, "json.unique_keys", "the body repeats ['status']"),
