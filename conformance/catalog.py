@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -21,10 +22,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from conformance import safejson
+from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Status, status_info
 from conformance.jsonpath import MISSING, at_path
 from conformance.profiles import Claim, Claims, Profile, parse_claim
 from conformance.transports import CassetteError
+from conformance.transports.deadline import deadline_scope
 
 CATALOG_VERSION = 1
 CLAIMED_FEATURES = ("tools", "structured", "vision", "reasoning", "streaming")
@@ -551,13 +555,17 @@ def fetch_catalog(
     *,
     api_key: str | None = None,
     timeout_s: float = 30.0,
+    budget_s: float | None = None,
 ) -> Catalog:
     """GET every catalog source of the profile through one transport, then parse and merge.
 
     The caller's transport decides live, record or replay. The key is sent only to sources on the
     endpoint's own origin, never to a third-party catalog. Nothing a server does raises: a failed
-    source is a warning and contributes no models.
+    source is a warning and contributes no models. Each source gets `timeout_s` for its whole
+    answer, enforced on every socket operation (a catalog that drips bytes cannot hold the run), and
+    all of them together at most `budget_s`.
     """
+    end = time.perf_counter() + (budget_s if budget_s is not None else float("inf"))
     reports: list[SourceReport] = []
     groups: list[list[ModelEntry]] = []
     warnings: list[str] = []
@@ -571,8 +579,13 @@ def fetch_catalog(
             headers = {"accept": "application/json"}
             if api_key and _origin(url) == origin:
                 headers["authorization"] = f"Bearer {api_key}"
-            body, status, problem = _get_json(client, url, headers)
-            parsed = Parsed([], [f"{source.kind} {url}: {problem}"]) if problem else PARSERS[source.kind](body)
+            left = min(timeout_s, end - time.perf_counter())
+            if left <= 0:
+                warnings.append(f"{source.kind} {url}: not fetched, the run's budget was spent")
+                continue
+            with deadline_scope(time.perf_counter() + left, left):
+                body, status, problem = _get_json(client, url, headers)
+            parsed = Parsed([], [f"{source.kind} {url}: {problem}"]) if problem else _parse(source.kind, url, body)
             groups.append(parsed.entries)
             warnings.extend(parsed.warnings)
             reports.append(SourceReport(source.kind, url, status, len(parsed.entries), problem))
@@ -589,6 +602,14 @@ def _catalog(
     )
 
 
+def _parse(kind: str, url: str, body: Any) -> Parsed:
+    """The parsers read defensively; should one still raise, the source is a warning, not the run's end."""
+    try:
+        return PARSERS[kind](body)
+    except Exception as exc:
+        return Parsed([], [f"{kind} {url}: could not be read ({type(exc).__name__}: {str(exc)[:200]})"])
+
+
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
@@ -599,16 +620,16 @@ def _get_json(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[
     try:
         with client.stream("GET", url, headers=headers) as response:
             status, data = response.status_code, bytearray()
-            for chunk in response.iter_bytes():
-                data.extend(chunk)
-                if len(data) > MAX_CATALOG_BYTES:
-                    return None, status, f"body over {MAX_CATALOG_BYTES} bytes; not read further"
-    except httpx.HTTPError as exc:
+            decoder = BoundedDecoder(response.headers.get("content-encoding", ""), MAX_CATALOG_BYTES)
+            for chunk in response.iter_raw():
+                data.extend(decoder.decode(chunk))
+            data.extend(decoder.flush())
+    except (httpx.HTTPError, DecodeError, DecodeLimit) as exc:
         return None, None, f"{type(exc).__name__}: {exc}"
     text = data.decode("utf-8", errors="replace")
     if not 200 <= status < 300:
         return None, status, f"HTTP {status}: {text[:200]}"
     try:
-        return json.loads(text), status, ""
+        return safejson.loads(text), status, ""
     except ValueError as exc:
         return None, status, f"not JSON ({exc}): {text[:80]!r}"

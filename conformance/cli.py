@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -23,7 +23,7 @@ from conformance.evidence import Status
 from conformance.paths import cassettes_dir, expectations_dir
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import ProfileError, profile_for
-from conformance.runner import CellResult
+from conformance.runner import CellResult, describe
 from conformance.schedule import Deadline
 from conformance.session import (
     DEFAULT_SEMANTIC_TRIES,
@@ -36,10 +36,27 @@ from conformance.session import (
     select_probes,
 )
 from conformance.shard import Shard, merge
+from conformance.terminal import inert_output, one_line
 from conformance.transports import CassetteError, RecordMode
 from conformance.transports.cassette import safe_name
 
 DEFAULT_OUT = Path("reports/latest")
+
+# Exit codes (README, "Exit codes"): 1 and 2 are the verdicts of `diff`; the others never mean a verdict.
+EXIT_OK = 0
+EXIT_REGRESSION = 1  # diff: a cell regressed (models: the catalogs name no model)
+EXIT_HARNESS = 2  # diff: the new run newly could not judge a cell
+EXIT_INPUT = 3  # bad arguments or a bad local file, profile, URL; nothing to run
+EXIT_INTERNAL = 4  # a bug in the suite; one line says where
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, which `diff` uses for harness errors: bad input is EXIT_INPUT."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +96,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="conformance", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="conformance", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"conformance {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -145,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("parts", type=Path, nargs="+", help="results directories of the shards")
     join.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"merged output directory (default: {DEFAULT_OUT})")
 
-    compare = sub.add_parser("diff", help="compare two runs; exit 1 on a regression, 2 on harness errors")
+    compare = sub.add_parser(
+        "diff", help="compare two runs; exit 1 on a regression, 2 on harness errors, 3 on unreadable input"
+    )
     compare.add_argument("old", type=Path, help="baseline matrix.json or results directory")
     compare.add_argument("new", type=Path, help="new matrix.json or results directory")
     compare.add_argument("--json", action="store_true", help="print the changes as JSON")
@@ -188,7 +207,7 @@ def _session(args: argparse.Namespace, meta: dict[str, Any]) -> Session:
 
 def _print_cell(result: CellResult) -> None:
     reason = result.findings[0].message if result.findings and result.status is not Status.PASS else ""
-    print(f"{result.status.value:11s} {result.model} {result.probe}  {reason[:100]}", flush=True)
+    print(f"{result.status.value:11s} {one_line(result.model)} {result.probe}  {one_line(reason[:100])}", flush=True)
 
 
 def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
@@ -198,7 +217,7 @@ def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
         plans = args.shard.apply(plans)
     if not plans:
         print(f"conformance: no recorded provider under {cassettes}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     session = _session(args, {"mode": "replay"})
     return _finish(session.run(plans), args.out)
 
@@ -233,14 +252,15 @@ def _run(args: argparse.Namespace) -> int:
         args.timeout,
         args.semantic_tries,
         args.rate_limit,
+        args.budget,
     )
     for warning in live.warnings:
-        print(f"catalog: {warning}", file=sys.stderr)
+        print(f"catalog: {one_line(warning)}", file=sys.stderr)
     for model, reason in live.skipped.items():
-        print(f"not probed: {model} ({reason})", file=sys.stderr)
+        print(f"not probed: {one_line(model)} ({one_line(reason)})", file=sys.stderr)
     if not live.plan.models:
         print("conformance: no model selected (see `conformance models`)", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     meta = {
         "mode": "live" if mode is None else f"record ({mode.value})",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -285,7 +305,16 @@ def _expectations(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Every line printed is inert (control characters escaped); every failure is one line and a distinct code."""
+    with inert_output():
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else EXIT_INPUT
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "run":
             return _run(args)
@@ -313,11 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"matrix: {args.results_dir / 'matrix.html'}")
         return 0
     except (ProfileError, CassetteError, ValueError, OSError, httpx.HTTPError) as exc:
-        print(f"conformance: {exc}", file=sys.stderr)
-        return 2
+        print(f"conformance: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("conformance: interrupted; every finished cell is kept. Run the same command to resume.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line naming it, not a traceback whose exit code 1 reads as "regression"
+        print(f"conformance: internal error: {one_line(describe(exc))}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

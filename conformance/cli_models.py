@@ -12,15 +12,16 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-
-import httpx
+from typing import Any
 
 from conformance.catalog import CLAIMED_FEATURES, Catalog, ModelEntry, fetch_catalog
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
+from conformance.terminal import one_line
+from conformance.transports.deadline import live_transport
 
 
-def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_models_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("models", help="list a provider's models and their documented claims")
     parser.add_argument("--provider", help="provider profile name in matrices/ (or a .toml path)")
     parser.add_argument("--base-url", help="endpoint base URL (reads its GET /models); overrides the profile's")
@@ -31,18 +32,18 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def models_command(args: argparse.Namespace) -> int:
-    """0 when the catalogs name at least one model, 1 when none, 2 when no provider was given."""
+    """0 when the catalogs name at least one model, 1 when none, 3 (bad input) when no provider was given."""
     try:
         profile = profile_for(args.provider, args.base_url)
     except ProfileError as exc:
         print(f"conformance: {exc}", file=sys.stderr)
-        return 2
+        return 3
     if profile is None:
         print("conformance models: give --provider NAME or --base-url URL", file=sys.stderr)
-        return 2
+        return 3
     key_env = args.api_key_env if args.api_key_env is not None else profile.api_key_env
     api_key = (os.environ.get(key_env) or None) if key_env else None
-    catalog = fetch_catalog(profile, lambda: httpx.HTTPTransport(retries=0), api_key=api_key, timeout_s=args.timeout)
+    catalog = fetch_catalog(profile, live_transport, api_key=api_key, timeout_s=args.timeout)
     if args.json:
         print(json.dumps(catalog.to_json(), indent=1, ensure_ascii=False))
     else:
@@ -62,7 +63,7 @@ def render_catalog(catalog: Catalog, profile: Profile) -> str:
     ]
     if skipped:
         lines.append("not probed:")
-        lines += [f"  {model}: {reason}" for model, reason in sorted(skipped.items())]
+        lines += [f"  {one_line(model)}: {one_line(reason)}" for model, reason in sorted(skipped.items())]
     unmatched = set(unmatched_claim_keys(catalog))
     scopes = [("every model", catalog.claims.provider), *sorted(catalog.claims.models.items())]
     for scope, table in scopes:
@@ -74,7 +75,7 @@ def render_catalog(catalog: Catalog, profile: Profile) -> str:
                 for key, spec in documented
             ]
     lines.append(f"warnings ({len(catalog.warnings)}):" if catalog.warnings else "warnings: none")
-    lines += [f"  {w}" for w in catalog.warnings]
+    lines += [f"  {one_line(w)}" for w in catalog.warnings]
     return "\n".join(lines)
 
 
@@ -90,7 +91,8 @@ def _row(catalog: Catalog, profile: Profile, entry: ModelEntry) -> list[str]:
         ref = catalog.claim(entry.id, feature, feature)
         claims.append(ref.value + ("*" if ref.source.startswith("profile") else ""))
     available = {True: "yes", False: "no", None: "?"}[entry.available]
-    return [entry.id, available, *claims, _rate(entry, profile), ", ".join(entry.sources), "; ".join(_notes(entry))]
+    row = [entry.id, available, *claims, _rate(entry, profile), ", ".join(entry.sources), "; ".join(_notes(entry))]
+    return [one_line(cell) for cell in row]  # a catalog's text: a newline in an id must not make a row
 
 
 def _rate(entry: ModelEntry, profile: Profile) -> str:

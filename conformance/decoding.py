@@ -19,41 +19,97 @@ class DecodeError(ValueError):
     """The body is not valid for its declared content-encoding."""
 
 
+class _Inflater:
+    """One content-coding undone incrementally; gzip may hold several members, one after another."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self.total = 0
+        self._zlib: zlib._Decompress | None = None
+
+    def _start(self, first: int) -> zlib._Decompress:
+        if self.coding in GZIP:
+            return zlib.decompressobj(zlib.MAX_WBITS | 16)
+        raw = (first & 0x0F) != 8  # raw deflate, as some servers send it, has no zlib header
+        return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        while data:
+            if self._zlib is None:
+                if not data.strip(b"\x00"):
+                    return bytes(out)  # zero padding after the last member, as gzip(1) tolerates
+                self._zlib = self._start(data[0])
+            try:
+                chunk = self._zlib.decompress(data, self.limit - self.total + 1)
+            except zlib.error as exc:
+                raise DecodeError(f"invalid {self.coding} data: {exc}") from None
+            if self._zlib.unconsumed_tail:
+                raise DecodeLimit(f"the {self.coding} body inflates past {self.limit} bytes; reading stopped")
+            self.total += len(chunk)
+            if self.total > self.limit:
+                raise DecodeLimit(f"the {self.coding} body inflates past {self.limit} bytes; reading stopped")
+            out += chunk
+            data = b""
+            if self._zlib.eof:
+                data, self._zlib = self._zlib.unused_data, None
+                if data and self.coding not in GZIP:
+                    raise DecodeError(f"invalid {self.coding} data: bytes after the end of the stream")
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        return self._zlib.flush() if self._zlib is not None else b""
+
+
+GZIP = ("gzip", "x-gzip")
+KNOWN = (*GZIP, "deflate")
+
+
+def codings(header: str) -> list[str]:
+    """The content-codings of a header, in the order they were applied (`identity` means none)."""
+    return [c for c in (part.strip().lower() for part in header.split(",")) if c and c != "identity"]
+
+
 class BoundedDecoder:
+    """Undoes every coding of the header (last applied first), each stage bounded by `limit`.
+
+    A coding it does not know (br, zstd: the suite never asks for them) leaves the body as it came,
+    which the checks then read as what it is; `supported` says so.
+    """
+
     def __init__(self, encoding: str, limit: int) -> None:
         self.encoding = encoding.strip().lower()
         self.limit = limit
         self.total = 0
-        self._zlib = self._decompressor(self.encoding)
-        self._first = True
-
-    @staticmethod
-    def _decompressor(encoding: str) -> zlib._Decompress | None:
-        if encoding in ("gzip", "x-gzip"):
-            return zlib.decompressobj(zlib.MAX_WBITS | 16)
-        if encoding == "deflate":
-            return zlib.decompressobj(zlib.MAX_WBITS)
-        return None
+        applied = codings(encoding)
+        self.supported = all(c in KNOWN for c in applied)
+        self._stages = [_Inflater(c, limit) for c in reversed(applied)] if self.supported else []
 
     def decode(self, chunk: bytes) -> bytes:
-        if self._zlib is None:
-            return self._count(chunk)
-        if self._first and self.encoding == "deflate" and chunk and (chunk[0] & 0x0F) != 8:
-            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send it
-        self._first = False
-        try:
-            data = self._zlib.decompress(chunk, self.limit - self.total + 1)
-        except zlib.error as exc:
-            raise DecodeError(f"invalid {self.encoding} data: {exc}") from None
-        if self._zlib.unconsumed_tail:
-            raise DecodeLimit(f"the {self.encoding} body inflates past {self.limit} bytes; reading stopped")
-        return self._count(data)
+        for stage in self._stages:
+            chunk = stage.feed(chunk)
+        return self._count(chunk)
 
     def flush(self) -> bytes:
-        return self._count(self._zlib.flush()) if self._zlib is not None else b""
+        data = b""
+        for stage in self._stages:
+            data = stage.feed(data) + stage.flush()
+        return self._count(data)
 
     def _count(self, data: bytes) -> bytes:
         self.total += len(data)
         if self.total > self.limit:
             raise DecodeLimit(f"the body exceeds {self.limit} bytes; reading stopped")
         return data
+
+
+def inflate(encoding: str, raw: bytes, limit: int) -> bytes | None:
+    """The whole body decoded, or None when a coding is unknown or the data does not decode within `limit`."""
+    decoder = BoundedDecoder(encoding, limit)
+    if not decoder.supported:
+        return None
+    try:
+        return decoder.decode(raw) + decoder.flush()
+    except (DecodeError, DecodeLimit):
+        return None

@@ -6,11 +6,11 @@ regression (a known gap); a cell going from PASS to UNSUPPORTED is.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance import safejson
 from conformance.evidence import STATUSES
 
 RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
@@ -69,7 +69,7 @@ def load_matrix(path: Path) -> dict[str, Any]:
     """A matrix.json, or a results directory holding one."""
     file = path / "matrix.json" if path.is_dir() else path
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = safejson.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{file}: cannot read a matrix ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from conformance import safejson
+
 # A record keeps this much of a request body; the cassette keeps all of it. A probe that sends an
 # oversized body on purpose would otherwise put megabytes of padding into every results line.
 REQUEST_BODY_LIMIT = 64 * 1024
@@ -168,7 +170,7 @@ class SSEEvent:
 
     def json(self) -> Any:
         """The data parsed as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.data)
+        return safejson.loads(self.data)
 
     def to_json(self) -> dict[str, Any]:
         from conformance.records import EventRecord  # the records module builds on this one
@@ -223,7 +225,7 @@ class Exchange:
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.body)
+        return safejson.loads(self.body)
 
     def json_or_none(self) -> Any:
         try:
@@ -233,7 +235,7 @@ class Exchange:
 
     def request_json(self) -> Any:
         try:
-            return json.loads(self.request_body)
+            return safejson.loads(self.request_body)
         except ValueError:
             return None
 
@@ -260,7 +262,7 @@ def request_body_fields(body: str) -> dict[str, Any]:
     if len(body) <= REQUEST_BODY_LIMIT:
         return {"body": body}
     try:
-        clipped = json.dumps(_clip_strings(json.loads(body)), ensure_ascii=False)
+        clipped = json.dumps(_clip_strings(safejson.loads(body)), ensure_ascii=False)
     except (ValueError, RecursionError):
         clipped = body
     digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()

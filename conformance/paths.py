@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from urllib.parse import unquote
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,3 +20,59 @@ def cassettes_dir() -> Path:
 
 def expectations_dir() -> Path:
     return matrices_dir() / "expectations"
+
+
+# -- names from outside as file names ------------------------------------------------------------------
+
+MAX_NAME_BYTES = 200  # under the common 255-byte limit, leaving room for a suffix and a temp prefix
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+MANIFEST = "provider.json"  # a provider's manifest, beside its models' folders
+CATALOG_DIR = "_catalog"  # the folder of a provider's catalog cassette
+RESERVED = frozenset({MANIFEST, CATALOG_DIR})  # so no model's encoded name can be either
+
+
+class UnsafeName(ValueError):
+    """A name cannot be a file name; the message says which and why."""
+
+
+def file_name(name: str) -> str:
+    """A model, provider or probe id as one file name: reversible, and distinct ids never share one.
+
+    Every byte outside `[A-Za-z0-9._-]` is percent-encoded (`%` included), so `org/model`,
+    `org:model` and `org_model` stay three names and `decode_name` gives the id back. A leading dot
+    and the names the suite reserves get their first character encoded too (no hidden files, no
+    clash with `provider.json`). A name over MAX_NAME_BYTES keeps a readable head and a hash of the
+    whole. Empty, `.` and `..` are refused.
+    """
+    if name in ("", ".", ".."):
+        raise UnsafeName(f"{name!r} cannot name a file")
+    pieces = [c if c in _PLAIN else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name]
+    if pieces[0].startswith(".") or "".join(pieces) in RESERVED:
+        pieces[0] = f"%{ord(pieces[0][0]):02X}{pieces[0][1:]}"
+    encoded = "".join(pieces)
+    if len(encoded) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        head = ""
+        for piece in pieces:  # whole characters only, so the head still decodes
+            if len(head) + len(piece) > MAX_NAME_BYTES - len(digest) - 1:
+                break
+            head += piece
+        encoded = f"{head}~{digest}"
+    return encoded
+
+
+def decode_name(encoded: str) -> str:
+    """The id a `file_name` stands for (a hashed long name gives back only its head)."""
+    return unquote(encoded)
+
+
+def contained(root: Path, *names: str) -> Path:
+    """root/names..., refusing any existing component that is a symlink leading out of root."""
+    path = root.joinpath(*names)
+    base = root.resolve()
+    probe = root
+    for name in names:
+        probe = probe / name
+        if probe.is_symlink() and not probe.resolve().is_relative_to(base):
+            raise UnsafeName(f"{probe} is a symlink out of {root}; refusing to follow it")
+    return path

@@ -13,7 +13,6 @@ to matrix.html, and each cell's row its status, findings and a link to its evide
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
+from conformance import safejson
 from conformance.evidence import Outcome
 from conformance.paths import cassettes_dir
 from conformance.probes import Probe
@@ -44,6 +44,7 @@ from conformance.session import (
     select_probes,
     transports_for,
 )
+from conformance.terminal import one_line
 from conformance.transports import RecordMode
 
 _BUDGET = pytest.StashKey[Deadline]()  # the run's time budget, started when pytest is configured
@@ -158,7 +159,7 @@ class CellFailed(Exception):
 
 def _outcome(result: CellResult) -> None:
     """The status table says what each status is to pytest."""
-    reason = "; ".join(f"[{f.level.value}] {f.rule}: {f.message}" for f in result.findings)
+    reason = one_line("; ".join(f"[{f.level.value}] {f.rule}: {f.message}" for f in result.findings))
     outcome = result.status.info.outcome
     if outcome in (Outcome.FAILED, Outcome.ERROR):
         raise CellFailed(f"{result.status.value}: {reason}")
@@ -203,7 +204,7 @@ class HtmlReport:
     def pytest_html_results_summary(self, prefix: list[str]) -> None:
         path = self.out / "matrix.json"
         if path.exists():
-            prefix.append(_summary_html(json.loads(path.read_text(encoding="utf-8")), self.matrix_link))
+            prefix.append(_summary_html(safejson.loads(path.read_text(encoding="utf-8")), self.matrix_link))
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         """pytest-html puts the test id into the page as HTML; ours carry model ids from a provider's catalog."""

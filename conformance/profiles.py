@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 from conformance.paths import matrices_dir
 from conformance.probes import FEATURES, PROBES
 from conformance.transports.cassette import safe_name
+from conformance.urls import check_base_url
 
 Claim = Literal["yes", "no", "unknown"]
 CLAIM_VALUES: tuple[Claim, ...] = ("yes", "no", "unknown")
@@ -154,14 +155,18 @@ def load_profile(name_or_path: str, root: Path | None = None) -> Profile:
     except FileNotFoundError:
         known = sorted(p.stem for p in (root or matrices_dir()).glob("*.toml"))
         raise ProfileError(f"{path}: no such provider profile (known: {', '.join(known) or 'none'})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return parse_profile(data, path)
 
 
 def profile_for(name_or_path: str | None, base_url: str | None) -> Profile | None:
     """The profile a command line names, its base URL overridden; a bare URL gets a profile named after its host."""
     profile = load_profile(name_or_path) if name_or_path else None
+    if base_url is not None:
+        check_base_url(base_url)  # before its host names anything: a password must not become a folder name
     if base_url is None:
         return profile
     if profile is None:

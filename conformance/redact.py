@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 REDACTED = "REDACTED"
 _SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie|password", re.IGNORECASE)
@@ -12,25 +14,125 @@ _BEARER = re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret, and anything after 'Bearer ', by REDACTED."""
+    """Replace every known secret, in any letter case or JSON/URL escaping, and anything after 'Bearer '."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return _BEARER.sub(rf"\g<1>{REDACTED}", text)
+        if secret and may_hold(text, secret):
+            text = secret_pattern(secret).sub(REDACTED, text)
+    return _BEARER.sub(rf"\g<1>{REDACTED}", text) if "bearer" in text.lower() else text
+
+
+MAX_ESCAPES = 50_000
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\(/)")
+
+
+def may_hold(text: str, secret: str) -> bool:
+    """Whether the text can hold the secret in any disguise: str methods first, one regex pass at most.
+
+    The disguise-aware pattern costs a regex step per character; this check costs a lower() and a
+    find, and undoes escapes only when the text has some, so megabytes without the key pass quickly.
+    """
+    needle = secret.lower()
+    if needle in text.lower():
+        return True
+    escapes = text.count("\\") + text.count("%")
+    if not escapes:
+        return False
+    if escapes > MAX_ESCAPES:
+        return True  # undoing them one by one would cost more than the pattern itself: let it decide
+    plain = _ESCAPE.sub(lambda m: m.group(3) or chr(int(m.group(1) or m.group(2), 16)), text)
+    return needle in plain.lower()
+
+
+@functools.lru_cache(maxsize=64)
+def secret_pattern(secret: str) -> re.Pattern[str]:
+    """The secret as a server may echo it: any case, any character JSON-escaped (\\uXXXX, \\/) or %XX-encoded."""
+    parts = []
+    for char in secret:
+        forms = {re.escape(char), re.escape(char.lower()), re.escape(char.upper())}
+        if ord(char) < 0x10000:
+            forms.add(rf"\\u{ord(char):04x}")
+        if ord(char) < 0x80:
+            forms.add(f"%{ord(char):02x}")
+        if char == "/":
+            forms.add(r"\\/")
+        parts.append("(?:" + "|".join(sorted(forms)) + ")")
+    return re.compile("".join(parts), re.IGNORECASE)
+
+
+def scrub_across(pieces: Sequence[str], secrets: Iterable[str]) -> list[str]:
+    """Each piece as given, except that a secret split over consecutive pieces is cut out of each."""
+    out = list(pieces)
+    for index, name, _, value in secret_shares(pieces, secrets):
+        out[index] = _replace_field(out[index], name, value)
+    return out
+
+
+def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[int, str, str, str]]:
+    """(piece, field, value, value without its share) for each piece holding a share of a split secret.
+
+    Pieces are JSON objects (stream events); the values of one top-level string field (`delta`) are
+    joined in order, as a client joins them. Wherever a secret shows in the joined text, every
+    piece's share of it is cut: the first share becomes REDACTED, the others nothing. In piece order.
+    """
+    live = [s for s in secrets if s]
+    patterns = [secret_pattern(s) for s in live]
+    if not patterns:
+        return []
+    by_field: dict[str, list[tuple[int, str]]] = {}
+    for index, piece in enumerate(pieces):
+        for name, value in _top_strings(piece):
+            by_field.setdefault(name, []).append((index, value))
+    shares: list[tuple[int, str, str, str]] = []
+    for name, values in by_field.items():
+        joined = "".join(value for _, value in values)
+        held = [p for p, secret in zip(patterns, live, strict=True) if may_hold(joined, secret)]
+        spans = [m.span() for pattern in held for m in pattern.finditer(joined)]
+        offset = 0
+        for index, value in values:
+            start, stop = offset, offset + len(value)
+            offset = stop
+            cuts = [
+                (max(a, start) - start, min(b, stop) - start, a >= start) for a, b in spans if a < stop and b > start
+            ]
+            if cuts:
+                shares.append((index, name, value, _cut(value, cuts)))
+    return sorted(shares)
+
+
+def _top_strings(piece: str) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(piece)
+    except (ValueError, RecursionError):
+        return []
+    return [(k, v) for k, v in data.items() if isinstance(v, str)] if isinstance(data, dict) else []
+
+
+def _cut(value: str, cuts: list[tuple[int, int, bool]]) -> str:
+    kept, last = [], 0
+    for a, b, first in sorted(cuts):
+        kept.append(value[last:a] + (REDACTED if first else ""))
+        last = max(last, b)
+    return "".join(kept) + value[last:]
+
+
+def _replace_field(piece: str, name: str, value: str) -> str:
+    """The piece re-serialised with one field replaced (its other bytes as JSON gives them)."""
+    data = json.loads(piece)
+    data[name] = value
+    return json.dumps(data, ensure_ascii=False)
 
 
 def redact_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:
     """Lower-cased header names; any credential-bearing header's value is replaced.
 
-    Names are scrubbed too, against lower-cased secrets as well: a server can echo a key as a name.
+    Names are scrubbed too (a server can echo a key as a name); `scrub` matches any letter case.
     """
     secrets = list(secrets)
-    name_secrets = [*secrets, *(s.lower() for s in secrets)]
     out: dict[str, str] = {}
     for name, value in headers.items():
         lname = name.lower()
         redact = _SECRET_HEADER.search(lname) and lname != "x-warning"
-        out[scrub(lname, name_secrets)] = REDACTED if redact else scrub(value, secrets)
+        out[scrub(lname, secrets)] = REDACTED if redact else scrub(value, secrets)
     return out
 
 
@@ -44,7 +146,7 @@ class _SecretLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             text = record.getMessage()
-            clean = scrub(text, [*self.secrets, *(s.lower() for s in self.secrets)])
+            clean = scrub(text, self.secrets)
             if clean != text:
                 record.msg, record.args = clean, ()
         return True

@@ -1,14 +1,26 @@
-"""results.jsonl: one line per finished cell, appended and flushed at once so no cell is ever lost."""
+"""results.jsonl: one line per finished cell, appended and flushed at once so no cell is ever lost.
+
+Also what keeps a run's files whole: a torn last line (a killed run, a full disk) is set aside
+before a resume appends after it, a short write is an error rather than half a line, and a lock
+file keeps a second run out of a directory another run is writing.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conformance import safejson
+
 RESULTS_FILE = "results.jsonl"
+LOCK_FILE = ".conformance.lock"
 
 
 class ResultsWriter:
@@ -19,24 +31,105 @@ class ResultsWriter:
         self.path = out_dir / RESULTS_FILE
 
     def append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            written = os.write(fd, line)
+            if written != len(line):  # one write, so that concurrent appenders never interleave
+                raise OSError(f"{self.path}: short write, {written} of {len(line)} bytes (is the disk full?)")
             os.fsync(fd)
         finally:
             os.close(fd)
 
 
 def read_results(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield each cell; a torn last line (a killed run) is skipped, any other bad line is an error."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """Yield each cell; a torn last line (a killed run) is skipped, any other bad line names the file."""
+    text = read_text_file(path, "results")
+    lines = text.splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            yield json.loads(line)
+            record = safejson.loads(line)
         except ValueError as exc:
-            if number == len(lines):
+            if number == len(lines) and not text.endswith("\n"):
                 return
-            raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from exc
+            raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
+        yield record
+
+
+def set_aside_torn_tail(path: Path) -> Path | None:
+    """Move an unfinished last line into a `.torn-<time>` file beside, with a warning; None if there was none.
+
+    Appending after a torn line would glue the next cell onto it and corrupt both.
+    """
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return None
+        keep = data.rfind(b"\n") + 1
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        aside = path.with_name(f"{path.name}.torn-{stamp}")
+        aside.write_bytes(data[keep:])
+        handle.truncate(keep)
+    print(
+        f"conformance: {path} ended in an unfinished line ({len(data) - keep} bytes); set aside in {aside.name}",
+        file=sys.stderr,
+    )
+    return aside
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A local file's text, or ValueError naming the file and the problem in one line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what} file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the {what} file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: the {what} file cannot be read ({exc.strerror or exc})") from None
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A local JSON file, or ValueError naming the file and the problem in one line."""
+    try:
+        return safejson.loads(read_text_file(path, what))
+    except safejson.JSONProblem as exc:
+        raise ValueError(f"{path}: the {what} file is not valid JSON ({exc})") from None
+
+
+class DirLock:
+    """An exclusive lock on a directory for one run, held through a lock file that names its holder.
+
+    `flock` ends with the process, so a killed run never leaves a stale lock behind.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 500).decode("utf-8", errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LockHeld(f"{self.path.parent} is in use by another run ({holder}); lock file {self.path}") from None
+        os.ftruncate(fd, 0)
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class LockHeld(ValueError):
+    """Another run holds the directory."""

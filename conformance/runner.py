@@ -2,13 +2,17 @@
 
 This is the suite's core; the CLI and the pytest plugin are thin shells over `run_cell`. It never
 raises for anything a server does: a broken server yields findings, never a crash, and every read is
-bounded in time and size.
+bounded in time and size. What a cell keeps is bounded too (events, findings, evidence bytes), so
+no answer can amplify into gigabytes of memory or files; and any unexpected error inside a cell is
+that cell's ERROR (`harness.internal`), never the run's end.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,19 +20,37 @@ from typing import Any
 
 import httpx
 
+from conformance import safejson
 from conformance.checks import RULES, Tag, run_checks
 from conformance.checks.http import CASSETTE, COMMON_CHECKS, key_accepted
+from conformance.checks.robust import INTERNAL, JUDGE_TIME, UNSAFE_VALUE, unique_keys
 from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.probes import Expect, Probe, Request
-from conformance.redact import guard_logs, redact_headers, scrub
+from conformance.redact import guard_logs, redact_headers, scrub, scrub_across
+from conformance.schemas import (
+    error_object_problems,
+    event_problems,
+    known_event_types,
+    output_item_problems,
+    response_problems,
+)
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
+from conformance.urls import UnsafeValue, check_base_url, under_base
 from conformance.verdict import decide, first_rejection
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
+# Bounds per exchange and per cell: a hostile cell ends within its timeout plus judging, in tens of
+# MB of memory, and writes a few MB of evidence (results line and cassette together under 20 MB).
+MAX_BODY_BYTES = 4 * 1024 * 1024  # decoded body or stream read before the read is stopped
+MAX_EVENTS = 10_000  # stream events kept before the read is stopped
+MAX_SAME_RULE = 10  # findings of one rule kept in a cell; the rest are counted in one more finding
+MAX_MESSAGE = 2_000  # characters of one finding's message
+EVIDENCE_BODY = 1024 * 1024  # characters of a body kept in results.jsonl (judging saw it all)
+EVIDENCE_EVENTS = 2_000  # events kept in results.jsonl: the first and the last halves
+JUDGE_BUDGET_S = 5.0  # wall time judging one attempt may take; past it the cell is ERROR, not judged
 DEFAULT_BODY_CAP_BYTES = 2 * 1024 * 1024  # when a profile documents no cap: OVHcloud's, the first provider's
 
 
@@ -44,6 +66,9 @@ class Target:
     semantic_tries: int = 1  # attempts a cell gets when only semantic checks fail (models are not deterministic)
     semantic_probes: frozenset[str] = frozenset()  # judged on meaning even when `semantic` is off
     body_cap_bytes: int | None = None  # the provider's documented cap on request bodies (profile), if any
+
+    def __post_init__(self) -> None:
+        check_base_url(self.base_url)
 
     def semantic_for(self, probe_id: str) -> bool:
         """A fixture model is scripted to answer some probes: those are judged on meaning all the same."""
@@ -81,7 +106,7 @@ class CellResult:
             "semantic_checks": self.semantic,
             "started_at": self.started_at,
             "elapsed_ms": round(self.elapsed_ms, 3),
-            "exchanges": [e.to_json() for e in self.exchanges],
+            "exchanges": [bounded_evidence(e.to_json()) for e in self.exchanges],
             **self.extra,
         }
 
@@ -92,7 +117,22 @@ class CellResult:
         return CellRecord.model_validate(self.to_json()).model_dump(mode="json", exclude_unset=True)
 
 
+def bounded_evidence(record: dict[str, Any]) -> dict[str, Any]:
+    """An exchange's JSON cut to what results.jsonl keeps; what was cut is counted, never silent."""
+    body = record.get("body")
+    if isinstance(body, str) and len(body) > EVIDENCE_BODY:
+        record["body"] = body[:EVIDENCE_BODY]
+        record["body_omitted_chars"] = len(body) - EVIDENCE_BODY
+    events = record.get("events")
+    if isinstance(events, list) and len(events) > EVIDENCE_EVENTS:
+        half = EVIDENCE_EVENTS // 2
+        record["events"] = events[:half] + events[-half:]
+        record["events_omitted"] = len(events) - 2 * half
+    return record
+
+
 def build_request(target: Target, spec: Request) -> httpx.Request:
+    """The request, or UnsafeValue when its URL would not stay under the base URL (nothing is sent)."""
     headers = {
         "accept": "text/event-stream" if spec.stream else "application/json",
         "accept-encoding": ACCEPT_ENCODING,
@@ -107,7 +147,13 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
         content = json.dumps(body).encode("utf-8")
     if content is not None:
         headers["content-type"] = "application/json"
-    return httpx.Request(spec.method, target.base_url.rstrip("/") + spec.path, headers=headers, content=content)
+    url = target.base_url.rstrip("/") + spec.path
+    try:
+        request = httpx.Request(spec.method, url, headers=headers, content=content)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise UnsafeValue(f"the request URL cannot be built: {exc}") from None
+    under_base(str(request.url), target.base_url)
+    return request
 
 
 def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -> Exchange:
@@ -152,6 +198,8 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
                 data = decoder.decode(chunk)
                 if is_sse:
                     events.extend(parser.feed(data, now))
+                    if len(events) > MAX_EVENTS:
+                        raise _Abort(f"the stream sent more than {MAX_EVENTS} events; reading stopped")
                 else:
                     body.extend(data)
                 if time.perf_counter() > deadline:
@@ -166,7 +214,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
             return Exchange(
                 **evidence,
                 body=scrub(text, secrets),
-                events=tuple(_scrub_event(e, secrets) for e in events) if is_sse else None,
+                events=_scrub_events(events, secrets) if is_sse else None,
                 elapsed_ms=elapsed,
                 first_byte_ms=first_byte,
                 invalid_utf8=not (valid and parser.valid_utf8),
@@ -194,23 +242,44 @@ def _text(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8", errors="replace"), False
 
 
-def _scrub_event(event: SSEEvent, secrets: list[str]) -> SSEEvent:
-    """Every text field of the event: a server can echo a key in `event:` or `id:` as well as `data:`."""
-    return SSEEvent(
-        data=scrub(event.data, secrets),
-        event=None if event.event is None else scrub(event.event, secrets),
-        id=None if event.id is None else scrub(event.id, secrets),
-        retry=event.retry,
-        offset_ms=event.offset_ms,
+def _scrub_events(events: list[SSEEvent], secrets: list[str]) -> tuple[SSEEvent, ...]:
+    """Every text field of every event; and a key split across events' data is cut out of each piece.
+
+    A server can echo a key in `event:` or `id:` as well as `data:`, or in two deltas that a check
+    reassembles; `scrub_across` finds it in the joined text and redacts each piece's share.
+    """
+    data = scrub_across([scrub(e.data, secrets) for e in events], secrets)
+    return tuple(
+        SSEEvent(
+            data=text,
+            event=None if e.event is None else scrub(e.event, secrets),
+            id=None if e.id is None else scrub(e.id, secrets),
+            retry=e.retry,
+            offset_ms=e.offset_ms,
+        )
+        for e, text in zip(events, data, strict=True)
     )
+
+
+@dataclass
+class Steps:
+    """What a script did: the exchanges sent, and the steps refused before sending (unsafe URLs)."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+    refused: list[Finding] = field(default_factory=list)
 
 
 def execute(
     probe: Probe, model: str, client: httpx.Client, target: Target, wait: Callable[[float], None] = time.sleep
-) -> list[Exchange]:
-    """Drive the probe's script; stop at the first failed step unless the probe expects rejection."""
+) -> Steps:
+    """Drive the probe's script; stop at the first failed step unless the probe expects rejection.
+
+    A step whose URL a server-supplied value would steer (`UnsafeValue`, raised by the script while
+    building the request or by `build_request`) ends the script: it becomes a finding and nothing,
+    no key either, is sent.
+    """
     deadline = time.perf_counter() + target.timeout_s
-    exchanges: list[Exchange] = []
+    steps = Steps()
     script = probe.script(model)
     try:
         spec = next(script)
@@ -218,21 +287,25 @@ def execute(
             if spec.delay_s:
                 wait(spec.delay_s)
             exchange = send(client, target, spec, deadline)
-            exchanges.append(exchange)
+            steps.exchanges.append(exchange)
             if probe.expect is not Expect.REJECTED and first_rejection([exchange]) is not None:
                 break
             spec = script.send(exchange)
     except StopIteration:
         pass
+    except UnsafeValue as exc:
+        steps.refused.append(UNSAFE_VALUE.finding(f"not sent: {exc}"))
     finally:
         script.close()
-    return exchanges
+    return steps
 
 
-def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Status, list[Finding]]:
+def judge(
+    probe: Probe, exchanges: list[Exchange], semantic: bool, refused: list[Finding] | None = None
+) -> tuple[Status, list[Finding]]:
     """Run the common checks always, and the probe's own checks when they can apply."""
     common = COMMON_CHECKS if probe.expect is Expect.REJECTED else (*COMMON_CHECKS, key_accepted)
-    findings = run_checks(common, exchanges, semantic)
+    findings = [*(refused or []), *run_checks((*common, unique_keys), exchanges, semantic)]
     failed = first_rejection(exchanges) is not None
     if probe.expect is Expect.REJECTED or not failed:
         findings += run_checks(probe.checks, exchanges, semantic)
@@ -243,6 +316,93 @@ def judge(probe: Probe, exchanges: list[Exchange], semantic: bool) -> tuple[Stat
         findings.remove(decision.reason)
         findings.insert(0, decision.reason)
     return decision.status, findings
+
+
+def judge_within(
+    probe: Probe, exchanges: list[Exchange], semantic: bool, refused: list[Finding], budget_s: float = JUDGE_BUDGET_S
+) -> tuple[Status, list[Finding]]:
+    """`judge`, given at most `budget_s` of wall time, so a cell ends within its timeout plus the budget.
+
+    Judging runs in a thread that is waited for; past the budget the cell is ERROR (`harness.judge_time`)
+    and the thread, whose inputs the read caps bound, finishes unobserved. Schema validators are built
+    first, outside the clock: that is a once-per-process cost, not the cell's.
+    """
+    warm_schemas(exchanges)
+    outcome: list[tuple[Status, list[Finding]]] = []
+    raised: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(judge(probe, exchanges, semantic, refused))
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=work, name=f"judge {probe.id}", daemon=True)
+    thread.start()
+    thread.join(budget_s)
+    if raised:
+        raise raised[0]
+    if outcome:
+        return outcome[0]
+    events = sum(len(ex.events or ()) for ex in exchanges)
+    body = sum(len(ex.body) for ex in exchanges)
+    return Status.ERROR, [
+        JUDGE_TIME.finding(f"judging took longer than {budget_s:g}s ({events} events, {body} body characters)")
+    ]
+
+
+def warm_schemas(exchanges: list[Exchange]) -> None:
+    """Build the validators for every Response, item and event type the exchanges name (each built once)."""
+    response_problems({})
+    error_object_problems({"error": {}})
+    known_event_types()
+    events: set[str] = set()
+    items: set[str] = set()
+    for ex in exchanges:
+        payloads = [ex.json_or_none()] if ex.events is None else [_payload(e.data) for e in ex.events]
+        for payload in payloads:
+            if not isinstance(payload, dict):
+                continue
+            events.add(str(payload.get("type")))
+            for holder in (payload, payload.get("response")):
+                output = holder.get("output") if isinstance(holder, dict) else None
+                if isinstance(output, list):
+                    items.update(str(i.get("type")) for i in output if isinstance(i, dict))
+            if isinstance(payload.get("item"), dict):
+                items.add(str(payload["item"].get("type")))
+    for name in sorted(events)[:200]:
+        event_problems({"type": name})
+    for name in sorted(items)[:200]:
+        output_item_problems({"type": name}, "")
+
+
+def _payload(data: str) -> Any:
+    try:
+        return safejson.loads(data)
+    except ValueError:
+        return None
+
+
+def bounded_findings(findings: list[Finding], secrets: list[str]) -> list[Finding]:
+    """At most MAX_SAME_RULE findings per rule (the rest counted in one more), each message cut and scrubbed.
+
+    Checks quote evidence, and may reassemble it (deltas joined into the answer), so a key the
+    bodies never held whole can appear in a message: messages are scrubbed here, on their one way out.
+    """
+    kept: list[Finding] = []
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.rule] = counts.get(finding.rule, 0) + 1
+        if counts[finding.rule] <= MAX_SAME_RULE:
+            message = finding.message
+            if len(message) > MAX_MESSAGE:
+                message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
+            kept.append(Finding(finding.rule, finding.level, scrub(message, secrets)))
+    for rule_id, count in counts.items():
+        if count > MAX_SAME_RULE:
+            first = next(f for f in findings if f.rule == rule_id)
+            kept.append(Finding(rule_id, first.level, f"and {count - MAX_SAME_RULE} more {rule_id} findings"))
+    return kept
 
 
 _LEVEL_ORDER = {Level.MUST: 0, Level.SHOULD: 1, Level.INFO: 2}
@@ -274,21 +434,19 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     started = time.perf_counter()
     attempts: list[tuple[Status, list[Finding]]] = []
     semantic = target.semantic_for(probe.id)
+    exchanges: list[Exchange] = []
     try:
         transport = transport_for(probe, model)
     except CassetteError as exc:
-        exchanges: list[Exchange] = []
         status, findings = Status.ERROR, [CASSETTE.finding(str(exc))]
+    except Exception as exc:
+        status, findings = Status.ERROR, [internal_finding(exc, "opening the cell's transport")]
     else:
-        timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
-        with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
-            replaying = replays_only(transport)
-            for _ in range(max(1, target.semantic_tries)):
-                exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
-                status, findings = judge(probe, exchanges, semantic)
-                attempts.append((status, findings))
-                if not _failed_on_meaning(findings):
-                    break
+        try:
+            status, findings = _attempts(probe, model, target, transport, semantic, attempts, exchanges)
+        except Exception as exc:  # parsing, judging or saving the cassette: this cell's error, not the run's
+            status, findings = Status.ERROR, [internal_finding(exc, "running the cell")]
+    findings = bounded_findings(findings, target.secrets)
     return CellResult(
         provider=target.provider,
         model=model,
@@ -303,6 +461,42 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
         elapsed_ms=(time.perf_counter() - started) * 1000,
         extra=_tries(attempts),
     )
+
+
+def _attempts(
+    probe: Probe,
+    model: str,
+    target: Target,
+    transport: httpx.BaseTransport,
+    semantic: bool,
+    attempts: list[tuple[Status, list[Finding]]],
+    exchanges: list[Exchange],
+) -> tuple[Status, list[Finding]]:
+    """The cell's attempts; `exchanges` holds the last one's, filled in place so an error keeps them."""
+    timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
+    status, findings = Status.ERROR, [INTERNAL.finding("the probe's script sent nothing")]
+    with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
+        replaying = replays_only(transport)
+        for _ in range(max(1, target.semantic_tries)):
+            steps = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
+            exchanges[:] = steps.exchanges
+            status, findings = judge_within(probe, steps.exchanges, semantic, steps.refused)
+            attempts.append((status, findings))
+            if not _failed_on_meaning(findings):
+                break
+    return status, findings
+
+
+def internal_finding(exc: BaseException, doing: str) -> Finding:
+    """`harness.internal`, naming the exception and the suite's line that raised it."""
+    return INTERNAL.finding(f"{doing}: {describe(exc)}")
+
+
+def describe(exc: BaseException) -> str:
+    """The exception and the suite's line that raised it, in one bounded line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}: {str(exc)[:500]}"
 
 
 def _failed_on_meaning(findings: list[Finding]) -> bool:

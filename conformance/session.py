@@ -20,22 +20,23 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from conformance import safejson
 from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
-from conformance.checks.http import NOT_RECORDED
-from conformance.evidence import Status
+from conformance.checks.http import CASSETTE, NOT_RECORDED
+from conformance.evidence import Finding, Status
 from conformance.matrix import build_matrix, write_matrix
+from conformance.paths import MANIFEST, file_name
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
 from conformance.records import Manifest
-from conformance.results import RESULTS_FILE, ResultsWriter, read_results
-from conformance.runner import CellResult, Target, TransportFactory, run_cell
+from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
+from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_schemas
 from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
 from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
-from conformance.transports.cassette import cassette_path, safe_name
+from conformance.transports.cassette import CassetteError, cassette_path, catalog_cassette_path, provider_dir
 from conformance.transports.deadline import live_transport
 
-MANIFEST = "provider.json"
 # The run options the CLI and the pytest plugin share, with one set of defaults.
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_SEMANTIC_TRIES = 3  # models are not deterministic: a cell failed only on meaning gets three tries
@@ -95,7 +96,7 @@ def catalog_transport(target: Target, mode: RecordMode | None, cassettes: Path) 
         if mode is None:
             return live
         inner = NoNetworkTransport() if mode is RecordMode.NONE else live
-        path = cassette_path(cassettes, target.provider, "_catalog", "catalog")
+        path = catalog_cassette_path(cassettes, target.provider)
         return CassetteTransport(
             path, mode, inner, provider=target.provider, model="_catalog", probe="catalog", secrets=target.secrets
         )
@@ -122,6 +123,7 @@ def live_plan(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     semantic_tries: int = DEFAULT_SEMANTIC_TRIES,
     rate_limit: float | None = None,
+    budget_s: float | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(
@@ -134,7 +136,9 @@ def live_plan(
         semantic_probes=profile.semantic_probes,
         body_cap_bytes=profile.body_cap_bytes,
     )
-    catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
+    catalog = fetch_catalog(
+        profile, catalog_transport(target, mode, cassettes), api_key=api_key, timeout_s=timeout_s, budget_s=budget_s
+    )
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
     pacing = Pacing(model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit))
@@ -169,8 +173,8 @@ def transports_for(plan: Plan) -> TransportFactory:
 
 def write_manifest(plan: Plan) -> None:
     """Record what replay needs to know about the provider: where it was and which models it had."""
-    path = plan.cassettes / safe_name(plan.target.provider) / MANIFEST
-    previous = read_manifest(path).models if path.exists() else []
+    path = provider_dir(plan.cassettes, plan.target.provider) / MANIFEST
+    previous = read_manifest(path).models if path.exists() and not path.is_symlink() else []
     manifest = Manifest(
         provider=plan.target.provider,
         base_url=plan.target.base_url,
@@ -181,13 +185,13 @@ def write_manifest(plan: Plan) -> None:
         body_cap_bytes=plan.target.body_cap_bytes,
         catalog=None if plan.catalog is None else plan.catalog.to_json(),
     )
-    _write_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
+    write_file_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
 
 
 def read_manifest(path: Path) -> Manifest:
     """A provider manifest, or one ValueError naming the file and what is wrong with it."""
     try:
-        return Manifest.model_validate_json(path.read_bytes())
+        return Manifest.model_validate(read_json_file(path, "cassette manifest"))
     except ValidationError as exc:
         raise ValueError(f"{path}: not a provider manifest ({exc.error_count()} problem(s): {_first(exc)})") from None
 
@@ -197,8 +201,9 @@ def _first(exc: ValidationError) -> str:
     return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Parallel workers (pytest-xdist) may write the same file at once: each replaces it whole."""
+def write_file_atomic(path: Path, text: str) -> None:
+    """Write beside, then rename over: never a half file, a symlink at `path` is replaced rather than followed,
+    and parallel workers (pytest-xdist) writing the same file each replace it whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -238,12 +243,35 @@ class Session:
     baseline: dict[str, Any] | None = None  # a past matrix: the reports outline what changed since
 
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
+        """Holds a lock on the output directory, and on each cassette folder it records into, meanwhile."""
+        recorded = {p.cassettes for p in plans if p.mode is not None and p.mode is not RecordMode.NONE}
+        locks = [DirLock(self.out_dir), *(DirLock(folder) for folder in sorted(recorded))]
+        held: list[DirLock] = []
+        try:
+            for lock in locks:
+                lock.acquire()
+                held.append(lock)
+            return self._run(plans)
+        finally:
+            for lock in held:
+                lock.release()
+
+    def _run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
+        warm_schemas([])  # once per process, before any cell's clock starts
         done = self._resume_point(plans)
         writer = ResultsWriter(self.out_dir)
 
         def emit(result: CellResult) -> None:
-            writer.append(result.record())
+            try:
+                writer.append(result.record())
+            except (ValueError, TypeError, RecursionError) as exc:  # a record JSON cannot hold (inf, a cycle)
+                finding = internal_finding(exc, "writing the cell's result")
+                kept = {
+                    k: result.extra[k] for k in ("claim", "drift") if k in result.extra
+                }  # the fields a record requires
+                result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
+                writer.append(result.record())
             if self.on_cell:
                 self.on_cell(result)
 
@@ -266,7 +294,10 @@ class Session:
             model, probe = cell
             if budget is not None and budget.spent():
                 return annotate(over_budget(plan.target, model, probe, budget), plan.catalog)
-            return run_planned(plan, model, probe, factory)
+            try:
+                return run_planned(plan, model, probe, factory)
+            except Exception as exc:  # a cell never ends the run: whatever escaped is this cell's ERROR
+                return failed_cell(plan.target, model, probe, exc)
 
         return work
 
@@ -279,16 +310,17 @@ class Session:
 
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
-        path = self.out_dir / "catalogs" / f"{safe_name(catalog.provider)}.json"
-        _write_atomic(path, json.dumps(catalog.to_json(), indent=1) + "\n")
+        path = self.out_dir / "catalogs" / f"{file_name(catalog.provider)}.json"
+        write_file_atomic(path, json.dumps(catalog.to_json(), indent=1) + "\n")
 
     def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
         """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""
         state_path, results = self.out_dir / "run.json", self.out_dir / RESULTS_FILE
         key = _plans_key(plans)
         if state_path.exists() and results.exists():
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-            if not state.get("complete") and state.get("plans") == key:
+            state = read_json_file(state_path, "run state")
+            if isinstance(state, dict) and not state.get("complete") and state.get("plans") == key:
+                set_aside_torn_tail(results)
                 return {(r["provider"], r["model"], r["probe"]) for r in read_results(results)}
         self._state(plans, complete=False)
         results.write_bytes(b"")  # a run with no cell (an empty shard) is still a run
@@ -297,7 +329,7 @@ class Session:
     def _state(self, plans: Sequence[Plan], complete: bool) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         state = {"plans": _plans_key(plans), "complete": complete}
-        (self.out_dir / "run.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        write_file_atomic(self.out_dir / "run.json", json.dumps(state, indent=1) + "\n")
 
     def render(self, meta: dict[str, Any]) -> dict[str, Any]:
         return render_dir(self.out_dir, meta, baseline=self.baseline)
@@ -308,7 +340,10 @@ def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory)
 
     No cassette to replay is NOT RUN; an interrupted recording puts its cassette back as it was.
     """
-    path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+    try:
+        path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
+    except CassetteError as exc:
+        return annotate(errored(plan.target, model, probe, CASSETTE.finding(str(exc))), plan.catalog)
     if plan.mode is RecordMode.NONE and not path.exists():
         return annotate(not_run(plan.target, model, probe, f"no cassette at {path}"), plan.catalog)
     recording = plan.mode not in (None, RecordMode.NONE)
@@ -366,7 +401,7 @@ def _tokens(exchange: dict[str, Any]) -> int:
     events = exchange.get("events")
     text = events[-1]["data"] if events else exchange.get("body")
     try:
-        body = json.loads(text or "null")
+        body = safejson.loads(text or "null")
     except ValueError:
         return 0
     if isinstance(body, dict) and isinstance(body.get("response"), dict):
@@ -396,6 +431,15 @@ def annotate(result: CellResult, catalog: Catalog | None) -> CellResult:
     if notices:
         extra["redirected"] = notices
     return replace(result, extra={**result.extra, **extra})
+
+
+def failed_cell(target: Target, model: str, probe: Probe, exc: Exception) -> CellResult:
+    """The cell whose running raised past `run_cell` (naming the cassette, annotating): ERROR, naming it."""
+    return errored(target, model, probe, internal_finding(exc, "running the planned cell"))
+
+
+def errored(target: Target, model: str, probe: Probe, finding: Finding) -> CellResult:
+    return replace(not_run(target, model, probe, ""), status=Status.ERROR, findings=(finding,))
 
 
 def not_run(target: Target, model: str, probe: Probe, reason: str) -> CellResult:

@@ -7,11 +7,14 @@ checks need to know *when* each event arrived, not just what it said.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 
 from conformance.evidence import SSEEvent
 
-DEFAULT_MAX_LINE = 16 * 1024 * 1024
+DEFAULT_MAX_LINE = 2 * 1024 * 1024  # under the body cap, so a runaway line is named as such
+MAX_RETRY_DIGITS = 10  # a `retry:` longer than this is ignored, like any invalid field value
+_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class SSEError(ValueError):
@@ -30,7 +33,8 @@ class SSEParser:
     _decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
-    _line: str = ""
+    _pieces: list[str] = field(default_factory=list)  # the current line, as it arrived
+    _line_len: int = 0
     _after_cr: bool = False
     _started: bool = False
     _data: list[str] = field(default_factory=list)
@@ -49,7 +53,7 @@ class SSEParser:
     @property
     def pending(self) -> bool:
         """True when bytes of an unfinished event are buffered."""
-        return self._has_fields or bool(self._line)
+        return self._has_fields or self._line_len > 0
 
     def feed(self, chunk: bytes, offset_ms: float = 0.0) -> list[SSEEvent]:
         self._check_utf8(chunk)
@@ -72,26 +76,32 @@ class SSEParser:
                 self._strict = None
 
     def _consume(self, text: str, offset_ms: float) -> list[SSEEvent]:
+        """Split at CRLF, CR or LF (found by a regex, not char by char); a CR ending one chunk may pair with an LF."""
         events: list[SSEEvent] = []
         start = 0
-        for i, ch in enumerate(text):
-            if ch == "\n" and self._after_cr:
-                self._after_cr = False
-                start = i + 1
-                continue
+        if self._after_cr and text.startswith("\n"):
+            start = 1
+        if text:
             self._after_cr = False
-            if ch in "\r\n":
-                self._line += text[start:i]
-                start = i + 1
-                self._after_cr = ch == "\r"
-                event = self._process_line(self._line, offset_ms)
-                self._line = ""
-                if event is not None:
-                    events.append(event)
-        self._line += text[start:]
-        if len(self._line) > self.max_line:
-            raise SSEError(f"an event-stream line exceeds {self.max_line} characters")
+        for match in _BREAK.finditer(text, start):
+            if match.group() == "\r" and match.end() == len(text):
+                self._after_cr = True  # the LF of a CRLF may come with the next chunk
+            self._add(text[start : match.start()])
+            line = "".join(self._pieces)
+            self._pieces, self._line_len = [], 0
+            start = match.end()
+            event = self._process_line(line, offset_ms)
+            if event is not None:
+                events.append(event)
+        self._add(text[start:])
         return events
+
+    def _add(self, piece: str) -> None:
+        if piece:
+            self._pieces.append(piece)
+            self._line_len += len(piece)
+            if self._line_len > self.max_line:
+                raise SSEError(f"an event-stream line exceeds {self.max_line} characters")
 
     def _process_line(self, line: str, offset_ms: float) -> SSEEvent | None:
         if line == "":
@@ -110,7 +120,7 @@ class SSEParser:
         elif name == "id":
             if "\x00" not in value:
                 self._last_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= MAX_RETRY_DIGITS:
             self._retry = int(value)
         return None
 

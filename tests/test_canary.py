@@ -13,9 +13,11 @@ import base64
 import gzip
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -25,7 +27,19 @@ from conformance.probes import BY_ID
 from conformance.runner import Target, run_cell
 from tests.faults.server import FaultServer
 
-ECHOES = ("normal", "echo_key_headers", "echo_key_body", "echo_key_error", "echo_key_redirect", "echo_key_gzip")
+ECHOES = (
+    "normal",
+    "echo_key_headers",
+    "echo_key_body",
+    "echo_key_error",
+    "echo_key_redirect",
+    "echo_key_gzip",
+    "echo_key_split",
+    "echo_key_variants",
+    "echo_key_gzip_members",
+    "echo_key_gzip_stacked",
+    "echo_key_brotli",
+)
 PROBES = ("core.text_input", "streaming.text")
 KEY_ENV = "CONFORMANCE_CANARY_KEY"
 
@@ -51,13 +65,24 @@ def _cassette_bodies(path: Path) -> Iterator[bytes]:
             base64.b64decode(p["body_base64"]) if "body_base64" in p else p.get("body", "").encode() for p in pieces
         )
         if response["headers"].get("content-encoding") == "gzip" and data:
-            data = gzip.decompress(data)
+            data = gzip.decompress(data)  # every member
         yield data
+
+
+def _readings(data: bytes) -> list[bytes]:
+    """The bytes as stored, and as a reader would decode them: JSON escapes and %XX undone."""
+    text = data.decode("latin-1")
+    unescaped = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text).replace("\\/", "/")
+    return [data, unescaped.encode("utf-8", errors="replace"), unquote(text).encode("utf-8", errors="replace")]
 
 
 def _leaks(root: Path, cassettes: Path, canary: str) -> list[str]:
     needle = canary.lower().encode()
-    found = [str(p) for p in sorted(root.rglob("*")) if p.is_file() and needle in p.read_bytes().lower()]
+    found = [
+        str(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and any(needle in reading.lower() for reading in _readings(p.read_bytes()))
+    ]
     for path in sorted(cassettes.rglob("*.json")):
         if path.name != "provider.json":
             found += [f"{path} (inflated body)" for body in _cassette_bodies(path) if needle in body.lower()]
@@ -95,6 +120,10 @@ def test_a_recorded_run_never_writes_or_prints_the_key(
     assert "x-seen-redacted" in replayed[("fault:echo_key_headers", "core.text_input")]["headers"]
     events = replayed[("fault:echo_key_body", "streaming.text")]["events"]
     assert {e.get("id") for e in events} == {None, "REDACTED"}
+    split = replayed[("fault:echo_key_split", "streaming.text")]["events"]
+    deltas = [json.loads(e["data"])["delta"] for e in split if e["event"] == "response.output_text.delta"]
+    assert deltas == ["Key: ", "REDACTED", "", " end"], "each delta's share of the key is cut out"
+    assert "body not kept" in replayed[("fault:echo_key_brotli", "core.text_input")]["error"]
 
 
 def test_debug_logging_does_not_show_an_echoed_key(

@@ -674,5 +674,5 @@ def test_models_command_with_a_base_url_only(server: FixtureServer, capsys: pyte
 def test_models_command_without_models_or_provider(server: FixtureServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_models(["--base-url", f"{server.url}/broken-base"]) == 1
     assert "HTTP 404: no such fixture" in capsys.readouterr().out
-    assert run_models([]) == 2
+    assert run_models([]) == 3
     assert "give --provider NAME or --base-url URL" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def test_planted_regression_fails_the_cli(tmp_path: Path, capsys) -> None:
     assert "added     p m d" in out and "removed   p m c" in out
 
 
-def test_harness_errors_exit_2_and_bad_input_names_the_file(tmp_path: Path, capsys) -> None:
+def test_harness_errors_exit_2_and_bad_input_exits_3_naming_the_file(tmp_path: Path, capsys) -> None:
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     old.write_text(json.dumps(_matrix(a="PASS")))
     server_error = _matrix(a="PASS", b="ERROR")
@@ -50,7 +50,7 @@ def test_harness_errors_exit_2_and_bad_input_names_the_file(tmp_path: Path, caps
     new.write_text(json.dumps(harness))
     assert main(["diff", str(old), str(new)]) == 2
     new.write_text("[]")
-    assert main(["diff", str(old), str(new)]) == 2
+    assert main(["diff", str(old), str(new)]) == 3, "unreadable input is not a verdict"
     assert f"{new}: not a matrix" in capsys.readouterr().err
 
 

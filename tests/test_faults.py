@@ -21,13 +21,14 @@ import pytest
 from conformance.evidence import Status
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE
-from conformance.runner import MAX_BODY_BYTES, CellResult, Target, run_cell
+from conformance.runner import MAX_BODY_BYTES, MAX_EVENTS, CellResult, Target, run_cell
+from conformance.safejson import MAX_DEPTH
 from conformance.session import Plan, Session
 from conformance.sse import DEFAULT_MAX_LINE
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FAULTS, HOLD_S, FaultServer
 
-JSON, STREAM = "core.text_input", "streaming.text"
+JSON, STREAM, STATE = "core.text_input", "streaming.text", "state.store_then_get"
 ERROR, FAIL, PASS, NON_STRICT = Status.ERROR, Status.FAIL, Status.PASS, Status.NON_STRICT
 TRANSPORT = "harness.transport"
 
@@ -93,6 +94,25 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "sse_flood": (STREAM, ERROR, TRANSPORT, f"exceeds {MAX_BODY_BYTES} bytes"),
     "sse_gzip": (STREAM, PASS, None, ""),
     "sse_reset": (STREAM, ERROR, TRANSPORT, "ReadError"),
+    # hostile values, round two: each a finding, never an exception
+    "sse_retry_huge": (STREAM, PASS, None, ""),
+    "deep_json": (JSON, FAIL, "core.json_body", f"nested deeper than {MAX_DEPTH} levels"),
+    "sse_deep_event": (STREAM, FAIL, "stream.data_json", "expected a JSON object with a `type`"),
+    "deep_error": (JSON, Status.UNSUPPORTED, "error.object", 'expected a JSON body {"error": {"message": ...}}'),
+    "nan_json": (JSON, FAIL, "core.json_body", "NaN is not a JSON value"),
+    "huge_number": (JSON, FAIL, "core.json_body", "Exceeds the limit (4300 digits)"),
+    "duplicate_keys": (JSON, Status.NON_STRICT, "json.unique_keys", "the body repeats ['status']"),
+    "id_traversal": (STATE, FAIL, "http.unsafe_value", "not sent: the id '../../../admin/x' holds a dot segment"),
+    "id_newline": (STATE, FAIL, "http.unsafe_value", "holds '\\r', which a URL segment must not"),
+    "id_query": (STATE, FAIL, "http.unsafe_value", "holds '?', which a URL segment must not"),
+    "echo_key_split": (STREAM, PASS, None, ""),
+    "echo_key_variants": (JSON, PASS, None, ""),
+    "echo_key_gzip_members": (JSON, PASS, None, ""),
+    "echo_key_gzip_stacked": (JSON, PASS, None, ""),
+    "echo_key_brotli": (JSON, FAIL, "core.json_body", "expected a JSON object"),
+    "header_non_ascii": (JSON, PASS, None, ""),
+    "sse_tiny_flood": (STREAM, ERROR, TRANSPORT, f"more than {MAX_EVENTS} events"),
+    "findings_flood": (STREAM, FAIL, "stream.grammar", "(300 events, first #2)"),
 }
 
 # Faults that only end by the probe's deadline get a short one; the rest must end by themselves and
@@ -102,7 +122,7 @@ SHORT_S, LONG_S, MARGIN_S = 3.0, 15.0, 3.0
 
 # Run last, together: they burn CPU (the cells share one GIL) or wait out the server, and must not
 # push the deadline-bound cells past their margin.
-HEAVY = ("sse_flood", "sse_huge_line", "gzip_bomb", "huge_body", "header_drip")
+HEAVY = ("sse_flood", "sse_huge_line", "gzip_bomb", "huge_body", "header_drip", "sse_tiny_flood", "findings_flood")
 # Run first: the schema validators are built on first use behind functools.cache, which does not
 # lock, so fifty threads starting cold would each build them.
 WARM = ("normal", "sse_crlf")

@@ -7,24 +7,40 @@ is not declared in the registry.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gzip
+import io
 import itertools
 import json
 import re
+import tempfile
+import unicodedata
+import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance import safejson
 from conformance.checks import RULES, run_checks
 from conformance.checks.core import RESPONSE_CHECKS, answer_mentions, echoes_instructions
 from conformance.checks.errors import rejected_with
 from conformance.checks.http import COMMON_CHECKS
 from conformance.checks.streaming import STREAM_CHECKS
+from conformance.decoding import BoundedDecoder
 from conformance.evidence import Exchange, Finding
+from conformance.paths import RESERVED, decode_name, file_name
+from conformance.redact import REDACTED, scrub, scrub_across
+from conformance.results import read_results, set_aside_torn_tail
 from conformance.schemas import known_event_types
 from conformance.sse import SSEError, SSEParser, parse_events
+from conformance.terminal import inert, one_line
+from conformance.urls import UnsafeValue, segment, under_base
 from tests.exchanges import (
     conformant_response,
     conformant_stream,
@@ -260,3 +276,136 @@ def test_sse_parser_raises_only_for_a_line_over_the_cap(stream: tuple[bytes, lis
         parser.close()
     except SSEError:
         assert longest_line(data) > 16
+
+
+# -- round two: the parsers and encoders every hostile value goes through --------------------------------
+
+NESTED = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.text(alphabet='[]{}"\\:,0123456789.eE-+ NaInfityrulsx', max_size=300), st.integers(1, 3000))
+def test_safe_json_raises_only_its_problem(text: str, nesting: int) -> None:
+    for candidate in (text, "[" * nesting + text + "]" * nesting, '{"a":' * nesting + text + "}" * nesting):
+        try:
+            value = safejson.loads(candidate)
+        except safejson.JSONProblem:
+            continue
+        assert safejson.depth(value) <= safejson.MAX_DEPTH
+        json.dumps(value, allow_nan=False)  # what was accepted can be written, and walked, again
+
+
+@FUZZ
+@given(NESTED)
+def test_safe_json_reads_what_json_writes(value: Any) -> None:
+    assert safejson.loads(json.dumps(value)) == value
+
+
+@FUZZ
+@given(st.lists(st.text(min_size=1, max_size=40), min_size=2, max_size=6, unique=True))
+def test_file_names_are_reversible_distinct_and_inert(names: list[str]) -> None:
+    names = [n for n in names if n not in (".", "..")]
+    encoded = [file_name(n) for n in names]
+    assert len(set(encoded)) == len(encoded), "distinct ids, distinct files"
+    for name, enc in zip(names, encoded, strict=True):
+        head, hashed, _ = enc.partition("~")
+        assert decode_name(enc) == name if not hashed else name.startswith(decode_name(head))
+        assert re.fullmatch(r"[A-Za-z0-9._%~-]+", enc) and not enc.startswith(".")
+        assert len(enc.encode()) <= 200 and enc not in RESERVED
+
+
+@FUZZ
+@given(st.text(max_size=400))
+def test_long_file_names_stay_short_and_distinct(tail: str) -> None:
+    a, b = "m" * 300 + tail, "m" * 300 + tail + "x"
+    assert file_name(a) != file_name(b) and max(len(file_name(a)), len(file_name(b))) <= 200
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_a_segment_is_refused_or_stays_under_the_base(value: str) -> None:
+    base = "https://api.example.test/v1"
+    try:
+        part = segment(value)
+    except UnsafeValue:
+        return
+    url = str(httpx.URL(f"{base}/responses/{part}"))
+    under_base(url, base)
+    assert re.fullmatch(r"[A-Za-z0-9._~%-]+", part) and unquote(part) == value
+
+
+SECRET = "sk-Fuzz/Key-0123456789"
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> str:
+    """The secret as a server may echo it: each character in either case, JSON-escaped or %-encoded."""
+    out = []
+    for char in SECRET:
+        form = draw(st.sampled_from(["same", "upper", "lower", "json", "pct"]))
+        out.append(
+            {
+                "same": char,
+                "upper": char.upper(),
+                "lower": char.lower(),
+                "json": f"\\u{ord(char):04x}",
+                "pct": f"%{ord(char):02X}",
+            }[form]
+        )
+    return "".join(out)
+
+
+@FUZZ
+@given(st.text(max_size=50), disguised(), st.text(max_size=50))
+def test_scrub_finds_the_key_in_any_disguise(before: str, key: str, after: str) -> None:
+    assert REDACTED in scrub(before + key + after, [SECRET])
+    assert SECRET.lower() not in scrub(before + key + after, [SECRET]).lower()
+
+
+@FUZZ
+@given(st.lists(st.integers(1, len(SECRET) - 1), min_size=1, max_size=4, unique=True), st.text(max_size=20))
+def test_a_key_split_across_deltas_is_cut_from_every_share(cuts: list[int], prefix: str) -> None:
+    text = prefix + SECRET + " tail"
+    bounds = [0, *sorted(c + len(prefix) for c in cuts), len(text)]
+    deltas = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    pieces = [json.dumps({"type": "response.output_text.delta", "delta": d}) for d in deltas]
+    joined = "".join(json.loads(p)["delta"] for p in scrub_across(pieces, [SECRET]))
+    assert SECRET not in joined and REDACTED in joined
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=200), min_size=1, max_size=4), st.integers(1, 64), st.booleans())
+def test_bounded_decoder_undoes_every_member_and_coding(members: list[bytes], step: int, stacked: bool) -> None:
+    body = b"".join(gzip.compress(m) for m in members)
+    header = "gzip"
+    if stacked:
+        body, header = gzip.compress(zlib.compress(body)), "gzip, deflate, gzip"  # in the order applied
+    decoder = BoundedDecoder(header, 1 << 20)
+    out = b"".join(decoder.decode(body[i : i + step]) for i in range(0, len(body), step)) + decoder.flush()
+    assert out == b"".join(members)
+
+
+@FUZZ
+@given(st.text())
+def test_terminal_output_is_inert(text: str) -> None:
+    for shown in (inert(text), one_line(text)):
+        assert not [c for c in shown if unicodedata.category(c) == "Cc" and c not in "\n\t"]
+        assert not set(shown) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "\n" not in one_line(text)
+
+
+@FUZZ
+@given(st.lists(st.dictionaries(st.text(max_size=5), NESTED, max_size=3), max_size=5), st.binary(max_size=80))
+def test_a_torn_tail_is_set_aside_and_the_rest_reads_back(records: list[dict[str, Any]], tail: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.jsonl"
+        lines = b"".join(json.dumps(r).encode() + b"\n" for r in records)
+        path.write_bytes(lines + tail.replace(b"\n", b""))
+        with contextlib.redirect_stderr(io.StringIO()):
+            set_aside_torn_tail(path)
+        assert path.read_bytes() == lines
+        assert list(read_results(path)) == records

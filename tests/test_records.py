@@ -107,6 +107,6 @@ def test_a_broken_manifest_is_one_clear_line(tmp_path: Path, capsys: pytest.Capt
     """A manifest without its base_url used to stop the replay with a KeyError traceback."""
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / MANIFEST).write_text(json.dumps({"provider": "p", "models": ["m"]}), encoding="utf-8")
-    assert main(["replay", "--cassettes", str(tmp_path), "--out", str(tmp_path / "out"), "-q"]) == 2
+    assert main(["replay", "--cassettes", str(tmp_path), "--out", str(tmp_path / "out"), "-q"]) == 3  # bad input
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "provider.json: not a provider manifest" in error and "base_url" in error

@@ -40,7 +40,7 @@ def _config(**options: Any) -> SimpleNamespace:
 def offline_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plan's catalog without a network: one model, as a profile would list it."""
 
-    def fetch(profile: Any, transport: Any, api_key: str | None = None) -> Catalog:
+    def fetch(profile: Any, transport: Any, api_key: str | None = None, **_: Any) -> Catalog:
         return Catalog(profile.name, (ModelEntry("m", sources=(PROFILE_SOURCE,)),))
 
     monkeypatch.setattr("conformance.session.fetch_catalog", fetch)

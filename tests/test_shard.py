@@ -41,5 +41,5 @@ def test_merged_shards_equal_the_unsharded_run(tmp_path: Path) -> None:
 
 def test_merging_overlapping_parts_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "--probe", "core.*", "--out", str(tmp_path / "a"), "-q"]) == 0
-    assert main(["merge", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "m")]) == 2
+    assert main(["merge", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "m")]) == 3
     assert "shards never overlap" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from conformance import safejson
 from conformance.checks.rules import Tag, quote, rule
 from conformance.checks.view import view
 from conformance.evidence import Exchange, Finding, Level
@@ -71,8 +72,10 @@ def json_body(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
                 f"expected content-type application/json, got {quote(ex.content_type)}: {quote(ex.body)}"
             )
         elif not isinstance(ex.json_or_none(), dict):
+            why = safejson.problem(ex.body)
             yield JSON_BODY.finding(
                 f"expected a JSON object (content-type {quote(ex.content_type)}), got {quote(ex.body)}"
+                + (f" ({why})" if why else "")
             )
 
 

@@ -7,11 +7,11 @@ echoed; their probes expect ACCEPTED.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from conformance import safejson
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items, reasoning_items
@@ -230,7 +230,7 @@ def no_obfuscation(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 def _payload(data: str) -> Any:
     try:
-        return json.loads(data)
+        return safejson.loads(data)
     except ValueError:
         return None
 

@@ -8,13 +8,13 @@ server that enforces the schema cannot produce it. A non-strict schema is best e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jsonschema
 import referencing.exceptions
 
+from conformance import safejson
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import quote, rule
@@ -76,7 +76,7 @@ def _json_path(path: Sequence[Any]) -> str:
 def parse_json(text: str) -> tuple[Any, bool]:
     """(value, True) when `text` is one JSON document, else (None, False)."""
     try:
-        return json.loads(text), True
+        return safejson.loads(text), True
     except ValueError:
         return None, False
 

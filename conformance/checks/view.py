@@ -9,12 +9,12 @@ of a multi-request probe it is about.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from conformance import safejson
 from conformance.evidence import Exchange, Finding
 
 TERMINAL_EVENTS = ("response.completed", "response.failed", "response.incomplete")
@@ -47,7 +47,7 @@ class Ev:
 
 def _parse(data: str) -> dict[str, Any] | None:
     try:
-        payload = json.loads(data)
+        payload = safejson.loads(data)
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None

@@ -27,6 +27,7 @@ from conformance.checks.streaming import STREAM_CHECKS
 from conformance.evidence import Exchange
 from conformance.probes.base import Expect, Probe, Request, single, text_input
 from conformance.probes.streaming import FINAL_CHECKS
+from conformance.urls import segment
 
 HELLO = "Say hello."
 # Long enough to pass any 16-token limit; "think" also makes the scripted fixture model reason first.
@@ -52,7 +53,7 @@ def _background(model: str) -> Generator[Request, Exchange, None]:
     for delay in POLL_DELAYS_S:
         if status not in PENDING or rid is None:
             return
-        polled = yield Request(method="GET", path=f"/responses/{rid}", delay_s=delay)
+        polled = yield Request(method="GET", path=f"/responses/{segment(rid)}", delay_s=delay)
         status, _ = _status_and_id(polled)
 
 

@@ -15,6 +15,7 @@ from conformance.checks.parameters import echoes
 from conformance.checks.state import chained_answer_mentions, history_counted, retrieved_same, store_echoed
 from conformance.evidence import Exchange
 from conformance.probes.base import Expect, Probe, Request, single, text_input
+from conformance.urls import segment
 
 UNKNOWN_ID = "resp_conformance_unknown_0000000000"
 NAME = "Zorblat"
@@ -31,7 +32,7 @@ def _store_then_get(model: str) -> Generator[Request, Exchange, None]:
     created = yield Request({"model": model, "input": "Say hello.", "store": True})
     rid = response_id(created)
     if rid is not None:
-        yield Request(method="GET", path=f"/responses/{rid}")
+        yield Request(method="GET", path=f"/responses/{segment(rid)}")
 
 
 QUESTION = "What is my name? Answer with the name only."

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from conformance import safejson
 from conformance.diff import Change
 from conformance.report import view
 from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row, ms, read_matrix
@@ -446,7 +447,7 @@ def _pretty(text: str) -> str:
     if len(text) > BODY_LIMIT or not text.lstrip().startswith(("{", "[")):
         return text
     try:
-        json.loads(text)
+        safejson.loads(text)
     except ValueError:
         return text
     return _reindent(_TOKEN.findall(text))

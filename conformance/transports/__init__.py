@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import gzip
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from enum import Enum
 from pathlib import Path
 
 import httpx
 
-from conformance.redact import redact_headers, scrub
+from conformance.decoding import codings, inflate
+from conformance.redact import redact_headers, scrub, secret_pattern
 from conformance.transports.cassette import (
     Cassette,
     CassetteError,
@@ -30,6 +30,7 @@ from conformance.transports.cassette import (
     load_cassette,
     match_key,
     scrub_chunks,
+    scrub_stream,
 )
 
 # The response extension through which a cassette transport hands the runner the Interaction whose
@@ -207,7 +208,7 @@ class CassetteTransport(httpx.BaseTransport):
             raise _recorded_error(interaction, request)
         return httpx.Response(
             interaction.status,
-            headers=list(interaction.headers.items()),
+            headers=[(header_bytes(name), header_bytes(value)) for name, value in interaction.headers.items()],
             stream=_ReplayStream(interaction, request),
             request=request,
             extensions={TIMING_EXTENSION: interaction},
@@ -232,7 +233,7 @@ class CassetteTransport(httpx.BaseTransport):
             setattr(exc, _TIMING_ATTR, interaction)
             raise
         interaction.status = response.status_code
-        interaction.headers = redact_headers(response.headers, self.secrets)
+        interaction.headers = redact_headers(header_text(response.headers), self.secrets)
         is_stream = "text/event-stream" in response.headers.get("content-type", "")
         interaction.events = () if is_stream else None  # parsed from the chunks when the cassette is written
         assert isinstance(response.stream, httpx.SyncByteStream)
@@ -244,32 +245,68 @@ class CassetteTransport(httpx.BaseTransport):
         self.inner.close()
         if self.dirty:
             for interaction in self.cassette.interactions:
-                interaction.chunks = scrub_chunks(_scrub_compressed(interaction, self.secrets), self.secrets)
+                interaction.chunks = _scrubbed(interaction, self.secrets)
             self.cassette.save()
 
 
+def header_text(headers: httpx.Headers) -> httpx.Headers:
+    """Headers decoded one character per byte (Latin-1), so every byte a server sent round-trips.
+
+    httpx decodes a non-ASCII value as UTF-8 when it can, and cannot encode it back for replay;
+    Latin-1 text maps back to the very bytes, which `header_bytes` restores.
+    """
+    copy = httpx.Headers(headers.raw)
+    copy.encoding = "iso-8859-1"
+    return copy
+
+
+def header_bytes(value: str) -> bytes:
+    """A recorded header value as the bytes it was; a hand-edited one beyond Latin-1 as UTF-8."""
+    try:
+        return value.encode("iso-8859-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def _scrubbed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
+    """What of a response the cassette may keep: scrubbed, inside encodings and across stream events."""
+    chunks = _scrub_compressed(interaction, secrets)
+    if not interaction.is_stream or not secrets:
+        return scrub_chunks(chunks, secrets)
+    kept = scrub_stream(chunks, secrets)
+    if kept is None:
+        return _not_kept(interaction, "a secret is split across its events in a form that cannot be cut out")
+    return kept
+
+
+def _not_kept(interaction: Interaction, why: str) -> list[Chunk]:
+    """No body at all, and the cassette says why (replay shows it as the exchange's error)."""
+    if interaction.error is None:
+        interaction.error, interaction.error_type = f"body not kept: {why}", NOT_KEPT
+    return []
+
+
 INFLATE_LIMIT = 64 * 1024 * 1024  # how much of a compressed body is searched for secrets
+NOT_KEPT = "NotKept"
 
 
 def _scrub_compressed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
-    """A secret inside a gzip or deflate body is invisible to a byte scrub, so look inside.
+    """A secret inside an encoded body is invisible to a byte scrub, so look inside, every coding undone.
 
-    A body whose inflated text holds a secret is stored scrubbed and re-compressed as gzip, in one
+    A body whose decoded text holds a secret is stored scrubbed and re-compressed as gzip, in one
     chunk (its Content-Encoding becomes gzip); any other body is kept byte for byte, with its timing.
+    A body that cannot be decoded (an unknown coding, corrupt or oversized data) cannot be searched,
+    so it is not kept: the cassette holds no body and says why (replay shows that as the error).
     """
-    encoding = interaction.headers.get("content-encoding", "").strip().lower()
-    if not secrets or not interaction.chunks or encoding not in ("gzip", "x-gzip", "deflate"):
+    encoding = interaction.headers.get("content-encoding", "")
+    if not secrets or not interaction.chunks or not codings(encoding):
         return interaction.chunks
     raw = b"".join(c.data for c in interaction.chunks)
-    for wbits in (zlib.MAX_WBITS | 32, -zlib.MAX_WBITS):  # gzip or zlib header; else raw deflate
-        try:
-            inflated = zlib.decompressobj(wbits).decompress(raw, INFLATE_LIMIT)
-            break
-        except zlib.error:
-            continue
-    else:
-        return interaction.chunks
-    if not any(secret.encode("utf-8") in inflated for secret in secrets):
+    inflated = inflate(encoding, raw, INFLATE_LIMIT)
+    if inflated is None:
+        return _not_kept(interaction, f"its content-encoding {encoding!r} could not be undone to scrub secrets")
+    text = inflated.decode("latin-1")
+    if not any(secret_pattern(secret).search(text) for secret in secrets):
         return interaction.chunks
     scrubbed = gzip.compress(scrub_chunks([Chunk(0.0, inflated)], secrets)[0].data)
     interaction.headers["content-encoding"] = "gzip"

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__
+from conformance import __version__, safejson
 from conformance.evidence import Chunk, Exchange
-from conformance.redact import scrub
+from conformance.paths import CATALOG_DIR, UnsafeName, contained, file_name
+from conformance.redact import may_hold, scrub, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
 CASSETTE_VERSION = 1
+READABLE_EVENTS = 1_000  # parsed events written beside a stream's chunks for readers; replay never reads them
 
 
 class CassetteError(Exception):
@@ -44,7 +46,10 @@ def match_key(interaction: Exchange) -> tuple[str, str, str]:
 
 
 def to_cassette_json(interaction: Exchange) -> dict[str, Any]:
-    """The cassette form: the response as its chunks (a stream, with the parsed events beside them) or its body."""
+    """The cassette form: the response as its chunks (a stream, with the parsed events beside them) or its body.
+
+    The parsed events are for readers only (replay reparses the chunks), so a flood keeps the first ones.
+    """
     response: dict[str, Any] = {
         "status": interaction.status,
         "headers": interaction.headers,
@@ -54,7 +59,9 @@ def to_cassette_json(interaction: Exchange) -> dict[str, Any]:
     if interaction.is_stream:
         response["chunks"] = [_encode_chunk(c) for c in chunks]
         events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
-        response["events"] = [e.to_json() for e in events]
+        response["events"] = [e.to_json() for e in events[:READABLE_EVENTS]]
+        if len(events) > READABLE_EVENTS:
+            response["events_omitted"] = len(events) - READABLE_EVENTS
     else:
         response["first_byte_ms"] = round(chunks[0].offset_ms, 3) if chunks else None
         response.update(_encode_body(b"".join(c.data for c in chunks)))
@@ -123,24 +130,60 @@ def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
     Chunks that a secret straddles are merged first (keeping the later arrival time), so the
     redaction cannot miss it; every other chunk keeps its boundary and timing.
     """
-    data = b"".join(c.data for c in chunks)
+    data = b"".join(c.data for c in chunks).decode("latin-1")  # one character per byte: offsets are bytes
+    held = [secret for secret in secrets if secret and may_hold(data, secret)]
+    spans = [m.span() for secret in held for m in secret_pattern(secret).finditer(data)]
+    if not spans:  # the pattern ran once, over everything: each chunk needs only the Bearer rule
+        return [Chunk(c.offset_ms, _scrub_bytes(c.data, [])) for c in chunks]
+    return [Chunk(c.offset_ms, _scrub_bytes(c.data, held)) for c in _merged(chunks, spans)]
+
+
+def scrub_stream(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
+    """A stream's chunks scrubbed, a secret split across events' deltas included; None when it cannot be.
+
+    Each delta's share of a split secret is found in the bytes as its JSON text and cut; a share
+    written in another escaping cannot be found, and then the stream is not kept (None).
+    """
+    chunks = scrub_chunks(chunks, secrets)
+    events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
+    shares = secret_shares([e.data for e in events], secrets)
+    if not shares:
+        return chunks
+    data, cursor = b"".join(c.data for c in chunks), 0
+    edits: list[tuple[int, int, bytes]] = []
+    for _, _, value, cut in shares:
+        forms = [json.dumps(value, ensure_ascii=ascii)[1:-1].encode("utf-8") for ascii in (False, True)]
+        found = [(data.find(form, cursor), form) for form in forms]
+        at, form = min(((i, f) for i, f in found if i != -1), default=(-1, b""))
+        if at == -1:
+            return None
+        edits.append((at, at + len(form), json.dumps(cut, ensure_ascii=False)[1:-1].encode("utf-8")))
+        cursor = at + len(form)
+    merged = _merged(chunks, [(a, b) for a, b, _ in edits])
+    out, start = [], 0
+    for chunk in merged:
+        stop = start + len(chunk.data)
+        piece = bytearray(chunk.data)
+        for a, b, new in reversed([e for e in edits if start <= e[0] < stop]):
+            piece[a - start : b - start] = new
+        out.append(Chunk(chunk.offset_ms, bytes(piece)))
+        start = stop
+    return out
+
+
+def _merged(chunks: list[Chunk], spans: list[tuple[int, int]]) -> list[Chunk]:
+    """Chunks joined wherever a span crosses their boundary, each keeping the later arrival time."""
     ends, total = [], 0
     for chunk in chunks:
         total += len(chunk.data)
         ends.append(total)
-    merge_after: set[int] = set()  # chunk indexes whose boundary with the next is dropped
-    for secret in (s.encode("utf-8") for s in secrets if s):
-        start = data.find(secret)
-        while start != -1:
-            stop = start + len(secret)
-            merge_after.update(i for i, end in enumerate(ends) if start < end < stop)
-            start = data.find(secret, stop)
+    merge_after = {i for start, stop in spans for i, end in enumerate(ends) if start < end < stop}
     merged: list[Chunk] = []
     pending = b""
     for i, chunk in enumerate(chunks):
         pending += chunk.data
         if i not in merge_after:
-            merged.append(Chunk(chunk.offset_ms, _scrub_bytes(pending, secrets)))
+            merged.append(Chunk(chunk.offset_ms, pending))
             pending = b""
     return merged
 
@@ -148,25 +191,30 @@ def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
 def _scrub_bytes(data: bytes, secrets: list[str]) -> bytes:
     try:
         return scrub(data.decode("utf-8"), secrets).encode("utf-8")
-    except UnicodeDecodeError:
-        for secret in secrets:
-            data = data.replace(secret.encode("utf-8"), b"REDACTED")
-        return data
+    except UnicodeDecodeError:  # bytes that are not UTF-8 are kept, one character per byte
+        return scrub(data.decode("latin-1"), secrets).encode("latin-1", errors="replace")
 
 
 def canonical_body(body: str) -> str:
     """Bodies match when they are the same JSON, whatever the key order or spacing."""
     try:
-        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+        return json.dumps(safejson.loads(body), sort_keys=True, separators=(",", ":"))
     except ValueError:
         return body
 
 
 def _encode_body(data: bytes) -> dict[str, str]:
+    """Text when it is UTF-8 that JSON escaping does not blow up (control bytes cost 6 each), else base64."""
     try:
-        return {"body": data.decode("utf-8")}
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return {"body_base64": base64.b64encode(data).decode("ascii")}
+        text = None
+    if text is not None and sum(text.count(c) for c in _ESCAPED) * 5 < len(text) // 3:
+        return {"body": text}
+    return {"body_base64": base64.b64encode(data).decode("ascii")}
+
+
+_ESCAPED = [chr(c) for c in range(0x20)]
 
 
 def _decode_body(resp: dict[str, Any]) -> bytes:
@@ -222,11 +270,13 @@ class Cassette:
 def load_cassette(path: Path) -> Cassette:
     """Read a cassette, turning every way it can be broken into a CassetteError that names it."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = safejson.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise CassetteError(path, "no such cassette") from exc
     except UnicodeDecodeError as exc:
         raise CassetteError(path, f"not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise CassetteError(path, f"cannot be read ({exc.strerror or exc})") from exc
     except ValueError as exc:
         raise CassetteError(path, f"not valid JSON ({exc}); the file may be truncated or corrupt") from exc
     if not isinstance(raw, dict):
@@ -247,9 +297,31 @@ def load_cassette(path: Path) -> Cassette:
 
 
 def cassette_path(root: Path, provider: str, model: str, probe: str) -> Path:
-    return root / safe_name(provider) / safe_name(model) / f"{safe_name(probe)}.json"
+    """Where a cell's cassette lives; ids are encoded by `file_name`, and no symlink leads out of root.
+
+    Raises CassetteError for an id that cannot be a file name (empty, `.`, `..`) or a path that escapes.
+    """
+    try:
+        return contained(root, file_name(provider), file_name(model), f"{file_name(probe)}.json")
+    except UnsafeName as exc:
+        raise CassetteError(root, f"no cassette for model {model!r}: {exc}") from None
+
+
+def catalog_cassette_path(root: Path, provider: str) -> Path:
+    """The provider's catalog requests, beside its models' cassettes."""
+    try:
+        return contained(root, file_name(provider), CATALOG_DIR, "catalog.json")
+    except UnsafeName as exc:
+        raise CassetteError(root, f"no catalog cassette: {exc}") from None
+
+
+def provider_dir(root: Path, provider: str) -> Path:
+    try:
+        return contained(root, file_name(provider))
+    except UnsafeName as exc:
+        raise CassetteError(root, str(exc)) from None
 
 
 def safe_name(name: str) -> str:
-    """A path component for any model id (they contain '/' and ':')."""
+    """A readable slug (a provider named after its host); file names themselves come from `file_name`."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"

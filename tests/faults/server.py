@@ -646,6 +646,200 @@ def _sse_reset(c: Conn, r: Req) -> None:
     c.reset()
 
 
+# --- faults: hostile values the suite must survive (round two) ---------------------------------------
+
+DEEP = 10_000  # nesting levels of the deep-JSON faults: some 20 kB that Python's json cannot recurse through
+TINY_FLOOD_BYTES = 30 * 1024 * 1024  # tiny events, each a finding or two if the suite kept them all
+
+
+def deep_json(levels: int = DEEP) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+@fault("sse_retry_huge")
+def _sse_retry_huge(c: Conn, r: Req) -> None:
+    """A `retry:` of 5,000 digits (int() refuses it) and a 4 kB `event:` name before a correct stream."""
+    frames = [frame(e) for e in stream_events(r.model, TEXT)]
+    frames[0] = b"retry: " + b"9" * 5000 + b"\nid: " + b"i" * 4096 + b"\n" + frames[0]
+    send_stream(c, frames)
+
+
+@fault("deep_json")
+def _deep_json(c: Conn, r: Req) -> None:
+    """A Response whose `metadata` is nested DEEP levels: 20 kB that must not reach a recursive walk."""
+    body = json.dumps(response_object(r.model, TEXT)).replace('"metadata": {}', f'"metadata": {deep_json()}')
+    c.answer(200, body.encode())
+
+
+@fault("sse_deep_event")
+def _sse_deep_event(c: Conn, r: Req) -> None:
+    """A correct stream with one extra delta whose payload is nested DEEP levels."""
+    frames = [frame(e) for e in stream_events(r.model, TEXT)]
+    deep = f'{{"type": "response.output_text.delta", "sequence_number": 4, "obfuscation": {deep_json()}}}'
+    frames.insert(4, f"event: response.output_text.delta\ndata: {deep}\n\n".encode())
+    send_stream(c, frames)
+
+
+@fault("deep_error")
+def _deep_error(c: Conn, r: Req) -> None:
+    """A 400 whose error object is nested DEEP levels."""
+    c.answer(400, ('{"error": ' + deep_json() + "}").encode())
+
+
+@fault("nan_json")
+def _nan_json(c: Conn, r: Req) -> None:
+    """NaN and Infinity, which Python's json reads and JSON does not have."""
+    body = json.dumps(response_object(r.model, TEXT)).replace('"temperature": null', '"temperature": NaN')
+    c.answer(200, body.replace('"top_p": null', '"top_p": Infinity').encode())
+
+
+@fault("huge_number")
+def _huge_number(c: Conn, r: Req) -> None:
+    """`created_at` with 5,000 digits: beyond what Python converts to an int by default."""
+    body = json.dumps(response_object(r.model, TEXT)).replace("1700000000", "9" * 5000)
+    c.answer(200, body.encode())
+
+
+@fault("duplicate_keys")
+def _duplicate_keys(c: Conn, r: Req) -> None:
+    """A Response naming `status` twice: parsers disagree on which one wins."""
+    body = json.dumps(response_object(r.model, TEXT))
+    c.answer(200, body.replace('"status": "completed"', '"status": "failed", "status": "completed"', 1).encode())
+
+
+def _with_id(c: Conn, r: Req, rid: str) -> None:
+    """A correct answer to the POST whose Response id is `rid`; the GET that would follow is logged."""
+    if r.method == "GET":
+        c.answer(200, json.dumps({**response_object("x", TEXT), "id": rid}).encode())
+        return
+    c.answer(200, json.dumps({**response_object(r.model, TEXT), "id": rid}).encode())
+
+
+@fault("id_traversal")
+def _id_traversal(c: Conn, r: Req) -> None:
+    """A response id that, put in a URL as is, sends the follow-up GET (and the key) outside /v1."""
+    _with_id(c, r, "../../../admin/x")
+
+
+@fault("id_newline")
+def _id_newline(c: Conn, r: Req) -> None:
+    """A response id with a newline and a header after it."""
+    _with_id(c, r, "resp_1\r\nX-Injected: 1")
+
+
+@fault("id_query")
+def _id_query(c: Conn, r: Req) -> None:
+    """A response id that would add a query and a fragment to the URL."""
+    _with_id(c, r, "resp_1?steal=1#x")
+
+
+@fault("echo_key_split")
+def _echo_key_split(c: Conn, r: Req) -> None:
+    """The key split across two deltas of a stream, which a check reassembles; a JSON answer is normal."""
+    half = len(r.key) // 2
+    if not r.stream:
+        normal(c, r)
+        return
+    pieces = ["Key: ", r.key[:half], r.key[half:], " end"]
+    events = stream_events(r.model, "".join(pieces))
+    deltas = [i for i, e in enumerate(events) if e["type"] == "response.output_text.delta"]
+    template = events[deltas[0]]
+    split = [{**template, "delta": piece} for piece in pieces]
+    events = renumber([*events[: deltas[0]], *split, *events[deltas[-1] + 1 :]])
+    send_stream(c, [frame(e) for e in events])
+
+
+@fault("echo_key_variants")
+def _echo_key_variants(c: Conn, r: Req) -> None:
+    """The key upper-cased, lower-cased, JSON-escaped character by character, and percent-encoded."""
+    escaped = "".join(f"\\u{ord(ch):04x}" for ch in r.key)
+    percent = "".join(f"%{ord(ch):02X}" for ch in r.key)
+    text = f"upper {r.key.upper()} lower {r.key.lower()} pct {percent} esc "
+    body = json.dumps(response_object(r.model, text + "ESCAPED")).replace("ESCAPED", escaped)
+    c.answer(200, body.encode())
+
+
+@fault("echo_key_gzip_members")
+def _echo_key_gzip_members(c: Conn, r: Req) -> None:
+    """A gzip body of two members, the key in the second: one decompressor stops after the first."""
+    body = json.dumps(response_object(r.model, f"Your key is {r.key}.")).encode()
+    half = len(body) // 2
+    c.answer(200, gzip_bytes([body[:half]]) + gzip_bytes([body[half:]]), headers=[("Content-Encoding", "gzip")])
+
+
+@fault("echo_key_gzip_stacked")
+def _echo_key_gzip_stacked(c: Conn, r: Req) -> None:
+    """The key under two codings, `Content-Encoding: deflate, gzip`: deflate applied first, then gzip."""
+    body = json.dumps(response_object(r.model, f"Your key is {r.key}.")).encode()
+    c.answer(200, gzip_bytes([zlib.compress(body)]), headers=[("Content-Encoding", "deflate, gzip")])
+
+
+@fault("echo_key_brotli")
+def _echo_key_brotli(c: Conn, r: Req) -> None:
+    """A coding the suite never asked for and cannot undo (here: bytes that merely claim `br`)."""
+    body = json.dumps(response_object(r.model, f"Your key is {r.key}.")).encode()
+    c.answer(200, bytes(b ^ 0x5A for b in body), headers=[("Content-Encoding", "br")])
+
+
+@fault("header_non_ascii")
+def _header_non_ascii(c: Conn, r: Req) -> None:
+    """Header values with a Latin-1 byte and with UTF-8: httpx decodes them, and must get them back."""
+    body = json.dumps(response_object(r.model, TEXT)).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += b"X-Latin: caf\xe9\r\nX-Utf8: \xc3\xa9t\xc3\xa9\r\n"
+    c.send(head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+
+
+@fault("sse_tiny_flood")
+def _sse_tiny_flood(c: Conn, r: Req) -> None:
+    """TINY_FLOOD_BYTES of the smallest events, unnumbered and out of grammar, as fast as the client reads."""
+    sse_head(c)
+    piece = b"data: {}\n\n" * 6000
+    for _ in range(TINY_FLOOD_BYTES // len(piece)):
+        if c.stop.is_set():
+            return
+        c.send(piece)
+
+
+@fault("findings_flood")
+def _findings_flood(c: Conn, r: Req) -> None:
+    """A stream of 300 deltas, every one breaking the same rules (no sequence numbers, no item open)."""
+    events = stream_events(r.model, TEXT)
+    flood = [{"type": "response.output_text.delta", "delta": "x", "item_id": "nope", "output_index": 7}] * 300
+    send_stream(c, [b"".join(frame(e) for e in [*events[:2], *flood, events[-1]])])
+
+
+# Catalog faults are chosen by the base URL's first path segment (`/catalog_drip/v1`), since a GET
+# /models carries no model to name them by.
+
+
+def _catalog_drip(c: Conn, r: Req) -> None:
+    """The model list, one byte per DRIP_S: each read is quick, the whole takes minutes."""
+    body = json.dumps({"object": "list", "data": [{"id": "fault:normal", "object": "model"}] * 50}).encode()
+    c.head(200, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    c.drip(body)
+
+
+def _catalog_deep(c: Conn, r: Req) -> None:
+    c.answer(200, ('{"object": "list", "data": [' + deep_json() + "]}").encode())
+
+
+HOSTILE_IDS = ("fault:normal#\x1b]0;owned\x07\x1b[2J", "fault:normal#\u202eevil", "fault:normal#a\nFAKE PASS line")
+
+
+def _catalog_hostile_ids(c: Conn, r: Req) -> None:
+    """Model ids with terminal escape sequences, a bidi override and a newline."""
+    data = [{"id": model, "object": "model", "created": 0, "owned_by": "faults"} for model in HOSTILE_IDS]
+    c.answer(200, json.dumps({"object": "list", "data": data}).encode())
+
+
+CATALOG_FAULTS: dict[str, Fault] = {
+    "catalog_drip": _catalog_drip,
+    "catalog_deep": _catalog_deep,
+    "catalog_hostile_ids": _catalog_hostile_ids,
+}
+
+
 # --- the server ------------------------------------------------------------------------------------
 
 
@@ -671,8 +865,9 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             self.server.owner.log(req)
             conn = Conn(sock, self.server.owner.stop)
+            first = req.target.lstrip("/").partition("/")[0]
             if req.method == "GET" and req.target.partition("?")[0].endswith("/models"):
-                _models(conn, req)
+                CATALOG_FAULTS.get(first, _models)(conn, req)
             else:
                 FAULTS.get(req.fault, _unknown)(conn, req)
         except OSError:
