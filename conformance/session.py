@@ -267,9 +267,8 @@ class Session:
                 writer.append(result.record())
             except (ValueError, TypeError, RecursionError) as exc:  # a record JSON cannot hold (inf, a cycle)
                 finding = internal_finding(exc, "writing the cell's result")
-                kept = {
-                    k: result.extra[k] for k in ("claim", "drift") if k in result.extra
-                }  # the fields a record requires
+                required = ("claim", "drift")  # what a results line cannot be without
+                kept: dict[str, Any] = {k: v for k, v in result.extra.items() if k in required}
                 result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
                 writer.append(result.record())
             if self.on_cell:
