@@ -60,7 +60,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="models run at once, each in its own thread with its cells in order (default: one per model, up to 8)",
+        help="models run at once (default: all of them; a provider's limits are per model)",
     )
     parser.add_argument(
         "--budget",
@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="requests/min per model to pace at (default: the catalog's or the profile's; 0: unpaced)",
+    )
+    run.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="cells of one model run at once, sharing its rate (default: its rate/min x 5 s / 60, at least "
+        "the burst, at most 64; 1 for a model with no known rate); a 429 or 503 halves it",
     )
     run.add_argument(
         "--semantic-tries",
@@ -227,6 +235,7 @@ def _run(args: argparse.Namespace) -> int:
         args.timeout,
         args.semantic_tries,
         args.rate_limit,
+        args.max_in_flight,
     )
     for warning in live.warnings:
         print(f"catalog: {warning}", file=sys.stderr)

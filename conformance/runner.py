@@ -24,7 +24,7 @@ from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
-from conformance.transports.deadline import deadline_scope
+from conformance.transports.deadline import ProbeDeadline, deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.verdict import decide, first_rejection
 
@@ -101,7 +101,7 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
     return httpx.Request(spec.method, target.base_url.rstrip("/") + spec.path, headers=headers, content=content)
 
 
-def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -> Exchange:
+def send(client: httpx.Client, target: Target, spec: Request, deadline: ProbeDeadline) -> Exchange:
     """Send one request and read its answer incrementally, stamping when each event arrived."""
     request = build_request(target, spec)
     secrets = target.secrets + ([spec.api_key] if spec.api_key else [])
@@ -125,7 +125,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
 
     try:
         with (
-            deadline_scope(deadline, target.timeout_s),
+            deadline_scope(deadline),
             client.stream(request.method, request.url, headers=request.headers, content=request.content) as resp,
         ):
             evidence.update(status=resp.status_code, headers=redact_headers(resp.headers, secrets))
@@ -145,7 +145,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
                     events.extend(parser.feed(data, now))
                 else:
                     body.extend(data)
-                if time.perf_counter() > deadline:
+                if deadline.passed():
                     raise _Abort(f"probe deadline of {target.timeout_s:.0f}s passed while reading")
             elapsed = clock()
             tail = decoder.flush()
@@ -200,7 +200,7 @@ def execute(
     probe: Probe, model: str, client: httpx.Client, target: Target, wait: Callable[[float], None] = time.sleep
 ) -> list[Exchange]:
     """Drive the probe's script; stop at the first failed step unless the probe expects rejection."""
-    deadline = time.perf_counter() + target.timeout_s
+    deadline = ProbeDeadline(target.timeout_s)
     exchanges: list[Exchange] = []
     script = probe.script(model)
     try:

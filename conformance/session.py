@@ -25,7 +25,7 @@ from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 from conformance.runner import CellResult, Target, TransportFactory, run_cell
-from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
+from conformance.schedule import Deadline, Pacing, model_rates, over_budget, run_groups
 from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import cassette_path, safe_name
@@ -109,6 +109,7 @@ def live_plan(
     timeout_s: float = 60.0,
     semantic_tries: int = 1,
     rate_limit: float | None = None,
+    max_in_flight: int | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(
@@ -123,7 +124,8 @@ def live_plan(
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
-    pacing = Pacing(model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit))
+    rates = model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit)
+    pacing = Pacing(rates, max_in_flight=max_in_flight)
     plan = Plan(target, chosen, probes, mode, cassettes, catalog, pacing)
     return LivePlan(plan, {m: r for m, r in skipped.items() if m not in chosen}, catalog.warnings)
 
@@ -197,7 +199,7 @@ class Session:
     out_dir: Path
     meta: dict[str, Any] = field(default_factory=dict)
     on_cell: Callable[[CellResult], None] | None = None
-    jobs: int | None = None  # models run at once, each in its own thread; None: one per model, up to 8
+    jobs: int | None = None  # models run at once; None: all of them (limits are per model)
     budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
 
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
@@ -215,11 +217,14 @@ class Session:
                 write_manifest(plan)
             if plan.catalog is not None:
                 self._snapshot(plan.catalog)
-            lanes = [
-                [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done]
+            groups = [
+                (
+                    plan.pacing.in_flight(plan.target.provider, model),
+                    [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done],
+                )
                 for model in plan.models
             ]
-            run_lanes(lanes, self.jobs or default_jobs(len(plan.models)), self._worker(plan), emit)
+            run_groups(groups, self.jobs, self._worker(plan), emit)
         self._state(plans, complete=True)
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
         return self.render(meta)
