@@ -197,8 +197,9 @@ def run_groups(
 ) -> None:
     """Every group's items, up to its limit at once, up to `jobs` groups at once (None: all of them).
 
-    `emit` is called for one result at a time. When only one item may ever run at a time, it all runs
-    in the calling thread. Otherwise the calling thread dispatches: each item gets a daemon thread of
+    `emit` is called from the item's thread as it ends, so several may emit at once (a results line is
+    one O_APPEND write, and its fsync overlaps the others'). When only one item may ever run at a
+    time, it all runs in the calling thread. Otherwise the calling thread dispatches: each item gets a daemon thread of
     its own once its group has room. On Ctrl-C the caller stops waiting and no further result is
     emitted; a cell still running is abandoned, and since a cassette is written whole when its cell
     ends, none is left half-written. An exception from `work` stops the run and reaches the caller.
@@ -210,15 +211,14 @@ def run_groups(
             for item in group.items:
                 emit(work(item))
         return
-    cond, emitting, stop = threading.Condition(), threading.Lock(), threading.Event()
+    cond, stop = threading.Condition(), threading.Event()
     failures: list[BaseException] = []
 
     def run(group: _Group[Item], item: Item) -> None:
         try:
             result = work(item)
-            with emitting:
-                if not stop.is_set():
-                    emit(result)
+            if not stop.is_set():
+                emit(result)
         except BaseException as exc:
             failures.append(exc)
             stop.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -205,12 +206,14 @@ class Session:
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
         done = self._resume_point(plans)
-        writer = ResultsWriter(self.out_dir)
+        writer, reporting = ResultsWriter(self.out_dir), threading.Lock()
 
         def emit(result: CellResult) -> None:
+            """Called from each cell's thread: the line is written at once, `on_cell` hears one cell at a time."""
             writer.append(result.to_json())
             if self.on_cell:
-                self.on_cell(result)
+                with reporting:
+                    self.on_cell(result)
 
         for plan in plans:
             if plan.mode is not None and plan.mode is not RecordMode.NONE:

@@ -208,6 +208,8 @@ class PacedTransport(httpx.BaseTransport):
             if retry is None:
                 return _final(outcome, attempts)
             used[retry.kind] += 1
+            if retry.kind == _RATE and self.bucket is not None:
+                self.bucket.defer(retry.wait_s)  # the server's window is used up for every cell of the model
             attempts.append(_settle(outcome, retry))
             self._wait(retry.wait_s)
         return _final(self._try(request), attempts)
