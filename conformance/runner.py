@@ -42,6 +42,7 @@ class Target:
     timeout_s: float = 60.0
     semantic_tries: int = 1  # attempts a cell gets when only semantic checks fail (models are not deterministic)
     semantic_probes: frozenset[str] = frozenset()  # judged on meaning even when `semantic` is off
+    request_defaults: dict[str, Any] = field(default_factory=dict, hash=False)  # the profile's; a probe's own win
 
     def semantic_for(self, probe_id: str) -> bool:
         """A fixture model is scripted to answer some probes: those are judged on meaning all the same."""
@@ -95,7 +96,7 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
         headers["authorization"] = f"Bearer {key}"
     content = spec.raw if spec.raw is not None else None
     if spec.body is not None:
-        content = json.dumps(spec.body).encode("utf-8")
+        content = json.dumps({**target.request_defaults, **spec.body}).encode("utf-8")
     if content is not None:
         headers["content-type"] = "application/json"
     return httpx.Request(spec.method, target.base_url.rstrip("/") + spec.path, headers=headers, content=content)

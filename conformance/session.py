@@ -121,6 +121,7 @@ def live_plan(
         timeout_s=timeout_s,
         semantic_tries=semantic_tries,
         semantic_probes=profile.semantic_probes,
+        request_defaults=dict(profile.request_defaults),
     )
     catalog = fetch_catalog(profile, catalog_transport(target, mode, cassettes), api_key=api_key)
     available, skipped = catalog.selection(include_unavailable)
@@ -166,6 +167,7 @@ def write_manifest(plan: Plan) -> None:
         "semantic_checks": plan.target.semantic,
         "semantic_tries": plan.target.semantic_tries,
         "semantic_probes": sorted(plan.target.semantic_probes),
+        "request_defaults": plan.target.request_defaults,
         "models": models,
     }
     if plan.catalog is not None:
@@ -187,6 +189,7 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
             semantic=bool(manifest.get("semantic_checks", True)),
             semantic_tries=int(manifest.get("semantic_tries", 1)),  # as recorded, so retries replay alike
             semantic_probes=frozenset(manifest.get("semantic_probes", ())),
+            request_defaults=dict(manifest.get("request_defaults", {})),
         )
         catalog = Catalog.from_json(manifest["catalog"]) if "catalog" in manifest else None
         plans.append(Plan(target, tuple(manifest["models"]), probes, RecordMode.NONE, cassettes, catalog))
