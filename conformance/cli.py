@@ -18,10 +18,12 @@ from typing import Any
 import httpx
 
 from conformance import __version__, expectations
+from conformance.catalog import Catalog
 from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir, expectations_dir
+from conformance.preflight import preflight
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.report import write_reports
@@ -242,8 +244,14 @@ def _run(args: argparse.Namespace) -> int:
     for model, reason in live.skipped.items():
         print(f"not probed: {model} ({reason})", file=sys.stderr)
     if not live.plan.models:
-        print("conformance: no model selected (see `conformance models`)", file=sys.stderr)
+        print(f"conformance: no model selected{_unread(live.plan.catalog)} (see `conformance models`)", file=sys.stderr)
         return 2
+    if mode is not RecordMode.NONE:
+        key_env = args.api_key_env if args.api_key_env is not None else profile.api_key_env
+        problem = preflight(live.plan.target, live.plan.models[0], live.plan.pacing, key_env)
+        if problem is not None:
+            print(f"conformance: {problem.message}; nothing was run.", file=sys.stderr)
+            return 2
     meta = {
         "mode": "live" if mode is None else f"record ({mode.value})",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -252,6 +260,14 @@ def _run(args: argparse.Namespace) -> int:
     plans = args.shard.apply([live.plan]) if args.shard else [live.plan]
     session = _session(args, meta)
     return _finish(session.run(plans), args.out, args.baseline)
+
+
+def _unread(catalog: Catalog | None) -> str:
+    """Why no model came from the catalog, when no source of it could be read."""
+    sources = catalog.sources if catalog is not None else ()
+    if not sources or any(s.models for s in sources):
+        return ""
+    return ": the catalog could not be read (" + "; ".join(f"{s.url}: {s.problem or s.status}" for s in sources) + ")"
 
 
 def _diff(args: argparse.Namespace) -> int:

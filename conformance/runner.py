@@ -264,7 +264,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     guard_logs(target.secrets)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
-    attempts: list[tuple[Status, list[Finding]]] = []
+    attempts: list[tuple[Status, list[Finding], int]] = []
     semantic = target.semantic_for(probe.id)
     try:
         transport = transport_for(probe, model)
@@ -278,7 +278,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
             for _ in range(max(1, target.semantic_tries)):
                 exchanges = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
                 status, findings = judge(probe, exchanges, semantic)
-                attempts.append((status, findings))
+                attempts.append((status, findings, sent(exchanges)))
                 if not _failed_on_meaning(findings):
                     break
     return CellResult(
@@ -303,13 +303,24 @@ def _failed_on_meaning(findings: list[Finding]) -> bool:
     return bool(musts) and all(r.tag is Tag.SEMANTIC for r in musts)
 
 
-def _tries(attempts: list[tuple[Status, list[Finding]]]) -> dict[str, Any]:
-    """k/N for a retried cell (attempts that met the semantic checks), FLAKY when they disagree."""
+def sent(exchanges: list[Exchange]) -> int:
+    """HTTP requests behind these exchanges: each one, and every try a retry replaced."""
+    return sum(1 + len(e.attempts) for e in exchanges)
+
+
+def _tries(attempts: list[tuple[Status, list[Finding], int]]) -> dict[str, Any]:
+    """k/N for a retried cell (attempts that met the semantic checks), FLAKY when they disagree.
+
+    Each attempt keeps how many requests it sent: only the last one's exchanges are kept, and the
+    run's request count must include every try.
+    """
     if len(attempts) < 2:
         return {}
-    met = sum(not _failed_on_meaning(findings) for _, findings in attempts)
+    met = sum(not _failed_on_meaning(findings) for _, findings, _ in attempts)
     return {
         "tries": f"{met}/{len(attempts)}",
-        "flaky": len({status for status, _ in attempts}) > 1,
-        "attempts": [{"status": s.value, "findings": [f.to_json() for f in fs]} for s, fs in attempts],
+        "flaky": len({status for status, _, _ in attempts}) > 1,
+        "attempts": [
+            {"status": s.value, "findings": [f.to_json() for f in fs], "requests": n} for s, fs, n in attempts
+        ],
     }

@@ -325,11 +325,19 @@ def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     requests = tokens = 0
     providers: dict[str, str] = {}
     for record in records:
+        requests += _requests(record)
         for ex in record.get("exchanges", []):
-            requests += 1 + len(ex.get("attempts", []))
             providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
             tokens += _tokens(ex)
     return {"providers": providers, "requests": requests, "tokens": tokens}
+
+
+def _requests(record: dict[str, Any]) -> int:
+    """Every request the cell sent: a semantic retry's earlier attempts too, whose exchanges are not kept."""
+    tries = record.get("attempts", [])
+    if tries and all(isinstance(t.get("requests"), int) for t in tries):
+        return sum(t["requests"] for t in tries)
+    return sum(1 + len(ex.get("attempts", [])) for ex in record.get("exchanges", []))
 
 
 def _tokens(exchange: dict[str, Any]) -> int:
