@@ -64,14 +64,14 @@ TARGET_RATIO, TARGET_REQUESTS_PER_CELL = 1.25, 1.05
 
 @dataclass(frozen=True)
 class Scenario:
-    """The default is the catalog-scale target: 40 models at OVHcloud's 400 requests/min, answers of 1 to 5 s."""
+    """A small, fixed-latency scenario by default (tests build on it); the command's default is CATALOG_SCALE."""
 
-    models: int = 40
-    probes: int = 19
-    rpm: float = 400.0
-    latency_ms: float = 1000.0
-    burst: int = 10
-    latency_max_ms: float | None = 5000.0  # None: every answer takes latency_ms
+    models: int = 6
+    probes: int = 12
+    rpm: float = 60.0
+    latency_ms: float = 20.0
+    burst: int = 1
+    latency_max_ms: float | None = None  # None: every answer takes latency_ms
     seed: int = 0
     max_in_flight: int | None = None  # None: the scheduler's default for the rate
 
@@ -90,6 +90,10 @@ class Scenario:
     def bound_s(self, requests: int, chain_s: float) -> float:
         """The shortest time one model's `requests` can take: see the module's docstring."""
         return max(0, requests - self.burst) * self.interval_s + chain_s
+
+
+# The target: 40 models at OVHcloud's 400 requests/min, burst 10, answers of 1 to 5 s.
+CATALOG_SCALE = Scenario(models=40, probes=19, rpm=400.0, latency_ms=1000.0, burst=10, latency_max_ms=5000.0)
 
 
 class Latencies:
@@ -399,24 +403,28 @@ def _latency(text: str) -> tuple[float, float | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=Scenario.models, metavar="N")
+    parser.add_argument("--models", type=int, default=CATALOG_SCALE.models, metavar="N")
     parser.add_argument(
-        "--probes", type=int, default=Scenario.probes, metavar="P", help=f"probes per model, 1 to {len(BENCH_PROBES)}"
+        "--probes",
+        type=int,
+        default=CATALOG_SCALE.probes,
+        metavar="P",
+        help=f"probes per model, 1 to {len(BENCH_PROBES)}",
     )
-    parser.add_argument("--rpm", type=float, default=Scenario.rpm, metavar="R", help="requests/min per model")
+    parser.add_argument("--rpm", type=float, default=CATALOG_SCALE.rpm, metavar="R", help="requests/min per model")
     parser.add_argument(
         "--latency-ms",
         type=_latency,
-        default=(Scenario.latency_ms, Scenario.latency_max_ms),
+        default=(CATALOG_SCALE.latency_ms, CATALOG_SCALE.latency_max_ms),
         metavar="L|LO-HI",
         help="each answer's latency, or a range drawn from uniformly per request (default: 1000-5000)",
     )
-    parser.add_argument("--seed", type=int, default=Scenario.seed, help="seed of the latency draws")
+    parser.add_argument("--seed", type=int, default=CATALOG_SCALE.seed, help="seed of the latency draws")
     parser.add_argument("--max-in-flight", type=int, default=None, metavar="N", help="cells of a model at once")
     parser.add_argument(
         "--burst",
         type=int,
-        default=Scenario.burst,
+        default=CATALOG_SCALE.burst,
         metavar="B",
         help="requests a model may send at once, on both sides",
     )

@@ -266,19 +266,44 @@ def test_two_nights_bootstrap_the_baseline_then_alarm_on_a_regression(
     subprocess.run(["git", "switch", "-q", "main"], cwd=runner.workspace, check=True)
     profile = runner.workspace / "matrices" / f"{PROFILE}.toml"
     profile.write_text(profile.read_text().replace(endpoint[0], "http://127.0.0.1:9/v1"))
-    for cell in baseline["cells"]:
-        cell["status"] = "PASS"
     (runner.workspace / "matrices" / "baseline").mkdir()
-    (runner.workspace / "matrices" / "baseline" / f"{PROFILE}.json").write_text(json.dumps(baseline))
+    (runner.workspace / "matrices" / "baseline" / f"{PROFILE}.json").write_text(proposed)
     (runner.tools / "nights").write_text("1001\n")
     runner.run_id = "1002"
     for part in runner.artifacts.glob("part-*"):
         shutil.rmtree(part)
-    shutil.rmtree(runner.workspace / "parts")
+    for made in ("parts", "reports", "history"):  # each job starts from a fresh checkout
+        shutil.rmtree(runner.workspace / made, ignore_errors=True)
     second = _night(runner)
     gh = (runner.tools / "gh.log").read_text()
-    assert second["result"] == "failure", "a regression fails the night"
-    assert second["steps"]["diff"]["outputs"]["regressed"] == "true"
+    log = "".join(runner.log)
+    assert second["result"] == "failure", "a night whose shards could not run fails"
+    assert "cannot reach http://127.0.0.1:9/v1" in log, "the preflight said why, in one line"
     assert "gh issue create --title Nightly conformance regression (peer)" in gh
-    assert "gh run download 1001 -n conformance-1001" in gh, "the trend reads past nights, regressed or not"
-    assert gh.count("gh pr create") == 1, "a regressed night proposes no baseline"
+    assert "the shards did not all finish (failure)" in gh
+    assert gh.count("gh pr create") == 1, "a failed night proposes no baseline"
+
+
+def test_a_regressed_night_opens_the_issue_reads_every_past_night_and_proposes_nothing(
+    stage: Callable[[str, str], Runner], tmp_path: Path
+) -> None:
+    """The report job alone, on a shard's results replayed offline from the shipped cassettes."""
+    from conformance import cli
+
+    runner = stage("http://127.0.0.1:9/v1", "m")
+    assert cli.main(["replay", "--provider", "llama-server", "-q", "--out", str(runner.artifacts / "part-1")]) == 0
+    matrix = json.loads((runner.artifacts / "part-1" / "matrix.json").read_text())
+    assert any(c["status"] == "FAIL" for c in matrix["cells"])
+    claimed = {"cells": [{**c, "status": "PASS"} for c in matrix["cells"]]}
+    (runner.workspace / "matrices" / "baseline").mkdir()
+    (runner.workspace / "matrices" / "baseline" / f"{PROFILE}.json").write_text(json.dumps(claimed))
+    (runner.tools / "nights").write_text("999\n998\n")
+    runner.needs = {"plan": {"result": "success", "outputs": {}}, "run": {"result": "success"}}
+    report = runner.job("report")
+    gh = (runner.tools / "gh.log").read_text()
+    assert report["result"] == "failure", "".join(runner.log)
+    assert report["steps"]["diff"]["outputs"]["regressed"] == "true"
+    assert "gh issue create --title Nightly conformance regression (peer)" in gh
+    assert "gh run download 999 -n conformance-999" in gh and "gh run download 998" in gh
+    assert "gh run list --workflow nightly.yml --limit 8" in gh and "--status" not in gh, "regressed nights count"
+    assert "gh pr create" not in gh
