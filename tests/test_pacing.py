@@ -282,8 +282,11 @@ def test_a_spent_budget_turns_the_remaining_cells_into_harness_errors(tmp_path: 
 
 
 def test_a_recorded_session_with_429s_replays_to_the_same_cells_without_waiting(tmp_path: Path) -> None:
-    """Unpaced on purpose, so the server's limit answers 429 and the retries land in the cassettes."""
-    with serving(Scenario(models=1, rpm=120, latency_ms=10), lifetime_s=60) as server:
+    """Unpaced on purpose, so the server's limit answers 429 and the retries land in the cassettes.
+
+    One request per 10 s: the second cell's request comes sooner, however busy the machine (the first
+    cell builds the schema caches)."""
+    with serving(Scenario(models=1, rpm=6, latency_ms=10), lifetime_s=60) as server:
         plan = _plan(server.base_url, 1, 2, tmp_path, rpm=None, mode=RecordMode.ALL)
         live = Session(tmp_path / "live").run([plan])
     assert server.statuses[429] >= 1
