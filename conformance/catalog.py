@@ -28,7 +28,7 @@ from conformance.evidence import Exchange, Status, status_info
 from conformance.jsonpath import MISSING, at_path
 from conformance.profiles import Claim, Claims, Profile, parse_claim
 from conformance.transports import CassetteError
-from conformance.transports.deadline import deadline_scope
+from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
 CATALOG_VERSION = 1
 CLAIMED_FEATURES = ("tools", "structured", "vision", "reasoning", "streaming")
@@ -496,7 +496,8 @@ class Catalog:
     def selection(self, include_unavailable: bool = False) -> tuple[list[str], dict[str, str]]:
         """Models to probe, and the listed ones left out with the reason why.
 
-        Left out: a model the catalog marks unavailable (unless asked), one whose output is not text,
+        Left out: a model the catalog marks unavailable (unless asked), one whose category says it does
+        not chat (embeddings, speech to text, text to speech, image generation, guard), one whose output is not text,
         and one the endpoint's own GET /models did not list although it listed others (the key or the
         endpoint does not serve it). A model the profile declares is always probed.
         """
@@ -534,6 +535,18 @@ class Catalog:
         )
 
 
+# Catalog categories (and tags) of models that do not chat: /responses has nothing to ask them.
+NON_CHAT = (
+    "embedding", "speech", "audio analysis", "transcri", "tts", "image generation", "text to image", "text-to-image",
+    "diffusion", "segmentation", "object detection", "image classification", "guard", "moderation", "rerank",
+)  # fmt: skip
+
+
+def non_chat(entry: ModelEntry) -> str:
+    """The category or tag that says the model does not chat (embeddings, speech, images, guard), or ""."""
+    return next((label for label in (entry.category, *entry.tags) if any(k in label.lower() for k in NON_CHAT)), "")
+
+
 def _skip_reason(entry: ModelEntry, endpoint_listed: bool, include_unavailable: bool) -> str:
     if PROFILE_SOURCE in entry.sources:
         return ""
@@ -541,6 +554,8 @@ def _skip_reason(entry: ModelEntry, endpoint_listed: bool, include_unavailable: 
         return "marked unavailable by the catalog"
     if entry.output_modalities and "text" not in entry.output_modalities:
         return f"outputs {', '.join(entry.output_modalities)}, not text"
+    if label := non_chat(entry):
+        return f"not a chat model: catalog category {label!r}"
     if endpoint_listed and "openai_models" not in entry.sources:
         return "not listed by the endpoint's GET /models"
     return ""
@@ -583,7 +598,7 @@ def fetch_catalog(
             if left <= 0:
                 warnings.append(f"{source.kind} {url}: not fetched, the run's budget was spent")
                 continue
-            with deadline_scope(time.perf_counter() + left, left):
+            with deadline_scope(ProbeDeadline(left)):
                 body, status, problem = _get_json(client, url, headers)
             parsed = Parsed([], [f"{source.kind} {url}: {problem}"]) if problem else _parse(source.kind, url, body)
             groups.append(parsed.entries)

@@ -17,10 +17,12 @@ from typing import Any, NoReturn
 import httpx
 
 from conformance import __version__, expectations
+from conformance.catalog import Catalog
 from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir, expectations_dir
+from conformance.preflight import preflight
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import ProfileError, profile_for
 from conformance.runner import CellResult, describe
@@ -84,7 +86,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="models run at once, each in its own thread with its cells in order (default: one per model, up to 8)",
+        help="models run at once (default: all of them; a provider's limits are per model)",
     )
     parser.add_argument(
         "--budget",
@@ -125,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="requests/min per model to pace at (default: the catalog's or the profile's; 0: unpaced)",
+    )
+    run.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="cells of one model run at once, sharing its rate (default: its rate/min x 5 s / 60, at least "
+        "the burst, at most 64; 1 for a model with no known rate); a 429 or 503 halves it",
     )
     run.add_argument(
         "--semantic-tries",
@@ -253,14 +263,21 @@ def _run(args: argparse.Namespace) -> int:
         args.semantic_tries,
         args.rate_limit,
         args.budget,
+        args.max_in_flight,
     )
     for warning in live.warnings:
         print(f"catalog: {one_line(warning)}", file=sys.stderr)
     for model, reason in live.skipped.items():
         print(f"not probed: {one_line(model)} ({one_line(reason)})", file=sys.stderr)
     if not live.plan.models:
-        print("conformance: no model selected (see `conformance models`)", file=sys.stderr)
+        print(f"conformance: no model selected{_unread(live.plan.catalog)} (see `conformance models`)", file=sys.stderr)
         return EXIT_INPUT
+    if mode is not RecordMode.NONE:
+        key_env = args.api_key_env if args.api_key_env is not None else profile.api_key_env
+        problem = preflight(live.plan.target, live.plan.models[0], live.plan.pacing, key_env)
+        if problem is not None:
+            print(f"conformance: {one_line(problem.message)}; nothing was run.", file=sys.stderr)
+            return EXIT_INPUT
     meta = {
         "mode": "live" if mode is None else f"record ({mode.value})",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -269,6 +286,14 @@ def _run(args: argparse.Namespace) -> int:
     plans = args.shard.apply([live.plan]) if args.shard else [live.plan]
     session = _session(args, meta)
     return _finish(session.run(plans), args.out)
+
+
+def _unread(catalog: Catalog | None) -> str:
+    """Why no model came from the catalog, when no source of it could be read."""
+    sources = catalog.sources if catalog is not None else ()
+    if not sources or any(s.models for s in sources):
+        return ""
+    return ": the catalog could not be read (" + "; ".join(f"{s.url}: {s.problem or s.status}" for s in sources) + ")"
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -131,7 +131,7 @@ class CellItem(pytest.Item):
         super().__init__(**kwargs)
         self.plan, self.model, self.probe = plan, model, probe
         self.result: CellResult | None = None
-        self.add_marker(pytest.mark.xdist_group(f"{plan.target.provider}:{model}"))
+        self.add_marker(pytest.mark.xdist_group(_group(plan.target.provider, model)))
 
     def runtest(self) -> None:
         budget = self.config.stash[_BUDGET]
@@ -171,10 +171,26 @@ def _outcome(result: CellResult) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BUDGET] = Deadline(config.getoption("--conformance-budget"))
+    if _active(config):
+        _one_worker_per_model(config)
     if _active(config) and not hasattr(config, "workerinput"):
         (Path(config.getoption("--conformance-out")) / RESULTS_FILE).unlink(missing_ok=True)
     if _active(config) and config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
         config.pluginmanager.register(HtmlReport(config), "conformance-html")
+
+
+def _one_worker_per_model(config: pytest.Config) -> None:
+    """A model's cells share one pacer, so under xdist they share one worker, whatever --dist says.
+
+    The controller schedules by load group; each worker (which parses the command line afresh) names
+    its cells with their model's group after an "@", as xdist's scheduler reads it. The plugin names
+    them itself: xdist's own renaming of marked items (`xdist_group`) no longer reaches the node id
+    under pytest 9, which keeps the id elsewhere.
+    """
+    if hasattr(config, "workerinput"):
+        config.option.loadgroup = True
+    elif getattr(config.option, "dist", "no") not in ("no", "loadgroup"):
+        config.option.dist = "loadgroup"
 
 
 class HtmlReport:
@@ -249,11 +265,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not _active(config):
         return
     run = _session(config)
+    grouped = bool(config.getvalue("loadgroup")) if hasattr(config, "workerinput") else False
     for plan in _plans(config):
         run.prepare(plan)
         for model, probe in plan.cells():
             name = f"{plan.target.provider}::{model}::{probe.id}"
+            if grouped:  # xdist's load-group scheduler reads the group after the id's last "@"
+                name += "@" + _group(plan.target.provider, model)
             items.append(CellItem.from_parent(session, name=name, plan=plan, model=model, probe=probe))
+
+
+def _group(provider: str, model: str) -> str:
+    return f"{provider}:{model}".replace("@", "_")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -49,6 +49,7 @@ _PROVIDER_KEYS = {
     "rate_limit_per_min",
     "rate_limit_anonymous_per_min",
     "body_cap_bytes",
+    "request_defaults",
 }
 _TABLES = {"provider", "catalog", "claims"}
 
@@ -132,6 +133,8 @@ class Profile:
     rate_limit_per_min: int | None = None
     rate_limit_anonymous_per_min: int | None = None
     body_cap_bytes: int | None = None
+    # Fields every probe's JSON body gets unless it sets them itself (OVHcloud: store = false)
+    request_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
     catalog_sources: tuple[CatalogSource, ...] = ()
     models: tuple[str, ...] = ()
     claims: Claims = field(default_factory=Claims)
@@ -197,6 +200,7 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
         rate_limit_per_min=_count(section, "rate_limit_per_min", path),
         rate_limit_anonymous_per_min=_count(section, "rate_limit_anonymous_per_min", path),
         body_cap_bytes=_count(section, "body_cap_bytes", path),
+        request_defaults=_request_defaults(section.get("request_defaults", {}), path),
         catalog_sources=_sources(catalog.get("sources", []), path),
         models=tuple(models),
         claims=_claims(_table(data, "claims", path), path),
@@ -233,6 +237,14 @@ def _probe_ids(raw: Any, path: Path) -> frozenset[str]:
     if unknown:
         raise ProfileError(f"{path}: [provider] semantic_probes: unknown probe id(s) {', '.join(unknown)}")
     return frozenset(raw)
+
+
+def _request_defaults(raw: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ProfileError(
+            f"{path}: [provider] request_defaults must be a table of request fields, e.g. {{ store = false }}"
+        )
+    return dict(raw)
 
 
 def _sources(raw: Any, path: Path) -> tuple[CatalogSource, ...]:

@@ -271,6 +271,7 @@ class Manifest(Record):
     semantic_probes: list[str] = []
     models: list[str]
     body_cap_bytes: int | None = Field(default=None, gt=0)
+    request_defaults: dict[str, Any] = {}  # fields every probe sends unless it sets them, so replays send the same
     catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.Catalog's form
 
 

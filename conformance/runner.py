@@ -37,7 +37,7 @@ from conformance.schemas import (
 )
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
-from conformance.transports.deadline import deadline_scope
+from conformance.transports.deadline import ProbeDeadline, deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.urls import UnsafeValue, check_base_url, under_base
 from conformance.verdict import decide, first_rejection
@@ -66,6 +66,7 @@ class Target:
     semantic_tries: int = 1  # attempts a cell gets when only semantic checks fail (models are not deterministic)
     semantic_probes: frozenset[str] = frozenset()  # judged on meaning even when `semantic` is off
     body_cap_bytes: int | None = None  # the provider's documented cap on request bodies (profile), if any
+    request_defaults: dict[str, Any] = field(default_factory=dict, hash=False)  # the profile's; a probe's own win
 
     def __post_init__(self) -> None:
         check_base_url(self.base_url)
@@ -144,7 +145,7 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
     content = spec.raw if spec.raw is not None else None
     body = spec.body if spec.sized is None else spec.sized(target.body_cap_bytes or DEFAULT_BODY_CAP_BYTES)
     if body is not None:
-        content = json.dumps(body).encode("utf-8")
+        content = json.dumps({**target.request_defaults, **body}).encode("utf-8")
     if content is not None:
         headers["content-type"] = "application/json"
     url = target.base_url.rstrip("/") + spec.path
@@ -156,7 +157,7 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
     return request
 
 
-def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -> Exchange:
+def send(client: httpx.Client, target: Target, spec: Request, deadline: ProbeDeadline) -> Exchange:
     """Send one request and read its answer incrementally, stamping when each event arrived."""
     request = build_request(target, spec)
     secrets = target.secrets + ([spec.api_key] if spec.api_key else [])
@@ -180,7 +181,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
 
     try:
         with (
-            deadline_scope(deadline, target.timeout_s),
+            deadline_scope(deadline),
             client.stream(request.method, request.url, headers=request.headers, content=request.content) as resp,
         ):
             evidence.update(status=resp.status_code, headers=redact_headers(resp.headers, secrets))
@@ -202,7 +203,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: float) -
                         raise _Abort(f"the stream sent more than {MAX_EVENTS} events; reading stopped")
                 else:
                     body.extend(data)
-                if time.perf_counter() > deadline:
+                if deadline.passed():
                     raise _Abort(f"probe deadline of {target.timeout_s:.0f}s passed while reading")
             elapsed = clock()
             tail = decoder.flush()
@@ -278,7 +279,7 @@ def execute(
     building the request or by `build_request`) ends the script: it becomes a finding and nothing,
     no key either, is sent.
     """
-    deadline = time.perf_counter() + target.timeout_s
+    deadline = ProbeDeadline(target.timeout_s)
     steps = Steps()
     script = probe.script(model)
     try:
@@ -432,7 +433,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
     guard_logs(target.secrets)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
-    attempts: list[tuple[Status, list[Finding]]] = []
+    attempts: list[tuple[Status, list[Finding], int]] = []
     semantic = target.semantic_for(probe.id)
     exchanges: list[Exchange] = []
     try:
@@ -469,7 +470,7 @@ def _attempts(
     target: Target,
     transport: httpx.BaseTransport,
     semantic: bool,
-    attempts: list[tuple[Status, list[Finding]]],
+    attempts: list[tuple[Status, list[Finding], int]],
     exchanges: list[Exchange],
 ) -> tuple[Status, list[Finding]]:
     """The cell's attempts; `exchanges` holds the last one's, filled in place so an error keeps them."""
@@ -481,7 +482,7 @@ def _attempts(
             steps = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
             exchanges[:] = steps.exchanges
             status, findings = judge_within(probe, steps.exchanges, semantic, steps.refused)
-            attempts.append((status, findings))
+            attempts.append((status, findings, sent(steps.exchanges)))
             if not _failed_on_meaning(findings):
                 break
     return status, findings
@@ -505,13 +506,24 @@ def _failed_on_meaning(findings: list[Finding]) -> bool:
     return bool(musts) and all(r.tag is Tag.SEMANTIC for r in musts)
 
 
-def _tries(attempts: list[tuple[Status, list[Finding]]]) -> dict[str, Any]:
-    """k/N for a retried cell (attempts that met the semantic checks), FLAKY when they disagree."""
+def sent(exchanges: list[Exchange]) -> int:
+    """HTTP requests behind these exchanges: each one, and every try a retry replaced."""
+    return sum(1 + len(e.attempts) for e in exchanges)
+
+
+def _tries(attempts: list[tuple[Status, list[Finding], int]]) -> dict[str, Any]:
+    """k/N for a retried cell (attempts that met the semantic checks), FLAKY when they disagree.
+
+    Each attempt keeps how many requests it sent: only the last one's exchanges are kept, and the
+    run's request count must include every try.
+    """
     if len(attempts) < 2:
         return {}
-    met = sum(not _failed_on_meaning(findings) for _, findings in attempts)
+    met = sum(not _failed_on_meaning(findings) for _, findings, _ in attempts)
     return {
         "tries": f"{met}/{len(attempts)}",
-        "flaky": len({status for status, _ in attempts}) > 1,
-        "attempts": [{"status": s.value, "findings": [f.to_json() for f in fs]} for s, fs in attempts],
+        "flaky": len({status for status, _, _ in attempts}) > 1,
+        "attempts": [
+            {"status": s.value, "findings": [f.to_json() for f in fs], "requests": n} for s, fs, n in attempts
+        ],
     }

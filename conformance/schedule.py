@@ -1,19 +1,29 @@
-"""Scheduling a run: models in parallel, each model's cells in order behind its own pacer, within a budget.
+"""Scheduling a run: every model at once, several cells of a model at once, all within its rate.
 
 A provider limits requests per model (OVHcloud: 400/min with a key, 2/min without), so models are
-independent lanes: one thread per model, up to `jobs`, each running its cells one after another
-through a `PacedTransport` whose token bucket that model's cells share. Results are emitted one at
-a time, as each cell finishes.
+independent: all of them run at once unless `jobs` says otherwise. Within a model, up to its
+`InFlight` limit of cells run at once, each on its own thread, and every one of their requests takes
+its slot from the model's one token bucket (`Pacing`): the bucket, not the thread count, keeps the
+rate. A cell's own requests (a multi-turn probe's turns) stay in order, as its script sends them.
+
+The default limit is what keeps the rate busy while answers take `ASSUMED_LATENCY_S`: R/60 x L
+cells, at least the bucket's burst, at most `MAX_IN_FLIGHT`; 1 for a model with no known rate (a
+local server serves one request at a time anyway). A 429 or 503 halves the model's limit (once per
+generation of cells: the answers to requests sent before a halving do not halve it again), and the
+run log says so. Results are emitted one at a time, as each cell finishes; their order varies
+between runs, and every reader sorts (the matrix orders cells by model and probe).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -25,31 +35,92 @@ from conformance.profiles import Profile
 from conformance.runner import CellResult, Target
 from conformance.transports.pacing import Buckets, PacedTransport, RetryPolicy, no_wait, replays_only
 
-MAX_JOBS = 8  # default ceiling on models run at once
+ASSUMED_LATENCY_S = 5.0  # an answer's duration, when sizing a model's default in-flight limit
+MAX_IN_FLIGHT = 64  # the default limit's ceiling, whatever the rate
 JOIN_POLL_S = 0.2  # how often the main thread looks up from waiting, so Ctrl-C is seen at once
+
+log = logging.getLogger("conformance.schedule")
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+def default_in_flight(rate_per_min: float | None, burst: int = 1) -> int:
+    """Cells of one model at once: enough to keep its rate busy while answers take ASSUMED_LATENCY_S."""
+    if not rate_per_min:
+        return 1
+    busy = math.ceil(rate_per_min / 60 * ASSUMED_LATENCY_S)
+    return max(1, min(MAX_IN_FLIGHT, max(burst, busy)))
+
+
+class InFlight:
+    """How many of one model's cells may run at once; pushback from the server halves it."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"a model's in-flight limit must be at least 1, got {limit}")
+        self.name = name
+        self.limit = limit
+        self.generation = 0  # bumped by each halving
+        self._lock = threading.Lock()
+
+    def pushback(self, generation: int, status: int) -> None:
+        """A cell started in `generation` got a 429 or 503; halve, unless a halving since then answered it."""
+        with self._lock:
+            if generation != self.generation or self.limit == 1:
+                return
+            before, self.limit = self.limit, max(1, self.limit // 2)
+            self.generation += 1
+        log.warning("%s answered %d: its cells in flight halved from %d to %d", self.name, status, before, self.limit)
+
+
+class Limits:
+    """One `InFlight` per (provider, model), made on first use: the scheduler and the transports share it."""
+
+    def __init__(self) -> None:
+        self._limits: dict[tuple[str, str], InFlight] = {}
+        self._lock = threading.Lock()
+
+    def get(self, provider: str, model: str, limit: int) -> InFlight:
+        with self._lock:
+            key = (provider, model)
+            if key not in self._limits:
+                self._limits[key] = InFlight(f"{provider} {model}", limit)
+            return self._limits[key]
+
+
 @dataclass(frozen=True)
 class Pacing:
-    """Requests per minute for each model (a model absent is not paced), and the retry policy.
+    """Requests per minute for each model (a model absent is not paced), the retry policy, and how
+    many cells of a model run at once (`max_in_flight`; None: `default_in_flight` of its rate).
 
-    `buckets` holds the live token buckets, so every cell of a plan shares its model's one.
+    `buckets` and `limits` hold the live state, so every cell of a plan shares its model's bucket and limit.
     """
 
     rates: Mapping[str, float] = field(default_factory=dict, hash=False)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     buckets: Buckets = field(default_factory=Buckets, compare=False, hash=False, repr=False)
+    max_in_flight: int | None = None
+    limits: Limits = field(default_factory=Limits, compare=False, hash=False, repr=False)
+
+    def in_flight(self, provider: str, model: str) -> InFlight:
+        limit = self.max_in_flight or default_in_flight(self.rates.get(model), self.buckets.burst)
+        return self.limits.get(provider, model, limit)
 
     def wrap(self, inner: httpx.BaseTransport, provider: str, model: str) -> PacedTransport:
-        """Live: paced and retried. Replay: retried where the cassette did, and never waiting."""
+        """Live: paced, retried, and telling the model's limit of pushback. Replay: retried where the
+        cassette did, and never waiting."""
         if replays_only(inner):
             return PacedTransport(inner, None, self.policy, sleep=no_wait)
         rate = self.rates.get(model)
         bucket = None if rate is None else self.buckets.get(provider, model, rate)
-        return PacedTransport(inner, bucket, self.policy)
+        limit = self.in_flight(provider, model)
+        generation = limit.generation  # the cell starts now: later halvings are not its to answer
+
+        def pushback(status: int) -> None:
+            limit.pushback(generation, status)
+
+        return PacedTransport(inner, bucket, self.policy, on_pushback=pushback)
 
 
 def model_rates(
@@ -102,57 +173,75 @@ def over_budget(target: Target, model: str, probe: Probe, budget: Deadline) -> C
     )
 
 
-def default_jobs(models: int) -> int:
-    return max(1, min(models, MAX_JOBS))
+@dataclass
+class _Group(Generic[Item]):
+    """One model's cells, and the limit on how many of them run at once."""
+
+    limit: InFlight
+    items: Sequence[Item]
+    next: int = 0  # the first item not yet started
+    running: int = 0
+
+    def ready(self) -> bool:
+        return self.next < len(self.items) and self.running < self.limit.limit
+
+    def done(self) -> bool:
+        return self.next >= len(self.items) and self.running == 0
 
 
-def run_lanes(
-    lanes: Sequence[Sequence[Item]], jobs: int, work: Callable[[Item], Result], emit: Callable[[Result], None]
+def run_groups(
+    groups: Sequence[tuple[InFlight, Sequence[Item]]],
+    jobs: int | None,
+    work: Callable[[Item], Result],
+    emit: Callable[[Result], None],
 ) -> None:
-    """Each lane's items in order, up to `jobs` lanes at once; `emit` is called for one result at a time.
+    """Every group's items, up to its limit at once, up to `jobs` groups at once (None: all of them).
 
-    One job runs in the calling thread, as before parallel runs existed. Otherwise the lanes run on
-    daemon threads: on Ctrl-C the caller stops waiting and no further result is emitted; a cell still
-    running is abandoned, and since a cassette is written whole when its cell ends, none is left half-written.
+    `emit` is called from the item's thread as it ends, so several may emit at once (a results line is
+    one O_APPEND write, and its fsync overlaps the others'). When only one item may ever run at a
+    time, it all runs in the calling thread. Otherwise the calling thread dispatches: each item gets a daemon thread of
+    its own once its group has room. On Ctrl-C the caller stops waiting and no further result is
+    emitted; a cell still running is abandoned, and since a cassette is written whole when its cell
+    ends, none is left half-written. An exception from `work` stops the run and reaches the caller.
     """
-    lanes = [lane for lane in lanes if lane]
-    if jobs <= 1 or len(lanes) <= 1:
-        for lane in lanes:
-            for item in lane:
+    pending = [_Group(limit, items) for limit, items in groups if items]
+    open_at_once = len(pending) if jobs is None else max(1, jobs)
+    if open_at_once == 1 and all(g.limit.limit == 1 for g in pending):
+        for group in pending:
+            for item in group.items:
                 emit(work(item))
         return
-    pending = iter(lanes)
-    lock, stop = threading.Lock(), threading.Event()
+    cond, stop = threading.Condition(), threading.Event()
     failures: list[BaseException] = []
 
-    def worker() -> None:
+    def run(group: _Group[Item], item: Item) -> None:
         try:
-            while (lane := _next(pending, lock, stop)) is not None:
-                for item in lane:
-                    if stop.is_set():
-                        return
-                    result = work(item)
-                    with lock:
-                        if stop.is_set():
-                            return
-                        emit(result)
+            result = work(item)
+            if not stop.is_set():
+                emit(result)
         except BaseException as exc:
             failures.append(exc)
             stop.set()
+        finally:
+            with cond:
+                group.running -= 1
+                cond.notify()
 
-    threads = [threading.Thread(target=worker, name=f"lane-{i}", daemon=True) for i in range(min(jobs, len(lanes)))]
-    for thread in threads:
-        thread.start()
+    def startable() -> list[_Group[Item]]:
+        active = [g for g in pending if g.next > 0 and not g.done()]
+        fresh = [g for g in pending if g.next == 0][: max(0, open_at_once - len(active))]
+        return [g for g in active + fresh if g.ready()]
+
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(JOIN_POLL_S)
+        with cond:
+            while not stop.is_set() and not all(g.done() for g in pending):
+                for group in startable():
+                    while group.ready():
+                        item = group.items[group.next]
+                        group.next, group.running = group.next + 1, group.running + 1
+                        threading.Thread(target=run, args=(group, item), daemon=True).start()
+                cond.wait(JOIN_POLL_S)
     finally:
         stop.set()
     if failures:
         raise failures[0]
-
-
-def _next(pending: Iterator[Sequence[Item]], lock: threading.Lock, stop: threading.Event) -> Sequence[Item] | None:
-    with lock:
-        return None if stop.is_set() else next(pending, None)

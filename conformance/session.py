@@ -10,6 +10,7 @@ import fnmatch
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from conformance.profiles import Profile
 from conformance.records import Manifest
 from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
 from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_schemas
-from conformance.schedule import Deadline, Pacing, default_jobs, model_rates, over_budget, run_lanes
+from conformance.schedule import Deadline, Pacing, model_rates, over_budget, run_groups
 from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path, catalog_cassette_path, provider_dir
@@ -124,6 +125,7 @@ def live_plan(
     semantic_tries: int = DEFAULT_SEMANTIC_TRIES,
     rate_limit: float | None = None,
     budget_s: float | None = None,
+    max_in_flight: int | None = None,
 ) -> LivePlan:
     """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
     target = Target(
@@ -135,13 +137,15 @@ def live_plan(
         semantic_tries=semantic_tries,
         semantic_probes=profile.semantic_probes,
         body_cap_bytes=profile.body_cap_bytes,
+        request_defaults=dict(profile.request_defaults),
     )
     catalog = fetch_catalog(
         profile, catalog_transport(target, mode, cassettes), api_key=api_key, timeout_s=timeout_s, budget_s=budget_s
     )
     available, skipped = catalog.selection(include_unavailable)
     chosen = select_models(available, models, exclude)
-    pacing = Pacing(model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit))
+    rates = model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit)
+    pacing = Pacing(rates, max_in_flight=max_in_flight)
     plan = Plan(target, chosen, probes, mode, cassettes, catalog, pacing)
     return LivePlan(plan, {m: r for m, r in skipped.items() if m not in chosen}, catalog.warnings)
 
@@ -183,6 +187,7 @@ def write_manifest(plan: Plan) -> None:
         semantic_probes=sorted(plan.target.semantic_probes),
         models=sorted(set(previous) | set(plan.models)),
         body_cap_bytes=plan.target.body_cap_bytes,
+        request_defaults=plan.target.request_defaults,
         catalog=None if plan.catalog is None else plan.catalog.to_json(),
     )
     write_file_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
@@ -225,6 +230,7 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
             semantic_tries=manifest.semantic_tries,  # as recorded, so retries replay alike
             semantic_probes=frozenset(manifest.semantic_probes),
             body_cap_bytes=manifest.body_cap_bytes,
+            request_defaults=dict(manifest.request_defaults),
         )
         catalog = None if manifest.catalog is None else Catalog.from_json(manifest.catalog)
         plans.append(Plan(target, tuple(manifest.models), probes, RecordMode.NONE, cassettes, catalog))
@@ -238,7 +244,7 @@ class Session:
     out_dir: Path
     meta: dict[str, Any] = field(default_factory=dict)
     on_cell: Callable[[CellResult], None] | None = None
-    jobs: int | None = None  # models run at once, each in its own thread; None: one per model, up to 8
+    jobs: int | None = None  # models run at once; None: all of them (limits are per model)
     budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
     baseline: dict[str, Any] | None = None  # a past matrix: the reports outline what changed since
 
@@ -260,9 +266,10 @@ class Session:
         started = time.perf_counter()
         warm_schemas([])  # once per process, before any cell's clock starts
         done = self._resume_point(plans)
-        writer = ResultsWriter(self.out_dir)
+        writer, reporting = ResultsWriter(self.out_dir), threading.Lock()
 
         def emit(result: CellResult) -> None:
+            """Called from each cell's thread: the line is written at once, `on_cell` hears one cell at a time."""
             try:
                 writer.append(result.record())
             except (ValueError, TypeError, RecursionError) as exc:  # a record JSON cannot hold (inf, a cycle)
@@ -272,15 +279,19 @@ class Session:
                 result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
                 writer.append(result.record())
             if self.on_cell:
-                self.on_cell(result)
+                with reporting:
+                    self.on_cell(result)
 
         for plan in plans:
             self.prepare(plan)
-            lanes = [
-                [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done]
+            groups = [
+                (
+                    plan.pacing.in_flight(plan.target.provider, model),
+                    [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done],
+                )
                 for model in plan.models
             ]
-            run_lanes(lanes, self.jobs or default_jobs(len(plan.models)), self._worker(plan), emit)
+            run_groups(groups, self.jobs, self._worker(plan), emit)
         self._state(plans, complete=True)
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
         return self.render(meta)
@@ -388,11 +399,19 @@ def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     requests = tokens = 0
     providers: dict[str, str] = {}
     for record in records:
+        requests += _requests(record)
         for ex in record.get("exchanges", []):
-            requests += 1 + len(ex.get("attempts", []))
             providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
             tokens += _tokens(ex)
     return {"providers": providers, "requests": requests, "tokens": tokens}
+
+
+def _requests(record: dict[str, Any]) -> int:
+    """Every request the cell sent: a semantic retry's earlier attempts too, whose exchanges are not kept."""
+    tries = record.get("attempts", [])
+    if tries and all(isinstance(t.get("requests"), int) for t in tries):
+        return sum(t["requests"] for t in tries)
+    return sum(1 + len(ex.get("attempts", [])) for ex in record.get("exchanges", []))
 
 
 def _tokens(exchange: dict[str, Any]) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.preflight import HEADER
 from conformance.transports.cassette import cassette_path, safe_name
 from tests.faults.server import FaultServer
 
@@ -53,8 +54,8 @@ def _cells(root: Path) -> list[tuple[str, str]]:
 
 
 def _requests(server: FaultServer) -> Counter[tuple[str, bool]]:
-    """How often each cell's request reached the server, as (model, stream)."""
-    return Counter((r.model, r.stream) for r in server.requests if r.model)
+    """How often each cell's request reached the server, as (model, stream); the run's preflight aside."""
+    return Counter((r.model, r.stream) for r in server.requests if r.model and HEADER not in r.headers)
 
 
 def _as_request(cell: tuple[str, str]) -> tuple[str, bool]:

@@ -18,18 +18,20 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.bench import BENCH_PROBES as BENCH
 from conformance.bench import Scenario, response, serving
 from conformance.catalog import Catalog, ModelEntry
 from conformance.evidence import Status
+from conformance.preflight import HEADER
 from conformance.probes import BY_ID
 from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import CellResult, Target, run_cell
-from conformance.schedule import Deadline, Pacing, model_rates, run_lanes
+from conformance.schedule import Deadline, InFlight, Pacing, model_rates, run_groups
 from conformance.session import Plan, Session, replay_plans
 from conformance.transports import CassetteTransport, RecordMode
 from conformance.transports.cassette import load_cassette
-from conformance.transports.pacing import PacedTransport, RetryPolicy, TokenBucket, no_wait, server_wait
+from conformance.transports.pacing import Buckets, PacedTransport, RetryPolicy, TokenBucket, no_wait, server_wait
 
 PROBE = BY_ID["core.text_input"]
 TARGET = Target("p", "http://peer.test/v1", semantic=False, timeout_s=10)
@@ -87,6 +89,8 @@ def test_callers_sharing_a_bucket_get_distinct_slots() -> None:
         ({"retry-after-ms": "1500", "retry-after": "9"}, (1.5, "retry-after-ms: 1500")),
         ({"x-ratelimit-reset-requests": "6m0s"}, (360.0, "x-ratelimit-reset-requests: 6m0s")),
         ({"x-ratelimit-reset-requests": "250ms"}, (0.25, "x-ratelimit-reset-requests: 250ms")),
+        ({"ratelimit-reset": "7"}, (7.0, "ratelimit-reset: 7")),
+        ({"x-ratelimit-reset-requests": "1s", "ratelimit-reset": "7"}, (1.0, "x-ratelimit-reset-requests: 1s")),
         ({"retry-after": "soon"}, None),
         ({}, None),
     ],
@@ -223,10 +227,9 @@ def test_a_failed_connect_past_the_budget_keeps_its_attempts_and_replays_alike(t
     _same_cell(_replay(path)[0], live)  # elapsed_ms included: the cassette times a failure with no answer
 
 
-@pytest.mark.parametrize("retry_after", ["3600", "30"], ids=["over max_wait_s", "over the probe's timeout"])
-def test_a_server_asking_for_too_long_a_wait_gets_its_429_taken_as_the_answer(tmp_path: Path, retry_after: str) -> None:
+def test_a_server_asking_for_too_long_a_wait_gets_its_429_taken_as_the_answer(tmp_path: Path) -> None:
     path, sleeps = tmp_path / "c.json", []
-    live = _record(path, _answers(_status(429, {"retry-after": retry_after}), _ok), sleeps, RetryPolicy())
+    live = _record(path, _answers(_status(429, {"retry-after": "3600"}), _ok), sleeps, RetryPolicy())
     assert live.status is Status.ERROR and sleeps == []
     assert "harness.rate_limited" in {f.rule for f in live.findings}
     assert len(load_cassette(path).interactions) == 1
@@ -236,13 +239,13 @@ def test_a_server_asking_for_too_long_a_wait_gets_its_429_taken_as_the_answer(tm
 
 
 def _plan(server_url: str, models: int, probes: int, tmp: Path, rpm: float | None, **kw: Any) -> Plan:
+    """A burst of 2, as the endpoint's: its tolerance absorbs the few ms by which concurrent sends jitter."""
     names = tuple(f"bench-{i + 1}" for i in range(models))
     probe_ids = ("core.text_input", "streaming.text", "core.instructions")[:probes]
     rates = {} if rpm is None else dict.fromkeys(names, rpm)
     target = Target("bench", server_url, semantic=False, timeout_s=10)
-    return Plan(
-        target, names, tuple(BY_ID[p] for p in probe_ids), kw.get("mode"), tmp / "cassettes", pacing=Pacing(rates)
-    )
+    pacing = Pacing(rates, buckets=Buckets(2), max_in_flight=kw.get("in_flight"))
+    return Plan(target, names, tuple(BY_ID[p] for p in probe_ids), kw.get("mode"), tmp / "cassettes", pacing=pacing)
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
@@ -250,8 +253,8 @@ def _records(out: Path) -> list[dict[str, Any]]:
 
 
 def test_models_run_in_parallel_and_each_cell_writes_one_whole_line(tmp_path: Path) -> None:
-    with serving(Scenario(models=4, rpm=600, latency_ms=100), lifetime_s=60) as server:
-        plan = _plan(server.base_url, 4, 3, tmp_path, rpm=600)
+    with serving(Scenario(models=4, rpm=600, latency_ms=100, burst=2), lifetime_s=60) as server:
+        plan = _plan(server.base_url, 4, 3, tmp_path, rpm=600, in_flight=1)
         Session(tmp_path / "out", jobs=4).run([plan])
     records = _records(tmp_path / "out")
     assert sorted((r["model"], r["probe"]) for r in records) == sorted((m, p.id) for m, p in plan.cells())
@@ -279,8 +282,11 @@ def test_a_spent_budget_turns_the_remaining_cells_into_harness_errors(tmp_path: 
 
 
 def test_a_recorded_session_with_429s_replays_to_the_same_cells_without_waiting(tmp_path: Path) -> None:
-    """Unpaced on purpose, so the server's limit answers 429 and the retries land in the cassettes."""
-    with serving(Scenario(models=1, rpm=120, latency_ms=10), lifetime_s=60) as server:
+    """Unpaced on purpose, so the server's limit answers 429 and the retries land in the cassettes.
+
+    One request per 10 s: the second cell's request comes sooner, however busy the machine (the first
+    cell builds the schema caches)."""
+    with serving(Scenario(models=1, rpm=6, latency_ms=10), lifetime_s=60) as server:
         plan = _plan(server.base_url, 1, 2, tmp_path, rpm=None, mode=RecordMode.ALL)
         live = Session(tmp_path / "live").run([plan])
     assert server.statuses[429] >= 1
@@ -309,7 +315,7 @@ def test_a_lane_that_raises_stops_the_run_and_the_error_reaches_the_caller() -> 
         return item
 
     with pytest.raises(RuntimeError, match="lane broke"):
-        run_lanes([[1, 2], [3, 4]], 2, work, emitted.append)
+        run_groups([(InFlight("a", 1), [1, 2]), (InFlight("b", 1), [3, 4])], None, work, emitted.append)
     assert 4 not in emitted
 
 
@@ -318,11 +324,11 @@ def test_the_cli_runs_models_in_parallel_paced_and_within_a_budget(tmp_path: Pat
 
     with serving(Scenario(rpm=600, latency_ms=50), lifetime_s=60) as server:
         argv = ["run", "--base-url", server.base_url, "--model", "a", "--model", "b", "--probe", "core.text_input",
-                "--probe", "streaming.text", "--jobs", "2", "--rate-limit", "600", "--budget", "60", "-q",
-                "--out", str(tmp_path / "out")]  # fmt: skip
+                "--probe", "streaming.text", "--jobs", "2", "--rate-limit", "600", "--max-in-flight", "1",
+                "--budget", "60", "-q", "--out", str(tmp_path / "out")]  # fmt: skip
         assert main(argv) == 0
     assert len(_records(tmp_path / "out")) == 4
-    assert server.statuses == {200: 4}, "paced: no request was refused"
+    assert server.statuses == {200: 4 + 1}, "paced: no request was refused (the cells', and the preflight's)"
 
 
 def test_an_interrupted_parallel_run_keeps_whole_lines_no_half_cassette_and_resumes(tmp_path: Path) -> None:
@@ -362,8 +368,137 @@ def test_an_interrupted_parallel_run_keeps_whole_lines_no_half_cassette_and_resu
 
         resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=False)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
-        requests = Counter((r.model, r.stream) for r in server.requests if r.model)
+        requests = Counter((r.model, r.stream) for r in server.requests if r.model and HEADER not in r.headers)
     records = _records(tmp_path / "out")
     assert sorted((r["model"], r["probe"]) for r in records) == sorted((m, p) for m in models for p in probes)
     assert requests[("fault:slow", True)] == 2, "the interrupted cell ran again"
     assert all(requests[cell] == 1 for cell in finished), "a finished cell ran again"
+
+
+# --- waits that are pacing, not the server's time; the gateway's headers; pushback ------------------
+
+
+def test_a_wait_for_the_rate_limit_does_not_count_against_the_probes_deadline(tmp_path: Path) -> None:
+    """A Retry-After of 3 s against a 1 s timeout is waited, and the retry's answer is the cell's."""
+    path, sleeps = tmp_path / "c.json", []
+
+    def transport(probe: object, model: str) -> httpx.BaseTransport:
+        network = _answers(_status(429, {"retry-after": "3"}), _ok)
+        cassette = CassetteTransport(path, RecordMode.ALL, network, provider="p", model=model, probe=PROBE.id)
+        return PacedTransport(cassette, None, RetryPolicy(), sleep=lambda s: (sleeps.append(s), time.sleep(1.5)))
+
+    live = run_cell(PROBE, "m", Target("p", "http://peer.test/v1", semantic=False, timeout_s=1.0), transport)
+    assert sleeps == [3.0]
+    assert live.status is Status.PASS, live.findings
+
+
+def test_a_slow_bucket_does_not_turn_a_multi_request_probe_into_a_timeout() -> None:
+    """Anonymous pacing: each of the probe's requests waits longer than its whole timeout for a slot."""
+    probe = BY_ID["core.multi_turn"]
+    bucket = TokenBucket(60 / 0.6)  # one request per 0.6 s, against a 0.5 s timeout
+    bucket.reserve()  # the slot now is taken: every request waits
+
+    def transport(p: object, model: str) -> httpx.BaseTransport:
+        return PacedTransport(_answers(_ok), bucket, RetryPolicy())
+
+    result = run_cell(probe, "m", Target("p", "http://peer.test/v1", semantic=False, timeout_s=0.5), transport)
+    assert result.status is not Status.ERROR, result.findings
+    assert all(e.error is None for e in result.exchanges)
+
+
+@pytest.mark.parametrize(
+    ("headers", "deferred"),
+    [
+        ({"x-ratelimit-remaining-minute": "0", "ratelimit-reset": "7"}, 7.0),
+        ({"x-ratelimit-remaining-minute": "0"}, 60.0),
+        ({"x-ratelimit-remaining-requests": "0", "ratelimit-reset": "4"}, 4.0),
+        ({"x-ratelimit-remaining-minute": "3", "ratelimit-reset": "7"}, 0.0),
+    ],
+)
+def test_the_gateways_minute_window_holds_the_bucket(headers: dict[str, str], deferred: float) -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(600, clock=clock)
+    answer = _status(200, headers)
+    PacedTransport(httpx.MockTransport(answer), bucket, RetryPolicy(), sleep=no_wait).handle_request(
+        httpx.Request("POST", "http://peer.test/v1/responses", content=b"{}")
+    )
+    assert bucket.reserve() == pytest.approx(max(deferred, 0.1))
+
+
+def test_a_lower_limit_announced_by_the_gateway_slows_the_bucket() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(400, clock=clock)
+    transport = PacedTransport(
+        httpx.MockTransport(_status(200, {"x-ratelimit-limit-minute": "60"})), bucket, sleep=no_wait
+    )
+    transport.handle_request(httpx.Request("POST", "http://peer.test/v1/responses", content=b"{}"))
+    assert bucket.interval == pytest.approx(1.0)
+    transport = PacedTransport(
+        httpx.MockTransport(_status(200, {"x-ratelimit-limit-minute": "1000"})), bucket, sleep=no_wait
+    )
+    transport.handle_request(httpx.Request("POST", "http://peer.test/v1/responses", content=b"{}"))
+    assert bucket.interval == pytest.approx(1.0), "a higher announced limit never speeds pacing up"
+
+
+def test_pushback_halves_a_models_in_flight_limit_once_per_generation_and_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pacing = Pacing({"m": 400.0}, max_in_flight=8)
+    limit = pacing.in_flight("p", "m")
+    network = _answers(_status(429, {"retry-after": "0"}), _ok)
+    first = pacing.wrap(network, "p", "m")
+    second = pacing.wrap(network, "p", "m")  # started in the same generation as the first
+    request = httpx.Request("POST", "http://peer.test/v1/responses", content=b"{}")
+    with caplog.at_level("WARNING", logger="conformance.schedule"):
+        first.handle_request(request)
+        assert limit.limit == 4
+        second.handle_request(request)
+        assert limit.limit == 4, "a cell started before the halving does not halve it again"
+        pacing.wrap(_answers(_status(503)), "p", "m").handle_request(request)
+    assert limit.limit == 2
+    assert "p m answered 429: its cells in flight halved from 8 to 4" in caplog.text
+    assert "answered 503" in caplog.text
+
+
+def test_default_in_flight_follows_the_rate() -> None:
+    from conformance.schedule import MAX_IN_FLIGHT, default_in_flight
+
+    assert default_in_flight(None) == 1
+    assert default_in_flight(2) == 1
+    assert default_in_flight(400) == 34
+    assert default_in_flight(400, burst=50) == 50
+    assert default_in_flight(100_000) == MAX_IN_FLIGHT
+
+
+def test_a_models_cells_run_at_once_within_its_limit_and_its_one_bucket(tmp_path: Path) -> None:
+    with serving(Scenario(models=1, rpm=1200, latency_ms=300, burst=3), lifetime_s=60) as server:
+        pacing = Pacing({"bench-1": 1200}, buckets=Buckets(3), max_in_flight=4)
+        target = _plan(server.base_url, 1, 3, tmp_path, rpm=1200).target
+        plan = Plan(target, ("bench-1",), tuple(BY_ID[p] for p in BENCH[:6]), None, tmp_path / "c", pacing=pacing)
+        started = time.perf_counter()
+        Session(tmp_path / "out").run([plan])
+        elapsed = time.perf_counter() - started
+    assert server.max_in_flight == 4, "at most the model's limit at once"
+    assert server.statuses == {200: 6}, "the shared bucket kept every request inside the limit"
+    assert elapsed < 6 * 0.3, "the cells did not run one after another"
+
+
+def test_groups_run_within_their_limits_and_all_groups_at_once() -> None:
+    running: dict[str, int] = {"a": 0, "b": 0}
+    peak: dict[str, int] = {"a": 0, "b": 0}
+    lock = threading.Lock()
+
+    def work(item: tuple[str, int]) -> tuple[str, int]:
+        with lock:
+            running[item[0]] += 1
+            peak[item[0]] = max(peak[item[0]], running[item[0]])
+        time.sleep(0.05)
+        with lock:
+            running[item[0]] -= 1
+        return item
+
+    emitted: list[tuple[str, int]] = []
+    groups = [(InFlight("a", 3), [("a", i) for i in range(9)]), (InFlight("b", 1), [("b", i) for i in range(3)])]
+    run_groups(groups, None, work, emitted.append)
+    assert sorted(emitted) == sorted(item for _, items in groups for item in items)
+    assert peak == {"a": 3, "b": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -27,7 +28,7 @@ def test_plugin_replay_under_xdist_matches_the_cli(repo_root: Path, tmp_path: Pa
             "--conformance-replay",
             "-n",
             "2",
-            "-q",
+            "-v",
             "-p",
             "no:randomly",
             "--conformance-out",
@@ -49,3 +50,7 @@ def test_plugin_replay_under_xdist_matches_the_cli(repo_root: Path, tmp_path: Pa
     assert run.returncode == (1 if failed else 0), run.stdout[-2000:]
     assert f"{failed} failed" in run.stdout
     assert f"{counts['UNSUPPORTED'] + counts['IGNORED']} xfailed" in run.stdout
+    workers: dict[str, set[str]] = {}
+    for worker, group in re.findall(r"^\[(gw\d+)\] \[.*@(\S+)\s*$", run.stdout, re.MULTILINE):
+        workers.setdefault(group, set()).add(worker)
+    assert len(workers) >= 2 and all(len(w) == 1 for w in workers.values()), f"a model's cells on one worker: {workers}"

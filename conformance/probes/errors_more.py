@@ -25,9 +25,9 @@ PROBES = (
     Probe(
         "errors.bad_key",
         "errors",
-        "an invalid API key gets 401 and an error object",
+        "an invalid API key gets 401 (or 403, as OVHcloud documents for a revoked key) and an error object",
         single(lambda model: Request({"model": model, "input": "Say hello."}, api_key=BAD_KEY)),
-        (rejected_with(401),),
+        (rejected_with(401, 403),),
         Expect.REJECTED,
     ),
     Probe(

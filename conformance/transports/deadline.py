@@ -3,6 +3,10 @@
 httpx's timeouts are per operation, so a server that drips its headers one byte at a time, each
 byte within the read timeout, would hold a cell for ever. httpcore lets us supply the network
 backend; ours caps each operation's timeout by what is left of the deadline set for the request.
+
+The deadline measures the server, not our own queue: a wait for the model's rate limit moves it
+later (`excuse`), so an anonymous run at 2 requests/min does not turn a probe of several requests
+into a timeout.
 """
 
 from __future__ import annotations
@@ -18,13 +22,31 @@ from typing import Any
 import httpcore
 import httpx
 
-# (deadline on time.perf_counter(), the probe's timeout for the message); None outside a probe
-_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("deadline", default=None)
+
+class ProbeDeadline:
+    """A probe's deadline on time.perf_counter(), shared by its requests; pacing waits push it back."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.end = time.perf_counter() + timeout_s
+
+    def left(self) -> float:
+        return max(0.0, self.end - time.perf_counter())
+
+    def passed(self) -> bool:
+        return time.perf_counter() >= self.end
+
+    def excuse(self, seconds: float) -> None:
+        """Time spent waiting for the rate limit is not the server's: it does not count."""
+        self.end += max(0.0, seconds)
+
+
+_DEADLINE: contextvars.ContextVar[ProbeDeadline | None] = contextvars.ContextVar("deadline", default=None)
 
 
 @contextlib.contextmanager
-def deadline_scope(deadline: float, timeout_s: float) -> Iterator[None]:
-    token = _DEADLINE.set((deadline, timeout_s))
+def deadline_scope(deadline: ProbeDeadline) -> Iterator[None]:
+    token = _DEADLINE.set(deadline)
     try:
         yield
     finally:
@@ -34,7 +56,14 @@ def deadline_scope(deadline: float, timeout_s: float) -> Iterator[None]:
 def time_left() -> float:
     """Seconds until the current probe's deadline; infinite outside a probe."""
     scope = _DEADLINE.get()
-    return float("inf") if scope is None else max(0.0, scope[0] - time.perf_counter())
+    return float("inf") if scope is None else scope.left()
+
+
+def excuse(seconds: float) -> None:
+    """Move the current probe's deadline later by a pacing wait (nothing outside a probe)."""
+    scope = _DEADLINE.get()
+    if scope is not None:
+        scope.excuse(seconds)
 
 
 def _capped(timeout: float | None) -> float | None:
@@ -42,14 +71,14 @@ def _capped(timeout: float | None) -> float | None:
     if scope is None:
         return timeout
     _raise_if_past()
-    left = scope[0] - time.perf_counter()
+    left = scope.left()
     return left if timeout is None else min(timeout, left)
 
 
 def _raise_if_past() -> None:
     scope = _DEADLINE.get()
-    if scope is not None and time.perf_counter() >= scope[0]:
-        raise httpcore.ReadTimeout(f"probe deadline of {scope[1]:.0f}s passed while reading")
+    if scope is not None and scope.passed():
+        raise httpcore.ReadTimeout(f"probe deadline of {scope.timeout_s:.0f}s passed while reading")
 
 
 class _DeadlineStream(httpcore.NetworkStream):

@@ -7,23 +7,31 @@ attempt, the 429 and its retry alike, is its own interaction in the cassette and
     PacedTransport ──> CassetteTransport ──> live_transport()
 
 Live, each request first takes its slot from the model's `TokenBucket`; a 429, a 5xx or a failed
-connect is retried within the `RetryPolicy`, after the wait the server asks for. Which headers say so:
+connect is retried within the `RetryPolicy`, after the wait the server asks for. Which headers say so,
+OpenAI's and those of the Kong-style gateway OVHcloud's endpoints are reported to sit behind:
 
 - `retry-after-ms`: milliseconds (OpenAI's extension);
 - `retry-after`: delta-seconds or an HTTP date (RFC 9110 section 10.2.3), an HTTP date measured from
   the answer's own `date` header when it has one, so a replay computes the same wait;
 - `x-ratelimit-reset-requests`: a duration such as `1s`, `6m0s`, `250ms` (OpenAI's format) or plain
-  seconds, read when neither of the above is present;
-- `x-ratelimit-remaining-requests` of `0` on any answer, with the reset above, holds the model's bucket
-  until the window reopens, so the next request waits instead of collecting a 429.
+  seconds, read when neither of the above is present; then `ratelimit-reset` (seconds, the IETF
+  draft's and Kong's);
+- a remaining count of `0` on any answer (`x-ratelimit-remaining-requests`, or the gateway's
+  `x-ratelimit-remaining-minute`), with a reset above (or, for the per-minute window, at most a
+  minute), holds the model's bucket until the window reopens, so the next request waits instead of
+  collecting a 429;
+- `x-ratelimit-limit-minute` below the rate the bucket paces at slows the bucket to it: the gateway
+  knows the limit better than a profile does.
 
-With no hint, the wait is `backoff_s` doubled per retry. A wait longer than `max_wait_s`, or than
-what is left of the probe's timeout, is not waited: the answer is final, and says why (a 429 with
-its Retry-After) rather than becoming a timeout. Waits, the bucket's included, count toward the
-probe's timeout. Whether to retry follows from what was recorded (status, headers, error type) and
-the policy; on replay a retry is made only when the cassette holds its answer, so a replay retries
-exactly where the recording did, and cassettes recorded without retries replay unchanged. Replay
-never sleeps.
+With no hint, the wait is `backoff_s` doubled per retry. A wait longer than `max_wait_s` is not
+waited: the answer is final, and says why (a 429 with its Retry-After). Every wait here is pacing,
+not the server's time: it moves the probe's deadline later (`deadline.excuse`) rather than eating it.
+Whether to retry follows from what was recorded (status, headers, error type) and the policy; on
+replay a retry is made only when the cassette holds its answer, so a replay retries exactly where
+the recording did, and cassettes recorded without retries replay unchanged. Replay never sleeps.
+
+A 429 or 503 is also pushback: live, `on_pushback` tells the scheduler, which halves how many of the
+model's cells run at once.
 
 The final response carries the earlier attempts in the `conformance.attempts` extension (a failure
 carries them as an attribute), from which the runner fills `Exchange.attempts`.
@@ -45,7 +53,7 @@ import httpx
 
 from conformance.redact import scrub
 from conformance.transports import CassetteTransport, ReplayedError
-from conformance.transports.deadline import time_left
+from conformance.transports.deadline import excuse
 
 ATTEMPTS_EXTENSION = "conformance.attempts"
 _ATTEMPTS_ATTR = "conformance_attempts"
@@ -56,6 +64,9 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 Attempt = dict[str, Any]
 _RATE, _FAULT = "rate_limited", "fault"  # the two retry budgets: a 429, and a 5xx or failed connect
+PUSHBACK = (429, 503)  # answers that say the model is asked too much at once
+MINUTE_S = 60.0  # the window of the gateway's per-minute headers
+SEND_SLACK_S = 0.01  # added to each interval live: a request's way to a strict server varies by a few ms
 
 
 class TokenBucket:
@@ -64,16 +75,25 @@ class TokenBucket:
     Thread-safe, and a reservation: `reserve()` books the next free slot and says how long to wait
     for it, so callers sharing a bucket queue in order rather than race for one token. It is the
     virtual-scheduling form of GCRA: one timestamp (the theoretical arrival time), no refill loop.
+
+    A thread may wake late for its slot while the next one wakes on time, and a strict server counts a
+    request when it arrives: two sends closer than the interval would collect a 429. So at its slot a
+    caller also calls `admit()`, the same arithmetic on a second timeline of the sends as they really
+    went, and waits what it says (nearly always nothing; a late neighbour's lateness otherwise).
+    `slack_s` spaces requests that much more than the rate asks, for the jitter on the way to the server.
     """
 
-    def __init__(self, rate_per_min: float, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
-        if rate_per_min <= 0 or burst < 1:
+    def __init__(
+        self, rate_per_min: float, burst: int = 1, clock: Callable[[], float] = time.monotonic, slack_s: float = 0.0
+    ) -> None:
+        if rate_per_min <= 0 or burst < 1 or slack_s < 0:
             raise ValueError(f"a token bucket needs a positive rate and burst, got {rate_per_min}/min, burst {burst}")
-        self.interval = 60.0 / rate_per_min
+        self.slack_s = slack_s
+        self.interval = 60.0 / rate_per_min + slack_s
         self.burst = burst
-        self._tolerance = (burst - 1) * self.interval
+        self._tolerance = (burst - 1) * 60.0 / rate_per_min
         self._clock = clock
-        self._tat = clock()
+        self._tat = self._sent = clock()
         self._lock = threading.Lock()
 
     def reserve(self) -> float:
@@ -84,10 +104,27 @@ class TokenBucket:
             self._tat = tat + self.interval
             return max(0.0, tat - self._tolerance - now)
 
+    def admit(self) -> float:
+        """At a booked slot: the seconds still to wait so that sends really go an interval apart."""
+        with self._lock:
+            now = self._clock()
+            send_at = max(now, self._sent - self._tolerance)
+            self._sent = max(self._sent, send_at) + self.interval
+            return send_at - now
+
     def defer(self, seconds: float) -> None:
         """No request before `seconds` from now: the provider said its window is used up."""
         with self._lock:
-            self._tat = max(self._tat, self._clock() + seconds + self._tolerance)
+            until = self._clock() + seconds + self._tolerance
+            self._tat, self._sent = max(self._tat, until), max(self._sent, until)
+
+    def slow_to(self, rate_per_min: float) -> None:
+        """Pace no faster than `rate_per_min` from now on (a lower limit the server announced)."""
+        if rate_per_min > 0:
+            with self._lock:
+                if 60.0 / rate_per_min + self.slack_s > self.interval:
+                    self.interval = 60.0 / rate_per_min + self.slack_s
+                    self._tolerance = (self.burst - 1) * 60.0 / rate_per_min
 
     def tokens(self) -> float:
         """Requests that could be sent right now without waiting."""
@@ -100,8 +137,11 @@ class TokenBucket:
 class Buckets:
     """One bucket per (provider, model), made on first use and shared by all of that model's cells."""
 
-    def __init__(self, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, burst: int = 1, clock: Callable[[], float] = time.monotonic, slack_s: float = SEND_SLACK_S
+    ) -> None:
         self.burst = burst
+        self.slack_s = slack_s
         self._clock = clock
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
@@ -110,7 +150,7 @@ class Buckets:
         with self._lock:
             key = (provider, model)
             if key not in self._buckets:
-                self._buckets[key] = TokenBucket(rate_per_min, self.burst, self._clock)
+                self._buckets[key] = TokenBucket(rate_per_min, self.burst, self._clock, self.slack_s)
             return self._buckets[key]
 
 
@@ -141,6 +181,7 @@ class PacedTransport(httpx.BaseTransport):
     """Takes a slot from the model's bucket before each try and retries within the policy.
 
     `bucket` None sends at once (replay, or a model with no known rate). `sleep` is a no-op on replay.
+    `on_pushback` hears of each 429 or 503 answer (live only: replay changes no schedule).
     """
 
     def __init__(
@@ -149,11 +190,13 @@ class PacedTransport(httpx.BaseTransport):
         bucket: TokenBucket | None,
         policy: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        on_pushback: Callable[[int], None] | None = None,
     ) -> None:
         self.inner = inner
         self.bucket = bucket
         self.policy = policy
         self.sleep = sleep
+        self.on_pushback = on_pushback
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # a retry sends the very same bytes
@@ -165,6 +208,8 @@ class PacedTransport(httpx.BaseTransport):
             if retry is None:
                 return _final(outcome, attempts)
             used[retry.kind] += 1
+            if retry.kind == _RATE and self.bucket is not None:
+                self.bucket.defer(retry.wait_s)  # the server's window is used up for every cell of the model
             attempts.append(_settle(outcome, retry))
             self._wait(retry.wait_s)
         return _final(self._try(request), attempts)
@@ -175,31 +220,44 @@ class PacedTransport(httpx.BaseTransport):
     def _try(self, request: httpx.Request) -> Outcome:
         if self.bucket is not None:
             self._wait(self.bucket.reserve())
+            self._wait(self.bucket.admit())
         try:
             response = self.inner.handle_request(request)
         except httpx.TransportError as exc:
             return exc
-        self._note_window(response)
+        if response.status_code in PUSHBACK and self.on_pushback is not None:
+            self.on_pushback(response.status_code)
+        if self.bucket is not None:
+            self._note_window(self.bucket, response.headers)
         return response
 
     def _wait(self, seconds: float) -> None:
-        """Never past the probe's deadline (a bucket's wait may outlast it): the request after would time out."""
+        """A wait for the rate limit, which the probe's deadline does not count."""
         if seconds > 0:
-            self.sleep(min(seconds, time_left()))
+            excuse(seconds)
+            self.sleep(seconds)
 
-    def _note_window(self, response: httpx.Response) -> None:
-        if self.bucket is None or response.headers.get("x-ratelimit-remaining-requests", "").strip() != "0":
+    def _note_window(self, bucket: TokenBucket, headers: httpx.Headers) -> None:
+        """Follow what the answer says of the model's window: its limit, and whether any request is left."""
+        if (limit := _number(headers.get("x-ratelimit-limit-minute", ""))) is not None and limit > 0:
+            bucket.slow_to(limit)
+        if headers.get("x-ratelimit-remaining-requests", "").strip() == "0":
+            reset = _duration(headers.get("x-ratelimit-reset-requests", "")) or _number(
+                headers.get("ratelimit-reset", "")
+            )
+        elif headers.get("x-ratelimit-remaining-minute", "").strip() == "0":
+            reset = _number(headers.get("ratelimit-reset", "")) or MINUTE_S
+        else:
             return
-        reset = _duration(response.headers.get("x-ratelimit-reset-requests", ""))
         if reset is not None:
-            self.bucket.defer(min(reset, self.policy.max_wait_s))
+            bucket.defer(min(reset, self.policy.max_wait_s))
 
     def _retry(self, outcome: Outcome, used: dict[str, int], request: httpx.Request) -> _Retry | None:
         """The retry this outcome calls for, or None: it is final (and its evidence says why)."""
         retry = self._wanted(outcome, used)
         if retry is None or used[retry.kind] >= self.policy.budget(retry.kind):
             return None
-        if retry.wait_s > min(self.policy.max_wait_s, time_left()):
+        if retry.wait_s > self.policy.max_wait_s:
             return None
         if isinstance(self.inner, CassetteTransport) and not self.inner.can_record:
             return retry if self.inner.has_recording(request) else None
@@ -232,6 +290,8 @@ def server_wait(headers: httpx.Headers) -> tuple[float, str] | None:
     value = headers.get("x-ratelimit-reset-requests")
     if value is not None and (seconds := _duration(value)) is not None:
         return seconds, f"x-ratelimit-reset-requests: {value}"
+    if (value := headers.get("ratelimit-reset")) is not None and (seconds := _number(value)) is not None:
+        return seconds, f"ratelimit-reset: {value}"
     return None
 
 
