@@ -6,6 +6,7 @@ One module per feature group; the group's checks live in `conformance/checks/<gr
 from __future__ import annotations
 
 from conformance.probes import (
+    agents,
     core,
     errors,
     errors_more,
@@ -27,6 +28,7 @@ PROBES: tuple[Probe, ...] = (
     *tools.PROBES,
     *vision.PROBES,
     *reasoning.PROBES,
+    *agents.PROBES,
     *state.PROBES,
     *parameters.PROBES,
     *errors.PROBES,
