@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from conformance.probes import (
     agents,
+    clients,
     core,
     errors,
     errors_more,
@@ -34,6 +35,7 @@ PROBES: tuple[Probe, ...] = (
     *errors.PROBES,
     *errors_more.PROBES,
     *guide.PROBES,
+    *clients.PROBES,
 )
 BY_ID: dict[str, Probe] = {p.id: p for p in PROBES}
 if len(BY_ID) != len(PROBES):

@@ -1,0 +1,111 @@
+"""Clients probes: a real client library drives a real flow, every request of it sent by the suite.
+
+The OpenAI Agents SDK runs a one-tool agent (checks/clients.py) to its final answer, in a thread of
+its own. Each request it makes is handed to this probe's script, which yields it to the runner like
+any probe's request: the live, record and replay transports, pacing, deadlines and redaction all
+apply, and the SDK gets the Exchange back as its answer. On replay the SDK makes the same requests
+from the same recorded answers, so the cassette matches them. When the runner stops the script (a
+rejected request, the deadline), the SDK's pending request fails and its thread ends.
+
+The official Node SDK needs no probe: it reads the answers every probe recorded (clients_column.py).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator
+from concurrent.futures import Future
+
+from conformance.checks.clients import (
+    AGENT_TIMEOUT_S,
+    ServeFailed,
+    agent_works,
+    request_of,
+    run_agent,
+    sdk_missing,
+)
+from conformance.evidence import Exchange
+from conformance.probes.base import Probe, Request, Script
+
+_DONE = None  # what the agent's thread puts on the queue when the agent has finished
+
+
+class _Bridge:
+    """Requests go from the agent's thread to the script; each comes back with a Future for its Exchange."""
+
+    def __init__(self) -> None:
+        self.asked: queue.Queue[tuple[dict[str, object], Future[Exchange]] | None] = queue.Queue()
+        self.closed = threading.Event()
+
+    def serve(self, method: str, path: str, body: bytes) -> Exchange:
+        if self.closed.is_set():
+            raise ServeFailed("the probe stopped before this request")
+        answer: Future[Exchange] = Future()
+        self.asked.put((request_of(method, path, body), answer))
+        return answer.result(timeout=AGENT_TIMEOUT_S)
+
+    def close(self) -> None:
+        """Fail every request still waiting, and any the agent makes after this."""
+        self.closed.set()
+        while True:
+            try:
+                pending = self.asked.get_nowait()
+            except queue.Empty:
+                return
+            if pending is not None:
+                pending[1].set_exception(ServeFailed("the probe stopped before this request"))
+
+
+def agent_script(stream: bool) -> Script:
+    def script(model: str) -> Generator[Request, Exchange, None]:
+        if sdk_missing() is not None:
+            return  # no request: the check says what is missing, and the cell is ERROR
+        bridge = _Bridge()
+
+        def work() -> None:
+            run_agent(model, bridge.serve, stream)  # its outcome is the check's to judge, from the recording
+            bridge.asked.put(_DONE)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        answer: Future[Exchange] | None = None
+        try:
+            while (asked := bridge.asked.get(timeout=AGENT_TIMEOUT_S)) is not _DONE:
+                spec, answer = asked
+                body = spec["body"]
+                exchange = yield Request(
+                    body=body if isinstance(body, dict) else None,
+                    raw=spec["raw"] if isinstance(spec["raw"], bytes) else None,
+                    method=str(spec["method"]),
+                    path=str(spec["path"]),
+                    stream=isinstance(body, dict) and body.get("stream") is True,
+                )
+                answer.set_result(exchange)
+        except queue.Empty:
+            return
+        finally:
+            if answer is not None and not answer.done():  # the runner stopped at this request
+                answer.set_exception(ServeFailed("the probe stopped at this request"))
+            bridge.close()
+            worker.join(AGENT_TIMEOUT_S)
+
+    return script
+
+
+PROBES = (
+    Probe(
+        "clients.agents_sdk",
+        "clients",
+        "the OpenAI Agents SDK runs a one-tool agent to its final answer (Runner.run), every request recorded",
+        agent_script(stream=False),
+        (agent_works(stream=False),),
+    ),
+    Probe(
+        "clients.agents_sdk_stream",
+        "clients",
+        "the OpenAI Agents SDK runs the same agent streamed (Runner.run_streamed) to its final answer",
+        agent_script(stream=True),
+        (agent_works(stream=True),),
+    ),
+)
