@@ -230,3 +230,25 @@ def request_of(method: str, path: str, body: bytes) -> dict[str, Any]:
     except ValueError:
         parsed = None
     return {"method": method, "path": path, "body": parsed, "raw": None if isinstance(parsed, dict) else body}
+
+
+# The official Node SDK reads every recorded answer, as the Python SDK does for the sdk column
+# (conformance/node_column.py derives these cells; conformance/node/read.mjs runs the SDK).
+NODE_PARSES = rule(
+    "clients.node_parses",
+    Level.MUST,
+    "the official openai Node SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error",
+    home=("clients",),
+)
+NODE_STREAMS = rule(
+    "clients.node_streams",
+    Level.MUST,
+    "the official openai Node SDK's ResponseStream consumes every 2xx event stream to its final response",
+    home=("clients",),
+)
+NODE_COVERAGE = rule("clients.node_coverage", Level.INFO, "how many recorded answers the Node SDK read")
+NODE_UNAVAILABLE = rule(
+    "clients.node_unavailable",
+    Level.INFO,
+    "node and the openai npm package are installed (npm ci --prefix conformance/node), so the Node cells can run",
+)
