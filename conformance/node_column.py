@@ -113,11 +113,16 @@ def _run_node(payload: str, count: int) -> list[dict[str, Any]] | str:
     return results
 
 
+def is_derived(record: dict[str, Any]) -> bool:
+    """A cell made when rendering from the other cells' answers (the sdk column, the Node cells), not by a probe."""
+    return record.get("feature") == SDK_FEATURE or record.get("probe") in DERIVED
+
+
 def node_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Two Node cells per (provider, model) among `records`, from one node process for all of them."""
     by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for record in records:
-        if record.get("feature") != SDK_FEATURE and record.get("probe") not in DERIVED:
+        if not is_derived(record):
             by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
     answers: dict[tuple[str, str], list[Answer]] = {}
     for key, cells in by_model.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.checks.rules import RULES, Tag
+from conformance.node_column import is_derived
 from conformance.probes import PROBES
 from conformance.profiles import profile_for
 from conformance.results import RESULTS_FILE, read_results
@@ -22,7 +23,7 @@ def _comparable(matrix: dict) -> list[dict]:
     return [
         {k: cell[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift", "latency")}
         for cell in matrix["cells"]
-        if cell["feature"] != "sdk"  # derived from the probes' cells at render time
+        if not is_derived(cell)  # derived from the probes' cells at render time
     ]
 
 
