@@ -18,7 +18,7 @@ import pytest
 
 from conformance import node_column
 from conformance.checks import clients, run_checks
-from conformance.checks.clients import agent_works
+from conformance.checks.clients import AGENTS_SDK, AGENTS_SDK_STREAM, LANGCHAIN, client_works
 from conformance.checks.http import COMMON_CHECKS
 from conformance.evidence import Exchange, Finding, Status
 from conformance.node_column import node_records, node_unavailable
@@ -62,7 +62,7 @@ def without_the_agents_sdk() -> list[Finding]:
     saved = sys.modules.get("agents")
     sys.modules["agents"] = None  # type: ignore[assignment]  # makes `import agents` raise ImportError
     try:
-        return run_checks([agent_works(stream=False)], [])
+        return run_checks([client_works(AGENTS_SDK)], [])
     finally:
         if saved is None:
             del sys.modules["agents"]
@@ -80,29 +80,35 @@ CASES = [
     Case(
         "clients.agents_sdk_runs",
         "undeclared tool called",
-        checked([agent_works(stream=False)], *drive(BY_ID["clients.agents_sdk"], server(calling("get_wether")))),
-        "after 1 request(s), the Agents SDK raised 'ModelBehaviorError: Tool get_wether not found",
+        checked([client_works(AGENTS_SDK)], *drive(BY_ID["clients.agents_sdk"], server(calling("get_wether")))),
+        "after 1 request(s), the OpenAI Agents SDK raised 'ModelBehaviorError: Tool get_wether not found",
     ),
     Case(
         "clients.agents_sdk_runs",
         "a 200 that is not JSON",
         checked(
-            [agent_works(stream=False)],
+            [client_works(AGENTS_SDK)],
             *drive(BY_ID["clients.agents_sdk"], server(calling(), json_exchange("Hello."))),
         ),
-        "after 2 request(s), the Agents SDK raised",
+        "after 2 request(s), the OpenAI Agents SDK raised",
     ),
     Case(
-        "clients.agents_sdk_tool",
+        "clients.langchain_runs",
+        "a 200 that is not JSON",
+        checked([client_works(LANGCHAIN)], *drive(BY_ID["clients.langchain"], server(json_exchange("Hello.")))),
+        "after 1 request(s), LangChain's ChatOpenAI raised",
+    ),
+    Case(
+        "clients.tool_ran",
         "answered without the tool",
-        checked([agent_works(stream=False)], *drive(BY_ID["clients.agents_sdk"], server(answering()))),
-        f"expected the agent to run get_weather first, got the final answer {ANSWER!r}",
+        checked([client_works(AGENTS_SDK)], *drive(BY_ID["clients.agents_sdk"], server(answering()))),
+        f"expected the OpenAI Agents SDK to run get_weather first, got the final answer {ANSWER!r}",
     ),
     Case(
-        "clients.agents_sdk_answer",
+        "clients.answer_uses_result",
         "result unused, streamed",
         checked(
-            [agent_works(stream=True)],
+            [client_works(AGENTS_SDK_STREAM)],
             *drive(BY_ID["clients.agents_sdk_stream"], server(calling(stream=True), answering("Sunny.", stream=True))),
         ),
         "got 'Sunny.'",
@@ -119,9 +125,12 @@ def test_every_agents_sdk_rule_has_a_case() -> None:
     assert fired(CASES) == {r for r in declared_in(clients) if not r.startswith("clients.node")}
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_the_agent_reaches_its_answer_on_a_conformant_server(stream: bool) -> None:
-    probe = BY_ID["clients.agents_sdk_stream" if stream else "clients.agents_sdk"]
+@pytest.mark.parametrize(
+    ("probe_id", "stream"),
+    [("clients.agents_sdk", False), ("clients.agents_sdk_stream", True), ("clients.langchain", False)],
+)
+def test_the_flow_reaches_its_answer_on_a_conformant_server(probe_id: str, stream: bool) -> None:
+    probe = BY_ID[probe_id]
     exchanges = drive(probe, server(calling(stream=stream), answering(stream=stream)))
     assert len(exchanges) == 2
     first, second = (json.loads(ex.request_body) for ex in exchanges)
@@ -146,7 +155,7 @@ def test_a_rejected_request_stops_the_agent_and_its_thread() -> None:
 def test_the_check_says_when_the_recording_ran_out() -> None:
     """A recording cut after the call (an older SDK asked less) is the agent raising, not a crash."""
     exchanges = drive(BY_ID["clients.agents_sdk"], server(calling(), answering()))
-    findings = run_checks([agent_works(stream=False)], exchanges[:1])
+    findings = run_checks([client_works(AGENTS_SDK)], exchanges[:1])
     assert [f.rule for f in findings] == ["clients.agents_sdk_runs"]
     assert "the recording holds no answer to request POST /responses" in findings[0].message
 

@@ -1,11 +1,12 @@
 """Clients probes: a real client library drives a real flow, every request of it sent by the suite.
 
-The OpenAI Agents SDK runs a one-tool agent (checks/clients.py) to its final answer, in a thread of
-its own. Each request it makes is handed to this probe's script, which yields it to the runner like
-any probe's request: the live, record and replay transports, pacing, deadlines and redaction all
-apply, and the SDK gets the Exchange back as its answer. On replay the SDK makes the same requests
-from the same recorded answers, so the cassette matches them. When the runner stops the script (a
-rejected request, the deadline), the SDK's pending request fails and its thread ends.
+Each client (checks/clients.py: the OpenAI Agents SDK's Runner, plain and streamed; LangChain's
+ChatOpenAI) runs its one-tool flow to the final answer in a thread of its own. Each request it
+makes is handed to this probe's script, which yields it to the runner like any probe's request: the
+live, record and replay transports, pacing, deadlines and redaction all apply, and the library gets
+the Exchange back as its answer. On replay it makes the same requests from the same recorded
+answers, so the cassette matches them. When the runner stops the script (a rejected request, the
+deadline), the library's pending request fails and its thread ends.
 
 The official Node SDK needs no probe: it reads the answers every probe recorded (clients_column.py).
 """
@@ -18,21 +19,24 @@ from collections.abc import Generator
 from concurrent.futures import Future
 
 from conformance.checks.clients import (
-    AGENT_TIMEOUT_S,
+    AGENTS_SDK,
+    AGENTS_SDK_STREAM,
+    CLIENT_TIMEOUT_S,
+    LANGCHAIN,
+    Client,
     ServeFailed,
-    agent_works,
+    client_works,
     request_of,
-    run_agent,
-    sdk_missing,
+    run_client,
 )
 from conformance.evidence import Exchange
 from conformance.probes.base import Probe, Request, Script
 
-_DONE = None  # what the agent's thread puts on the queue when the agent has finished
+_DONE = None  # what the client's thread puts on the queue when its flow has finished
 
 
 class _Bridge:
-    """Requests go from the agent's thread to the script; each comes back with a Future for its Exchange."""
+    """Requests go from the client's thread to the script; each comes back with a Future for its Exchange."""
 
     def __init__(self) -> None:
         self.asked: queue.Queue[tuple[dict[str, object], Future[Exchange]] | None] = queue.Queue()
@@ -43,10 +47,10 @@ class _Bridge:
             raise ServeFailed("the probe stopped before this request")
         answer: Future[Exchange] = Future()
         self.asked.put((request_of(method, path, body), answer))
-        return answer.result(timeout=AGENT_TIMEOUT_S)
+        return answer.result(timeout=CLIENT_TIMEOUT_S)
 
     def close(self) -> None:
-        """Fail every request still waiting, and any the agent makes after this."""
+        """Fail every request still waiting, and any the client makes after this."""
         self.closed.set()
         while True:
             try:
@@ -57,21 +61,21 @@ class _Bridge:
                 pending[1].set_exception(ServeFailed("the probe stopped before this request"))
 
 
-def agent_script(stream: bool) -> Script:
+def client_script(client: Client) -> Script:
     def script(model: str) -> Generator[Request, Exchange, None]:
-        if sdk_missing() is not None:
+        if client.missing() is not None:
             return  # no request: the check says what is missing, and the cell is ERROR
         bridge = _Bridge()
 
         def work() -> None:
-            run_agent(model, bridge.serve, stream)  # its outcome is the check's to judge, from the recording
+            run_client(client, model, bridge.serve)  # its outcome is the check's to judge, from the recording
             bridge.asked.put(_DONE)
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
         answer: Future[Exchange] | None = None
         try:
-            while (asked := bridge.asked.get(timeout=AGENT_TIMEOUT_S)) is not _DONE:
+            while (asked := bridge.asked.get(timeout=CLIENT_TIMEOUT_S)) is not _DONE:
                 spec, answer = asked
                 body = spec["body"]
                 exchange = yield Request(
@@ -88,7 +92,7 @@ def agent_script(stream: bool) -> Script:
             if answer is not None and not answer.done():  # the runner stopped at this request
                 answer.set_exception(ServeFailed("the probe stopped at this request"))
             bridge.close()
-            worker.join(AGENT_TIMEOUT_S)
+            worker.join(CLIENT_TIMEOUT_S)
 
     return script
 
@@ -98,14 +102,21 @@ PROBES = (
         "clients.agents_sdk",
         "clients",
         "the OpenAI Agents SDK runs a one-tool agent to its final answer (Runner.run), every request recorded",
-        agent_script(stream=False),
-        (agent_works(stream=False),),
+        client_script(AGENTS_SDK),
+        (client_works(AGENTS_SDK),),
     ),
     Probe(
         "clients.agents_sdk_stream",
         "clients",
         "the OpenAI Agents SDK runs the same agent streamed (Runner.run_streamed) to its final answer",
-        agent_script(stream=True),
-        (agent_works(stream=True),),
+        client_script(AGENTS_SDK_STREAM),
+        (client_works(AGENTS_SDK_STREAM),),
+    ),
+    Probe(
+        "clients.langchain",
+        "clients",
+        "LangChain's ChatOpenAI(use_responses_api=True) with a bound tool: it calls the tool, then answers from it",
+        client_script(LANGCHAIN),
+        (client_works(LANGCHAIN),),
     ),
 )
