@@ -281,13 +281,24 @@ def client_works(client: Client) -> Callable[[Sequence[Exchange]], Iterator[Find
     return check
 
 
-def request_of(method: str, path: str, body: bytes) -> dict[str, Any]:
-    """What the client asked for, as the probe's Request takes it; a body that is not JSON is sent as it is."""
+@dataclass(frozen=True)
+class Asked:
+    """A request a client made, as the probe's Request takes it: a JSON object body, or else the raw bytes."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    raw: bytes | None
+
+
+def asked(method: str, path: str, body: bytes) -> Asked:
     try:
         parsed = json.loads(body) if body else None
     except ValueError:
         parsed = None
-    return {"method": method, "path": path, "body": parsed, "raw": None if isinstance(parsed, dict) else body}
+    if isinstance(parsed, dict):
+        return Asked(method, path, parsed, None)
+    return Asked(method, path, None, body or None)
 
 
 # The official Node SDK reads every recorded answer, as the Python SDK does for the sdk column

@@ -23,10 +23,11 @@ from conformance.checks.clients import (
     AGENTS_SDK_STREAM,
     CLIENT_TIMEOUT_S,
     LANGCHAIN,
+    Asked,
     Client,
     ServeFailed,
+    asked,
     client_works,
-    request_of,
     run_client,
 )
 from conformance.evidence import Exchange
@@ -39,14 +40,14 @@ class _Bridge:
     """Requests go from the client's thread to the script; each comes back with a Future for its Exchange."""
 
     def __init__(self) -> None:
-        self.asked: queue.Queue[tuple[dict[str, object], Future[Exchange]] | None] = queue.Queue()
+        self.pending: queue.Queue[tuple[Asked, Future[Exchange]] | None] = queue.Queue()
         self.closed = threading.Event()
 
     def serve(self, method: str, path: str, body: bytes) -> Exchange:
         if self.closed.is_set():
             raise ServeFailed("the probe stopped before this request")
         answer: Future[Exchange] = Future()
-        self.asked.put((request_of(method, path, body), answer))
+        self.pending.put((asked(method, path, body), answer))
         return answer.result(timeout=CLIENT_TIMEOUT_S)
 
     def close(self) -> None:
@@ -54,11 +55,11 @@ class _Bridge:
         self.closed.set()
         while True:
             try:
-                pending = self.asked.get_nowait()
+                waiting = self.pending.get_nowait()
             except queue.Empty:
                 return
-            if pending is not None:
-                pending[1].set_exception(ServeFailed("the probe stopped before this request"))
+            if waiting is not None:
+                waiting[1].set_exception(ServeFailed("the probe stopped before this request"))
 
 
 def client_script(client: Client) -> Script:
@@ -69,22 +70,16 @@ def client_script(client: Client) -> Script:
 
         def work() -> None:
             run_client(client, model, bridge.serve)  # its outcome is the check's to judge, from the recording
-            bridge.asked.put(_DONE)
+            bridge.pending.put(_DONE)
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
         answer: Future[Exchange] | None = None
         try:
-            while (asked := bridge.asked.get(timeout=CLIENT_TIMEOUT_S)) is not _DONE:
-                spec, answer = asked
-                body = spec["body"]
-                exchange = yield Request(
-                    body=body if isinstance(body, dict) else None,
-                    raw=spec["raw"] if isinstance(spec["raw"], bytes) else None,
-                    method=str(spec["method"]),
-                    path=str(spec["path"]),
-                    stream=isinstance(body, dict) and body.get("stream") is True,
-                )
+            while (next_one := bridge.pending.get(timeout=CLIENT_TIMEOUT_S)) is not _DONE:
+                request, answer = next_one
+                stream = request.body is not None and request.body.get("stream") is True
+                exchange = yield Request(request.body, request.method, request.path, stream, raw=request.raw)
                 answer.set_result(exchange)
         except queue.Empty:
             return
