@@ -50,6 +50,7 @@ def reasoning_item() -> dict[str, Any]:
         "id": "rs_1",
         "type": "reasoning",
         "summary": [],
+        "status": "completed",
     }
 
 
@@ -181,7 +182,12 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
         output = [web_search_call(), *conformant_response("Today's headline.")["output"]]
     else:
         output = [call_item(call_id="call_0", item_id="fc_0")]
-    return json_exchange(tool_response(body, output), request_body=json.dumps(body))
+    answer = tool_response(body, output)
+    # A function tool sent without `parameters` is echoed with the fields the Response lists, as null.
+    answer["tools"] = [
+        {"parameters": None, "strict": None, **t} if t["type"] == "function" else t for t in answer["tools"]
+    ]
+    return json_exchange(answer, request_body=json.dumps(body))
 
 
 def probe_of(body: dict[str, Any]) -> str:
