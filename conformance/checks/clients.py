@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -164,6 +165,8 @@ def agents_sdk(stream: bool) -> Flow:
         from openai import AsyncOpenAI
 
         set_tracing_disabled(True)
+        # The SDK logs each failed model call before raising it; the finding quotes what it raised.
+        logging.getLogger("openai.agents").setLevel(logging.CRITICAL)
 
         @function_tool
         def get_weather(city: str) -> str:
