@@ -36,8 +36,8 @@ def exchange_from_json(data: dict[str, Any]) -> Exchange:
 
 
 @dataclass
-class _Tally:
-    """What the SDK made of one kind of answer across a model's cells."""
+class Tally:
+    """What a client made of one kind of answer across a model's cells."""
 
     read: int = 0
     failed: int = 0
@@ -58,7 +58,7 @@ def sdk_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _model_records(provider: str, model: str, cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    tallies = {PARSES.id: _Tally(), STREAMS.id: _Tally()}
+    tallies = {PARSES.id: Tally(), STREAMS.id: Tally()}
     for cell in cells:
         exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
         for answer in sdk_reads(exchanges):
@@ -69,27 +69,42 @@ def _model_records(provider: str, model: str, cells: Sequence[dict[str, Any]]) -
                 tally.failed += 1
                 label = cell["probe"] + (f" (exchange {answer.number})" if len(exchanges) > 1 else "")
                 tally.where.setdefault(what, []).append(label)
-    base = {
+    base = derived_base(provider, model, cells, FEATURE)
+    return [{**base, **derived_cell(rule, title, what, tallies[rule.id], model)} for rule, title, what in CELLS]
+
+
+def derived_base(provider: str, model: str, cells: Sequence[dict[str, Any]], feature: str) -> dict[str, Any]:
+    """The fields a derived cell takes from the cells it read."""
+    return {
         "provider": provider,
         "model": model,
-        "feature": FEATURE,
+        "feature": feature,
         "semantic_checks": all(cell.get("semantic_checks", True) for cell in cells),
         "started_at": max(str(cell.get("started_at", "")) for cell in cells),
         "elapsed_ms": 0.0,
         "exchanges": [],
     }
-    return [{**base, **_cell(rule, title, what, tallies[rule.id], model)} for rule, title, what in CELLS]
 
 
-def _cell(rule: Rule, title: str, what: str, tally: _Tally, model: str) -> dict[str, Any]:
+def derived_cell(
+    rule: Rule,
+    title: str,
+    what: str,
+    tally: Tally,
+    model: str,
+    feature: str = FEATURE,
+    coverage: Rule = COVERAGE,
+    client: str = "the SDK",
+) -> dict[str, Any]:
+    """One derived cell: PASS when `client` read every answer, FAIL when it raised on one, NOT RUN with none."""
     status = Status.NOT_RUN if not tally.read else Status.FAIL if tally.failed else Status.PASS
     findings = [
         rule.finding(f"{complaint}, in {len(labels)} answer(s): {_names(labels)}")
         for complaint, labels in tally.where.items()
     ]
     findings.append(
-        COVERAGE.finding(
-            f"the SDK read {tally.read} recorded 2xx {what}(s) of this model, {tally.failed} with an error"
+        coverage.finding(
+            f"{client} read {tally.read} recorded 2xx {what}(s) of this model, {tally.failed} with an error"
         )
     )
     return {
@@ -97,7 +112,7 @@ def _cell(rule: Rule, title: str, what: str, tally: _Tally, model: str) -> dict[
         "title": title,
         "status": status.value,
         "findings": [f.to_json() for f in findings],
-        **claim_record(None, model, rule.id, FEATURE, status),
+        **claim_record(None, model, rule.id, feature, status),
     }
 
 

@@ -26,6 +26,7 @@ from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_w
 from conformance.checks.http import CASSETTE, NOT_RECORDED
 from conformance.evidence import Finding, Status
 from conformance.matrix import build_matrix, write_matrix
+from conformance.node_column import node_records
 from conformance.paths import MANIFEST, file_name
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
@@ -384,7 +385,8 @@ def render_dir(
 ) -> dict[str, Any]:
     """Rebuild matrix.json and the reports from results.jsonl alone."""
     records = list(read_results(out_dir / RESULTS_FILE))
-    records += sdk_records(records)  # the derived "sdk" column: the SDK re-reads the recorded answers
+    # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
+    records += sdk_records(records) + node_records(records)
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
     matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conformance.node_column import is_derived
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
@@ -31,7 +32,7 @@ Cells = dict[tuple[str, str], dict[str, Any]]
 
 
 def _cells(matrix: dict[str, Any], *keys: str) -> Cells:
-    return {(c["model"], c["probe"]): {k: c[k] for k in keys} for c in matrix["cells"] if c["feature"] != "sdk"}
+    return {(c["model"], c["probe"]): {k: c[k] for k in keys} for c in matrix["cells"] if not is_derived(c)}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
+from conformance.node_column import node_records
 from conformance.report import load_schema
 from conformance.results import RESULTS_FILE, read_results
 from conformance.sdk_column import sdk_records
@@ -57,7 +58,7 @@ def test_every_record_of_a_replayed_run_is_valid(records: list[dict[str, Any]]) 
 def test_the_matrix_of_a_replayed_run_is_valid(run: Path, records: list[dict[str, Any]]) -> None:
     matrix = json.loads((run / "matrix.json").read_text(encoding="utf-8"))
     assert _errors("matrix", matrix) == []
-    assert len(matrix["cells"]) == len(records) + len(sdk_records(records))
+    assert len(matrix["cells"]) == len(records) + len(sdk_records(records)) + len(node_records(records))
 
 
 def test_a_record_missing_its_status_is_rejected(records: list[dict[str, Any]]) -> None:

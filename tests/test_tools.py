@@ -36,6 +36,7 @@ from tests.exchanges import (
     error_exchange,
     in_progress_response,
     json_exchange,
+    message_item,
     request,
     stream_exchange,
 )
@@ -62,7 +63,7 @@ def tool_response(sent: dict[str, Any], output: list[dict[str, Any]]) -> dict[st
     """A completed Response with `output`, echoing the tool settings of the request `sent`."""
     body = conformant_response()
     body["output"] = output
-    body["tools"] = [t if "name" in t else {"type": "function", **t["function"]} for t in sent.get("tools", [])]
+    body["tools"] = [t if "function" not in t else {"type": "function", **t["function"]} for t in sent.get("tools", [])]
     body["tool_choice"] = sent.get("tool_choice", "auto")
     body["parallel_tool_calls"] = sent.get("parallel_tool_calls", True)
     return body
@@ -81,13 +82,15 @@ def echoing(echo: dict[str, Any], **sent: Any) -> Exchange:
 
 
 def call_stream(
-    pieces: Sequence[str] = ('{"city": ', '"Paris"}'), change: Callable[[Events], object] | None = None
+    pieces: Sequence[str] = ('{"city": ', '"Paris"}'),
+    change: Callable[[Events], object] | None = None,
+    sent: dict[str, Any] | None = None,
 ) -> Exchange:
-    """A hand-made conformant stream of one function_call whose arguments arrive as `pieces`."""
+    """A hand-made conformant stream of one function_call whose arguments arrive as `pieces`, to a request `sent`."""
     arguments = "".join(pieces)
     opened = call_item(arguments="", status="in_progress")
     where = {"item_id": "fc_1", "output_index": 0}
-    sent = {"tools": [WEATHER]}
+    sent = {"tools": [WEATHER]} if sent is None else sent
     events: Events = [
         {"type": "response.created", "response": in_progress_response()},
         {"type": "response.in_progress", "response": in_progress_response()},
@@ -100,7 +103,9 @@ def call_stream(
     events = [{**e, "sequence_number": i} for i, e in enumerate(events)]
     if change is not None:
         change(events)
-    return dataclasses.replace(stream_exchange(events), request_body=request(stream=True, **sent))
+    return dataclasses.replace(
+        stream_exchange(events), request_body=request(stream=True, **{k: v for k, v in sent.items() if k != "stream"})
+    )
 
 
 def renumbered(change: Callable[[Events], object]) -> Callable[[Events], None]:
@@ -308,6 +313,24 @@ CASES = [
         ),
         "turn 2: expected parallel_tool_calls False echoed, got True",
     ),
+    Case(
+        "tools.echo",
+        "parallel_tool_calls unsent, echoed false",
+        checked(CALL_CHECKS, echoing({"parallel_tool_calls": False}, tools=[WEATHER])),
+        "expected parallel_tool_calls true (the default, as none was sent), got False",
+    ),
+    Case(
+        "tools.no_empty_message",
+        "empty message beside the call",
+        checked(CALL_CHECKS, calling(call_item(), message_item(""))),
+        "response.output[1]: expected no message without text beside a function_call",
+    ),
+    Case(
+        "tools.no_empty_message",
+        "message without content parts",
+        checked(CALL_CHECKS, calling(message_item(None), call_item())),
+        "response.output[0]: expected no message without text",
+    ),
 ]
 
 
@@ -344,7 +367,7 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
         names = list(tools)[: 1 if body.get("parallel_tool_calls") is False else None]
         output = [call_item(n, call_id=f"call_{i}", item_id=f"fc_{i}") for i, n in enumerate(names)]
     if spec.stream:
-        return dataclasses.replace(call_stream(), request_body=json.dumps(body))
+        return dataclasses.replace(call_stream(sent=body), request_body=json.dumps(body))
     return json_exchange(tool_response(body, output), request_body=json.dumps(body))
 
 

@@ -87,9 +87,15 @@ class _Recorded(httpx2.BaseTransport):
         if ex is None or ex.status is None:
             raise RuntimeError("no recorded answer to serve")
         self.served = True
-        headers = {k: v for k, v in ex.headers.items() if k.lower() not in _FRAMING}
-        content = sse_bytes(ex.events) if ex.events is not None else ex.body.encode("utf-8")
-        return httpx2.Response(ex.status, headers=headers, content=content, request=request)
+        return recorded_response(ex, request)
+
+
+def recorded_response(ex: Exchange, request: httpx2.Request) -> httpx2.Response:
+    """The exchange's answer as a client reads it off the wire; it must have a status."""
+    assert ex.status is not None
+    headers = {k: v for k, v in ex.headers.items() if k.lower() not in _FRAMING}
+    content = sse_bytes(ex.events) if ex.events is not None else ex.body.encode("utf-8")
+    return httpx2.Response(ex.status, headers=headers, content=content, request=request)
 
 
 def sse_bytes(events: Sequence[SSEEvent]) -> bytes:

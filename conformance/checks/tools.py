@@ -16,6 +16,7 @@ from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.echo import absent, absent_echo
+from conformance.checks.identity import id_prefixes
 from conformance.checks.rules import Tag, quote, rule
 from conformance.checks.stream_model import Item, stream_of
 from conformance.checks.structured import parse_json, schema_errors
@@ -81,7 +82,16 @@ USES_RESULT = rule(
     tag=Tag.SEMANTIC,
     effect=True,
 )
-ECHO = rule("tools.echo", Level.SHOULD, "the Response echoes tools, tool_choice and parallel_tool_calls as sent")
+ECHO = rule(
+    "tools.echo",
+    Level.SHOULD,
+    "the Response echoes tools, tool_choice and parallel_tool_calls as sent (parallel_tool_calls: true when unsent)",
+)
+EMPTY_MESSAGE = rule(
+    "tools.no_empty_message",
+    Level.SHOULD,
+    "a turn that calls a tool carries no message item without text beside the call",
+)
 
 # Chat-template tool-call syntaxes (Hermes/Qwen, Mistral, Llama 3, Functionary, DeepSeek, Kimi) that
 # a server should have parsed into a function_call item.
@@ -307,6 +317,25 @@ def echoes_tool_settings(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
                 yield ECHO.finding(
                     f"{turn}expected tools {quote(list(declared_tools(sent)))} echoed, got {quote(body[key], 200)}"
                 )
+        parallel = body.get("parallel_tool_calls")
+        if "parallel_tool_calls" not in sent and not absent(parallel) and parallel is not True:
+            yield ECHO.finding(
+                f"{turn}expected parallel_tool_calls true (the default, as none was sent), got {quote(parallel)}"
+            )
+
+
+def no_empty_message(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """An empty assistant message beside a call shows up as a blank turn in chat UIs and agent transcripts."""
+    for turn, ex in _turns(exchanges):
+        body = response_body(ex)
+        if not function_calls(body):
+            continue
+        for index, item in enumerate(body["output"]):
+            if isinstance(item, dict) and item.get("type") == "message" and not output_text({"output": [item]}).strip():
+                yield EMPTY_MESSAGE.finding(
+                    f"{turn}response.output[{index}]: expected no message without text beside a function_call, "
+                    f"got {quote(item, 200)}"
+                )
 
 
 @scoped(Scope.EVERY_OK)
@@ -364,4 +393,6 @@ CALL_CHECKS = (
     no_markup_in_text,
     tool_choice_honoured,
     echoes_tool_settings,
+    no_empty_message,
+    id_prefixes("function_call"),
 )

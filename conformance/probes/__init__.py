@@ -6,6 +6,8 @@ One module per feature group; the group's checks live in `conformance/checks/<gr
 from __future__ import annotations
 
 from conformance.probes import (
+    agents,
+    clients,
     core,
     errors,
     errors_more,
@@ -27,11 +29,13 @@ PROBES: tuple[Probe, ...] = (
     *tools.PROBES,
     *vision.PROBES,
     *reasoning.PROBES,
+    *agents.PROBES,
     *state.PROBES,
     *parameters.PROBES,
     *errors.PROBES,
     *errors_more.PROBES,
     *guide.PROBES,
+    *clients.PROBES,
 )
 BY_ID: dict[str, Probe] = {p.id: p for p in PROBES}
 if len(BY_ID) != len(PROBES):

@@ -8,6 +8,7 @@ do not parse a model's reasoning out of its output.
 from __future__ import annotations
 
 from conformance.checks.core import RESPONSE_CHECKS
+from conformance.checks.identity import id_prefixes
 from conformance.checks.parameters import echoes
 from conformance.checks.reasoning import (
     has_reasoning_item,
@@ -25,7 +26,13 @@ from conformance.probes.streaming import FINAL_CHECKS
 QUESTION = "Is 91 a prime number? Answer yes or no."
 THINK_QUESTION = "Think it through step by step: is 91 a prime number? Answer yes or no."
 
-REASONED = (has_reasoning_item, no_reasoning_leak, reasoning_tokens, echoes("reasoning.effort"))
+REASONED = (
+    has_reasoning_item,
+    no_reasoning_leak,
+    reasoning_tokens,
+    echoes("reasoning.effort"),
+    id_prefixes("reasoning"),
+)
 
 
 def _effort(level: str) -> Probe:
@@ -49,7 +56,15 @@ def _summary(kind: str) -> Probe:
 
 
 PROBES = (
-    *(_effort(level) for level in ("low", "medium", "high")),
+    Probe(
+        "reasoning.effort_minimal",
+        "reasoning",
+        "`reasoning.effort: minimal`: accepted and echoed; any reasoning is counted and stays out of the answer",
+        text_input(QUESTION, reasoning={"effort": "minimal"}),
+        # minimal asks for as little reasoning as the model can do, which may be none: no item is required
+        (*RESPONSE_CHECKS, no_reasoning_leak, reasoning_tokens, echoes("reasoning.effort"), id_prefixes("reasoning")),
+    ),
+    *(_effort(level) for level in ("low", "medium", "high", "xhigh")),
     Probe(
         "reasoning.effort_none",
         "reasoning",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from conformance.checks.core import has_output_text, response_completed, response_schema
+from conformance.checks.identity import id_prefixes, one_model
 from conformance.checks.streaming import STREAM_CHECKS
 from conformance.probes.base import Probe, text_input
 
 FINAL_CHECKS = (response_schema, response_completed, has_output_text)
+# The streaming column owns the stream's own identifiers: the ids it opens, and the model it names.
+IDENTITY = (id_prefixes("response", "message"), one_model)
 
 PROBES = (
     Probe(
@@ -14,7 +17,7 @@ PROBES = (
         "streaming",
         "a streamed text answer: SSE framing, event grammar, numbering, text agreement",
         text_input("Say hello.", stream=True),
-        (*STREAM_CHECKS, *FINAL_CHECKS),
+        (*STREAM_CHECKS, *FINAL_CHECKS, *IDENTITY),
     ),
     Probe(
         "streaming.instructions",
@@ -29,6 +32,6 @@ PROBES = (
             instructions="Be brief.",
             stream=True,
         ),
-        (*STREAM_CHECKS, *FINAL_CHECKS),
+        (*STREAM_CHECKS, *FINAL_CHECKS, *IDENTITY),
     ),
 )

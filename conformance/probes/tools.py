@@ -164,6 +164,13 @@ PROBES = (
         (*STREAM_CHECKS, response_schema, response_completed, *CALL_CHECKS, streamed_calls),
     ),
     Probe(
+        "tools.stream_required",
+        "tools",
+        "a streamed call forced by `tool_choice: required`: a well-formed stream whose output is the call",
+        text_input(WEATHER_QUESTION, tools=[WEATHER], tool_choice="required", stream=True),
+        (*STREAM_CHECKS, response_schema, response_completed, *CALL_CHECKS, streamed_calls),
+    ),
+    Probe(
         "tools.round_trip",
         "tools",
         "round trip in the Responses format: function_call + function_call_output, then an answer using the result",

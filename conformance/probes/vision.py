@@ -110,6 +110,16 @@ def image_input(image_url: str, question: str = QUESTION, **image: Any) -> list[
     return [{"role": "user", "content": parts}]
 
 
+def mixed_input(image_url: str) -> list[dict[str, Any]]:
+    """One user message whose parts interleave text and the image, as chat UIs build them."""
+    parts = [
+        {"type": "input_text", "text": "Here is an image."},
+        {"type": "input_image", "image_url": image_url},
+        {"type": "input_text", "text": QUESTION},
+    ]
+    return [{"role": "user", "content": parts}]
+
+
 def _each_detail(model: str) -> Generator[Request, Exchange, None]:
     for detail in DETAILS:
         yield Request({"model": model, "input": image_input(digit_url(), detail=detail)})
@@ -130,6 +140,13 @@ PROBES = (
         "vision",
         "`detail` low, high, then auto on the generated PNG: each accepted, and the image still read",
         _each_detail,
+        (*RESPONSE_CHECKS, NAMES_DIGIT),
+    ),
+    Probe(
+        "vision.mixed_parts",
+        "vision",
+        "one message of text, image, text parts: the image between two questions is still read",
+        single(lambda model: Request({"model": model, "input": mixed_input(digit_url())})),
         (*RESPONSE_CHECKS, NAMES_DIGIT),
     ),
     Probe(

@@ -1,0 +1,96 @@
+"""Checks for what agents send: tools of other types than `function`, and what comes back for them.
+
+Agent frameworks offer a `custom` tool (free-form input, answered with a `custom_tool_call` item)
+and built-in tools such as `web_search` beside their functions. A server that serves such a request
+but never calls the tool has silently ignored it: these rules are `effect` rules, so the cell says
+IGNORED. A server that refuses the request with a clean 4xx is UNSUPPORTED, as for any feature.
+The other agent probes (replayed history, tool output as parts, files) reuse the core and tools
+checks: what they need to prove is that the server accepts the input and the answer uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.rules import quote, rule
+from conformance.evidence import Exchange, Finding, Level
+
+CUSTOM_CALL = rule(
+    "agents.custom_call",
+    Level.MUST,
+    "offered a custom tool the prompt needs, the model answers with a custom_tool_call item "
+    "(non-empty call_id, the declared name, a string input)",
+    effect=True,
+)
+BUILTIN_CALL = rule(
+    "agents.builtin_call",
+    Level.MUST,
+    "a served request offering a built-in tool the prompt needs gets that tool's call item (e.g. web_search_call)",
+    effect=True,
+)
+
+# A built-in tool type -> the output item type that records its call.
+BUILTIN_ITEMS = {
+    "web_search": "web_search_call",
+    "web_search_preview": "web_search_call",
+    "file_search": "file_search_call",
+    "code_interpreter": "code_interpreter_call",
+}
+
+
+def items_of(body: Any, kind: str) -> list[dict[str, Any]]:
+    """The output items of one type in a Response."""
+    output = body.get("output") if isinstance(body, dict) else None
+    return [i for i in output if isinstance(i, dict) and i.get("type") == kind] if isinstance(output, list) else []
+
+
+def offered(request: Any, kind: str) -> list[dict[str, Any]]:
+    """The tools of one type a request offers."""
+    tools = request.get("tools") if isinstance(request, dict) else None
+    return [t for t in tools if isinstance(t, dict) and t.get("type") == kind] if isinstance(tools, list) else []
+
+
+def _types(body: Any) -> list[Any]:
+    output = body.get("output") if isinstance(body, dict) else None
+    return [i.get("type") if isinstance(i, dict) else i for i in output] if isinstance(output, list) else []
+
+
+def custom_called(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """Judged on the first turn; a later turn answers the tool's output instead."""
+    ok = _ok(exchanges)
+    if not ok:
+        return
+    names = [t.get("name") for t in offered(ok[0].request_json(), "custom")]
+    body = response_body(ok[0])
+    calls = items_of(body, "custom_tool_call")
+    if not calls:
+        yield CUSTOM_CALL.finding(
+            f"expected a custom_tool_call item, got output types {quote(_types(body))} "
+            f"with text {quote(output_text(body))}"
+        )
+    for call in calls:
+        call_id, name, given = call.get("call_id"), call.get("name"), call.get("input")
+        if not isinstance(call_id, str) or not call_id:
+            yield CUSTOM_CALL.finding(f"expected a non-empty call_id, got {quote(call_id)} in {quote(call, 200)}")
+        if name not in names:
+            yield CUSTOM_CALL.finding(f"expected the name of a declared custom tool {quote(names)}, got {quote(name)}")
+        if not isinstance(given, str):
+            yield CUSTOM_CALL.finding(f"expected input as a string, got {quote(given)}")
+
+
+def builtin_called(kind: str) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+    """A served request offering the built-in tool `kind` holds its call item."""
+    item = BUILTIN_ITEMS[kind]
+
+    def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+        ok = _ok(exchanges)
+        if ok and offered(ok[0].request_json(), kind) and not items_of(body := response_body(ok[0]), item):
+            yield BUILTIN_CALL.finding(
+                f"offered {kind!r}, expected a {item} item, got output types {quote(_types(body))} "
+                f"with text {quote(output_text(body))}"
+            )
+
+    check.__name__ = f"calls_{kind}"
+    return check

@@ -1,0 +1,69 @@
+// The official openai Node SDK reads recorded answers: what a Node user's code would see.
+//
+// stdin: {"answers": [{"id", "kind": "parse" | "stream" | "retrieve", "params", "response_id",
+//          "status", "headers", "body"}]}, a stream's body being its event stream as text.
+// stdout: [{"id", "sent", "step", "error"}]: `sent` is false when the SDK refused the call before
+// asking for the answer; `error` is what it raised ("Name: message") at `step`, or null.
+// Every request is answered by a fetch that returns the recorded answer: no socket is opened.
+import OpenAI from 'openai';
+
+const BASE_URL = 'http://recorded.invalid/v1';
+const NO_FINAL = new Set(['response.failed', 'response.incomplete']);
+const TOUCHED = ['output_text', 'output', 'usage', 'id'];
+
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function touch(response, prefix, at) {
+  for (const name of TOUCHED) {
+    at.step = `${prefix}.${name}`;
+    void response[name];
+  }
+}
+
+async function read(answer, at, client) {
+  if (answer.kind === 'retrieve') {
+    at.step = `client.responses.retrieve(${JSON.stringify(answer.response_id)})`;
+    touch(await client.responses.retrieve(answer.response_id), 'response', at);
+  } else if (answer.kind === 'stream') {
+    at.step = 'client.responses.stream(...)';
+    const stream = client.responses.stream(answer.params);
+    let count = 0;
+    let last = null;
+    at.step = 'iterating the stream (after 0 SDK events)';
+    for await (const event of stream) {
+      count += 1;
+      last = event.type;
+      at.step = `iterating the stream (after ${count} SDK events)`;
+    }
+    if (NO_FINAL.has(last)) return;
+    at.step = 'await stream.finalResponse()';
+    touch(await stream.finalResponse(), 'final response', at);
+  } else {
+    at.step = 'await client.responses.create(...)';
+    touch(await client.responses.create(answer.params), 'response', at);
+  }
+}
+
+const { answers } = JSON.parse(await readStdin());
+const results = [];
+for (const answer of answers) {
+  const at = { step: 'calling the SDK', sent: false };
+  const fetch = async () => {
+    at.sent = true;
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  };
+  const client = new OpenAI({ apiKey: 'recorded', baseURL: BASE_URL, fetch, maxRetries: 0 });
+  try {
+    await read(answer, at, client);
+    results.push({ id: answer.id, sent: at.sent, step: null, error: null });
+  } catch (err) {
+    const name = err && err.constructor ? err.constructor.name : typeof err;
+    const message = err && err.message !== undefined ? err.message : String(err);
+    results.push({ id: answer.id, sent: at.sent, step: at.step, error: `${name}: ${message}` });
+  }
+}
+process.stdout.write(JSON.stringify(results));

@@ -1,0 +1,258 @@
+"""Agents probes and the identifier checks: every rule fires on a broken exchange, conformant answers fire none.
+
+Every exchange here is hand-made with the builders of tests/exchanges.py and tests/test_tools.py:
+none came from a server.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from typing import Any
+
+import pytest
+
+from conformance.checks import agents, identity, run_checks
+from conformance.checks.agents import builtin_called, custom_called
+from conformance.checks.http import COMMON_CHECKS
+from conformance.checks.identity import id_prefixes, one_model
+from conformance.evidence import Exchange, Status
+from conformance.probes import Probe, Request
+from conformance.probes.agents import FILE_TEXT, PROBES, SQL, TEXT_PARTS, WEB_SEARCH, file_part, pdf
+from conformance.probes.streaming import IDENTITY
+from conformance.probes.tools import TOOL_RESULT, WEATHER
+from conformance.runner import judge
+from conformance.schemas import listed_fields
+from tests.exchanges import conformant_response, conformant_stream, json_exchange, message_item, request
+from tests.exchanges import stream_exchange as stream
+from tests.rulecases import Case, assert_fires, checked, declared_in, fired
+from tests.test_tools import call_item, drive, tool_response
+
+BY_ID = {p.id: p for p in PROBES}
+
+
+def custom_call(
+    name: str = "run_sql", given: Any = "SELECT count(*) FROM orders", call_id: Any = "call_1"
+) -> dict[str, Any]:
+    realistic = {"id": "ctc_1", "type": "custom_tool_call", "call_id": call_id, "name": name, "input": given}
+    return {f: realistic.get(f) for f in listed_fields("output_item", "custom_tool_call")} | {"status": "completed"}
+
+
+def web_search_call() -> dict[str, Any]:
+    realistic = {"id": "ws_1", "type": "web_search_call", "status": "completed", "action": {"type": "search"}}
+    return {f: realistic.get(f) for f in listed_fields("output_item", "web_search_call")} | realistic
+
+
+def reasoning_item() -> dict[str, Any]:
+    return dict.fromkeys(listed_fields("output_item", "reasoning")) | {
+        "id": "rs_1",
+        "type": "reasoning",
+        "summary": [],
+        "status": "completed",
+    }
+
+
+def answering(output: list[dict[str, Any]], **sent: Any) -> Exchange:
+    """A hand-made JSON answer holding `output` to a request with `sent` fields."""
+    return json_exchange(tool_response(sent, output), request_body=request(**sent))
+
+
+def with_models(*models: str) -> Exchange:
+    """The conformant stream whose created, in_progress and completed events name `models` in turn."""
+    events = conformant_stream()
+    for event, model in zip((events[0], events[1], events[-1]), models, strict=True):
+        event["response"]["model"] = model
+    return stream(events)
+
+
+CASES = [
+    Case(
+        "agents.custom_call",
+        "answered as text",
+        checked([custom_called], answering(conformant_response("42 orders.")["output"], tools=[SQL])),
+        "expected a custom_tool_call item, got output types ['message'] with text '42 orders.'",
+    ),
+    Case(
+        "agents.custom_call",
+        "made a function call instead",
+        checked([custom_called], answering([call_item("run_sql")], tools=[SQL])),
+        "got output types ['function_call']",
+    ),
+    Case(
+        "agents.custom_call",
+        "undeclared name",
+        checked([custom_called], answering([custom_call("run_query")], tools=[SQL])),
+        "expected the name of a declared custom tool ['run_sql'], got 'run_query'",
+    ),
+    Case(
+        "agents.custom_call",
+        "input an object",
+        checked([custom_called], answering([custom_call(given={"sql": "SELECT 1"})], tools=[SQL])),
+        "expected input as a string, got {'sql': 'SELECT 1'}",
+    ),
+    Case(
+        "agents.custom_call",
+        "no call_id",
+        checked([custom_called], answering([custom_call(call_id=None)], tools=[SQL])),
+        "expected a non-empty call_id, got None",
+    ),
+    Case(
+        "agents.builtin_call",
+        "web_search ignored",
+        checked([builtin_called("web_search")], answering(conformant_response("Hi.")["output"], tools=[WEB_SEARCH])),
+        "offered 'web_search', expected a web_search_call item, got output types ['message'] with text 'Hi.'",
+    ),
+    Case(
+        "ids.prefix",
+        "response id",
+        checked([id_prefixes("response")], json_exchange({**conformant_response(), "id": "chatcmpl-9"})),
+        "response.id: expected an id starting 'resp_', got 'chatcmpl-9'",
+    ),
+    Case(
+        "ids.prefix",
+        "message id missing",
+        checked(
+            [id_prefixes("message")],
+            json_exchange({**conformant_response(), "output": [message_item("Hi.") | {"id": None}]}),
+        ),
+        "response.output[0].id: expected an id starting 'msg_', got None",
+    ),
+    Case(
+        "ids.prefix",
+        "function_call id, second turn",
+        checked(
+            [id_prefixes("function_call")],
+            answering([call_item()], tools=[WEATHER]),
+            answering([call_item(item_id="call_7")], tools=[WEATHER]),
+        ),
+        "turn 2: response.output[0].id: expected an id starting 'fc_', got 'call_7'",
+    ),
+    Case(
+        "ids.prefix",
+        "reasoning id",
+        checked(
+            [id_prefixes("reasoning")],
+            json_exchange({**conformant_response(), "output": [{"type": "reasoning", "id": "msg_1", "summary": []}]}),
+        ),
+        "response.output[0].id: expected an id starting 'rs_', got 'msg_1'",
+    ),
+    Case(
+        "stream.one_model",
+        "alias then resolved",
+        checked([one_model], with_models("mistral@latest", "mistral@latest", "Mistral-7B")),
+        "event #0 response.created: expected model 'Mistral-7B' as in the final Response, got 'mistral@latest'",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_broken_exchange_fires_its_rule_and_quotes_the_evidence(case: Case) -> None:
+    assert_fires(case)
+
+
+def test_every_agents_and_identity_rule_has_a_case() -> None:
+    assert fired(CASES) == declared_in(agents, identity)
+
+
+def test_conformant_identifiers_have_no_findings() -> None:
+    checks = (id_prefixes("response", "message", "function_call", "custom_tool_call", "web_search_call"), one_model)
+    output = [message_item("Hi."), call_item(), custom_call(), web_search_call()]
+    assert run_checks(checks, [json_exchange({**conformant_response(), "output": output})]) == []
+    assert run_checks((*COMMON_CHECKS, *IDENTITY), [stream(conformant_stream())]) == []
+
+
+def test_an_unknown_kind_of_id_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="no known id prefix for 'mesage'"):
+        id_prefixes("mesage")
+
+
+def conformant_answer(spec: Request, turn: int) -> Exchange:
+    """What a conformant server answers to one request of an agents probe (hand-made)."""
+    body = spec.body or {}
+    kinds = [t.get("type") for t in body.get("tools", [])]
+    if turn > 0 or not kinds:
+        text = {"agents.input_file": "47", "agents.custom_tool": "42 orders."}.get(probe_of(body), "Zorblat: 13.")
+        output = [reasoning_item()] if turn == 0 else []
+        output += conformant_response(text)["output"]
+    elif kinds == ["custom"]:
+        output = [custom_call()]
+    elif kinds == ["web_search"]:
+        output = [web_search_call(), *conformant_response("Today's headline.")["output"]]
+    else:
+        output = [call_item(call_id="call_0", item_id="fc_0")]
+    answer = tool_response(body, output)
+    # A function tool sent without `parameters` is echoed with the fields the Response lists, as null.
+    answer["tools"] = [
+        {"parameters": None, "strict": None, **t} if t["type"] == "function" else t for t in answer["tools"]
+    ]
+    return json_exchange(answer, request_body=json.dumps(body))
+
+
+def probe_of(body: dict[str, Any]) -> str:
+    """Which probe sent a request, from what it carries."""
+    text = json.dumps(body)
+    return "agents.input_file" if "input_file" in text else "agents.custom_tool" if "run_sql" in text else ""
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.id)
+def test_every_probe_passes_a_conformant_server(probe: Probe) -> None:
+    exchanges = drive(probe, conformant_answer)
+    assert run_checks((*COMMON_CHECKS, *probe.checks), exchanges) == []
+    assert judge(probe, exchanges, semantic=True)[0] is Status.PASS
+
+
+def test_history_replay_sends_the_first_output_back_verbatim() -> None:
+    first, second = drive(BY_ID["agents.history_replay"], conformant_answer)
+    replayed = json.loads(second.request_body)["input"]
+    assert replayed[1:-1] == json.loads(first.body)["output"]
+    assert replayed[1]["type"] == "reasoning" and replayed[-1]["role"] == "user"
+
+
+def test_tool_history_replay_sends_every_item_then_each_call_output() -> None:
+    first, second = drive(BY_ID["agents.history_replay_tool"], conformant_answer)
+    replayed = json.loads(second.request_body)["input"]
+    assert replayed[1:-1] == json.loads(first.body)["output"]
+    assert replayed[-1] == {"type": "function_call_output", "call_id": "call_0", "output": TOOL_RESULT}
+
+
+def test_tool_output_parts_are_sent_as_a_list() -> None:
+    _, second = drive(BY_ID["agents.tool_output_text_parts"], conformant_answer)
+    assert json.loads(second.request_body)["input"][-1]["output"] == TEXT_PARTS
+
+
+def test_a_custom_call_is_answered_under_its_call_id() -> None:
+    _, second = drive(BY_ID["agents.custom_tool"], conformant_answer)
+    *_, call, result = json.loads(second.request_body)["input"]
+    assert call["type"] == "custom_tool_call" and result["call_id"] == call["call_id"] == "call_1"
+    assert result["type"] == "custom_tool_call_output"
+
+
+def test_the_round_trips_stop_without_a_call() -> None:
+    for probe_id in ("agents.history_replay_tool", "agents.tool_output_image", "agents.custom_tool"):
+        exchanges = drive(BY_ID[probe_id], lambda spec, turn: json_exchange(conformant_response("No.")))
+        assert len(exchanges) == 1
+
+
+def test_the_generated_pdf_is_well_formed() -> None:
+    """Every xref offset points at its object, startxref at the xref, and the page shows the text."""
+    data = pdf("A (tricky) line \\ here")
+    assert data.startswith(b"%PDF-1.4\n") and data.endswith(b"%%EOF\n")
+    xref = int(re.search(rb"startxref\n(\d+)\n", data).group(1))  # type: ignore[union-attr]
+    assert data[xref:].startswith(b"xref\n0 6\n")
+    entries = re.findall(rb"(\d{10}) 00000 n \n", data[xref:])
+    assert len(entries) == 5
+    for number, offset in enumerate(entries, 1):
+        assert data[int(offset) :].startswith(b"%d 0 obj\n" % number)
+    assert rb"(A \(tricky\) line \\ here) Tj" in data
+    length = int(re.search(rb"/Length (\d+)", data).group(1))  # type: ignore[union-attr]
+    stream_start = data.index(b"stream\n") + len(b"stream\n")
+    assert data[stream_start + length :].startswith(b"\nendstream")
+
+
+def test_the_file_part_is_the_memo_as_a_pdf_data_url() -> None:
+    part = copy.deepcopy(file_part())
+    prefix = "data:application/pdf;base64,"
+    assert part["type"] == "input_file" and part["file_data"].startswith(prefix)
+    assert base64.b64decode(part["file_data"][len(prefix) :]) == pdf(FILE_TEXT)
