@@ -26,7 +26,7 @@ from conformance.profiles import load_profile
 from conformance.session import Session, live_plan, replay_plans
 from conformance.transports import RecordMode
 from conformance.transports.cassette import safe_name
-from tests.peers.servers import COMMANDS, PeerUnavailable, running
+from tests.peers.servers import PEERS, PeerUnavailable, running
 
 SAMPLE = Path("reports/sample")
 BASELINES = Path("matrices/baseline")
@@ -65,7 +65,7 @@ def main(names: list[str]) -> int:
     logs = Path(tempfile.mkdtemp(prefix="conformance-record-"))
     replay_only = "--replay-only" in names
     names = [n for n in names if n != "--replay-only"]
-    for name in [] if replay_only else names or list(COMMANDS):
+    for name in [] if replay_only else names or list(PEERS):
         try:
             record(name, cassettes, logs)
         except PeerUnavailable as exc:
