@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,14 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     profile = load_profile(name)
     shutil.rmtree(cassettes / safe_name(profile.name), ignore_errors=True)
     port = urlsplit(profile.base_url).port  # the profile's port, so re-recording leaves URLs unchanged
+    start = time.monotonic()
     with running(name, logs, port=port) as peer:
+        print(f"{name} ready in {time.monotonic() - start:.0f} s")
         live = live_plan(
             replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.ALL, cassettes, timeout_s=30
         )
         Session(logs / f"{name}-run").run([live.plan])
-    print(f"recorded {name} into {cassettes / safe_name(profile.name)}")
+    print(f"recorded {name} into {cassettes / safe_name(profile.name)} in {time.monotonic() - start:.0f} s")
 
 
 def write_baselines(matrix: dict[str, Any]) -> None:

@@ -193,6 +193,8 @@ PEERS: dict[str, PeerSpec] = {
 def running(name: str, log_dir: Path, ready_timeout: float | None = None, port: int | None = None) -> Iterator[Peer]:
     """Run one peer on `port` (default: a free loopback port) until the block ends; output goes to a log."""
     spec = PEERS[name]
+    if port is not None:
+        _claim(port, name)
     port = port or free_port()
     command = spec.command(port)
     root = peers_dir()
@@ -237,6 +239,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _claim(port: int, name: str) -> None:
+    """Fail if something already listens on `port`: its /models would answer for the peer not yet started,
+    and a recording would come from a stranger's server."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PeerUnavailable(f"port {port} for {name} is taken ({exc.strerror}); stop what listens there") from exc
 
 
 def _wait_ready(peer: Peer, proc: subprocess.Popen[bytes], timeout: float) -> None:
