@@ -5,8 +5,9 @@
 #   - vLLM's OpenAI server (CPU), in its own virtualenv with its own stamp (tests/peers/build_vllm.sh);
 # and the tiny scripted model they serve (tests/peers/make_model.py), as an HF folder and as GGUF, with
 # a multimodal projector for llama-server (tests/peers/make_mmproj.py).
-# Each step prints its time; on an idle 2-core machine: transformers venv ~2 min, model ~1 min,
-# llama-server ~6 min, vLLM 3-8 min.
+# Each step prints its time. Seen on a 2-core machine shared with other builds (load ~15): the
+# transformers venv 308 s, the model 47 s, its GGUF and projector 109 s, vLLM's venv 465 s; llama-server's
+# compile is the longest step, about 6 min when the machine is idle and far longer when it is not.
 #
 # Usage: tests/peers/build.sh [CACHE_DIR]   (default: $CONFORMANCE_PEERS_DIR or ~/.cache/conformance-peers)
 # The cache lives outside the checkout; a second run with unchanged inputs returns at once.

@@ -4,7 +4,8 @@
 # to those does not reinstall vLLM. It serves the model tests/peers/build.sh writes to CACHE_DIR/models.
 #
 # Usage: tests/peers/build_vllm.sh [CACHE_DIR]   (called by tests/peers/build.sh)
-# Times seen on a 2-core machine: install 3-8 min (about 3.4 GB in the venv); start ~30 s idle.
+# Seen on a busy 2-core machine: 465 s to install, 3.5 GB in the venv; the server starts in ~30 s when
+# the machine is idle, 2-3 min when it is loaded.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=${1:-${CONFORMANCE_PEERS_DIR:-$HOME/.cache/conformance-peers}}
