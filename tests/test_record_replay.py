@@ -71,10 +71,10 @@ KNOWN = {
     # unknown template are clean 4xx, unknown parameters pass, and its error codes are integers.
     "vllm": [
         ("tools.choice_none", "IGNORED", "got a call written as text"),
-        ("vision.base64_png", "UNSUPPORTED", "error.code: 400"),
-        ("parameters.prompt", "UNSUPPORTED", "error.code: 400"),
+        ("vision.base64_png", "UNSUPPORTED", "error.code: expected string or null, got integer"),
+        ("parameters.prompt", "UNSUPPORTED", "error.code: expected string or null, got integer"),
         ("errors.unknown_parameter", "IGNORED", "expected a 400, got 200"),
-        ("state.store_then_get", "UNSUPPORTED", "error.code: 404"),
+        ("state.store_then_get", "UNSUPPORTED", "error.code: expected string or null, got integer"),
     ],
     "vllm-store": [
         ("tools.choice_none", "IGNORED", "got a call written as text"),
