@@ -37,6 +37,16 @@ def transformers_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pee
     yield from _peer("transformers-serve", tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    yield from _peer("vllm", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def vllm_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    yield from _peer("vllm-store", tmp_path_factory)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).parent

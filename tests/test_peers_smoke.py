@@ -14,17 +14,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.peers.servers import COMMANDS, Peer
+from tests.peers.params import peer_params
+from tests.peers.servers import PEERS, Peer
 
 pytestmark = pytest.mark.peer
 
-# The tiny model's text script (tests/peers/make_model.py); both peers serve it verbatim.
+# The tiny model's text script (tests/peers/make_model.py); every peer serves it verbatim.
 SCRIPTED = "Hello! This is a tiny test model."
 
 
-@pytest.fixture(params=sorted(COMMANDS))
+@pytest.fixture(params=peer_params(sorted(PEERS)))
 def served(request: pytest.FixtureRequest) -> Peer:
-    """Every peer in COMMANDS, through its session fixture in conftest.py (named like the peer)."""
+    """Every peer in PEERS, through its session fixture in conftest.py (named like the peer)."""
     peer: Peer = request.getfixturevalue(request.param.replace("-", "_"))
     return peer
 
@@ -56,7 +57,7 @@ def test_answers_streamed(served: Peer) -> None:
     with httpx.stream("POST", served.base_url + "/responses", json=_post(served, stream=True), timeout=60) as reply:
         assert reply.status_code == 200, reply.read().decode()
         assert reply.headers["content-type"].startswith("text/event-stream"), reply.headers
-        # Both peers put each event's JSON on one `data:` line, so lines suffice here.
+        # Every peer puts each event's JSON on one `data:` line, so lines suffice here.
         events = [json.loads(line[5:]) for line in reply.iter_lines() if line.startswith("data:")]
     types = [e["type"] for e in events]
     assert types[0] == "response.created" and types[-1] == "response.completed", types

@@ -14,7 +14,8 @@ from conformance.profiles import profile_for
 from conformance.results import RESULTS_FILE, read_results
 from conformance.session import Session, live_plan, replay_plans
 from conformance.transports import RecordMode
-from tests.peers.servers import Peer
+from tests.peers.params import peer_params
+from tests.peers.servers import PEERS, Peer
 
 pytestmark = pytest.mark.peer
 
@@ -27,13 +28,13 @@ def _comparable(matrix: dict) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module", params=["llama-server", "transformers-serve"])
+@pytest.fixture(scope="module", params=peer_params(PEERS))
 def recorded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     peer: Peer = request.getfixturevalue(request.param.replace("-", "_"))
     root = tmp_path_factory.mktemp("record")
     profile = profile_for(request.param, peer.base_url)
     assert profile is not None
-    live = live_plan(profile, None, PROBES, RecordMode.ALL, root / "cassettes", timeout_s=10)
+    live = live_plan(profile, None, PROBES, RecordMode.ALL, root / "cassettes", timeout_s=30)
     assert live.plan.models == (peer.model,), "the model comes from the server's own catalog"
     return Session(root / "out").run([live.plan]), root
 
@@ -78,7 +79,26 @@ KNOWN = {
         ("guide.basic", "FAIL", "'str' object has no attribute 'output_text'"),
         ("clients.agents_sdk", "FAIL", "the OpenAI Agents SDK raised \"AttributeError: 'str' object has no attribute"),
     ],
+    # vLLM by default: tools stay in the prompt under tool_choice none, images to a text model and an
+    # unknown template are clean 4xx, unknown parameters pass, and its error codes are integers.
+    "vllm": [
+        ("tools.choice_none", "IGNORED", "got a call written as text"),
+        ("vision.base64_png", "UNSUPPORTED", "error.code: expected string or null, got integer"),
+        ("parameters.prompt", "UNSUPPORTED", "error.code: expected string or null, got integer"),
+        ("errors.unknown_parameter", "IGNORED", "expected a 400, got 200"),
+        ("state.store_then_get", "UNSUPPORTED", "error.code: expected string or null, got integer"),
+    ],
+    "vllm-store": [
+        ("tools.choice_none", "IGNORED", "got a call written as text"),
+        ("state.previous_unknown", "NON-STRICT", "expected 400, got 404"),
+    ],
 }
+# vLLM's store is a switch: off (its default), `store: true` is accepted and nothing can be read back;
+# on, a stored response, a second turn and background work all come through.
+STATE = ("state.store_then_get", "state.previous_response_id", "parameters.background")
+KEEPS_STATE = {"vllm": False, "vllm-store": True}
+# Peers started with `enable_thinking: false` as a default chat-template kwarg (tests/peers/servers.py).
+THINKING_OFF = {"vllm", "vllm-store"}
 # Probes the tiny model is scripted to answer from what the server hands it (tests/peers/make_model.py):
 # the profiles keep their semantic checks on, and the answers meet them. llama-server rejects the
 # chat-style round trip; transformers serve runs the model text-only, so it cannot see the image.
@@ -95,12 +115,16 @@ SCRIPTED = {
         "agents.tool_output_image",
     },
     "transformers-serve": {"tools.parallel", "tools.round_trip", "tools.chat_round_trip"},
+    "vllm": {"tools.parallel", "tools.round_trip"},
+    "vllm-store": {"tools.parallel", "tools.round_trip"},
 }
 # The llama-server profile claims streaming and state on purpose, so DRIFT shows offline; transformers'
 # profile claims nothing.
 DRIFTING = {
     "llama-server": {"streaming.text", "streaming.instructions", "state.store_then_get", "state.previous_response_id"},
     "transformers-serve": set(),
+    "vllm": set(),
+    "vllm-store": set(),
 }
 
 
@@ -123,6 +147,28 @@ def test_the_scripted_answers_show_the_server_passed_the_model_what_it_needs(rec
         semantic = [f for f in cells[probe]["findings"] if RULES[f["rule"]].tag is Tag.SEMANTIC]
         assert semantic == [], (probe, semantic)
     assert cells["core.text_input"]["semantic_checks"] is False
+
+
+def test_the_vllm_store_switch_decides_the_state_cells(recorded: tuple[dict, Path]) -> None:
+    live, _ = recorded
+    provider = live["cells"][0]["provider"]
+    if provider not in KEEPS_STATE:
+        pytest.skip(f"{provider} has no store switch")
+    cells = {c["probe"]: c for c in live["cells"]}
+    served = {probe: cells[probe]["status"] in ("PASS", "NON-STRICT") for probe in STATE}
+    assert served == dict.fromkeys(STATE, KEEPS_STATE[provider]), {p: cells[p]["status"] for p in STATE}
+
+
+def test_thinking_off_keeps_an_unprompted_think_out_of_the_answer(recorded: tuple[dict, Path]) -> None:
+    """vLLM passes enable_thinking false (its default chat-template kwargs here): the template writes an
+    empty think block, as Qwen3's does, and no thought reaches output_text."""
+    live, _ = recorded
+    provider = live["cells"][0]["provider"]
+    if provider not in THINKING_OFF:
+        pytest.skip(f"{provider} does not pass enable_thinking")
+    cell = next(c for c in live["cells"] if c["probe"] == "reasoning.unprompted")
+    assert cell["status"] in ("PASS", "NON-STRICT"), cell["findings"][:3]
+    assert not [f for f in cell["findings"] if f["rule"].startswith("reasoning.")], cell["findings"]
 
 
 def test_every_cell_carries_its_claim_and_drift_marks_a_false_one(recorded: tuple[dict, Path]) -> None:

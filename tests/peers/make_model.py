@@ -84,6 +84,8 @@ IMAGE_PAD = 30.0  # a constant image-embedding dimension, so the text model's RM
 SHARP = 40.0  # the projector's GELU acts as a ReLU on inputs scaled this far from zero
 
 # Jinja prefix that picks the mode marker; llama.cpp passes `reasoning_effort` from `reasoning.effort`.
+# `enable_thinking: false` (vLLM's chat-template kwarg, as Qwen3 reads it) rules thinking out: the
+# template then writes an empty think block and the model answers straight away.
 MODE_PREFIX = (
     "{%- set _last = messages[-1] if messages else {} %}"
     "{%- set ns = namespace(txt='') %}"
@@ -92,11 +94,12 @@ MODE_PREFIX = (
     "{%- set ns.txt = ns.txt ~ ' ' ~ c.text %}{%- endif %}{%- endfor %}{%- endif %}"
     "{%- set _txt = ns.txt | lower %}"
     "{%- set _effort = reasoning_effort if (reasoning_effort is defined and reasoning_effort) else 'none' %}"
+    "{%- set _thinking = not (enable_thinking is defined and enable_thinking is false) %}"
     "{%- if tools and tools | length > 1 and _last.role == 'user' and 'both' in _txt %}<|mode_tools2|>"
     "{%- elif tools and _last.role == 'user' %}<|mode_tools|>"
     "{%- elif _last.role == 'tool' %}<|mode_result|>"
     "{%- elif _last.role == 'user' and 'json' in _txt %}<|mode_json|>"
-    "{%- elif _effort != 'none' or (_last.role == 'user' and 'think' in _txt) %}<|mode_think|>"
+    "{%- elif _thinking and (_effort != 'none' or (_last.role == 'user' and 'think' in _txt)) %}<|mode_think|>"
     "{%- endif %}"
 )
 
@@ -397,11 +400,23 @@ def self_test(hf_tok: PreTrainedTokenizerFast, model: Qwen2ForCausalLM) -> None:
             None,
             "<think>Thinking about the answer...</think>Hello!",
         ),
+        "think-off": (
+            [{"role": "user", "content": "Think first"}],
+            None,
+            "Hello! This is a tiny test model.",
+        ),
         "text+number": ([{"role": "user", "content": "Say 42 words"}], None, "Hello! This is a tiny test model."),
     }
+    # Thinking turned off, as vLLM's --default-chat-template-kwargs does: an empty think block, no thoughts.
+    template_kwargs = {"think-off": {"enable_thinking": False}}
     for name, (messages, tool_list, expected) in cases.items():
         enc = hf_tok.apply_chat_template(
-            messages, tools=tool_list, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            messages,
+            tools=tool_list,
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+            **template_kwargs.get(name, {}),
         )
         out = model.generate(**enc, max_new_tokens=24)
         text = hf_tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)

@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from conformance.profiles import load_profile
 from conformance.session import Session, live_plan, replay_plans
 from conformance.transports import RecordMode
 from conformance.transports.cassette import safe_name
-from tests.peers.servers import COMMANDS, PeerUnavailable, running
+from tests.peers.servers import PEERS, PeerUnavailable, running
 
 SAMPLE = Path("reports/sample")
 BASELINES = Path("matrices/baseline")
@@ -37,12 +38,14 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     profile = load_profile(name)
     shutil.rmtree(cassettes / safe_name(profile.name), ignore_errors=True)
     port = urlsplit(profile.base_url).port  # the profile's port, so re-recording leaves URLs unchanged
+    start = time.monotonic()
     with running(name, logs, port=port) as peer:
+        print(f"{name} ready in {time.monotonic() - start:.0f} s")
         live = live_plan(
             replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.REWRITE, cassettes, timeout_s=30
         )
         Session(logs / f"{name}-run").run([live.plan])
-    print(f"recorded {name} into {cassettes / safe_name(profile.name)}")
+    print(f"recorded {name} into {cassettes / safe_name(profile.name)} in {time.monotonic() - start:.0f} s")
 
 
 def write_baselines(matrix: dict[str, Any]) -> None:
@@ -65,7 +68,7 @@ def main(names: list[str]) -> int:
     logs = Path(tempfile.mkdtemp(prefix="conformance-record-"))
     replay_only = "--replay-only" in names
     names = [n for n in names if n != "--replay-only"]
-    for name in [] if replay_only else names or list(COMMANDS):
+    for name in [] if replay_only else names or list(PEERS):
         try:
             record(name, cassettes, logs)
         except PeerUnavailable as exc:
