@@ -153,7 +153,12 @@ def _format(probe: Probe) -> dict[str, Any]:
 
 
 # An answer each probe's schema accepts: what a server that enforces the schema could send.
-VALID_ANSWERS = {"structured.nested_array": '{"people": [{"name": "Ada", "age": 36}, {"name": "Alan", "age": 41}]}'}
+LOVELACE = '{"surname": "Lovelace", "born": 1815}'
+VALID_ANSWERS = {
+    "structured.nested_array": json.dumps(
+        {"people": [{"surname": "Lovelace", "born": 1815}, {"surname": "Turing", "born": 1912}]}
+    )
+}
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.id)
@@ -161,7 +166,7 @@ def test_every_probe_passes_a_conformant_answer(probe: Probe) -> None:
     sent = _request(probe)
     assert sent.body is not None
     fmt = _format(probe)
-    answer = VALID_ANSWERS.get(probe.id, ADA)
+    answer = VALID_ANSWERS.get(probe.id, LOVELACE)
     if sent.stream:
         events = conformant_stream([answer[:10], answer[10:]])
         events[-1]["response"]["text"] = {"format": fmt}
@@ -197,11 +202,12 @@ def test_every_schema_sent_is_valid_and_strict_compatible(probe: Probe) -> None:
 
 
 def test_prompts_say_json_where_openai_requires_it() -> None:
+    """Only json_object needs the word JSON in the prompt; the json_schema probes must not say it (see below)."""
     for probe in PROBES:
         sent = _request(probe).body
         assert sent is not None
         asks_for_json = "json" in sent["input"].lower()
-        assert asks_for_json is (probe.id != "structured.schema_without_json_prompt"), probe.id
+        assert asks_for_json is (_format(probe)["type"] == "json_object"), probe.id
 
 
 def test_schema_errors_name_the_path_and_ignore_an_unusable_schema() -> None:
@@ -254,4 +260,24 @@ def test_a_loose_schema_broken_is_non_strict() -> None:
 
 def test_a_conformant_answer_passes() -> None:
     probe = BY_ID["structured.json_schema_strict"]
-    assert _status(probe, _with_request(probe, answered(ADA, _format(probe)))) is Status.PASS
+    assert _status(probe, _with_request(probe, answered(LOVELACE, _format(probe)))) is Status.PASS
+
+
+def _names(schema: Any) -> set[str]:
+    """Every property name a schema declares, at any depth."""
+    if isinstance(schema, dict):
+        own = set(schema["properties"]) if isinstance(schema.get("properties"), dict) else set()
+        return own.union(*(_names(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_names(v) for v in schema))
+    return set()
+
+
+@pytest.mark.parametrize("probe", [p for p in PROBES if _format(p)["type"] == "json_schema"], ids=lambda p: p.id)
+def test_no_json_schema_prompt_lets_an_unconstrained_answer_pass(probe: Probe) -> None:
+    """The prompt asks for prose and names none of the schema's fields: only an enforced schema gives them."""
+    body = _request(probe).body
+    assert body is not None
+    said = " ".join(str(body.get(k, "")) for k in ("input", "instructions")).lower()
+    assert "json" not in said
+    assert not [name for name in _names(_format(probe)["schema"]) if name.lower() in said]

@@ -1,10 +1,10 @@
 """Structured-output probes: `text.format` json_schema (strict or not) and json_object, plain and streamed.
 
-Every prompt but one says "JSON", as OpenAI requires for json_object. Most schemas accept
-{"name": "Ada", "age": 36}, so a model that merely answers in JSON can pass them; two probes need
-the server to enforce the format, which is what tells "honoured" from "ignored": an array of nested
-objects, and a json_schema request whose prompt never mentions JSON (OpenAI needs no such hint for
-json_schema, only for json_object).
+A probe must not pass by coincidence: a server that ignored `text.format` returns what the model
+would have said anyway. So the json_schema prompts ask for prose and never name the schema's fields
+(`surname`, `born`): only a server that applies the schema can turn that question into a JSON object
+with those fields. json_object cannot be made so: OpenAI requires the word JSON in the prompt, so its
+prompt asks for JSON, and a model that obeys it passes whether or not the server enforced anything.
 """
 
 from __future__ import annotations
@@ -17,28 +17,32 @@ from conformance.checks.structured import STRUCTURED_CHECKS
 from conformance.probes.base import Probe, Request, Script, single
 from conformance.probes.streaming import FINAL_CHECKS
 
-PERSON_PROMPT = "Describe one famous mathematician as JSON with their name and age."
+PROSE_PROMPT = "In two sentences of plain prose, tell me about one famous mathematician."
+JSON_PROMPT = "Describe one famous mathematician as a JSON object."
 
 PERSON: dict[str, Any] = {
     "type": "object",
-    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
+    "properties": {"surname": {"type": "string"}, "born": {"type": "integer"}},
+    "required": ["surname", "born"],
     "additionalProperties": False,
 }
 # What pydantic emits for a model with a named sub-type and an Optional field: $defs, $ref, anyOf-null.
 PERSON_WITH_DEFS: dict[str, Any] = {
     "type": "object",
-    "$defs": {"FullName": {"type": "string", "description": "the person's full name"}},
+    "$defs": {"Surname": {"type": "string", "description": "the person's family name"}},
     "properties": {
-        "name": {"$ref": "#/$defs/FullName"},
-        "age": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        "surname": {"$ref": "#/$defs/Surname"},
+        "born": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
     },
-    "required": ["name", "age"],
+    "required": ["surname", "born"],
     "additionalProperties": False,
 }
 PERSON_FROM_LIST: dict[str, Any] = {
     **PERSON,
-    "properties": {"name": {"type": "string", "enum": ["Ada", "Grace", "Alan"]}, "age": {"type": "integer"}},
+    "properties": {
+        "surname": {"type": "string", "enum": ["Lovelace", "Hopper", "Turing"]},
+        "born": {"type": "integer"},
+    },
 }
 PEOPLE: dict[str, Any] = {
     "type": "object",
@@ -53,9 +57,9 @@ def json_schema(name: str, schema: dict[str, Any], strict: bool) -> dict[str, An
     return {"type": "json_schema", "name": name, "schema": schema, "strict": strict}
 
 
-def asking(prompt: str, fmt: dict[str, Any], stream: bool = False) -> Script:
+def asking(prompt: str, fmt: dict[str, Any], stream: bool = False, **extra: Any) -> Script:
     """One request for `prompt` with `text.format` set (text_input cannot: its first parameter is `text`)."""
-    body = {"input": prompt, "text": {"format": fmt}, **({"stream": True} if stream else {})}
+    body = {"input": prompt, "text": {"format": fmt}, **extra, **({"stream": True} if stream else {})}
     return single(lambda model: Request({"model": model, **body}, stream=stream))
 
 
@@ -66,35 +70,35 @@ PROBES = (
         "structured.json_schema_strict",
         "structured",
         "`text.format` json_schema, strict: the answer is JSON valid against the schema",
-        asking(PERSON_PROMPT, json_schema("person", PERSON, strict=True)),
+        asking(PROSE_PROMPT, json_schema("person", PERSON, strict=True)),
         ANSWER_CHECKS,
     ),
     Probe(
         "structured.json_schema_loose",
         "structured",
         "`text.format` json_schema, strict: false: the answer is JSON, valid against the schema (best effort)",
-        asking(PERSON_PROMPT, json_schema("person", PERSON, strict=False)),
+        asking(PROSE_PROMPT, json_schema("person", PERSON, strict=False)),
         ANSWER_CHECKS,
     ),
     Probe(
         "structured.json_object",
         "structured",
         "`text.format` json_object: the answer is one JSON object",
-        asking(PERSON_PROMPT, {"type": "json_object"}),
+        asking(JSON_PROMPT, {"type": "json_object"}),
         ANSWER_CHECKS,
     ),
     Probe(
         "structured.stream",
         "structured",
         "streamed json_schema, strict: a well-formed stream whose text is JSON valid against the schema",
-        asking(PERSON_PROMPT, json_schema("person", PERSON, strict=True), stream=True),
+        asking(PROSE_PROMPT, json_schema("person", PERSON, strict=True), stream=True),
         (*STREAM_CHECKS, *FINAL_CHECKS, *STRUCTURED_CHECKS),
     ),
     Probe(
         "structured.defs_and_refs",
         "structured",
         "json_schema with $defs, $ref and an anyOf-null field, as pydantic and the SDK's parse() emit",
-        asking(PERSON_PROMPT, json_schema("person", PERSON_WITH_DEFS, strict=True)),
+        asking(PROSE_PROMPT, json_schema("person", PERSON_WITH_DEFS, strict=True)),
         ANSWER_CHECKS,
     ),
     Probe(
@@ -102,7 +106,7 @@ PROBES = (
         "structured",
         "json_schema with an enum: the answer picks one of the listed values",
         asking(
-            "Pick one of Ada, Grace or Alan and give their name and age as JSON.",
+            "In one sentence of prose, say which pioneer of computing you admire most.",
             json_schema("person", PERSON_FROM_LIST, strict=True),
         ),
         ANSWER_CHECKS,
@@ -112,7 +116,7 @@ PROBES = (
         "structured",
         "json_schema with an array of nested objects: the answer has the schema's shape, not one it prefers",
         asking(
-            "List two famous mathematicians with their names and ages as JSON.",
+            "In plain prose, tell me about two famous mathematicians.",
             json_schema("people", PEOPLE, strict=True),
         ),
         ANSWER_CHECKS,
@@ -120,8 +124,12 @@ PROBES = (
     Probe(
         "structured.schema_without_json_prompt",
         "structured",
-        "json_schema is enforced even when the prompt does not ask for JSON",
-        asking("Tell me about one famous mathematician.", json_schema("person", PERSON, strict=True)),
+        "json_schema is enforced even when the instructions ask for prose, not JSON",
+        asking(
+            PROSE_PROMPT,
+            json_schema("person", PERSON, strict=True),
+            instructions="Always answer in plain sentences, never as structured data.",
+        ),
         ANSWER_CHECKS,
     ),
 )

@@ -55,6 +55,8 @@ WEATHER_IN_UNIT = function_tool(
 CHAT_WEATHER = {"type": "function", "function": {k: v for k, v in WEATHER.items() if k != "type"}}
 
 WEATHER_QUESTION = "What is the weather in Paris right now?"
+# Forcing a call only shows when the question needs none: a server that ignored tool_choice answers in text.
+NO_TOOL_QUESTION = "Say hello in one short sentence."
 BOTH_QUESTION = "What is the weather in Paris, and what time is it in Tokyo? Use both tools at once."
 # Values a model is unlikely to guess, so an answer that names one has read the tool output.
 TOOL_RESULT = json.dumps({"city": "Paris", "temperature_c": 13, "conditions": "volcanic ash"})
@@ -113,16 +115,16 @@ PROBES = (
     Probe(
         "tools.choice_required",
         "tools",
-        "`tool_choice: required` gives a function_call",
-        text_input(WEATHER_QUESTION, tools=[WEATHER], tool_choice="required"),
+        "`tool_choice: required` gives a function_call, even to a question that needs no tool",
+        text_input(NO_TOOL_QUESTION, tools=[WEATHER], tool_choice="required"),
         TOOL_CHECKS,
     ),
     Probe(
         "tools.choice_named",
         "tools",
-        "a named `tool_choice` forces that function, even when another tool fits the question better",
+        "a named `tool_choice` forces that function, though the question needs only the other tool",
         text_input(
-            "I fly to Paris tomorrow: what is the weather there, and what time is it?",
+            WEATHER_QUESTION,
             tools=[WEATHER, TIME],
             tool_choice={"type": "function", "name": "get_time"},
         ),
