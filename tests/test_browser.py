@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from conformance.probes import FEATURES
 from conformance.report import render_html
 from conformance.report.html import cell_anchor
 from conformance.report.view import CAPABILITIES, KNOWN, number
@@ -45,19 +46,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return out / "matrix.html", matrix
 
 
-GROUPS = (
-    "core",
-    "streaming",
-    "structured",
-    "tools",
-    "vision",
-    "reasoning",
-    "state",
-    "parameters",
-    "errors",
-    "guide",
-    "sdk",
-)
+GROUPS = (*FEATURES, "sdk")  # every feature group the suite probes, and the derived sdk column
 
 
 def _visible(browser: Browser, selector: str) -> int:
@@ -264,3 +253,15 @@ def _assert_png(path: Path, width: int, height: int) -> None:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert data[12:16] == b"IHDR" and struct.unpack(">II", data[16:24]) == (width, height)
+
+
+def test_the_replayed_report_of_every_group_fits_a_1440_px_screen(
+    browser: Browser, replayed: tuple[Path, dict[str, Any]]
+) -> None:
+    """Every feature group the suite has, with real reasons and claims, and no horizontal scrolling."""
+    page, matrix = replayed
+    browser.open(page.as_uri())
+    assert browser.eval("document.querySelectorAll('thead th.gh').length") == len(
+        {c["feature"] for c in matrix["cells"]}
+    )
+    assert browser.eval("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
