@@ -40,11 +40,12 @@ from typing import Any
 
 from openai.types.responses import Response
 
+from conformance.plan import Plan
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.schedule import Pacing
-from conformance.session import Plan, Session
+from conformance.session import Session
 from conformance.transports.pacing import Buckets
 
 # Probes of one request each that a fixed answer serves, in the order `--probes P` takes them.

@@ -17,26 +17,26 @@ from typing import Any, NoReturn
 import httpx
 
 from conformance import __version__, expectations
-from conformance.catalog import Catalog
+from conformance.catalog.model import Catalog
 from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
 from conformance.paths import cassettes_dir, expectations_dir
-from conformance.preflight import preflight
-from conformance.probes.listing import probe_table, update_readme
-from conformance.profiles import ProfileError, profile_for
-from conformance.runner import CellResult, describe
-from conformance.schedule import Deadline
-from conformance.session import (
+from conformance.plan import (
     DEFAULT_SEMANTIC_TRIES,
     DEFAULT_TIMEOUT_S,
-    Session,
     api_key_for,
     live_plan,
-    render_dir,
     replay_plans,
     select_probes,
 )
+from conformance.preflight import preflight
+from conformance.probes.listing import probe_table, update_readme
+from conformance.profiles import ProfileError, profile_for
+from conformance.render import render_dir
+from conformance.runner import CellResult, describe
+from conformance.schedule import Deadline
+from conformance.session import Session
 from conformance.shard import Shard, merge
 from conformance.terminal import inert_output, one_line
 from conformance.transports import CassetteError, RecordMode

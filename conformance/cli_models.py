@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from conformance.catalog import CLAIMED_FEATURES, Catalog, ModelEntry, fetch_catalog
+from conformance.catalog.fetch import fetch_catalog
+from conformance.catalog.model import CLAIMED_FEATURES, Catalog, ModelEntry
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.terminal import one_line

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.catalog import drift
+from conformance.catalog.model import drift
 from conformance.evidence import Status
 from conformance.probes import PROBES
 

@@ -23,6 +23,16 @@ import pytest
 from conformance import safejson
 from conformance.evidence import Outcome
 from conformance.paths import cassettes_dir
+from conformance.plan import (
+    DEFAULT_SEMANTIC_TRIES,
+    DEFAULT_TIMEOUT_S,
+    Plan,
+    api_key_for,
+    live_plan,
+    replay_plans,
+    select_probes,
+    transports_for,
+)
 from conformance.probes import Probe
 from conformance.profiles import profile_for
 from conformance.report import view
@@ -31,19 +41,7 @@ from conformance.report.html import cell_anchor
 from conformance.results import RESULTS_FILE, ResultsWriter
 from conformance.runner import CellResult
 from conformance.schedule import Deadline, over_budget
-from conformance.session import (
-    DEFAULT_SEMANTIC_TRIES,
-    DEFAULT_TIMEOUT_S,
-    Plan,
-    Session,
-    annotate,
-    api_key_for,
-    live_plan,
-    replay_plans,
-    run_planned,
-    select_probes,
-    transports_for,
-)
+from conformance.session import Session, annotate, run_planned
 from conformance.terminal import one_line
 from conformance.transports import RecordMode
 

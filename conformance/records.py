@@ -272,7 +272,7 @@ class Manifest(Record):
     models: list[str]
     body_cap_bytes: int | None = Field(default=None, gt=0)
     request_defaults: dict[str, Any] = {}  # fields every probe sends unless it sets them, so replays send the same
-    catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.Catalog's form
+    catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.model.Catalog's form
 
 
 SCHEMAS: dict[str, tuple[type[Record], str]] = {

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,16 @@ def read_text_file(path: Path, what: str) -> str:
         raise ValueError(f"{path}: the {what} file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ValueError(f"{path}: the {what} file cannot be read ({exc.strerror or exc})") from None
+
+
+def write_file_atomic(path: Path, text: str) -> None:
+    """Write beside, then rename over: never a half file, a symlink at `path` is replaced rather than followed,
+    and parallel workers (pytest-xdist) writing the same file each replace it whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def read_json_file(path: Path, what: str) -> Any:

@@ -27,7 +27,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
-from conformance.catalog import Catalog
+from conformance.catalog.model import Catalog
 from conformance.checks.http import BUDGET
 from conformance.evidence import Status
 from conformance.probes import Probe

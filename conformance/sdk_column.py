@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.catalog import claim_record
+from conformance.catalog.model import claim_record
 from conformance.checks.rules import Rule
 from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, complaint, sdk_reads
 from conformance.evidence import Exchange, Status

@@ -1,241 +1,42 @@
-"""A run: which cells, through which transports, written where. Shared by the CLI and the pytest plugin.
+"""A run: cells through transports into one output directory. Shared by the CLI and the pytest plugin.
 
 A run directory holds `results.jsonl` (appended as each cell finishes), `run.json` (what was asked
-and whether it finished, so an interrupted run resumes), and the rendered matrix and reports.
+and whether it finished, so an interrupted run resumes), and the rendered matrix and reports. What to
+run is a `plan.Plan`; rendering is `render.render_dir`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-from pydantic import ValidationError
-
-from conformance import safejson
-from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
+from conformance.catalog.model import Catalog, claim_record, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
 from conformance.evidence import Finding, Status
-from conformance.matrix import build_matrix, write_matrix
-from conformance.node_column import node_records
-from conformance.paths import MANIFEST, file_name
-from conformance.probes import PROBES, Probe
-from conformance.profiles import Profile
-from conformance.records import Manifest
-from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
+from conformance.manifest import write_manifest
+from conformance.paths import file_name
+from conformance.plan import Plan, transports_for
+from conformance.probes import Probe
+from conformance.render import render_dir
+from conformance.results import (
+    RESULTS_FILE,
+    DirLock,
+    ResultsWriter,
+    read_json_file,
+    read_results,
+    set_aside_torn_tail,
+    write_file_atomic,
+)
 from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_schemas
-from conformance.schedule import Deadline, Pacing, model_rates, over_budget, run_groups
-from conformance.sdk_column import sdk_records
-from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
-from conformance.transports.cassette import CassetteError, cassette_path, catalog_cassette_path, provider_dir
-from conformance.transports.deadline import live_transport
-
-# The run options the CLI and the pytest plugin share, with one set of defaults.
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_SEMANTIC_TRIES = 3  # models are not deterministic: a cell failed only on meaning gets three tries
-
-
-def api_key_for(profile: Profile, key_env: str | None) -> str | None:
-    """The key from the named variable (or the profile's); an empty or unset variable is no key, paced as anonymous."""
-    env = key_env if key_env is not None else profile.api_key_env
-    return (os.environ.get(env) or None) if env else None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to run. `mode` None means live with no cassettes; `catalog` carries the claims; `pacing` the rates."""
-
-    target: Target
-    models: tuple[str, ...]
-    probes: tuple[Probe, ...]
-    mode: RecordMode | None
-    cassettes: Path
-    catalog: Catalog | None = None
-    pacing: Pacing = field(default_factory=Pacing)
-
-    def cells(self) -> list[tuple[str, Probe]]:
-        return [(model, probe) for model in self.models for probe in self.probes]
-
-
-def select_probes(patterns: Sequence[str] = (), features: Sequence[str] = ()) -> tuple[Probe, ...]:
-    """Probes whose id matches any glob in `patterns` and whose feature is in `features` (empty = all)."""
-    chosen = [
-        p
-        for p in PROBES
-        if (not patterns or any(fnmatch.fnmatchcase(p.id, pat) for pat in patterns))
-        and (not features or p.feature in features)
-    ]
-    if not chosen:
-        raise ValueError(f"no probe matches --probe {list(patterns)} --feature {list(features)}")
-    return tuple(chosen)
-
-
-def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Sequence[str] = ()) -> tuple[str, ...]:
-    """Globs select among the available models; a pattern with no glob characters names a model outright."""
-    chosen: list[str] = []
-    for pattern in patterns or ["*"]:
-        if not any(c in pattern for c in "*?[") and pattern not in available:
-            chosen.append(pattern)
-        chosen.extend(m for m in available if fnmatch.fnmatchcase(m, pattern))
-    kept = [m for m in dict.fromkeys(chosen) if not any(fnmatch.fnmatchcase(m, x) for x in exclude)]
-    return tuple(kept)
-
-
-def catalog_transport(target: Target, mode: RecordMode | None, cassettes: Path) -> Callable[[], httpx.BaseTransport]:
-    """Catalog requests go through the same transports as probes: one cassette per provider."""
-
-    def factory() -> httpx.BaseTransport:
-        live = live_transport()
-        if mode is None:
-            return live
-        inner = NoNetworkTransport() if mode is RecordMode.NONE else live
-        path = catalog_cassette_path(cassettes, target.provider)
-        return CassetteTransport(
-            path, mode, inner, provider=target.provider, model="_catalog", probe="catalog", secrets=target.secrets
-        )
-
-    return factory
-
-
-@dataclass(frozen=True)
-class LivePlan:
-    plan: Plan
-    skipped: dict[str, str]  # catalog models not probed, and why
-    warnings: tuple[str, ...]  # what the catalog parsers noticed
-
-
-def live_plan(
-    profile: Profile,
-    api_key: str | None,
-    probes: tuple[Probe, ...],
-    mode: RecordMode | None,
-    cassettes: Path,
-    models: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    include_unavailable: bool = False,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    semantic_tries: int = DEFAULT_SEMANTIC_TRIES,
-    rate_limit: float | None = None,
-    budget_s: float | None = None,
-    max_in_flight: int | None = None,
-) -> LivePlan:
-    """Models come from the provider's catalog (recorded like any exchange); claims come with them."""
-    target = Target(
-        profile.name,
-        profile.base_url,
-        api_key,
-        semantic=profile.semantic_checks,
-        timeout_s=timeout_s,
-        semantic_tries=semantic_tries,
-        semantic_probes=profile.semantic_probes,
-        body_cap_bytes=profile.body_cap_bytes,
-        request_defaults=dict(profile.request_defaults),
-    )
-    catalog = fetch_catalog(
-        profile, catalog_transport(target, mode, cassettes), api_key=api_key, timeout_s=timeout_s, budget_s=budget_s
-    )
-    available, skipped = catalog.selection(include_unavailable)
-    chosen = select_models(available, models, exclude)
-    rates = model_rates(profile, catalog, chosen, keyed=api_key is not None, override=rate_limit)
-    pacing = Pacing(rates, max_in_flight=max_in_flight)
-    plan = Plan(target, chosen, probes, mode, cassettes, catalog, pacing)
-    return LivePlan(plan, {m: r for m, r in skipped.items() if m not in chosen}, catalog.warnings)
-
-
-def transports_for(plan: Plan) -> TransportFactory:
-    def live() -> httpx.BaseTransport:
-        return live_transport()
-
-    mode = plan.mode
-    if mode is None:
-        return lambda probe, model: plan.pacing.wrap(live(), plan.target.provider, model)
-
-    def cassette(probe: Probe, model: str) -> httpx.BaseTransport:
-        path = cassette_path(plan.cassettes, plan.target.provider, model, probe.id)
-        inner = NoNetworkTransport() if mode is RecordMode.NONE else live()
-        recorder = CassetteTransport(
-            path,
-            mode,
-            inner,
-            provider=plan.target.provider,
-            model=model,
-            probe=probe.id,
-            secrets=plan.target.secrets,
-        )
-        return plan.pacing.wrap(recorder, plan.target.provider, model)
-
-    return cassette
-
-
-def write_manifest(plan: Plan) -> None:
-    """Record what replay needs to know about the provider: where it was and which models it had."""
-    path = provider_dir(plan.cassettes, plan.target.provider) / MANIFEST
-    previous = read_manifest(path).models if path.exists() and not path.is_symlink() else []
-    manifest = Manifest(
-        provider=plan.target.provider,
-        base_url=plan.target.base_url,
-        semantic_checks=plan.target.semantic,
-        semantic_tries=plan.target.semantic_tries,
-        semantic_probes=sorted(plan.target.semantic_probes),
-        models=sorted(set(previous) | set(plan.models)),
-        body_cap_bytes=plan.target.body_cap_bytes,
-        request_defaults=plan.target.request_defaults,
-        catalog=None if plan.catalog is None else plan.catalog.to_json(),
-    )
-    write_file_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
-
-
-def read_manifest(path: Path) -> Manifest:
-    """A provider manifest, or one ValueError naming the file and what is wrong with it."""
-    try:
-        return Manifest.model_validate(read_json_file(path, "cassette manifest"))
-    except ValidationError as exc:
-        raise ValueError(f"{path}: not a provider manifest ({exc.error_count()} problem(s): {_first(exc)})") from None
-
-
-def _first(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
-
-
-def write_file_atomic(path: Path, text: str) -> None:
-    """Write beside, then rename over: never a half file, a symlink at `path` is replaced rather than followed,
-    and parallel workers (pytest-xdist) writing the same file each replace it whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[Probe, ...] = PROBES) -> list[Plan]:
-    """One offline plan per recorded provider; no network is reachable from any of them."""
-    plans = []
-    for manifest_path in sorted(cassettes.glob(f"*/{MANIFEST}")):
-        manifest = read_manifest(manifest_path)
-        if providers and manifest.provider not in providers:
-            continue
-        target = Target(
-            manifest.provider,
-            manifest.base_url,
-            semantic=manifest.semantic_checks,
-            semantic_tries=manifest.semantic_tries,  # as recorded, so retries replay alike
-            semantic_probes=frozenset(manifest.semantic_probes),
-            body_cap_bytes=manifest.body_cap_bytes,
-            request_defaults=dict(manifest.request_defaults),
-        )
-        catalog = None if manifest.catalog is None else Catalog.from_json(manifest.catalog)
-        plans.append(Plan(target, tuple(manifest.models), probes, RecordMode.NONE, cassettes, catalog))
-    return plans
+from conformance.schedule import Deadline, over_budget, run_groups
+from conformance.transports import RecordMode
+from conformance.transports.cassette import CassetteError, cassette_path
 
 
 @dataclass
@@ -315,7 +116,7 @@ class Session:
     def prepare(self, plan: Plan) -> None:
         """Before a plan's cells: the manifest a replay needs (when recording), and the catalog snapshot."""
         if plan.mode is not None and plan.mode is not RecordMode.NONE:
-            write_manifest(plan)
+            write_manifest(plan.cassettes, plan.target, plan.models, plan.catalog)
         if plan.catalog is not None:
             self._snapshot(plan.catalog)
 
@@ -375,60 +176,6 @@ def _restore(path: Path, content: bytes | None) -> None:
         path.unlink(missing_ok=True)
     else:
         path.write_bytes(content)
-
-
-def render_dir(
-    out_dir: Path,
-    meta: dict[str, Any] | None = None,
-    history: list[dict[str, Any]] | None = None,
-    baseline: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Rebuild matrix.json and the reports from results.jsonl alone."""
-    records = list(read_results(out_dir / RESULTS_FILE))
-    # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
-    records += sdk_records(records) + node_records(records)
-    meta = {**_totals(records), **(meta or {})}
-    meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here
-    write_matrix(matrix, out_dir)
-    from conformance.report import write_reports  # the report layer reads results only
-
-    write_reports(matrix, out_dir, baseline=baseline, history=history, records=records)
-    return matrix
-
-
-def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    requests = tokens = 0
-    providers: dict[str, str] = {}
-    for record in records:
-        requests += _requests(record)
-        for ex in record.get("exchanges", []):
-            providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
-            tokens += _tokens(ex)
-    return {"providers": providers, "requests": requests, "tokens": tokens}
-
-
-def _requests(record: dict[str, Any]) -> int:
-    """Every request the cell sent: a semantic retry's earlier attempts too, whose exchanges are not kept."""
-    tries = record.get("attempts", [])
-    if tries and all(isinstance(t.get("requests"), int) for t in tries):
-        return sum(t["requests"] for t in tries)
-    return sum(1 + len(ex.get("attempts", [])) for ex in record.get("exchanges", []))
-
-
-def _tokens(exchange: dict[str, Any]) -> int:
-    """total_tokens of a JSON response, or of a stream's last event's response."""
-    events = exchange.get("events")
-    text = events[-1]["data"] if events else exchange.get("body")
-    try:
-        body = safejson.loads(text or "null")
-    except ValueError:
-        return 0
-    if isinstance(body, dict) and isinstance(body.get("response"), dict):
-        body = body["response"]
-    usage = body.get("usage") if isinstance(body, dict) else None
-    total = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return total if isinstance(total, int) else 0
 
 
 def _plans_key(plans: Sequence[Plan]) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from conformance.plan import Plan
 from conformance.results import RESULTS_FILE, ResultsWriter, read_results
-from conformance.session import Plan
 
 
 @dataclass(frozen=True)

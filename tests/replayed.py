@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.paths import cassettes_dir
-from conformance.session import Session, replay_plans
+from conformance.plan import replay_plans
+from conformance.session import Session
 
 
 def replayed_run(root: Path) -> tuple[Path, dict[str, Any]]:

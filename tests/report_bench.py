@@ -31,10 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.paths import cassettes_dir
+from conformance.paths import MANIFEST, cassettes_dir
+from conformance.plan import replay_plans
 from conformance.report import write_reports
 from conformance.results import RESULTS_FILE, read_results
-from conformance.session import MANIFEST, Session, replay_plans
+from conformance.session import Session
 from conformance.transports.cassette import safe_name
 
 MB = 1_000_000

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.paths import cassettes_dir
-from conformance.session import Session, replay_plans
+from conformance.plan import replay_plans
+from conformance.session import Session
 from tests.browser import Browser, find_chromium
 from tests.report_bench import build_corpus
 

@@ -21,22 +21,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.catalog import (
-    PARSERS,
+from conformance.catalog.fetch import fetch_catalog
+from conformance.catalog.merge import merge_entries
+from conformance.catalog.model import (
     Catalog,
     ClaimRef,
     ModelEntry,
     Parsed,
     claim_record,
     drift,
-    fetch_catalog,
-    merge_entries,
-    parse_openai_models,
-    parse_openrouter,
-    parse_ovh_models_v2,
     redirect_warnings,
     resolve_claim,
 )
+from conformance.catalog.parsers import PARSERS, parse_openai_models, parse_openrouter, parse_ovh_models_v2
 from conformance.cli_models import add_models_parser, models_command
 from conformance.evidence import Exchange, Status
 from conformance.profiles import SOURCE_KINDS, Claims, ClaimSpec, ProfileError, load_profile, profile_for

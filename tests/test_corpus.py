@@ -18,9 +18,10 @@ import pytest
 from conformance.checks.rules import SHAPES
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.paths import cassettes_dir
+from conformance.plan import replay_plans
 from conformance.probes import BY_ID
 from conformance.runner import judge
-from conformance.session import Session, replay_plans
+from conformance.session import Session
 from tests.exchanges import conformant_response, json_exchange, raw_exchange, request, retried
 from tests.test_parameters import run
 from tests.test_state import StoringServer

@@ -56,7 +56,7 @@ def test_harness_errors_exit_2_and_bad_input_exits_3_naming_the_file(tmp_path: P
 
 def test_every_layer_reads_the_one_status_table() -> None:
     """A status's rank, JUnit element, glyph and drift meaning come from conformance.evidence.STATUSES."""
-    from conformance.catalog import drift
+    from conformance.catalog.model import drift
     from conformance.diff import NEUTRAL, RANK
     from conformance.evidence import STATUSES, Status
     from conformance.report.junit import OUTCOMES, PASSING

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from conformance.evidence import Status
+from conformance.plan import Plan
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE
 from conformance.runner import MAX_BODY_BYTES, MAX_EVENTS, CellResult, Target, run_cell
 from conformance.safejson import MAX_DEPTH
-from conformance.session import Plan, Session
+from conformance.session import Session
 from conformance.sse import DEFAULT_MAX_LINE
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FAULTS, HOLD_S, FaultServer

@@ -22,10 +22,11 @@ from conformance import cli
 from conformance.evidence import Status
 from conformance.node_column import is_derived
 from conformance.paths import file_name
+from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, DirLock, LockHeld, ResultsWriter, read_results
 from conformance.runner import Target, run_cell
-from conformance.session import Plan, Session, replay_plans
+from conformance.session import Session
 from conformance.transports import RecordMode
 from conformance.transports.cassette import cassette_path, load_cassette
 from conformance.transports.deadline import live_transport

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalog import PROFILE_SOURCE, Catalog, ModelEntry
+from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry
 from conformance.checks.errors import rejected_with
 from conformance.evidence import Exchange
 from conformance.probes import BY_ID, Request

@@ -20,15 +20,16 @@ import pytest
 
 from conformance.bench import BENCH_PROBES as BENCH
 from conformance.bench import Scenario, response, serving
-from conformance.catalog import Catalog, ModelEntry
+from conformance.catalog.model import Catalog, ModelEntry
 from conformance.evidence import Status
+from conformance.plan import Plan, replay_plans
 from conformance.preflight import HEADER
 from conformance.probes import BY_ID
 from conformance.profiles import Profile
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import CellResult, Target, run_cell
 from conformance.schedule import Deadline, InFlight, Pacing, model_rates, run_groups
-from conformance.session import Plan, Session, replay_plans
+from conformance.session import Session
 from conformance.transports import CassetteTransport, RecordMode
 from conformance.transports.cassette import load_cassette
 from conformance.transports.pacing import Buckets, PacedTransport, RetryPolicy, TokenBucket, no_wait, server_wait

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from conformance.node_column import is_derived
+from conformance.plan import Plan
 from conformance.probes import BY_ID
 from conformance.runner import Target
-from conformance.session import Plan, Session
+from conformance.session import Session
 from conformance.transports import RecordMode
 from tests.faults.server import FaultServer
 

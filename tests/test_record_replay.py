@@ -9,10 +9,11 @@ import pytest
 
 from conformance.checks.rules import RULES, Tag
 from conformance.node_column import is_derived
+from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
 from conformance.profiles import profile_for
 from conformance.results import RESULTS_FILE, read_results
-from conformance.session import Session, live_plan, replay_plans
+from conformance.session import Session
 from conformance.transports import RecordMode
 from tests.peers.params import peer_params
 from tests.peers.servers import PEERS, Peer

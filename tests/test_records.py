@@ -14,10 +14,11 @@ from conformance import records
 from conformance.cli import main
 from conformance.evidence import Exchange, SSEEvent, Status
 from conformance.matrix import build_matrix
+from conformance.paths import MANIFEST
 from conformance.probes import PROBES
 from conformance.report import load_schema, render_html
 from conformance.runner import Target, build_request
-from conformance.session import MANIFEST, annotate, not_run
+from conformance.session import annotate, not_run
 from conformance.transports.cassette import load_cassette
 
 

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from conformance.node_column import is_derived
+from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
-from conformance.session import Plan, Session, replay_plans
+from conformance.session import Session
 from conformance.transports import RecordMode
 from conformance.transports.cassette import cassette_path
 from tests.faults.server import FaultServer

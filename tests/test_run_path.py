@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from conformance import plugin
-from conformance.catalog import PROFILE_SOURCE, Catalog, ModelEntry
+from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry
 from conformance.cli import build_parser
-from conformance.session import DEFAULT_SEMANTIC_TRIES, MANIFEST
+from conformance.paths import MANIFEST
+from conformance.plan import DEFAULT_SEMANTIC_TRIES
 
 
 def _profile(tmp_path: Path) -> Path:
@@ -43,7 +44,7 @@ def offline_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
     def fetch(profile: Any, transport: Any, api_key: str | None = None, **_: Any) -> Catalog:
         return Catalog(profile.name, (ModelEntry("m", sources=(PROFILE_SOURCE,)),))
 
-    monkeypatch.setattr("conformance.session.fetch_catalog", fetch)
+    monkeypatch.setattr("conformance.plan.fetch_catalog", fetch)
 
 
 @pytest.mark.usefixtures("offline_catalog")

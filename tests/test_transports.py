@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.session import _totals
+from conformance.render import _totals
 from conformance.transports import CassetteMiss, CassetteTransport, RecordMode
 from conformance.transports.cassette import CassetteError, load_cassette
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.report.data import CellRecord, Key
-from conformance.report.html import Exchanges, render_html, write_html
+from conformance.report.evidence import Exchanges
+from conformance.report.html import render_html, write_html
 from conformance.report.junit import render_junit
 from conformance.report.markdown import render_markdown
 

@@ -3,17 +3,15 @@
 Pages are rendered server-side by jinja2 with autoescape on. The first screen carries statuses and one-line
 reasons only; each row's full evidence is a sidecar script, `evidence/<row>.js`, that the page loads when a
 cell opens. A `<script src>` works from `file://`, where `fetch` does not, so a CI artifact opens offline.
-The evidence is JSON that a little vanilla JS turns into DOM nodes with `textContent` only, which keeps
-every byte a server sent inert.
+What a cell's evidence holds is `evidence`; the sparklines beside the rows are `trend`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,27 +21,17 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
-from conformance import safejson
 from conformance.diff import Change
 from conformance.report import view
-from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row, ms, read_matrix
+from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row, read_matrix
+from conformance.report.evidence import EVIDENCE_CALLBACK, Exchanges, cell_evidence, inline, script_json
+from conformance.report.trend import Trend, trends
 from conformance.report.view import Group, Latency, StatusStyle, Verdict
 
 HERE = Path(__file__).parent
-BODY_LIMIT = 20_000
-EVENT_LIMIT = 200
-HEADER_LIMIT = 2_000
+
+
 CHANGE_GLYPHS = {"improved": "▲", "regressed": "▼", "changed": "◆", "added": "+"}
-SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 64, 16, 2
-EVIDENCE_CALLBACK = "conformanceEvidence"
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
-_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-Exchanges = Callable[[CellRecord], Sequence[Mapping[str, Any]]]
-
-
-def _inline(cell: CellRecord) -> Sequence[Mapping[str, Any]]:
-    return cell.exchanges
 
 
 @dataclass(frozen=True)
@@ -72,46 +60,6 @@ class ProbeCell:
         if self.change is not None:
             text += f" (baseline: {self.change.old or 'absent'}, {self.change.kind})"
         return text
-
-
-@dataclass(frozen=True)
-class Trend:
-    """A model's PASS count over past runs and this one, drawn as an inline SVG sparkline.
-
-    A run the model was absent from is a gap in the line, not a zero, so a new model does not look broken.
-    """
-
-    passes: tuple[int | None, ...]
-    ceiling: int
-    width: int = SPARK_WIDTH
-    height: int = SPARK_HEIGHT
-
-    def _point(self, i: int, value: int) -> tuple[float, float]:
-        span = self.width - 2 * SPARK_PAD
-        x = SPARK_PAD + (span * i / (len(self.passes) - 1) if len(self.passes) > 1 else span / 2)
-        y = self.height - SPARK_PAD - (self.height - 2 * SPARK_PAD) * value / max(self.ceiling, 1)
-        return round(x, 1), round(y, 1)
-
-    @property
-    def segments(self) -> list[str]:
-        """SVG polyline `points`, one per unbroken run of values."""
-        runs: list[list[str]] = [[]]
-        for i, value in enumerate(self.passes):
-            if value is None:
-                runs.append([])
-            else:
-                runs[-1].append("{},{}".format(*self._point(i, value)))
-        return [" ".join(run) for run in runs if run]
-
-    @property
-    def last(self) -> tuple[float, float] | None:
-        value = self.passes[-1]
-        return None if value is None else self._point(len(self.passes) - 1, value)
-
-    @property
-    def label(self) -> str:
-        shown = ", ".join("–" if v is None else str(v) for v in self.passes)
-        return f"PASS cells over the last {len(self.passes)} runs, oldest first: {shown}"
 
 
 @dataclass
@@ -159,7 +107,7 @@ def write_html(
     written = [_write(out_dir / "matrix.html", site.index())]
     for row in site.rows:
         written.append(_write(out_dir / row.page, site.model_page(row)))
-        written.append(_write(out_dir / row.evidence, site.evidence_script(row, exchanges or _inline)))
+        written.append(_write(out_dir / row.evidence, site.evidence_script(row, exchanges or inline)))
     for group in site.grid:
         for probe in group.probes:
             written.append(_write(out_dir / probe_page(probe.id), site.probe_page(group, probe)))
@@ -231,9 +179,9 @@ class _Site:
         self.grid = view.groups(report)
         self.rows = [self._row(row) for row in report.rows]
         if history:
-            trends = _trends([read_matrix(h) for h in history] + [report])
+            by_row = trends([read_matrix(h) for h in history] + [report])
             for row in self.rows:
-                row.trend = trends.get((row.provider, row.model))
+                row.trend = by_row.get((row.provider, row.model))
 
     def _row(self, key: Row) -> RowView:
         provider, model = key
@@ -302,7 +250,7 @@ class _Site:
             grid=self.grid,
             rows=self.rows,
             diff=_diff(self.changes, self.baseline),
-            meta=_script_json(
+            meta=script_json(
                 {"callback": EVIDENCE_CALLBACK, "probes": {p.id: [p.title, p.feature] for p in self.report.probes}}
             ),
             js=_asset("matrix.js"),
@@ -326,13 +274,13 @@ class _Site:
     def evidence_script(self, row: RowView, exchanges: Exchanges) -> str:
         """One row's evidence as a script that hands it to the page: `conformanceEvidence({...});`."""
         cells = [
-            _evidence(c.cell, exchanges(c.cell), c.change)
+            cell_evidence(c.cell, exchanges(c.cell), c.change)
             for _, _, shown in row.groups
             for c in shown
             if c is not None and c.cell is not None
         ]
         data = {"provider": row.provider, "model": row.model, "cells": cells}
-        return f"{EVIDENCE_CALLBACK}({_script_json(data)});\n"
+        return f"{EVIDENCE_CALLBACK}({script_json(data)});\n"
 
 
 def _header(report: Report, providers: dict[str, str]) -> dict[str, Any]:
@@ -355,22 +303,6 @@ def _header(report: Report, providers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _trends(runs: list[Report]) -> dict[Row, Trend]:
-    """One trend per row of the newest run; the ceiling is the row's largest cell count in any run."""
-    passes: list[Counter[Row]] = []
-    sizes: list[Counter[Row]] = []
-    for run in runs:
-        sizes.append(Counter(c.row for c in run.cells.values()))
-        passes.append(Counter(c.row for c in run.cells.values() if c.status == "PASS"))
-    return {
-        key: Trend(
-            tuple(p[key] if key in size else None for p, size in zip(passes, sizes, strict=False)),
-            max(size[key] for size in sizes),
-        )
-        for key in runs[-1].rows
-    }
-
-
 def _diff(changes: dict[Key, Change], baseline: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if baseline is None:
         return None
@@ -381,140 +313,3 @@ def _diff(changes: dict[Key, Change], baseline: Mapping[str, Any] | None) -> dic
         "kinds": [(kind, [c for c in changes.values() if c.kind == kind]) for kind in kinds],
         "glyphs": CHANGE_GLYPHS,
     }
-
-
-def _evidence(cell: CellRecord, exchanges: Sequence[Mapping[str, Any]], change: Change | None) -> dict[str, Any]:
-    """Everything the evidence panel shows for one cell, bounded in size, as plain JSON values."""
-    out: dict[str, Any] = {
-        "probe": cell.probe,
-        "status": cell.status,
-        "findings": [{"rule": f.rule, "level": f.level, "message": f.message} for f in cell.findings],
-        "exchanges": [_exchange(x) for x in exchanges if isinstance(x, Mapping)],
-    }
-    if not cell.semantic:
-        out["semantic_off"] = True
-    if cell.claim != "unknown":
-        out["claim"] = {"claim": cell.claim, "source": cell.claim_source, "note": cell.claim_note}
-    extras = {"drift": cell.drift, "flaky": cell.flaky, "tries": cell.tries, "deprecated": cell.deprecated}
-    out.update({k: v for k, v in extras.items() if v})
-    if cell.attempts is not None:
-        out["attempts"] = _plain(cell.attempts)
-    if change is not None:
-        out["change"] = {"kind": change.kind, "old": change.old}
-    return out
-
-
-def _exchange(exchange: Mapping[str, Any]) -> dict[str, Any]:
-    request = exchange.get("request") if isinstance(exchange.get("request"), Mapping) else {}
-    assert isinstance(request, Mapping)
-    out: dict[str, Any] = {
-        "method": str(request.get("method", "")),
-        "url": str(request.get("url", "")),
-        "request_headers": _headers(request.get("headers")),
-        **_body("request_body", request.get("body"), request.get("body_length")),
-        "status": _plain(exchange.get("status")),
-        "headers": _headers(exchange.get("headers")),
-        "elapsed_ms": ms(exchange.get("elapsed_ms")),
-        "first_byte_ms": ms(exchange.get("first_byte_ms")),
-    }
-    if exchange.get("error") is not None:
-        out["error"] = str(exchange["error"])
-    if isinstance(exchange.get("events"), list):
-        out["events"], note = _events(exchange["events"])
-        out.update({"events_note": note} if note else {})
-    else:
-        out.update(_body("body", exchange.get("body")))
-    return out
-
-
-def _headers(headers: Any) -> list[list[str]]:
-    if not isinstance(headers, Mapping):
-        return []
-    return [[str(k), _clip(str(v), HEADER_LIMIT)[0]] for k, v in headers.items()]
-
-
-def _body(name: str, body: Any, length: Any = None) -> dict[str, str]:
-    """The text to show, pretty-printed when it is JSON, clipped with a `<name>_note` when it is huge."""
-    text = "" if body is None else str(body)
-    shown, note = _clip(_pretty(text), BODY_LIMIT)
-    if isinstance(length, int) and not isinstance(length, bool) and length > len(text):
-        note = f"truncated: showing the first {len(shown):,} of {length:,} characters (the cassette has all of them)"
-    return {name: shown, f"{name}_note": note} if note else {name: shown}
-
-
-def _pretty(text: str) -> str:
-    """Re-indent a JSON object or array, keeping every token as sent; other text is shown as is."""
-    if len(text) > BODY_LIMIT or not text.lstrip().startswith(("{", "[")):
-        return text
-    try:
-        safejson.loads(text)
-    except ValueError:
-        return text
-    return _reindent(_TOKEN.findall(text))
-
-
-def _reindent(tokens: list[str]) -> str:
-    """Layout only: a re-dump would turn 1.0e2 into 100.0 and merge duplicate keys, which is evidence."""
-    out: list[str] = []
-    depth = 0
-    for i, token in enumerate(tokens):
-        if token in ("}", "]"):
-            depth -= 1
-            if tokens[i - 1] not in ("{", "["):
-                out.append("\n" + "  " * depth)
-        out.append(token)
-        if token in ("{", "["):
-            depth += 1
-            if tokens[i + 1] not in ("}", "]"):
-                out.append("\n" + "  " * depth)
-        elif token == ",":
-            out.append("\n" + "  " * depth)
-        elif token == ":":
-            out.append(" ")
-    return "".join(out)
-
-
-def _clip(text: str, limit: int) -> tuple[str, str | None]:
-    if len(text) <= limit:
-        return text, None
-    return text[:limit], f"truncated: showing the first {limit:,} of {len(text):,} characters"
-
-
-def _events(events: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The first events up to EVENT_LIMIT or BODY_LIMIT characters of data, whichever comes first."""
-    shown: list[dict[str, Any]] = []
-    budget, cut = BODY_LIMIT, False
-    for event in events[:EVENT_LIMIT]:
-        if budget <= 0:
-            break
-        event = event if isinstance(event, Mapping) else {"data": event}
-        data, note = _clip("" if event.get("data") is None else str(event["data"]), budget)
-        budget, cut = budget - len(data), cut or note is not None
-        shown.append(
-            {
-                "offset_ms": ms(event.get("offset_ms")),
-                "event": None if event.get("event") is None else str(event["event"]),
-                "data": data,
-                **{k: str(event[k]) for k in ("id", "retry") if event.get(k) is not None},
-            }
-        )
-    if len(shown) == len(events) and not cut:
-        return shown, None
-    last = ", the last one cut short" if cut else ""
-    return shown, f"truncated: showing {len(shown):,} of {len(events):,} events{last}"
-
-
-def _plain(value: Any) -> Any:
-    """Optional keys of unknown shape, reduced to JSON values (anything odd becomes its text)."""
-    try:
-        return json.loads(json.dumps(value, default=str, allow_nan=False))
-    except ValueError:
-        return str(value)
-
-
-def _script_json(value: Any) -> Markup:
-    """JSON safe inside <script> and as a script file: nothing can close the element or end a line early."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for char, escaped in _SCRIPT_UNSAFE.items():
-        text = text.replace(char, escaped)
-    return Markup(text)

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 from conformance import expectations
 from conformance.paths import cassettes_dir, expectations_dir
+from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
 from conformance.profiles import load_profile
-from conformance.session import Session, live_plan, replay_plans
+from conformance.session import Session
 from conformance.transports import RecordMode
 from conformance.transports.cassette import safe_name
 from tests.peers.servers import PEERS, PeerUnavailable, running

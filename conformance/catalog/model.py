@@ -1,0 +1,241 @@
+"""What is known of a provider's models before probing, and the claim each cell carries.
+
+Claims are layered, most specific first: the profile's claim for the model and probe, for the model
+and feature group, for the probe, for the feature group; then the catalog's claim for the model and
+feature group; else "unknown".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from conformance.evidence import Exchange, Status, status_info
+from conformance.profiles import Claim, Claims, parse_claim
+
+CATALOG_VERSION = 1
+CLAIMED_FEATURES = ("tools", "structured", "vision", "reasoning", "streaming")
+PROFILE_SOURCE = "profile"  # a model the profile declares because the endpoint does not list it
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model as the catalogs describe it. None and empty mean "not said", never "no"."""
+
+    id: str
+    name: str = ""
+    available: bool | None = None
+    claims: Mapping[str, Claim] = field(default_factory=dict, hash=False)
+    claim_sources: Mapping[str, str] = field(default_factory=dict, hash=False)
+    rate_limit_per_min: int | None = None
+    rate_limit_anonymous_per_min: int | None = None
+    context_length: int | None = None
+    category: str = ""
+    tags: tuple[str, ...] = ()
+    input_modalities: tuple[str, ...] = ()
+    output_modalities: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    deprecated: bool | None = None
+    replaced_by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "available": self.available,
+            "claims": {f: {"claim": c, "source": self.claim_sources.get(f, "")} for f, c in self.claims.items()},
+            "rate_limit_per_min": self.rate_limit_per_min,
+            "rate_limit_anonymous_per_min": self.rate_limit_anonymous_per_min,
+            "context_length": self.context_length,
+            "category": self.category,
+            "tags": list(self.tags),
+            "input_modalities": list(self.input_modalities),
+            "output_modalities": list(self.output_modalities),
+            "sources": list(self.sources),
+            "deprecated": self.deprecated,
+            "replaced_by": self.replaced_by,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelEntry:
+        claims = data.get("claims", {})
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name", "")),
+            available=data.get("available"),
+            claims={f: parse_claim(c["claim"]) for f, c in claims.items()},
+            claim_sources={f: str(c.get("source", "")) for f, c in claims.items()},
+            rate_limit_per_min=data.get("rate_limit_per_min"),
+            rate_limit_anonymous_per_min=data.get("rate_limit_anonymous_per_min"),
+            context_length=data.get("context_length"),
+            category=str(data.get("category", "")),
+            tags=tuple(data.get("tags", ())),
+            input_modalities=tuple(data.get("input_modalities", ())),
+            output_modalities=tuple(data.get("output_modalities", ())),
+            sources=tuple(data.get("sources", ())),
+            deprecated=data.get("deprecated"),
+            replaced_by=str(data.get("replaced_by", "")),
+        )
+
+
+class Parsed(NamedTuple):
+    """A parser's answer: the entries it could read, and what it had to say about the rest."""
+
+    entries: list[ModelEntry]
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class ClaimRef:
+    """A resolved claim and where it comes from ("profile", "profile[<model>]", "catalog:<kind>", "")."""
+
+    value: Claim
+    source: str = ""
+    note: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        out = {"claim": self.value, "source": self.source}
+        return {**out, "note": self.note} if self.note else out
+
+
+def drift(claim: str, status: Status | str) -> bool:
+    """True when a documented claim and the observed status disagree.
+
+    A "yes" is contradicted by FAIL, IGNORED or UNSUPPORTED; a "no" by PASS or NON-STRICT (the feature
+    works for clients). ERROR, ACCEPTED and NOT RUN decide nothing, and "unknown" never drifts.
+    """
+    info = status.info if isinstance(status, Status) else status_info(status)
+    shows = None if info is None else info.shows
+    return (claim == "yes" and shows is False) or (claim == "no" and shows is True)
+
+
+X_WARNING = "x-warning"  # OVHcloud's notice that a retired model was redirected to a newer one
+
+
+def claim_record(
+    catalog: Catalog | None, model: str, probe_id: str, feature: str, status: Status | str
+) -> dict[str, Any]:
+    """The keys a results record adds for its claim, so the matrix can show it and mark DRIFT."""
+    ref = catalog.claim(model, probe_id, feature) if catalog is not None else ClaimRef("unknown")
+    return {"claim": ref.to_json(), "drift": drift(ref.value, status)}
+
+
+def redirect_warnings(exchanges: Iterable[Exchange]) -> list[str]:
+    """Each distinct `x-warning` header value the provider sent during a cell, in order."""
+    return list(dict.fromkeys(ex.headers[X_WARNING] for ex in exchanges if X_WARNING in ex.headers))
+
+
+def resolve_claim(entry: ModelEntry | None, claims: Claims, model: str, probe_id: str, feature: str) -> ClaimRef:
+    """The profile's documented claim over the catalog's; "unknown" when neither says."""
+    documented = claims.lookup(model, probe_id, feature)
+    if documented is not None:
+        spec, scope = documented
+        return ClaimRef(spec.value, scope, spec.note)
+    if entry is not None and feature in entry.claims:
+        return ClaimRef(entry.claims[feature], f"catalog:{entry.claim_sources.get(feature, '')}")
+    return ClaimRef("unknown")
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """How one catalog source answered: HTTP status (None: no answer), models read, and any problem."""
+
+    kind: str
+    url: str
+    status: int | None
+    models: int
+    problem: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "status": self.status,
+            "models": self.models,
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything known about a provider's models before probing; its JSON form is stored with results."""
+
+    provider: str
+    entries: tuple[ModelEntry, ...]
+    warnings: tuple[str, ...] = ()
+    sources: tuple[SourceReport, ...] = ()
+    claims: Claims = field(default_factory=Claims)
+
+    def get(self, model: str) -> ModelEntry | None:
+        return next((e for e in self.entries if e.id == model), None)
+
+    def claim(self, model: str, probe_id: str, feature: str) -> ClaimRef:
+        return resolve_claim(self.get(model), self.claims, model, probe_id, feature)
+
+    def selection(self, include_unavailable: bool = False) -> tuple[list[str], dict[str, str]]:
+        """Models to probe, and the listed ones left out with the reason why.
+
+        Left out: a model the catalog marks unavailable (unless asked), one whose category says it does
+        not chat (embeddings, speech to text, text to speech, image generation, guard), one whose output is not text,
+        and one the endpoint's own GET /models did not list although it listed others (the key or the
+        endpoint does not serve it). A model the profile declares is always probed.
+        """
+        endpoint_listed = any(s.kind == "openai_models" and s.models for s in self.sources)
+        chosen, skipped = [], {}
+        for entry in self.entries:
+            reason = _skip_reason(entry, endpoint_listed, include_unavailable)
+            if reason:
+                skipped[entry.id] = reason
+            else:
+                chosen.append(entry.id)
+        return chosen, skipped
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": CATALOG_VERSION,
+            "provider": self.provider,
+            "sources": [s.to_json() for s in self.sources],
+            "warnings": list(self.warnings),
+            "claims": self.claims.to_json(),
+            "models": [e.to_json() for e in self.entries],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Catalog:
+        """Read a stored snapshot (the suite's own format); a wrong version is a ValueError."""
+        if data.get("version") != CATALOG_VERSION:
+            raise ValueError(f"catalog snapshot version {data.get('version')!r}; this suite reads {CATALOG_VERSION}")
+        return cls(
+            provider=str(data["provider"]),
+            entries=tuple(ModelEntry.from_json(m) for m in data.get("models", [])),
+            warnings=tuple(data.get("warnings", [])),
+            sources=tuple(SourceReport(**s) for s in data.get("sources", [])),
+            claims=Claims.from_json(data.get("claims", {})),
+        )
+
+
+# Catalog categories (and tags) of models that do not chat: /responses has nothing to ask them.
+NON_CHAT = (
+    "embedding", "speech", "audio analysis", "transcri", "tts", "image generation", "text to image", "text-to-image",
+    "diffusion", "segmentation", "object detection", "image classification", "guard", "moderation", "rerank",
+)  # fmt: skip
+
+
+def non_chat(entry: ModelEntry) -> str:
+    """The category or tag that says the model does not chat (embeddings, speech, images, guard), or ""."""
+    return next((label for label in (entry.category, *entry.tags) if any(k in label.lower() for k in NON_CHAT)), "")
+
+
+def _skip_reason(entry: ModelEntry, endpoint_listed: bool, include_unavailable: bool) -> str:
+    if PROFILE_SOURCE in entry.sources:
+        return ""
+    if entry.available is False and not include_unavailable:
+        return "marked unavailable by the catalog"
+    if entry.output_modalities and "text" not in entry.output_modalities:
+        return f"outputs {', '.join(entry.output_modalities)}, not text"
+    if label := non_chat(entry):
+        return f"not a chat model: catalog category {label!r}"
+    if endpoint_listed and "openai_models" not in entry.sources:
+        return "not listed by the endpoint's GET /models"
+    return ""

@@ -1,0 +1,256 @@
+"""The three catalog formats, read defensively: decoded JSON in, entries and warnings out.
+
+Catalog formats change without notice (OVHcloud says so of its own), so a missing or mistyped field is
+a warning, collected and returned, never an exception; a catalog recorded in a cassette is re-read by
+today's parsers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.catalog.model import ModelEntry, Parsed
+from conformance.jsonpath import MISSING, at_path
+from conformance.profiles import Claim
+
+_KINDS: dict[str, str] = {"str": "a string", "bool": "a boolean", "int": "an integer", "strings": "a list of strings"}
+
+
+def _typed(value: Any, kind: str) -> Any:
+    """The value when it has the kind, else MISSING. An integral float is an integer; a bool is not."""
+    if kind == "str":
+        return value if isinstance(value, str) else MISSING
+    if kind == "bool":
+        return value if isinstance(value, bool) else MISSING
+    if kind == "int":
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else MISSING
+    if kind == "strings":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return tuple(value) if ok else MISSING
+    raise ValueError(f"unknown kind {kind}")
+
+
+@dataclass
+class _Reader:
+    """Typed reads from one catalog item; a documented field that is missing or mistyped is a warning."""
+
+    item: dict[str, Any]
+    where: str
+    warnings: list[str]
+
+    def read(self, paths: str | Sequence[str], kind: str, documented: bool = True) -> Any:
+        """The first of `paths` present, checked against `kind`; None when absent or mistyped."""
+        names = (paths,) if isinstance(paths, str) else tuple(paths)
+        for path in names:
+            value = at_path(self.item, path)
+            if value is MISSING or value is None:
+                continue
+            typed = _typed(value, kind)
+            if typed is MISSING:
+                self.warnings.append(f"{self.where}: {path} should be {_KINDS[kind]}, got {_show(value)}; ignored")
+                return None
+            return typed
+        if documented:
+            self.warnings.append(f"{self.where}: {names[0]} is missing")
+        return None
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _show(value: Any) -> str:
+    """A JSON value as a warning quotes it: its JSON type and its first characters."""
+    text = json.dumps(value)
+    if value is None:
+        return "null"
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    return f"{kind} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _items(body: list[Any], source: str, warnings: list[str]) -> Iterable[_Reader]:
+    """A reader for each object of a list; a non-object item is a warning and skipped."""
+    for i, item in enumerate(body):
+        if not isinstance(item, dict):
+            warnings.append(f"{source}: item [{i}] is {_show(item)}, not an object; skipped")
+            continue
+        model_id = item.get("id")
+        where = f"{source}: {model_id}" if isinstance(model_id, str) and model_id else f"{source}: item [{i}]"
+        yield _Reader(item, where, warnings)
+
+
+def _model_id(reader: _Reader, paths: Sequence[str] = ("id",)) -> str | None:
+    """The first non-empty string at `paths`; without one the item is a warning and skipped."""
+    values = [at_path(reader.item, p) for p in paths]
+    model_id = next((v for v in values if isinstance(v, str) and v), None)
+    if model_id is None:
+        found = next((v for v in values if v is not MISSING), MISSING)
+        shown = "missing" if found is MISSING else _show(found)
+        reader.warnings.append(f"{reader.where}: {'/'.join(paths)} is {shown}, not a model id; skipped")
+    return model_id
+
+
+def _yes_no(flag: bool | None) -> Claim | None:
+    return None if flag is None else ("yes" if flag else "no")
+
+
+def _entry(model_id: str, source: str, claims: Mapping[str, Claim | None], **fields: Any) -> ModelEntry:
+    said = {f: c for f, c in claims.items() if c is not None}
+    return ModelEntry(id=model_id, claims=said, claim_sources=dict.fromkeys(said, source), sources=(source,), **fields)
+
+
+def parse_openai_models(body: Any) -> Parsed:
+    """GET /v1/models: `data[].id`. It claims nothing, so every model is listed with no claims.
+
+    llama.cpp adds its own `models[]` beside `data[]`; it is read only when `data` is absent.
+    """
+    source = "openai_models"
+    warnings: list[str] = []
+    if not isinstance(body, dict):
+        return Parsed([], [f"{source}: expected a JSON object with data[], got {_show(body)}"])
+    items: Any = body.get("data")
+    id_paths: tuple[str, ...] = ("id",)
+    if not isinstance(items, list) and isinstance(body.get("models"), list):
+        warnings.append(f"{source}: no data[]; read llama.cpp's models[] instead")
+        items, id_paths = body["models"], ("model", "name")
+    if not isinstance(items, list):
+        return Parsed([], [f"{source}: data should be a list, got {_show(items)}"])
+    entries = []
+    for reader in _items(items, source, warnings):
+        model_id = _model_id(reader, id_paths)
+        if model_id is not None:
+            context = reader.read(("context_length", "max_model_len", "meta.n_ctx"), "int", documented=False)
+            entries.append(_entry(model_id, source, {}, context_length=context))
+    return Parsed(entries, warnings)
+
+
+def parse_ovh_models_v2(body: Any) -> Parsed:
+    """OVHcloud's public catalog (rest/v1/models_v2): an array of models with capability flags.
+
+    Both `input_modality` (the Catalog API guide's name) and `input_modalities` are read.
+    `deprecated` and `replaced_by` are undocumented: read when present, never expected.
+    """
+    source = "ovh_models_v2"
+    if not isinstance(body, list):
+        return Parsed([], [f"{source}: expected a JSON array of models, got {_show(body)}"])
+    warnings: list[str] = []
+    entries = []
+    caps = "metadata.model_specs.capabilities"
+    for r in _items(body, source, warnings):
+        model_id = _model_id(r)
+        if model_id is None:
+            continue
+        inputs = r.read((f"{caps}.input_modality", f"{caps}.input_modalities"), "strings")
+        outputs = r.read((f"{caps}.output_modality", f"{caps}.output_modalities"), "strings")
+        claims = {
+            "tools": _yes_no(r.read(f"{caps}.function_calling", "bool")),
+            "reasoning": _yes_no(r.read(f"{caps}.reasoning", "bool")),
+            "streaming": _yes_no(r.read(f"{caps}.streaming", "bool")),
+            "vision": None if inputs is None else _yes_no("image" in inputs),
+        }
+        with_key, anonymous = _ovh_rate_limits(r)
+        entries.append(
+            _entry(
+                model_id,
+                source,
+                claims,
+                name=r.read("name", "str") or "",
+                available=r.read("available", "bool"),
+                category=r.read("category", "str") or "",
+                tags=r.read("tags", "strings") or (),
+                input_modalities=inputs or (),
+                output_modalities=outputs or (),
+                rate_limit_per_min=with_key,
+                rate_limit_anonymous_per_min=anonymous,
+                deprecated=r.read("deprecated", "bool", documented=False),
+                replaced_by=r.read("replaced_by", "str", documented=False) or "",
+            )
+        )
+    return Parsed(entries, warnings)
+
+
+def _ovh_rate_limits(r: _Reader) -> tuple[int | None, int | None]:
+    """`rate_limit` is either one number or an object {rate_limit_api, rate_limit_api_anonymous, ...}."""
+    path = "metadata.usage_information.rate_limit"
+    raw = at_path(r.item, path)
+    if raw is MISSING or raw is None:
+        r.warnings.append(f"{r.where}: {path} is missing")
+        return None, None
+    if isinstance(raw, dict):
+        with_key, anonymous = (
+            _per_minute(raw.get(key), f"{path}.{key}", r) for key in ("rate_limit_api", "rate_limit_api_anonymous")
+        )
+        return with_key, anonymous
+    return _per_minute(raw, path, r), None
+
+
+_PER_MINUTE = re.compile(r"(\d+)\s*(?:(?:req(?:uest)?s?\s*)?(?:/|per)\s*min(?:ute)?|rpm)?", re.IGNORECASE)
+
+
+def _per_minute(value: Any, path: str, r: _Reader) -> int | None:
+    """Requests per minute from 400, "400", "400/min" or "400 requests per minute"; else a warning."""
+    if value is None:
+        r.warnings.append(f"{r.where}: {path} is missing")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _PER_MINUTE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        r.warnings.append(f"{r.where}: {path} is not a per-minute request count: {_show(value)}; ignored")
+        return None
+    return int(match.group(1))
+
+
+def parse_openrouter(body: Any) -> Parsed:
+    """An OpenRouter-style list (OVHcloud's rest/v2/openrouter): `data[]` with supported_features.
+
+    A feature missing from a present supported_features list is claimed "no"; a missing list claims nothing.
+    """
+    source = "openrouter"
+    if not isinstance(body, dict):
+        return Parsed([], [f"{source}: expected a JSON object with data[], got {_show(body)}"])
+    items = body.get("data")
+    if not isinstance(items, list):
+        return Parsed([], [f"{source}: data should be a list, got {_show(items)}"])
+    warnings: list[str] = []
+    entries = []
+    for r in _items(items, source, warnings):
+        model_id = _model_id(r)
+        if model_id is None:
+            continue
+        inputs = r.read("input_modalities", "strings")
+        features = r.read("supported_features", "strings")
+        claims = {
+            "tools": _listed(features, "tools"),
+            "structured": _listed(features, "structured_outputs", "json_mode"),
+            "reasoning": _listed(features, "reasoning"),
+            "vision": None if inputs is None else _yes_no("image" in inputs),
+        }
+        entries.append(
+            _entry(
+                model_id,
+                source,
+                claims,
+                name=r.read("name", "str", documented=False) or "",
+                context_length=r.read("context_length", "int"),
+                input_modalities=inputs or (),
+                output_modalities=r.read("output_modalities", "strings", documented=False) or (),
+            )
+        )
+    return Parsed(entries, warnings)
+
+
+def _listed(features: tuple[str, ...] | None, *names: str) -> Claim | None:
+    return None if features is None else _yes_no(any(n in features for n in names))
+
+
+PARSERS: dict[str, Callable[[Any], Parsed]] = {
+    "openai_models": parse_openai_models,
+    "ovh_models_v2": parse_ovh_models_v2,
+    "openrouter": parse_openrouter,
+}

@@ -1,0 +1,68 @@
+"""matrix.json and the reports, rebuilt from results.jsonl alone (a run's end, `conformance report`, merge)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conformance import safejson
+from conformance.matrix import build_matrix, write_matrix
+from conformance.node_column import node_records
+from conformance.results import RESULTS_FILE, read_results
+from conformance.sdk_column import sdk_records
+
+
+def render_dir(
+    out_dir: Path,
+    meta: dict[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rebuild matrix.json and the reports from results.jsonl alone."""
+    records = list(read_results(out_dir / RESULTS_FILE))
+    # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
+    records += sdk_records(records) + node_records(records)
+    meta = {**_totals(records), **(meta or {})}
+    meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here
+    write_matrix(matrix, out_dir)
+    from conformance.report import write_reports  # the report layer reads results only
+
+    write_reports(matrix, out_dir, baseline=baseline, history=history, records=records)
+    return matrix
+
+
+def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    requests = tokens = 0
+    providers: dict[str, str] = {}
+    for record in records:
+        requests += _requests(record)
+        for ex in record.get("exchanges", []):
+            providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
+            tokens += _tokens(ex)
+    return {"providers": providers, "requests": requests, "tokens": tokens}
+
+
+def _requests(record: dict[str, Any]) -> int:
+    """Every request the cell sent: a semantic retry's earlier attempts too, whose exchanges are not kept."""
+    tries = record.get("attempts", [])
+    if tries and all(isinstance(t.get("requests"), int) for t in tries):
+        return sum(t["requests"] for t in tries)
+    return sum(1 + len(ex.get("attempts", [])) for ex in record.get("exchanges", []))
+
+
+def _tokens(exchange: dict[str, Any]) -> int:
+    """total_tokens of a JSON response, or of a stream's last event's response."""
+    events = exchange.get("events")
+    text = events[-1]["data"] if events else exchange.get("body")
+    try:
+        body = safejson.loads(text or "null")
+    except ValueError:
+        return 0
+    if isinstance(body, dict) and isinstance(body.get("response"), dict):
+        body = body["response"]
+    usage = body.get("usage") if isinstance(body, dict) else None
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return total if isinstance(total, int) else 0

@@ -1,0 +1,170 @@
+"""A cell's evidence as the page shows it: bounded, pretty-printed as sent, and safe inside a script.
+
+Each row's evidence is a sidecar script, `evidence/<row>.js`, that the page loads when a cell opens (a
+`<script src>` works from `file://`, where `fetch` does not). The page turns it into DOM nodes with
+`textContent` only, which keeps every byte a server sent inert.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from conformance import safejson
+from conformance.diff import Change
+from conformance.report.data import CellRecord, ms
+
+BODY_LIMIT = 20_000
+EVENT_LIMIT = 200
+HEADER_LIMIT = 2_000
+EVIDENCE_CALLBACK = "conformanceEvidence"
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+Exchanges = Callable[[CellRecord], Sequence[Mapping[str, Any]]]
+
+
+def inline(cell: CellRecord) -> Sequence[Mapping[str, Any]]:
+    return cell.exchanges
+
+
+def cell_evidence(cell: CellRecord, exchanges: Sequence[Mapping[str, Any]], change: Change | None) -> dict[str, Any]:
+    """Everything the evidence panel shows for one cell, bounded in size, as plain JSON values."""
+    out: dict[str, Any] = {
+        "probe": cell.probe,
+        "status": cell.status,
+        "findings": [{"rule": f.rule, "level": f.level, "message": f.message} for f in cell.findings],
+        "exchanges": [_exchange(x) for x in exchanges if isinstance(x, Mapping)],
+    }
+    if not cell.semantic:
+        out["semantic_off"] = True
+    if cell.claim != "unknown":
+        out["claim"] = {"claim": cell.claim, "source": cell.claim_source, "note": cell.claim_note}
+    extras = {"drift": cell.drift, "flaky": cell.flaky, "tries": cell.tries, "deprecated": cell.deprecated}
+    out.update({k: v for k, v in extras.items() if v})
+    if cell.attempts is not None:
+        out["attempts"] = _plain(cell.attempts)
+    if change is not None:
+        out["change"] = {"kind": change.kind, "old": change.old}
+    return out
+
+
+def _exchange(exchange: Mapping[str, Any]) -> dict[str, Any]:
+    request = exchange.get("request") if isinstance(exchange.get("request"), Mapping) else {}
+    assert isinstance(request, Mapping)
+    out: dict[str, Any] = {
+        "method": str(request.get("method", "")),
+        "url": str(request.get("url", "")),
+        "request_headers": _headers(request.get("headers")),
+        **_body("request_body", request.get("body"), request.get("body_length")),
+        "status": _plain(exchange.get("status")),
+        "headers": _headers(exchange.get("headers")),
+        "elapsed_ms": ms(exchange.get("elapsed_ms")),
+        "first_byte_ms": ms(exchange.get("first_byte_ms")),
+    }
+    if exchange.get("error") is not None:
+        out["error"] = str(exchange["error"])
+    if isinstance(exchange.get("events"), list):
+        out["events"], note = _events(exchange["events"])
+        out.update({"events_note": note} if note else {})
+    else:
+        out.update(_body("body", exchange.get("body")))
+    return out
+
+
+def _headers(headers: Any) -> list[list[str]]:
+    if not isinstance(headers, Mapping):
+        return []
+    return [[str(k), _clip(str(v), HEADER_LIMIT)[0]] for k, v in headers.items()]
+
+
+def _body(name: str, body: Any, length: Any = None) -> dict[str, str]:
+    """The text to show, pretty-printed when it is JSON, clipped with a `<name>_note` when it is huge."""
+    text = "" if body is None else str(body)
+    shown, note = _clip(_pretty(text), BODY_LIMIT)
+    if isinstance(length, int) and not isinstance(length, bool) and length > len(text):
+        note = f"truncated: showing the first {len(shown):,} of {length:,} characters (the cassette has all of them)"
+    return {name: shown, f"{name}_note": note} if note else {name: shown}
+
+
+def _pretty(text: str) -> str:
+    """Re-indent a JSON object or array, keeping every token as sent; other text is shown as is."""
+    if len(text) > BODY_LIMIT or not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        safejson.loads(text)
+    except ValueError:
+        return text
+    return _reindent(_TOKEN.findall(text))
+
+
+def _reindent(tokens: list[str]) -> str:
+    """Layout only: a re-dump would turn 1.0e2 into 100.0 and merge duplicate keys, which is evidence."""
+    out: list[str] = []
+    depth = 0
+    for i, token in enumerate(tokens):
+        if token in ("}", "]"):
+            depth -= 1
+            if tokens[i - 1] not in ("{", "["):
+                out.append("\n" + "  " * depth)
+        out.append(token)
+        if token in ("{", "["):
+            depth += 1
+            if tokens[i + 1] not in ("}", "]"):
+                out.append("\n" + "  " * depth)
+        elif token == ",":
+            out.append("\n" + "  " * depth)
+        elif token == ":":
+            out.append(" ")
+    return "".join(out)
+
+
+def _clip(text: str, limit: int) -> tuple[str, str | None]:
+    if len(text) <= limit:
+        return text, None
+    return text[:limit], f"truncated: showing the first {limit:,} of {len(text):,} characters"
+
+
+def _events(events: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The first events up to EVENT_LIMIT or BODY_LIMIT characters of data, whichever comes first."""
+    shown: list[dict[str, Any]] = []
+    budget, cut = BODY_LIMIT, False
+    for event in events[:EVENT_LIMIT]:
+        if budget <= 0:
+            break
+        event = event if isinstance(event, Mapping) else {"data": event}
+        data, note = _clip("" if event.get("data") is None else str(event["data"]), budget)
+        budget, cut = budget - len(data), cut or note is not None
+        shown.append(
+            {
+                "offset_ms": ms(event.get("offset_ms")),
+                "event": None if event.get("event") is None else str(event["event"]),
+                "data": data,
+                **{k: str(event[k]) for k in ("id", "retry") if event.get(k) is not None},
+            }
+        )
+    if len(shown) == len(events) and not cut:
+        return shown, None
+    last = ", the last one cut short" if cut else ""
+    return shown, f"truncated: showing {len(shown):,} of {len(events):,} events{last}"
+
+
+def _plain(value: Any) -> Any:
+    """Optional keys of unknown shape, reduced to JSON values (anything odd becomes its text)."""
+    try:
+        return json.loads(json.dumps(value, default=str, allow_nan=False))
+    except ValueError:
+        return str(value)
+
+
+def script_json(value: Any) -> Markup:
+    """JSON safe inside <script> and as a script file: nothing can close the element or end a line early."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for char, escaped in _SCRIPT_UNSAFE.items():
+        text = text.replace(char, escaped)
+    return Markup(text)
