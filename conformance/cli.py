@@ -21,7 +21,7 @@ from conformance.catalog.model import Catalog
 from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
-from conformance.paths import cassettes_dir, expectations_dir
+from conformance.paths import cassettes_dir, expectations_dir, safe_name
 from conformance.plan import (
     DEFAULT_SEMANTIC_TRIES,
     DEFAULT_TIMEOUT_S,
@@ -40,7 +40,6 @@ from conformance.session import Session
 from conformance.shard import Shard, merge
 from conformance.terminal import inert_output, one_line
 from conformance.transports import CassetteError, RecordMode
-from conformance.transports.cassette import safe_name
 
 DEFAULT_OUT = Path("reports/latest")
 

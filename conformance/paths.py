@@ -76,3 +76,8 @@ def contained(root: Path, *names: str) -> Path:
         if probe.is_symlink() and not probe.resolve().is_relative_to(base):
             raise UnsafeName(f"{probe} is a symlink out of {root}; refusing to follow it")
     return path
+
+
+def safe_name(name: str) -> str:
+    """A readable slug (a provider named after its host); file names themselves come from `file_name`."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"

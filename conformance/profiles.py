@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 
-from conformance.paths import matrices_dir
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.config import JsonDict
+from pydantic_core import ErrorDetails
+
+from conformance.paths import matrices_dir, safe_name
 from conformance.probes import FEATURES, PROBES
-from conformance.transports.cassette import safe_name
 from conformance.urls import check_base_url
 
 Claim = Literal["yes", "no", "unknown"]
@@ -37,21 +40,8 @@ FEATURE_GROUPS = (
 )
 
 # Catalog formats the suite can read; conformance.catalog holds one parser per kind.
-SOURCE_KINDS = ("openai_models", "ovh_models_v2", "openrouter")
-
-_PROVIDER_KEYS = {
-    "name",
-    "title",
-    "base_url",
-    "api_key_env",
-    "semantic_checks",
-    "semantic_probes",
-    "rate_limit_per_min",
-    "rate_limit_anonymous_per_min",
-    "body_cap_bytes",
-    "request_defaults",
-}
-_TABLES = {"provider", "catalog", "claims"}
+SourceKind = Literal["openai_models", "ovh_models_v2", "openrouter"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
 
 class ProfileError(ValueError):
@@ -121,8 +111,11 @@ class Claims:
         return cls(table(data.get("provider", {})), {m: table(t) for m, t in data.get("models", {}).items()})
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(BaseModel):
+    """A provider profile as the run uses it; `ProfileFile` is its TOML layout, from which it is built."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
     name: str
     base_url: str
     api_key_env: str = ""
@@ -134,15 +127,124 @@ class Profile:
     rate_limit_anonymous_per_min: int | None = None
     body_cap_bytes: int | None = None
     # Fields every probe's JSON body gets unless it sets them itself (OVHcloud: store = false)
-    request_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    request_defaults: Mapping[str, Any] = {}
     catalog_sources: tuple[CatalogSource, ...] = ()
     models: tuple[str, ...] = ()
-    claims: Claims = field(default_factory=Claims)
+    claims: Claims = Claims()
 
     def sources(self) -> tuple[tuple[CatalogSource, str], ...]:
         """Each catalog source with its URL; the endpoint's GET /models when the profile names none."""
         sources = self.catalog_sources or (CatalogSource("openai_models"),)
         return tuple((s, s.resolve(self.base_url)) for s in sources)
+
+
+# -- the TOML layout, one model per table; `python -m conformance.records` writes its JSON Schema ------------
+
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+
+
+class _Table(BaseModel):
+    """A profile table: a misspelled key fails loudly, since a typo would otherwise drop a setting unseen."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ProviderTable(_Table):
+    """[provider]: where the endpoint is, its key, its documented limits, and which checks mean anything there."""
+
+    name: str = Field(min_length=1)
+    base_url: str = Field(min_length=1)
+    title: str = ""
+    api_key_env: str = Field("", description="The environment variable holding the API key.")
+    semantic_checks: bool = Field(True, description="false: answers are not judged on their meaning.")
+    semantic_probes: list[str] = Field(
+        [], description="Probes judged on their meaning even when semantic_checks is false."
+    )
+    rate_limit_per_min: PositiveInt | None = Field(None, description="Requests per minute per model, with a key.")
+    rate_limit_anonymous_per_min: PositiveInt | None = Field(
+        None, description="Requests per minute per model, without a key."
+    )
+    body_cap_bytes: PositiveInt | None = Field(None, description="The documented request body cap.")
+    request_defaults: dict[str, Any] = Field({}, description="Fields every probe sends unless it sets them itself.")
+
+    @field_validator("semantic_probes")
+    @classmethod
+    def _known_probes(cls, ids: list[str]) -> list[str]:
+        unknown = sorted(set(ids) - {p.id for p in PROBES})
+        if unknown:
+            raise ValueError(f"unknown probe id(s) {', '.join(unknown)}")
+        return ids
+
+
+class SourceTable(_Table):
+    """One catalog to read; an openai_models source with no url reads the endpoint's own GET /models."""
+
+    kind: SourceKind
+    url: str = ""
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> SourceTable:
+        if not self.url and self.kind != "openai_models":
+            raise ValueError(f"the {self.kind} source needs a url")
+        return self
+
+
+class CatalogTable(_Table):
+    """[catalog]: the catalogs to read (first wins a disagreement), and models to probe though none lists them."""
+
+    sources: list[SourceTable] = []
+    models: list[Annotated[str, Field(min_length=1)]] = []
+
+
+class ClaimTable(_Table):
+    claim: Claim
+    note: str = ""
+
+
+_CLAIM_SCHEMA: JsonDict = {
+    "anyOf": [
+        {"enum": list(CLAIM_VALUES)},
+        {
+            "type": "object",
+            "properties": {"claim": {"enum": list(CLAIM_VALUES)}, "note": {"type": "string"}},
+            "required": ["claim"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "description": 'A table of claims: [claims.models."<model id>"], or an unquoted dotted key.',
+        },
+    ]
+}
+
+
+class ProfileFile(_Table):
+    """A provider profile, `matrices/<provider>.toml`. [claims] keys are feature groups or probe ids (quoted when
+    dotted); [claims.models."<model id>"] holds per-model claims, which win over provider-wide ones."""
+
+    provider: ProviderTable
+    catalog: CatalogTable = CatalogTable()
+    claims: dict[str, Any] = Field({}, json_schema_extra={"additionalProperties": _CLAIM_SCHEMA})
+
+    def profile(self, path: Path | None) -> Profile:
+        p = self.provider
+        where = path or Path("<profile>")
+        return Profile(
+            name=p.name,
+            base_url=p.base_url,
+            api_key_env=p.api_key_env,
+            title=p.title,
+            semantic_checks=p.semantic_checks,
+            semantic_probes=frozenset(p.semantic_probes),
+            path=path,
+            rate_limit_per_min=p.rate_limit_per_min,
+            rate_limit_anonymous_per_min=p.rate_limit_anonymous_per_min,
+            body_cap_bytes=p.body_cap_bytes,
+            request_defaults=dict(p.request_defaults),
+            catalog_sources=tuple(CatalogSource(s.kind, s.url) for s in self.catalog.sources),
+            models=tuple(self.catalog.models),
+            claims=_claims(self.claims, where),
+        )
 
 
 def known_features() -> set[str]:
@@ -174,95 +276,42 @@ def profile_for(name_or_path: str | None, base_url: str | None) -> Profile | Non
         return profile
     if profile is None:
         return Profile(name=safe_name(base_url.split("://")[-1].split("/")[0]), base_url=base_url)
-    return replace(profile, base_url=base_url)
+    return profile.model_copy(update={"base_url": base_url})
 
 
 def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
     """A Profile from a decoded TOML document; every problem is a ProfileError naming the file and key."""
-    _no_unknown(data, _TABLES, path, "top level")
-    section = data.get("provider")
-    if not isinstance(section, dict) or not section.get("name") or not section.get("base_url"):
-        raise ProfileError(f"{path}: expected a [provider] table with name and base_url")
-    _no_unknown(section, _PROVIDER_KEYS, path, "[provider]")
-    catalog = _table(data, "catalog", path)
-    _no_unknown(catalog, {"sources", "models"}, path, "[catalog]")
-    models = catalog.get("models", [])
-    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
-        raise ProfileError(f"{path}: [catalog] models must be a list of model ids")
-    return Profile(
-        name=str(section["name"]),
-        base_url=str(section["base_url"]),
-        api_key_env=str(section.get("api_key_env", "")),
-        title=str(section.get("title", "")),
-        semantic_checks=bool(section.get("semantic_checks", True)),
-        semantic_probes=_probe_ids(section.get("semantic_probes", []), path),
-        path=path,
-        rate_limit_per_min=_count(section, "rate_limit_per_min", path),
-        rate_limit_anonymous_per_min=_count(section, "rate_limit_anonymous_per_min", path),
-        body_cap_bytes=_count(section, "body_cap_bytes", path),
-        request_defaults=_request_defaults(section.get("request_defaults", {}), path),
-        catalog_sources=_sources(catalog.get("sources", []), path),
-        models=tuple(models),
-        claims=_claims(_table(data, "claims", path), path),
-    )
+    try:
+        return ProfileFile.model_validate(data).profile(path)
+    except ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors(include_url=False)]
+        raise ProfileError(f"{path}: " + "; ".join(dict.fromkeys(problems))) from None
 
 
-def _no_unknown(table: Mapping[str, Any], allowed: set[str], path: Path, where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        allowed_list = ", ".join(sorted(allowed))
-        raise ProfileError(f"{path}: {where}: unknown key(s) {', '.join(unknown)} (allowed: {allowed_list})")
+_TABLE_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
+    (): ProfileFile,
+    ("provider",): ProviderTable,
+    ("catalog",): CatalogTable,
+    ("catalog", "sources", "*"): SourceTable,
+}
 
 
-def _table(data: Mapping[str, Any], key: str, path: Path) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ProfileError(f"{path}: [{key}] must be a table")
-    return value
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as a profile author reads it: the table, the key, what is wrong, what was given."""
+    loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    if error["type"] == "extra_forbidden":
+        key = loc.pop()
+        table = _TABLE_MODELS.get(tuple("*" if part.isdigit() else part for part in loc), ProfileFile)
+        return f"{_where(loc)}: unknown key {key} (allowed: {', '.join(sorted(table.model_fields))})"
+    given = "" if error["type"] == "missing" else f", got {error['input']!r}"
+    return f"{_where(loc)}: {error['msg'].removeprefix('Value error, ')}{given}"
 
 
-def _count(section: Mapping[str, Any], key: str, path: Path) -> int | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ProfileError(f"{path}: [provider] {key} must be a positive integer, got {value!r}")
-    return value
-
-
-def _probe_ids(raw: Any, path: Path) -> frozenset[str]:
-    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        raise ProfileError(f"{path}: [provider] semantic_probes must be a list of probe ids")
-    unknown = sorted(set(raw) - {p.id for p in PROBES})
-    if unknown:
-        raise ProfileError(f"{path}: [provider] semantic_probes: unknown probe id(s) {', '.join(unknown)}")
-    return frozenset(raw)
-
-
-def _request_defaults(raw: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise ProfileError(
-            f"{path}: [provider] request_defaults must be a table of request fields, e.g. {{ store = false }}"
-        )
-    return dict(raw)
-
-
-def _sources(raw: Any, path: Path) -> tuple[CatalogSource, ...]:
-    if not isinstance(raw, list):
-        raise ProfileError(f"{path}: [catalog] sources must be a list of {{kind = ..., url = ...}} tables")
-    sources = []
-    for i, item in enumerate(raw):
-        where = f"[catalog] sources[{i}]"
-        if not isinstance(item, dict):
-            raise ProfileError(f"{path}: {where} must be a table {{kind = ..., url = ...}}")
-        _no_unknown(item, {"kind", "url"}, path, where)
-        kind, url = item.get("kind"), item.get("url", "")
-        if kind not in SOURCE_KINDS:
-            raise ProfileError(f"{path}: {where}: kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
-        if not isinstance(url, str) or (not url and kind != "openai_models"):
-            raise ProfileError(f"{path}: {where}: a {kind} source needs a url")
-        sources.append(CatalogSource(kind, url))
-    return tuple(sources)
+def _where(loc: list[str]) -> str:
+    """("catalog", "sources", "0", "kind") -> "[catalog] sources[0] kind"."""
+    if not loc:
+        return "top level"
+    return f"[{loc[0]}]" + "".join(f"[{part}]" if part.isdigit() else f" {part}" for part in loc[1:])
 
 
 def _claims(raw: dict[str, Any], path: Path) -> Claims:
@@ -295,7 +344,9 @@ def _claim_table(raw: Mapping[str, Any], features: set[str], path: Path, where: 
 
 def _claim_spec(value: Any, path: Path, where: str) -> ClaimSpec:
     if isinstance(value, dict):
-        _no_unknown(value, {"claim", "note"}, path, where)
+        unknown = sorted(set(value) - set(ClaimTable.model_fields))
+        if unknown:
+            raise ProfileError(f"{path}: {where}: unknown key {', '.join(unknown)} (allowed: claim, note)")
         note = value.get("note", "")
         if not isinstance(note, str):
             raise ProfileError(f"{path}: {where}: note must be a string")

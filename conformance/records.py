@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status, request_body_fields
+from conformance.profiles import ProfileFile
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME: JsonDict = {"format": "date-time"}
@@ -275,9 +276,78 @@ class Manifest(Record):
     catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.model.Catalog's form
 
 
-SCHEMAS: dict[str, tuple[type[Record], str]] = {
+# -- the cassette: what replay reads, so its reading is strict (a wrong type is the file's error, not coerced) ----
+
+TIME_MS = Field(ge=0, allow_inf_nan=False)  # a recorded time: finite, 0 or more
+
+
+class WireRecord(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ChunkRecord(WireRecord):
+    """One network read as it arrived: its bytes as text when that is UTF-8 and readable, else base64."""
+
+    model_config = ConfigDict(
+        extra="allow", strict=True, json_schema_extra={"oneOf": [{"required": ["body"]}, {"required": ["body_base64"]}]}
+    )
+
+    offset_ms: float = TIME_MS
+    body: str | None = None
+    body_base64: str | None = None
+
+
+class CassetteRequest(WireRecord):
+    """The request as sent, credentials redacted; replay matches on method, URL and the body as JSON."""
+
+    method: str = Field(min_length=1)
+    url: str
+    headers: dict[str, str] = {}
+    body: str = ""
+
+
+class TransportError(WireRecord):
+    type: str
+    message: str
+
+
+class CassetteResponse(WireRecord):
+    """What came back. A stream keeps its `chunks` (with parsed `events` beside them for readers; replay reparses
+    the chunks); any other answer its `body` (or `body_base64`) and `first_byte_ms`."""
+
+    status: int | None = HTTP_STATUS
+    headers: dict[str, str] = {}
+    elapsed_ms: float = TIME_MS
+    first_byte_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    chunks: list[ChunkRecord] | None = None
+    events: list[EventRecord] | None = Field(default=None, description="For readers only; replay never reads them.")
+    events_omitted: int | None = Field(default=None, ge=0)
+    body: str | None = None
+    body_base64: str | None = None
+    error: TransportError | None = None
+
+
+class InteractionRecord(WireRecord):
+    request: CassetteRequest
+    response: CassetteResponse
+
+
+class CassetteRecord(WireRecord):
+    """Every interaction of one probe against one model, in order, as recorded."""
+
+    version: Literal[1]
+    suite: str = ""
+    provider: str
+    model: str
+    probe: str
+    interactions: list[InteractionRecord]
+
+
+SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "results": (CellRecord, "One line of results.jsonl"),
     "matrix": (Matrix, "matrix.json"),
+    "profile": (ProfileFile, "A provider profile, matrices/<provider>.toml"),
+    "cassette": (CassetteRecord, "A cassette, matrices/cassettes/<provider>/<model>/<probe>.json"),
 }
 
 
@@ -285,13 +355,13 @@ def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one format, as shipped in conformance/report/<name>.schema.json."""
     model, title = SCHEMAS[name]
     schema = model.model_json_schema(mode="validation")
-    schema["description"] = " ".join(str(schema.get("description", "")).split()) + (
-        " Readers must ignore keys they do not know: the format grows by adding keys."
-    )
+    grows = "" if name == "profile" else " Readers must ignore keys they do not know: the format grows by adding keys."
+    schema["description"] = " ".join(str(schema.get("description", "")).split()) + grows
     return {"$schema": SCHEMA_DIALECT, **schema, "title": title}
 
 
 def schema_path(name: str) -> Path:
+    """Every shipped schema is package data beside the reports, so an installed suite has them too."""
     return Path(__file__).parent / "report" / f"{name}.schema.json"
 
 
@@ -307,9 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stale = []
     for name in SCHEMAS:
         path, text = schema_path(name), schema_text(name)
-        if json.loads(path.read_text(encoding="utf-8")) != json.loads(
-            text
-        ):  # 0 and 0.0 alike: pydantic versions differ
+        shipped = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if shipped != json.loads(text):  # 0 and 0.0 alike: pydantic versions differ
             stale.append(path)
             if not args.check:
                 path.write_text(text, encoding="utf-8")

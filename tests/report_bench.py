@@ -31,12 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.paths import MANIFEST, cassettes_dir
+from conformance.paths import MANIFEST, cassettes_dir, safe_name
 from conformance.plan import replay_plans
 from conformance.report import write_reports
 from conformance.results import RESULTS_FILE, read_results
 from conformance.session import Session
-from conformance.transports.cassette import safe_name
 
 MB = 1_000_000
 BUDGETS = {"html_mb": 3.0, "interactive_s": 1.0, "run_s": 8.0, "rss_mb": 300.0, "out_mb": 60.0}

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from conformance.node_column import is_derived
+from conformance.paths import safe_name
 from conformance.preflight import HEADER
-from conformance.transports.cassette import cassette_path, safe_name
+from conformance.transports.cassette import cassette_path
 from tests.faults.server import FaultServer
 
 MODELS = ("fault:normal", "fault:slow", "fault:normal#2")

@@ -29,7 +29,7 @@ def test_a_profiles_default_fields_go_into_every_body_unless_the_probe_sets_them
     assert tested["store"] is True, "a probe testing the field sends its own value"
     assert build_request(target, Request(raw=b"{not json")).content == b"{not json"
     path.write_text('[provider]\nname = "p"\nbase_url = "http://p.test/v1"\nrequest_defaults = "store"\n')
-    with pytest.raises(ProfileError, match="request_defaults must be a table"):
+    with pytest.raises(ProfileError, match="request_defaults: Input should be a valid dictionary"):
         load_profile(str(path))
 
 
@@ -69,7 +69,7 @@ def test_conformance_models_shows_why_a_model_is_not_probed() -> None:
     from conformance.profiles import Profile
 
     catalog = Catalog("ovh", (ModelEntry("chat"), ModelEntry("bge-m3", category="Embeddings")))
-    text = render_catalog(catalog, Profile("ovh", "http://ovh.test/v1"))
+    text = render_catalog(catalog, Profile(name="ovh", base_url="http://ovh.test/v1"))
     assert "bge-m3: not a chat model: catalog category 'Embeddings'" in text
 
 

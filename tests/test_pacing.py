@@ -101,7 +101,7 @@ def test_the_wait_a_server_asks_for(headers: dict[str, str], expected: tuple[flo
 
 
 def test_rates_come_from_the_override_the_catalog_or_the_profile() -> None:
-    profile = Profile("p", "http://p.test/v1", rate_limit_per_min=400, rate_limit_anonymous_per_min=2)
+    profile = Profile(name="p", base_url="http://p.test/v1", rate_limit_per_min=400, rate_limit_anonymous_per_min=2)
     catalog = Catalog("p", (ModelEntry("listed", rate_limit_per_min=100, rate_limit_anonymous_per_min=1),))
     models = ("listed", "other")
     assert model_rates(profile, catalog, models, keyed=True) == {"listed": 100, "other": 400}
@@ -339,7 +339,8 @@ def test_an_interrupted_parallel_run_keeps_whole_lines_no_half_cassette_and_resu
     import sys
     from collections import Counter
 
-    from conformance.transports.cassette import cassette_path, safe_name
+    from conformance.paths import safe_name
+    from conformance.transports.cassette import cassette_path
     from tests.faults.server import FaultServer
 
     models, probes = ("fault:normal", "fault:slow", "fault:normal#2"), ("core.text_input", "streaming.text")

@@ -111,3 +111,38 @@ def test_a_broken_manifest_is_one_clear_line(tmp_path: Path, capsys: pytest.Capt
     assert main(["replay", "--cassettes", str(tmp_path), "--out", str(tmp_path / "out"), "-q"]) == 3  # bad input
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "provider.json: not a provider manifest" in error and "base_url" in error
+
+
+def test_every_shipped_profile_and_cassette_fits_its_generated_schema() -> None:
+    """The models are the formats: what the repository ships validates against the schemas made from them."""
+    import tomllib
+
+    import jsonschema
+
+    from conformance.paths import cassettes_dir, matrices_dir
+
+    profile, cassette = load_schema("profile"), load_schema("cassette")
+    profiles = sorted(matrices_dir().glob("*.toml"))
+    cassettes = [p for p in sorted(cassettes_dir().glob("*/*/*.json")) if p.name != MANIFEST]
+    assert profiles and cassettes
+    for path in profiles:
+        jsonschema.validate(tomllib.loads(path.read_text(encoding="utf-8")), profile)
+    for path in cassettes:
+        jsonschema.validate(json.loads(path.read_text(encoding="utf-8")), cassette)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"provider": {"name": "p", "base_url": "u", "rate_limit": 4}}, profile)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {"version": 1, "provider": "p", "model": "m", "probe": "x", "interactions": "abc"}, cassette
+        )
+
+
+def test_a_cassette_written_and_read_back_is_the_same_file(tmp_path: Path) -> None:
+    from conformance.paths import cassettes_dir
+
+    source = next(p for p in sorted(cassettes_dir().glob("*/*/streaming.*.json")))
+    original = json.loads(source.read_text(encoding="utf-8"))
+    copy = tmp_path / "c.json"
+    copy.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    again = load_cassette(copy).to_json()
+    assert {**again, "suite": ""} == {**original, "suite": ""}

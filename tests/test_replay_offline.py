@@ -117,14 +117,23 @@ BREAKAGES: dict[str, tuple[Callable[[bytes], bytes] | Callable[[dict[str, Any]],
     "wrong_top_level_type": (lambda good: b"[1, 2, 3]", "expected a JSON object, got list"),
     "unknown_version": (_set(("version",), 99), "unknown cassette version 99; this suite reads version 1"),
     "no_version": (_drop(("version",)), "unknown cassette version None"),
-    "missing_interactions": (_drop(("interactions",)), "malformed cassette: KeyError: 'interactions'"),
-    "missing_request": (_drop((*FIRST, "request")), "malformed cassette: KeyError: 'request'"),
-    "interactions_not_a_list": (_set(("interactions",), "abc"), "malformed cassette: TypeError"),
-    "bad_base64": (_set((*FIRST, "response", "body_base64"), "!!not base64!!"), "malformed cassette"),
+    "missing_interactions": (_drop(("interactions",)), "malformed cassette: interactions: Field required"),
+    "missing_request": (_drop((*FIRST, "request")), "malformed cassette: interactions.0.request: Field required"),
+    "interactions_not_a_list": (
+        _set(("interactions",), "abc"),
+        "malformed cassette: interactions: Input should be a valid list",
+    ),
+    "bad_base64": (_set((*FIRST, "response", "body_base64"), "!!not base64!!"), "body_base64 is not base64"),
     "status_not_an_int": (_set((*FIRST, "response", "status"), "200"), "status"),
     "header_not_a_string": (_set((*FIRST, "response", "headers", "x-count"), 1), "x-count"),
-    "status_of_four_digits": (_set((*FIRST, "response", "status"), 2000), "not a three-digit integer"),
-    "negative_time": (_set((*FIRST, "response", "elapsed_ms"), -5), "elapsed_ms -5 is not a time in ms"),
+    "status_of_four_digits": (
+        _set((*FIRST, "response", "status"), 2000),
+        "status: Input should be less than or equal to 999",
+    ),
+    "negative_time": (
+        _set((*FIRST, "response", "elapsed_ms"), -5),
+        "elapsed_ms: Input should be greater than or equal to 0 (got -5)",
+    ),
 }
 
 

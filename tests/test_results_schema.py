@@ -112,4 +112,6 @@ def test_the_schemas_ship_in_the_package_data(repo_root: Path) -> None:
     assert {p.name for p in (repo_root / "conformance" / "report").glob("*.schema.json")} == {
         "results.schema.json",
         "matrix.schema.json",
+        "cassette.schema.json",
+        "profile.schema.json",
     }

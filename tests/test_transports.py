@@ -109,7 +109,7 @@ def test_the_key_never_reaches_the_cassette(tmp_path: Path) -> None:
         ('{"version": 1, "provider": "p"', "not valid JSON"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"version": 99}', "unknown cassette version 99"),
-        ('{"version": 1, "provider": "p"}', "malformed cassette: KeyError"),
+        ('{"version": 1, "provider": "p"}', "malformed cassette: model: Field required"),
         (b"\xff\xfe{}", "not UTF-8"),
     ],
 )

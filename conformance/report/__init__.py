@@ -59,8 +59,8 @@ def _exchanges_by_cell(records: Iterable[Mapping[str, Any]]) -> Exchanges:
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """The shipped JSON Schema (draft 2020-12) of "results" (one results.jsonl line) or "matrix" (matrix.json)."""
-    if name not in ("results", "matrix"):
-        raise ValueError(f"no schema {name!r}: results or matrix")
+    """A shipped JSON Schema (draft 2020-12): "results" (one results.jsonl line), "matrix", "cassette", "profile"."""
+    if name not in ("results", "matrix", "cassette", "profile"):
+        raise ValueError(f"no schema {name!r}: results, matrix, cassette or profile")
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
     return dict(json.loads(text))

@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from conformance import __version__, safejson
 from conformance.evidence import Chunk, Exchange
 from conformance.paths import CATALOG_DIR, UnsafeName, contained, file_name
+from conformance.records import (
+    CassetteRecord,
+    CassetteRequest,
+    CassetteResponse,
+    ChunkRecord,
+    EventRecord,
+    InteractionRecord,
+    TransportError,
+)
 from conformance.redact import may_hold, scrub, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
-CASSETTE_VERSION = 1
+CASSETTE_VERSION: Literal[1] = 1
 READABLE_EVENTS = 1_000  # parsed events written beside a stream's chunks for readers; replay never reads them
 
 
@@ -45,7 +56,7 @@ def match_key(interaction: Exchange) -> tuple[str, str, str]:
     return (interaction.method.upper(), interaction.url, canonical_body(interaction.request_body))
 
 
-def to_cassette_json(interaction: Exchange) -> dict[str, Any]:
+def to_cassette_json(interaction: Exchange) -> InteractionRecord:
     """The cassette form: the response as its chunks (a stream, with the parsed events beside them) or its body.
 
     The parsed events are for readers only (replay reparses the chunks), so a flood keeps the first ones.
@@ -59,69 +70,49 @@ def to_cassette_json(interaction: Exchange) -> dict[str, Any]:
     if interaction.is_stream:
         response["chunks"] = [_encode_chunk(c) for c in chunks]
         events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
-        response["events"] = [e.to_json() for e in events[:READABLE_EVENTS]]
+        response["events"] = [EventRecord.of(e) for e in events[:READABLE_EVENTS]]
         if len(events) > READABLE_EVENTS:
             response["events_omitted"] = len(events) - READABLE_EVENTS
     else:
         response["first_byte_ms"] = round(chunks[0].offset_ms, 3) if chunks else None
         response.update(_encode_body(b"".join(c.data for c in chunks)))
     if interaction.error is not None:
-        response["error"] = {"type": interaction.error_type, "message": interaction.error}
-    return {
-        "request": {
-            "method": interaction.method,
-            "url": interaction.url,
-            "headers": interaction.request_headers,
-            "body": interaction.request_body,
-        },
-        "response": response,
-    }
+        response["error"] = TransportError(type=interaction.error_type or "", message=interaction.error)
+    request = CassetteRequest(
+        method=interaction.method,
+        url=interaction.url,
+        headers=interaction.request_headers,
+        body=interaction.request_body,
+    )
+    return InteractionRecord(request=request, response=CassetteResponse(**response))
 
 
-def from_cassette_json(data: dict[str, Any]) -> Exchange:
+def from_cassette_json(data: InteractionRecord) -> Exchange:
     """An interaction back from its cassette form; the events are parsed again from the chunks, never trusted."""
-    req, resp = data["request"], data["response"]
+    req, resp = data.request, data.response
     events = None
-    if "chunks" in resp:
-        chunks = [_decode_chunk(c) for c in resp["chunks"]]
+    if resp.chunks is not None:
+        chunks = [Chunk(c.offset_ms, _decode_body(c.body, c.body_base64)) for c in resp.chunks]
         events = tuple(parse_events([(c.offset_ms, c.data) for c in chunks])[0])
     else:
-        raw = _decode_body(resp)
-        first_byte = resp.get("first_byte_ms")
-        chunks = (
-            [Chunk(_time(first_byte if first_byte is not None else resp.get("elapsed_ms", 0.0), "first_byte_ms"), raw)]
-            if raw
-            else []
-        )
-    error = resp.get("error")
-    status = resp.get("status")
-    if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 999):
-        raise ValueError(f"response status {status!r} is not a three-digit integer")
+        raw = _decode_body(resp.body, resp.body_base64)
+        first_byte = resp.first_byte_ms if resp.first_byte_ms is not None else resp.elapsed_ms
+        chunks = [Chunk(first_byte, raw)] if raw else []
     return Exchange(
-        method=str(req["method"]),
-        url=str(req["url"]),
-        request_headers=_text_map(req.get("headers", {}), "request headers"),
-        request_body=str(req.get("body", "")),
-        status=status,
-        headers=_text_map(resp.get("headers", {}), "response headers"),
-        body=str(resp.get("body", "")),
+        method=req.method,
+        url=req.url,
+        request_headers=dict(req.headers),
+        request_body=req.body,
+        status=resp.status,
+        headers=dict(resp.headers),
+        body=resp.body or "",
         events=events,
-        elapsed_ms=_time(resp.get("elapsed_ms", 0.0), "elapsed_ms"),
+        elapsed_ms=resp.elapsed_ms,
         first_byte_ms=chunks[0].offset_ms if chunks else None,
-        error=None if error is None else str(error["message"]),
-        error_type=None if error is None else str(error["type"]),
+        error=None if resp.error is None else resp.error.message,
+        error_type=None if resp.error is None else resp.error.type,
         chunks=chunks,
     )
-
-
-def _text_map(value: Any, what: str) -> dict[str, str]:
-    """Headers as recorded; a non-text name or value is named, so the file can be mended."""
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be an object, got {type(value).__name__}")
-    for name, text in value.items():
-        if not isinstance(text, str):
-            raise ValueError(f"{what}: {name!r} is {text!r}, not text")
-    return dict(value)
 
 
 def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
@@ -217,26 +208,17 @@ def _encode_body(data: bytes) -> dict[str, str]:
 _ESCAPED = [chr(c) for c in range(0x20)]
 
 
-def _decode_body(resp: dict[str, Any]) -> bytes:
-    if "body_base64" in resp:
-        return base64.b64decode(resp["body_base64"], validate=True)
-    return str(resp.get("body", "")).encode("utf-8")
+def _decode_body(body: str | None, body_base64: str | None) -> bytes:
+    if body_base64 is not None:
+        try:
+            return base64.b64decode(body_base64, validate=True)
+        except ValueError as exc:
+            raise ValueError(f"body_base64 is not base64 ({exc}): {body_base64!r:.40}") from None
+    return (body or "").encode("utf-8")
 
 
-def _encode_chunk(chunk: Chunk) -> dict[str, Any]:
-    return {"offset_ms": round(chunk.offset_ms, 3), **_encode_body(chunk.data)}
-
-
-def _decode_chunk(data: dict[str, Any]) -> Chunk:
-    return Chunk(_time(data["offset_ms"], "chunk offset_ms"), _decode_body(data))
-
-
-def _time(value: Any, what: str) -> float:
-    """A recorded time: a finite number of ms, 0 or more (JSON readers let NaN and negatives through)."""
-    number = float(value)
-    if not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{what} {value!r} is not a time in ms (a finite number, 0 or more)")
-    return number
+def _encode_chunk(chunk: Chunk) -> ChunkRecord:
+    return ChunkRecord(offset_ms=round(chunk.offset_ms, 3), **_encode_body(chunk.data))
 
 
 @dataclass
@@ -248,14 +230,15 @@ class Cassette:
     interactions: list[Interaction] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": CASSETTE_VERSION,
-            "suite": f"conformance {__version__}",
-            "provider": self.provider,
-            "model": self.model,
-            "probe": self.probe,
-            "interactions": [to_cassette_json(i) for i in self.interactions],
-        }
+        record = CassetteRecord(
+            version=CASSETTE_VERSION,
+            suite=f"conformance {__version__}",
+            provider=self.provider,
+            model=self.model,
+            probe=self.probe,
+            interactions=[to_cassette_json(i) for i in self.interactions],
+        )
+        return record.model_dump(mode="json", exclude_unset=True)
 
     def save(self) -> None:
         """Write atomically, so an interrupted run never leaves half a cassette."""
@@ -285,15 +268,25 @@ def load_cassette(path: Path) -> Cassette:
     if version != CASSETTE_VERSION:
         raise CassetteError(path, f"unknown cassette version {version!r}; this suite reads version {CASSETTE_VERSION}")
     try:
-        return Cassette(
-            path=path,
-            provider=str(raw["provider"]),
-            model=str(raw["model"]),
-            probe=str(raw["probe"]),
-            interactions=[from_cassette_json(i) for i in raw["interactions"]],
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CassetteError(path, f"malformed cassette: {type(exc).__name__}: {exc}") from exc
+        record = CassetteRecord.model_validate(raw)
+        interactions = [from_cassette_json(i) for i in record.interactions]
+    except ValidationError as exc:
+        raise CassetteError(path, f"malformed cassette: {_problems(exc)}") from None
+    except ValueError as exc:  # base64 that does not decode
+        raise CassetteError(path, f"malformed cassette: {exc}") from exc
+    return Cassette(path, record.provider, record.model, record.probe, interactions)
+
+
+def _problem(error: ErrorDetails) -> str:
+    given = "" if error["type"] == "missing" else f" (got {error['input']!r:.80})"
+    return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}{given}"
+
+
+def _problems(exc: ValidationError) -> str:
+    """Where the file is wrong and how, for the first few problems: "interactions.0.response.status: ..."."""
+    shown = [_problem(error) for error in exc.errors(include_url=False)[:3]]
+    more = exc.error_count() - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
 def cassette_path(root: Path, provider: str, model: str, probe: str) -> Path:
@@ -320,8 +313,3 @@ def provider_dir(root: Path, provider: str) -> Path:
         return contained(root, file_name(provider))
     except UnsafeName as exc:
         raise CassetteError(root, str(exc)) from None
-
-
-def safe_name(name: str) -> str:
-    """A readable slug (a provider named after its host); file names themselves come from `file_name`."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"

@@ -15,19 +15,17 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import expectations
-from conformance.paths import cassettes_dir, expectations_dir
+from conformance.paths import cassettes_dir, expectations_dir, safe_name
 from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
 from conformance.profiles import load_profile
 from conformance.session import Session
 from conformance.transports import RecordMode
-from conformance.transports.cassette import safe_name
 from tests.peers.servers import PEERS, PeerUnavailable, running
 
 SAMPLE = Path("reports/sample")
@@ -43,7 +41,12 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     with running(name, logs, port=port) as peer:
         print(f"{name} ready in {time.monotonic() - start:.0f} s")
         live = live_plan(
-            replace(profile, base_url=peer.base_url), None, PROBES, RecordMode.REWRITE, cassettes, timeout_s=30
+            profile.model_copy(update={"base_url": peer.base_url}),
+            None,
+            PROBES,
+            RecordMode.REWRITE,
+            cassettes,
+            timeout_s=30,
         )
         Session(logs / f"{name}-run").run([live.plan])
     print(f"recorded {name} into {cassettes / safe_name(profile.name)} in {time.monotonic() - start:.0f} s")
