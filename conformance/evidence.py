@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from conformance import safejson
@@ -20,8 +20,8 @@ REQUEST_BODY_LIMIT = 64 * 1024
 STRING_LIMIT = 1024  # in a clipped JSON body, each string is cut to this, so the body keeps its shape
 
 
-class Level(str, Enum):
-    """How binding a rule is; decides whether breaking it is FAIL or NON-STRICT."""
+class Level(StrEnum):
+    """How binding a rule is; decides whether breaking it is FAIL or NON-STRICT. Shown as its bare name."""
 
     MUST = "MUST"
     SHOULD = "SHOULD"

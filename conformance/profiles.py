@@ -155,17 +155,17 @@ class ProviderTable(_Table):
     name: str = Field(min_length=1)
     base_url: str = Field(min_length=1)
     title: str = ""
-    api_key_env: str = Field("", description="The environment variable holding the API key.")
-    semantic_checks: bool = Field(True, description="false: answers are not judged on their meaning.")
+    api_key_env: str = Field(default="", description="The environment variable holding the API key.")
+    semantic_checks: bool = Field(default=True, description="false: answers are not judged on their meaning.")
     semantic_probes: list[str] = Field(
-        [], description="Probes judged on their meaning even when semantic_checks is false."
+        default=[], description="Probes judged on their meaning even when semantic_checks is false."
     )
-    rate_limit_per_min: PositiveInt | None = Field(None, description="Requests per minute per model, with a key.")
+    rate_limit_per_min: PositiveInt | None = Field(default=None, description="Requests/min per model, with a key.")
     rate_limit_anonymous_per_min: PositiveInt | None = Field(
-        None, description="Requests per minute per model, without a key."
+        default=None, description="Requests per minute per model, without a key."
     )
-    body_cap_bytes: PositiveInt | None = Field(None, description="The documented request body cap.")
-    request_defaults: dict[str, Any] = Field({}, description="Fields every probe sends unless it sets them itself.")
+    body_cap_bytes: PositiveInt | None = Field(default=None, description="The documented request body cap.")
+    request_defaults: dict[str, Any] = Field(default={}, description="Fields every probe sends unless it sets them.")
 
     @field_validator("semantic_probes")
     @classmethod
@@ -224,7 +224,7 @@ class ProfileFile(_Table):
 
     provider: ProviderTable
     catalog: CatalogTable = CatalogTable()
-    claims: dict[str, Any] = Field({}, json_schema_extra={"additionalProperties": _CLAIM_SCHEMA})
+    claims: dict[str, Any] = Field(default={}, json_schema_extra={"additionalProperties": _CLAIM_SCHEMA})
 
     def profile(self, path: Path | None) -> Profile:
         p = self.provider

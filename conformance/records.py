@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status, request_body_fields
@@ -75,8 +76,8 @@ class RequestRecord(Record):
         description="The body as sent; when body_length is present, clipped: a JSON body keeps its structure with "
         "each string cut to 1,024 characters, any other body keeps its first 65,536 characters."
     )
-    body_length: int | None = Field(None, ge=0, description="The full body's length, when the body above is clipped.")
-    body_sha256: str | None = Field(None, description="The full body's SHA-256, when the body above is clipped.")
+    body_length: int | None = Field(default=None, ge=0, description="The full body's length, when clipped.")
+    body_sha256: str | None = Field(default=None, description="The full body's SHA-256, when clipped.")
 
 
 class AttemptRecord(Record):
@@ -177,7 +178,7 @@ class CellExtras(Record):
     """What a cell may carry beside its verdict: retries, and the provider's deprecation notices."""
 
     redirected: list[str] | None = Field(
-        default=None, description="Each distinct x-warning (deprecation redirect) the provider sent."
+        default=None, description="Each distinct x-warning (redirect notice) the provider sent."
     )
     tries: str | None = Field(default=None, pattern=r"^\d+/\d+$", description="Attempts that met the semantic checks")
     flaky: bool | None = Field(default=None, description="Attempts of the cell disagreed.")
@@ -203,15 +204,39 @@ class CellRecord(CellExtras):
     drift: bool = Field(description="The claim and the observed status disagree.")
 
 
+def written(*names: str) -> Callable[[JsonDict], None]:
+    """Keys every writer writes, so the schema requires them, though the model defaults them: a matrix is read
+    leniently (an older or hand-made one lacks keys that were added since, and must still render)."""
+
+    def extra(schema: JsonDict) -> None:
+        required = schema.get("required")
+        schema["required"] = [*(required if isinstance(required, list) else []), *names]
+
+    return extra
+
+
+STATUS_TEXT = Field(
+    min_length=1,
+    description="A status of `statuses`. A matrix is built from results of any version, so a status a newer suite "
+    "added is kept as its text, and a reader shows it as unknown rather than refusing the file.",
+)
+
+
 class RowRecord(Record):
     provider: str
     model: str
 
 
 class ProbeRecord(Record):
+    model_config = ConfigDict(extra="allow", json_schema_extra=written("feature", "title"))
+
     id: str = Field(min_length=1)
-    feature: str
-    title: str
+    feature: str = ""
+    title: str = ""
+
+    @property
+    def short(self) -> str:
+        return self.id.removeprefix(self.feature + ".")
 
 
 class TimingRecord(Record):
@@ -222,44 +247,99 @@ class TimingRecord(Record):
     first_byte_ms: float | None
     elapsed_ms: float | None
 
+    @field_validator("first_byte_ms", "elapsed_ms", mode="before")
+    @classmethod
+    def _unknown(cls, value: Any) -> Any:
+        """A time that is not a finite number (a hand-made matrix's NaN) is unknown, not an unreadable cell."""
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
 
 class MatrixCell(CellExtras):
     """One cell of the matrix; DRIFT is recomputed from the status, the evidence stays in results.jsonl."""
 
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1)
-    feature: str
-    probe: str = Field(min_length=1)
-    status: Status
-    findings: list[FindingRecord]
-    semantic_checks: bool
-    claim: ClaimRecord
-    drift: bool
-    redirected: list[str] = Field(description="Each distinct x-warning (deprecation redirect) the provider sent.")
-    latency: list[TimingRecord] = Field(
-        description="Per exchange, in order: time to first byte and total time in ms (null when unknown). "
-        "The exchanges themselves are in results.jsonl."
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra=written("feature", "findings", "semantic_checks", "claim", "drift", "redirected", "latency"),
     )
 
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    feature: str = ""
+    probe: str = Field(min_length=1)
+    status: str = STATUS_TEXT
+    findings: list[FindingRecord] = []
+    semantic_checks: bool = True
+    claim: ClaimRecord = ClaimRecord(claim="unknown", source="")
+    drift: bool = False
+    redirected: list[str] = Field(
+        default=[], description="Each distinct x-warning (redirect notice) the provider sent."
+    )
+    latency: list[TimingRecord] = Field(
+        default=[],
+        description="Per exchange, in order: time to first byte and total time in ms (null when unknown). "
+        "The exchanges themselves are in results.jsonl.",
+    )
 
-class Matrix(Record):
+    @model_validator(mode="before")
+    @classmethod
+    def _older_forms(cls, data: Any) -> Any:
+        """A matrix written before a key took its present form still reads: a bare claim, exchanges inline."""
+        if not isinstance(data, dict):
+            return data
+        upgraded = dict(data)
+        if isinstance(data.get("claim"), str):
+            upgraded["claim"] = {"claim": data["claim"], "source": ""}
+        if "latency" not in data and isinstance(data.get("exchanges"), list):
+            timings = [x for x in data["exchanges"] if isinstance(x, dict)]
+            upgraded["latency"] = [{k: x.get(k) for k in ("first_byte_ms", "elapsed_ms")} for x in timings]
+        return upgraded
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.provider, self.model, self.probe)
+
+    @property
+    def row(self) -> tuple[str, str]:
+        return (self.provider, self.model)
+
+    @property
+    def reason(self) -> str:
+        """The finding that decided the cell (findings come ordered by what decided the verdict)."""
+        return self.findings[0].message if self.findings else ""
+
+
+class MatrixHead(Record):
+    """A run's metadata: everything in matrix.json but the vocabulary, the rows, the columns and the cells."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=written("suite_version", "generated_at", "providers"))
+
+    suite_version: str = ""
+    generated_at: str = Field(default="", json_schema_extra=DATE_TIME)
+    started_at: str | None = Field(default=None, json_schema_extra=DATE_TIME)
+    mode: str | None = Field(default=None, description="replay, live, record (<mode>), merged or pytest.")
+    providers: dict[str, str] = Field(default={}, description="Provider name to the endpoint its requests went to.")
+    requests: int | None = Field(default=None, ge=0, description="HTTP requests sent, every try counted.")
+    tokens: int | None = Field(default=None, ge=0, description="total_tokens reported by the answers.")
+    duration_s: float | None = Field(default=None, ge=0)
+    not_probed: dict[str, str] | None = Field(default=None, description="Catalog models left out, and why.")
+
+
+class Matrix(MatrixHead):
     """A run as the reports read it: run metadata, the status vocabulary, the rows (provider, model), the
     probes (columns) and one cell per (provider, model, probe) that ran, with its evidence. Rebuilt from
     results.jsonl alone."""
 
-    suite_version: str = Field(min_length=1)
-    generated_at: str = Field(json_schema_extra=DATE_TIME)
-    started_at: str | None = Field(default=None, json_schema_extra=DATE_TIME)
-    mode: str | None = Field(default=None, description="replay, live, record (<mode>), merged or pytest.")
-    providers: dict[str, str] = Field(description="Provider name to the endpoint its requests went to.")
-    requests: int = Field(ge=0)
-    tokens: int = Field(ge=0, description="total_tokens reported by the answers.")
-    duration_s: float | None = Field(default=None, ge=0)
-    not_probed: dict[str, str] | None = Field(default=None, description="Catalog models left out, and why.")
-    statuses: list[Status] = Field(json_schema_extra={"uniqueItems": True})
-    rows: list[RowRecord]
-    probes: list[ProbeRecord]
-    cells: list[MatrixCell]
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra=written(
+            "suite_version", "generated_at", "providers", "requests", "tokens", "statuses", "rows", "probes", "cells"
+        ),
+    )
+
+    statuses: list[str] = Field(default=[], json_schema_extra={"uniqueItems": True})
+    rows: list[RowRecord] = []
+    probes: list[ProbeRecord] = []
+    cells: list[MatrixCell] = []
 
 
 class Manifest(Record):

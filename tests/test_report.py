@@ -12,7 +12,7 @@ import pytest
 
 from conformance.evidence import Exchange
 from conformance.report import render_html, render_junit, render_markdown, write_reports
-from conformance.report.data import read_matrix
+from conformance.report.data import UNREADABLE, read_matrix
 from conformance.report.html import cell_anchor, evidence_script, model_page, probe_page
 from conformance.report.view import KNOWN, capability, verdict
 
@@ -248,7 +248,7 @@ PLACES = {
     "header value": lambda c: c["exchanges"][0]["headers"].update({"x-evil": XSS}),
     "model id": lambda c: c.update(model=XSS),
     "probe id": lambda c: c.update(probe="core." + XSS),
-    "claim source": lambda c: c.update(claim={"claim": XSS, "source": XSS}),
+    "claim source": lambda c: c.update(claim={"claim": "yes", "source": XSS, "note": XSS}),
 }
 
 
@@ -359,15 +359,22 @@ def test_a_broken_matrix_is_read_without_a_crash() -> None:
         "statuses": "PASS",
     }
     report = read_matrix(matrix)
-    assert [c.status for c in report.cells.values()] == ["NOT RUN", "NOT RUN"]
-    assert report.cells["p", "m", "core.a"].findings[0].message == "plain"
-    assert report.cells["p", "m", "core.b"].claim == "yes"
-    assert "core.b" in render_html(matrix) and "core.b" in render_junit(matrix)
-    assert "| m (p) | – not run · claim yes |" in render_markdown(matrix)
+    assert [c.status for c in report.cells.values()] == ["ERROR", "ERROR"], "a cell that cannot be read says so"
+    unreadable = report.cells["p", "m", "core.a"].findings[0]
+    assert unreadable.rule == UNREADABLE and "status: Field required" in unreadable.message
+    assert "(status: Field required, and 1 more)" in report.cells["p", "m", "core.b"].reason
+    assert len(report.problems) == 3, "the junk cell, the two rows and the column that cannot be read are counted"
+    assert "cell [0] of matrix.json could not be read" in report.problems[0]
+    html = render_html(matrix)
+    assert "core.b" in html and "core.b" in render_junit(matrix) and "Unreadable" in html
+    assert "| m | ! undecided |" in render_markdown(matrix)
+
+
+ATTEMPTS = [{"status": "FAIL", "findings": []}, {"status": "PASS", "findings": []}]
 
 
 def test_optional_cell_keys_are_rendered_when_present(tmp_path: Path) -> None:
-    extra = {"claim": "yes", "drift": True, "flaky": True, "redirected": ["use core.b"], "attempts": ["FAIL", "PASS"]}
+    extra = {"claim": "yes", "drift": True, "flaky": True, "redirected": ["use core.b"], "attempts": ATTEMPTS}
     cell = _cell("core.a", "PASS", **extra)
     plain = _cell("core.b", "PASS", semantic_checks=False)
     html = render_html(_matrix([cell, plain]))
@@ -376,7 +383,7 @@ def test_optional_cell_keys_are_rendered_when_present(tmp_path: Path) -> None:
     assert "semantic checks off in 1 of 2" in html and ">semantic off 1/2<" in html
     assert "_(semantic checks off in 1 of 2)_" in render_markdown(_matrix([cell, plain]))
     assert "_(semantic checks off)_" in render_markdown(_matrix([plain]))
-    assert _evidence(_matrix([cell, plain]), tmp_path)[0]["attempts"] == ["FAIL", "PASS"]
+    assert _evidence(_matrix([cell, plain]), tmp_path)[0]["attempts"] == ATTEMPTS
     assert "· **DRIFT**" in render_markdown(_matrix([cell, plain]))
 
 

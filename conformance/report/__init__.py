@@ -12,7 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance.report.data import CellRecord, Key
+from conformance.records import MatrixCell
+from conformance.report.data import Key, inline_exchanges
 from conformance.report.evidence import Exchanges
 from conformance.report.html import render_html, write_html
 from conformance.report.junit import render_junit
@@ -52,8 +53,8 @@ def _exchanges_by_cell(records: Iterable[Mapping[str, Any]]) -> Exchanges:
         exchanges = record.get("exchanges")
         found[key] = [x for x in exchanges if isinstance(x, Mapping)] if isinstance(exchanges, list) else []
 
-    def lookup(cell: CellRecord) -> Sequence[Mapping[str, Any]]:
-        return found.get(cell.key) or cell.exchanges
+    def lookup(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:
+        return found.get(cell.key) or inline_exchanges(cell)
 
     return lookup
 

@@ -1,162 +1,123 @@
-"""The one place the report layer reads a matrix: plain dicts in, typed, defensive records out.
+"""The one place the report layer reads a matrix: the typed records of `conformance.records`, read leniently.
 
-Every renderer works from a `Report`; none reads matrix keys itself. A matrix may be old, hand-made,
-truncated or hostile, so each field is read with a fallback, and a status this version does not know
-is kept as its own text. When the matrix becomes a typed model, `read_matrix` is what changes.
+A matrix may be old, hand-made, truncated or hostile. Its header, each row, each column and each cell are
+validated apart, so one bad part costs only itself: a cell that does not fit `MatrixCell` but says where
+it belongs is shown as an ERROR cell naming what is wrong, anything else unreadable is left out and
+counted in `Report.problems`. A status this version does not know is kept as its own text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from conformance.evidence import Level, Status
+from conformance.records import FindingRecord, MatrixCell, MatrixHead, ProbeRecord, RowRecord
 
 Key = tuple[str, str, str]
 Row = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class FindingRecord:
-    rule: str
-    level: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Timing:
-    first_byte_ms: float | None
-    elapsed_ms: float | None
-
-
-@dataclass(frozen=True)
-class CellRecord:
-    provider: str
-    model: str
-    probe: str
-    feature: str
-    status: str
-    findings: tuple[FindingRecord, ...] = ()
-    semantic: bool = True
-    claim: str = "unknown"
-    claim_source: str = ""
-    claim_note: str = ""
-    drift: bool = False
-    flaky: bool = False
-    tries: str = ""
-    deprecated: str = ""  # the provider's deprecation redirects (the matrix's `redirected`), as one line
-    attempts: Any = None
-    timings: tuple[Timing, ...] = ()
-    # the exchanges a matrix of an older format carried inline; newer ones keep them in results.jsonl
-    exchanges: tuple[Mapping[str, Any], ...] = ()
-
-    @property
-    def key(self) -> Key:
-        return (self.provider, self.model, self.probe)
-
-    @property
-    def row(self) -> Row:
-        return (self.provider, self.model)
-
-    @property
-    def reason(self) -> str:
-        """The finding that decided the cell (findings come ordered by what decided the verdict)."""
-        return self.findings[0].message if self.findings else ""
-
-
-@dataclass(frozen=True)
-class ProbeRecord:
-    id: str
-    feature: str
-    title: str
-
-    @property
-    def short(self) -> str:
-        return self.id.removeprefix(self.feature + ".")
+UNREADABLE = "report.unreadable"  # the finding of a matrix cell this version could not read
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Report:
-    meta: Mapping[str, Any]
+    head: MatrixHead
     statuses: tuple[str, ...]
     rows: tuple[Row, ...]
     probes: tuple[ProbeRecord, ...]
-    cells: Mapping[Key, CellRecord] = field(default_factory=dict)
+    cells: Mapping[Key, MatrixCell] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # what could not be read, one line each
 
-    def cell(self, provider: str, model: str, probe: str) -> CellRecord | None:
+    def cell(self, provider: str, model: str, probe: str) -> MatrixCell | None:
         return self.cells.get((provider, model, probe))
 
-    def row_cells(self, row: Row) -> list[CellRecord]:
+    def row_cells(self, row: Row) -> list[MatrixCell]:
         return [c for p in self.probes if (c := self.cells.get((*row, p.id))) is not None]
 
 
 def read_matrix(matrix: Mapping[str, Any]) -> Report:
     """The matrix as the renderers see it; probes and rows that only a cell names still get their place."""
-    cells: dict[Key, CellRecord] = {}
-    for raw in _dicts(matrix.get("cells")):
-        cell = _cell(raw)
-        cells[cell.key] = cell
-    probes = {p.id: p for p in (_probe(raw) for raw in _dicts(matrix.get("probes")))}
+    problems: list[str] = []
+    head = _one(MatrixHead, _head_keys(matrix))
+    if head is None:
+        problems.append("the run's metadata could not be read; it is left out")
+        head = MatrixHead()
+    cells: dict[Key, MatrixCell] = {}
+    for i, raw in enumerate(_list(matrix.get("cells"))):
+        cell = _cell(raw, i, problems)
+        if cell is not None:
+            cells[cell.key] = cell
+    probes = {p.id: p for p in _many(ProbeRecord, matrix.get("probes"), "column", problems)}
     for cell in cells.values():
-        probes.setdefault(cell.probe, ProbeRecord(cell.probe, cell.feature, cell.probe))
-    rows = [(_text(r.get("provider")), _text(r.get("model"))) for r in _dicts(matrix.get("rows"))]
+        probes.setdefault(cell.probe, ProbeRecord(id=cell.probe, feature=cell.feature, title=cell.probe))
+    rows = [(r.provider, r.model) for r in _many(RowRecord, matrix.get("rows"), "row", problems)]
     rows += [c.row for c in cells.values()]
-    statuses = [_text(s) for s in matrix.get("statuses") or ()] if isinstance(matrix.get("statuses"), list) else []
-    meta = {k: v for k, v in matrix.items() if k not in ("cells", "rows", "probes", "statuses")}
-    return Report(meta, tuple(statuses), tuple(dict.fromkeys(rows)), tuple(probes.values()), cells)
+    statuses = [s for s in _list(matrix.get("statuses")) if isinstance(s, str)]
+    return Report(head, tuple(statuses), tuple(dict.fromkeys(rows)), tuple(probes.values()), cells, tuple(problems))
 
 
-def _dicts(value: Any) -> Iterable[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+def read_head(matrix: Mapping[str, Any]) -> MatrixHead:
+    """A matrix's metadata alone (a baseline's date, say); empty when it cannot be read."""
+    return _one(MatrixHead, _head_keys(matrix)) or MatrixHead()
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _head_keys(matrix: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in matrix.items() if k not in ("statuses", "rows", "probes", "cells")}
 
 
-def _probe(raw: Mapping[str, Any]) -> ProbeRecord:
-    return ProbeRecord(_text(raw.get("id")), _text(raw.get("feature")), _text(raw.get("title")))
+def _one(model: type[_Model], raw: Any) -> _Model | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
 
 
-def _cell(raw: Mapping[str, Any]) -> CellRecord:
-    claim = raw.get("claim")
-    if isinstance(claim, Mapping):
-        value = _text(claim.get("claim") or "unknown")
-        source, note = _text(claim.get("source")), _text(claim.get("note"))
-    else:
-        value, source, note = _text(claim or "unknown"), "", ""
-    exchanges = tuple(x for x in raw.get("exchanges") or () if isinstance(x, Mapping))
-    latency = raw.get("latency") if isinstance(raw.get("latency"), list) else exchanges
-    tries = raw.get("tries")
-    return CellRecord(
-        provider=_text(raw.get("provider")),
-        model=_text(raw.get("model")),
-        probe=_text(raw.get("probe")),
-        feature=_text(raw.get("feature")),
-        status=_text(raw.get("status") or "NOT RUN"),
-        findings=tuple(_finding(f) for f in raw.get("findings") or () if f is not None),
-        semantic=raw.get("semantic_checks") is not False,
-        claim=value,
-        claim_source=source,
-        claim_note=note,
-        drift=bool(raw.get("drift")),
-        flaky=bool(raw.get("flaky")),
-        tries="" if tries in (None, "") else _text(tries),
-        deprecated="; ".join(_text(r) for r in _list(raw.get("redirected")) if r),
-        attempts=raw.get("attempts"),
-        timings=tuple(_timing(t) for t in latency or () if isinstance(t, Mapping)),
-        exchanges=exchanges,
+def _many(model: type[_Model], raw: Any, what: str, problems: list[str]) -> list[_Model]:
+    read = [_one(model, item) for item in _list(raw)]
+    if None in read:
+        problems.append(f"{read.count(None)} {what}(s) of matrix.json could not be read and are left out")
+    return [r for r in read if r is not None]
+
+
+def _cell(raw: Any, index: int, problems: list[str]) -> MatrixCell | None:
+    """The cell, or an ERROR cell saying why it could not be read; None when it does not even say where it goes."""
+    try:
+        return MatrixCell.model_validate(raw)
+    except ValidationError as exc:
+        problem = _first(exc)
+    place = [raw.get(k) for k in ("provider", "model", "probe")] if isinstance(raw, Mapping) else []
+    provider, model, probe = (v if isinstance(v, str) and v else "" for v in place or ["", "", ""])
+    if not (provider and model and probe):
+        problems.append(f"cell [{index}] of matrix.json could not be read and is left out ({problem})")
+        return None
+    feature = raw.get("feature") if isinstance(raw.get("feature"), str) else probe.split(".")[0]
+    message = f"this cell of matrix.json could not be read ({problem}); see results.jsonl for its evidence"
+    return MatrixCell(
+        provider=provider,
+        model=model,
+        probe=probe,
+        feature=feature,
+        status=Status.ERROR.value,
+        findings=[FindingRecord(rule=UNREADABLE, level=Level.INFO, message=message)],
     )
 
 
-def _finding(raw: Any) -> FindingRecord:
-    if not isinstance(raw, Mapping):
-        return FindingRecord("", "", _text(raw))
-    return FindingRecord(_text(raw.get("rule")), _text(raw.get("level")), _text(raw.get("message")))
+def _first(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(map(str, error["loc"])) or "cell"
+    more = f", and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+    return f"{where}: {error['msg']}{more}"
 
 
-def _timing(raw: Mapping[str, Any]) -> Timing:
-    return Timing(ms(raw.get("first_byte_ms")), ms(raw.get("elapsed_ms")))
+def inline_exchanges(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:
+    """The exchanges a matrix of an older format carried inline; newer ones keep them in results.jsonl."""
+    extra = cell.model_extra or {}
+    return [x for x in _list(extra.get("exchanges")) if isinstance(x, Mapping)]
 
 
 def ms(value: Any) -> float | None:
@@ -166,5 +127,5 @@ def ms(value: Any) -> float | None:
     return float(value)
 
 
-def _list(raw: Any) -> list[Any]:
+def _list(raw: Any) -> Iterable[Any]:
     return raw if isinstance(raw, list) else []

@@ -16,7 +16,8 @@ from markupsafe import Markup
 
 from conformance import safejson
 from conformance.diff import Change
-from conformance.report.data import CellRecord, ms
+from conformance.records import MatrixCell
+from conformance.report.data import inline_exchanges, ms
 
 BODY_LIMIT = 20_000
 EVENT_LIMIT = 200
@@ -26,14 +27,14 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-Exchanges = Callable[[CellRecord], Sequence[Mapping[str, Any]]]
+Exchanges = Callable[[MatrixCell], Sequence[Mapping[str, Any]]]
 
 
-def inline(cell: CellRecord) -> Sequence[Mapping[str, Any]]:
-    return cell.exchanges
+def inline(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:
+    return inline_exchanges(cell)
 
 
-def cell_evidence(cell: CellRecord, exchanges: Sequence[Mapping[str, Any]], change: Change | None) -> dict[str, Any]:
+def cell_evidence(cell: MatrixCell, exchanges: Sequence[Mapping[str, Any]], change: Change | None) -> dict[str, Any]:
     """Everything the evidence panel shows for one cell, bounded in size, as plain JSON values."""
     out: dict[str, Any] = {
         "probe": cell.probe,
@@ -41,14 +42,14 @@ def cell_evidence(cell: CellRecord, exchanges: Sequence[Mapping[str, Any]], chan
         "findings": [{"rule": f.rule, "level": f.level, "message": f.message} for f in cell.findings],
         "exchanges": [_exchange(x) for x in exchanges if isinstance(x, Mapping)],
     }
-    if not cell.semantic:
+    if not cell.semantic_checks:
         out["semantic_off"] = True
-    if cell.claim != "unknown":
-        out["claim"] = {"claim": cell.claim, "source": cell.claim_source, "note": cell.claim_note}
-    extras = {"drift": cell.drift, "flaky": cell.flaky, "tries": cell.tries, "deprecated": cell.deprecated}
+    if cell.claim.claim != "unknown":
+        out["claim"] = {"claim": cell.claim.claim, "source": cell.claim.source, "note": cell.claim.note or ""}
+    extras = {"drift": cell.drift, "flaky": cell.flaky, "tries": cell.tries, "deprecated": "; ".join(cell.redirected)}
     out.update({k: v for k, v in extras.items() if v})
     if cell.attempts is not None:
-        out["attempts"] = _plain(cell.attempts)
+        out["attempts"] = [a.model_dump(mode="json") for a in cell.attempts]
     if change is not None:
         out["change"] = {"kind": change.kind, "old": change.old}
     return out

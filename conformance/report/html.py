@@ -22,8 +22,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from conformance.diff import Change
+from conformance.records import MatrixCell, ProbeRecord
 from conformance.report import view
-from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row, read_matrix
+from conformance.report.data import Key, Report, Row, read_head, read_matrix
 from conformance.report.evidence import EVIDENCE_CALLBACK, Exchanges, cell_evidence, inline, script_json
 from conformance.report.trend import Trend, trends
 from conformance.report.view import Group, Latency, StatusStyle, Verdict
@@ -48,7 +49,7 @@ class ProbeCell:
     deprecated: str = ""
     change: Change | None = None
     latency: Latency | None = None
-    cell: CellRecord | None = None
+    cell: MatrixCell | None = None
 
     @property
     def change_glyph(self) -> str:
@@ -210,20 +211,20 @@ class _Site:
             groups=groups,
         )
 
-    def _probe_cell(self, cell: CellRecord | None, probe: ProbeRecord) -> ProbeCell | None:
+    def _probe_cell(self, cell: MatrixCell | None, probe: ProbeRecord) -> ProbeCell | None:
         if cell is None:
             return None
         status = view.style(cell.status)
-        claim = "" if cell.claim == "unknown" else cell.claim
+        claim = "" if cell.claim.claim == "unknown" else cell.claim.claim
         return ProbeCell(
             probe=probe,
             style=status,
             reason=view.one_line(cell.reason or f"{status.name}: {status.meaning}"),
             claim=claim,
-            claim_source=cell.claim_source if claim else "",
+            claim_source=cell.claim.source if claim else "",
             drift=cell.drift,
-            flaky=cell.flaky,
-            deprecated=cell.deprecated,
+            flaky=bool(cell.flaky),
+            deprecated="; ".join(cell.redirected),
             change=self.changes.get(cell.key),
             latency=view.latency([cell]),
             cell=cell,
@@ -284,17 +285,18 @@ class _Site:
 
 
 def _header(report: Report, providers: dict[str, str]) -> dict[str, Any]:
-    meta = report.meta
-    base_url = str(meta.get("base_url") or "")
+    head = report.head
+    base_url = str((head.model_extra or {}).get("base_url") or "")
     facts = [
-        ("Date", view.when(meta)),
-        ("Mode", str(meta.get("mode") or "")),
-        ("Duration", view.duration(meta["duration_s"]) if "duration_s" in meta else ""),
-        ("Requests", view.number(meta.get("requests", ""))),
-        ("Tokens", view.number(meta.get("tokens", ""))),
+        ("Date", view.when(head)),
+        ("Mode", head.mode or ""),
+        ("Duration", "" if head.duration_s is None else view.duration(head.duration_s)),
+        ("Requests", "" if head.requests is None else view.number(head.requests)),
+        ("Tokens", "" if head.tokens is None else view.number(head.tokens)),
         ("Models", view.number(len(report.rows))),
         ("Cells", view.number(len(report.cells))),
-        ("Suite", str(meta.get("suite_version") or "")),
+        ("Suite", head.suite_version),
+        ("Unreadable", "; ".join(report.problems)),
     ]
     return {
         "providers": list(providers.items()),
@@ -308,8 +310,8 @@ def _diff(changes: dict[Key, Change], baseline: Mapping[str, Any] | None) -> dic
         return None
     kinds = ("regressed", "improved", "changed", "added", "removed")
     return {
-        "when": view.when(baseline),
-        "suite": str(baseline.get("suite_version") or ""),
+        "when": view.when(read_head(baseline)),
+        "suite": read_head(baseline).suite_version,
         "kinds": [(kind, [c for c in changes.values() if c.kind == kind]) for kind in kinds],
         "glyphs": CHANGE_GLYPHS,
     }

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.evidence import STATUSES
+from conformance.records import FindingRecord, MatrixCell
 from conformance.report import view
-from conformance.report.data import CellRecord, FindingRecord, Report, read_matrix
+from conformance.report.data import Report, read_matrix
 
 MESSAGE_LIMIT = 500
 OUTCOMES = {s.value: i.outcome.junit for s, i in STATUSES.items() if i.outcome.junit is not None}
@@ -32,7 +33,7 @@ def render_junit(matrix: Mapping[str, Any]) -> str:
     """The whole document as text; it always parses, whatever bytes a server sent."""
     report = read_matrix(matrix)
     root = ET.Element("testsuites", name="conformance")
-    by_provider: dict[str, list[CellRecord]] = {}
+    by_provider: dict[str, list[MatrixCell]] = {}
     for cell in report.cells.values():
         by_provider.setdefault(cell.provider, []).append(cell)
     for provider, cells in by_provider.items():
@@ -47,15 +48,15 @@ def _text(value: Any) -> str:
     return _NOT_XML.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), str(value))
 
 
-def _suite(report: Report, provider: str, cells: list[CellRecord]) -> ET.Element:
+def _suite(report: Report, provider: str, cells: list[MatrixCell]) -> ET.Element:
     suite = ET.Element("testsuite", name=_text(provider))
-    matrix = report.meta
-    stamp = matrix.get("generated_at") or matrix.get("started_at")
+    head = report.head
+    stamp = head.generated_at or head.started_at
     if stamp:
         suite.set("timestamp", _text(stamp))
     facts = {
-        "suite_version": matrix.get("suite_version"),
-        "mode": matrix.get("mode"),
+        "suite_version": head.suite_version,
+        "mode": head.mode,
         "endpoint": view.providers(report).get(provider),
     }
     properties = ET.SubElement(suite, "properties")
@@ -68,7 +69,7 @@ def _suite(report: Report, provider: str, cells: list[CellRecord]) -> ET.Element
     return suite
 
 
-def _case(cell: CellRecord) -> ET.Element:
+def _case(cell: MatrixCell) -> ET.Element:
     provider, model, probe = cell.key
     status = cell.status
     case = ET.Element("testcase", classname=_text(f"{provider}.{model}"), name=_text(probe), time=_seconds(cell))
@@ -93,16 +94,16 @@ def _finding(finding: FindingRecord) -> str:
     return f"[{finding.level}] {finding.rule}: {finding.message}"
 
 
-def _message(status: str, cell: CellRecord) -> str:
+def _message(status: str, cell: MatrixCell) -> str:
     """One line: the status, then the first finding (or what the status means)."""
     first = _finding(cell.findings[0]) if cell.findings else view.style(status).meaning
     line = " ".join(f"{status}: {first}".split())
     return _text(line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 1] + "…")
 
 
-def _seconds(cell: CellRecord) -> str:
+def _seconds(cell: MatrixCell) -> str:
     """A cell's own duration is not in the matrix; its exchanges' elapsed times are."""
-    return f"{sum(t.elapsed_ms or 0.0 for t in cell.timings) / 1000:.3f}"
+    return f"{sum(t.elapsed_ms or 0.0 for t in cell.latency) / 1000:.3f}"
 
 
 def _tally(parent: ET.Element, children: list[ET.Element]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.report import view
-from conformance.report.data import Report, read_matrix
+from conformance.report.data import Report, read_head, read_matrix
 
 REASONS_PER_MODEL = 3
 LIST_LIMIT = 50
@@ -45,15 +45,16 @@ def _title(report: Report) -> str:
 
 
 def _facts(report: Report) -> str:
-    meta = report.meta
+    head = report.head
     facts = [
-        view.when(meta),
-        str(meta.get("mode") or ""),
-        f"suite {meta['suite_version']}" if meta.get("suite_version") else "",
+        view.when(head),
+        head.mode or "",
+        f"suite {head.suite_version}" if head.suite_version else "",
         f"{len(report.rows)} models, {len(report.cells)} cells",
-        f"{view.number(meta['requests'])} requests" if "requests" in meta else "",
-        f"{view.number(meta['tokens'])} tokens" if "tokens" in meta else "",
-        view.duration(meta["duration_s"]) if "duration_s" in meta else "",
+        "" if head.requests is None else f"{view.number(head.requests)} requests",
+        "" if head.tokens is None else f"{view.number(head.tokens)} tokens",
+        "" if head.duration_s is None else view.duration(head.duration_s),
+        *(f"unreadable: {problem}" for problem in report.problems),
     ]
     return " · ".join(escape(f) for f in facts if f) or "no run metadata"
 
@@ -125,7 +126,7 @@ def _totals(report: Report) -> str:
 
 def _changes(matrix: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
     changes = list(view.changes(matrix, baseline).values())
-    since = view.when(baseline)
+    since = view.when(read_head(baseline))
     lines = [f"### Changes since the baseline{' of ' + escape(since) if since else ''}", ""]
     kinds = ("regressed", "improved", "changed", "added", "removed")
     counts = [f"{sum(1 for c in changes if c.kind == k)} {k}" for k in kinds]

@@ -16,7 +16,8 @@ from typing import Any
 
 from conformance.diff import Change, diff
 from conformance.evidence import STATUSES
-from conformance.report.data import CellRecord, Key, ProbeRecord, Report, Row
+from conformance.records import MatrixCell, MatrixHead, ProbeRecord
+from conformance.report.data import Key, Report, Row
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,9 @@ def capability(statuses: Sequence[str]) -> tuple[Capability, int, int]:
     return CAPABILITIES[name], working, len(decided)
 
 
-def verdict(cells: Sequence[CellRecord]) -> Verdict:
+def verdict(cells: Sequence[MatrixCell]) -> Verdict:
     found, working, decided = capability([c.status for c in cells])
-    claims = {c.claim for c in cells if c.claim != "unknown"}
+    claims = {c.claim.claim for c in cells if c.claim.claim != "unknown"}
     claim = "" if not claims else claims.pop() if len(claims) == 1 else "mixed"
     # the reason names the first probe that does not work, else the first that deviates
     failing = [c for c in cells if c.status not in WORKING and c.status != "NOT RUN"]
@@ -162,20 +163,20 @@ def groups(report: Report) -> list[Group]:
     return [Group(i, feature, tuple(probes)) for i, (feature, probes) in enumerate(by_feature.items())]
 
 
-def group_cells(report: Report, row: Row, group: Group) -> list[CellRecord]:
+def group_cells(report: Report, row: Row, group: Group) -> list[MatrixCell]:
     return [c for p in group.probes if (c := report.cell(*row, p.id)) is not None]
 
 
-def counts(cells: Iterable[CellRecord]) -> Counter[str]:
+def counts(cells: Iterable[MatrixCell]) -> Counter[str]:
     return Counter(c.status for c in cells)
 
 
-def semantic_off(cells: Iterable[CellRecord]) -> int:
+def semantic_off(cells: Iterable[MatrixCell]) -> int:
     """How many of a row's cells ran without semantic checks (answers were not judged on meaning)."""
-    return sum(1 for c in cells if not c.semantic)
+    return sum(1 for c in cells if not c.semantic_checks)
 
 
-def semantic_note(cells: list[CellRecord]) -> str:
+def semantic_note(cells: list[MatrixCell]) -> str:
     """A row's badge text: empty when every cell was judged on meaning, else how many were not."""
     off = semantic_off(cells)
     if not off:
@@ -191,17 +192,14 @@ def changes(matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> di
 
 def providers(report: Report) -> dict[str, str]:
     """Provider name to endpoint, from whichever form of run metadata the matrix carries."""
-    meta = report.meta
-    found: dict[str, str] = {}
-    listed = meta.get("providers")
-    if isinstance(listed, Mapping):
-        found.update({str(k): str(v or "") for k, v in listed.items()})
-    if meta.get("provider"):
-        found.setdefault(str(meta["provider"]), "")
+    older = report.head.model_extra or {}  # a matrix from before several providers: one `provider`, `base_url`
+    found = dict(report.head.providers)
+    if isinstance(older.get("provider"), str) and older["provider"]:
+        found.setdefault(older["provider"], "")
     for provider, _ in report.rows:
         found.setdefault(provider, "")
-    if len(found) == 1 and meta.get("base_url"):
-        found = {name: url or str(meta["base_url"]) for name, url in found.items()}
+    if len(found) == 1 and isinstance(older.get("base_url"), str) and older["base_url"]:
+        found = {name: url or older["base_url"] for name, url in found.items()}
     return found
 
 
@@ -218,8 +216,8 @@ class Latency:
         return f"first byte {ms_text(self.first_byte_ms)} · total {ms_text(self.total_ms)}"
 
 
-def latency(cells: Iterable[CellRecord]) -> Latency | None:
-    timings = [t for c in cells for t in c.timings]
+def latency(cells: Iterable[MatrixCell]) -> Latency | None:
+    timings = [t for c in cells for t in c.latency]
     first = [t.first_byte_ms for t in timings if t.first_byte_ms is not None]
     total = [t.elapsed_ms for t in timings if t.elapsed_ms is not None]
     if not first and not total:
@@ -240,8 +238,8 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def when(meta: Mapping[str, Any]) -> str:
-    raw = meta.get("generated_at") or meta.get("started_at")
+def when(head: MatrixHead) -> str:
+    raw = head.generated_at or head.started_at
     if not raw:
         return ""
     try:
