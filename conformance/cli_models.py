@@ -18,6 +18,7 @@ from conformance.catalog.fetch import fetch_catalog
 from conformance.catalog.model import CLAIMED_FEATURES, Catalog, ModelEntry
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
+from conformance.records import CatalogRecord
 from conformance.terminal import one_line
 from conformance.transports.deadline import live_transport
 
@@ -46,7 +47,7 @@ def models_command(args: argparse.Namespace) -> int:
     api_key = (os.environ.get(key_env) or None) if key_env else None
     catalog = fetch_catalog(profile, live_transport, api_key=api_key, timeout_s=args.timeout)
     if args.json:
-        print(json.dumps(catalog.to_json(), indent=1, ensure_ascii=False))
+        print(json.dumps(CatalogRecord.of(catalog).model_dump(mode="json"), indent=1, ensure_ascii=False))
     else:
         print(render_catalog(catalog, profile))
     return 0 if catalog.entries else 1

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from conformance.catalog.model import Catalog
 from conformance.paths import MANIFEST
-from conformance.records import Manifest
+from conformance.records import CatalogRecord, Manifest
 from conformance.results import read_json_file, write_file_atomic
 from conformance.runner import Target
 from conformance.transports.cassette import provider_dir
@@ -29,7 +29,7 @@ def write_manifest(cassettes: Path, target: Target, models: Sequence[str], catal
         models=sorted(set(previous) | set(models)),
         body_cap_bytes=target.body_cap_bytes,
         request_defaults=target.request_defaults,
-        catalog=None if catalog is None else catalog.to_json(),
+        catalog=None if catalog is None else CatalogRecord.of(catalog),
     )
     write_file_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
 

@@ -181,6 +181,6 @@ def replay_plans(cassettes: Path, providers: Sequence[str] = (), probes: tuple[P
             body_cap_bytes=manifest.body_cap_bytes,
             request_defaults=dict(manifest.request_defaults),
         )
-        catalog = None if manifest.catalog is None else Catalog.from_json(manifest.catalog)
+        catalog = None if manifest.catalog is None else manifest.catalog.catalog()
         plans.append(Plan(target, tuple(manifest.models), probes, RecordMode.NONE, cassettes, catalog))
     return plans

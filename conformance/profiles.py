@@ -66,9 +66,6 @@ class ClaimSpec:
     value: Claim
     note: str = ""
 
-    def to_json(self) -> dict[str, str]:
-        return {"claim": self.value, "note": self.note} if self.note else {"claim": self.value}
-
 
 @dataclass(frozen=True)
 class Claims:
@@ -96,19 +93,6 @@ class Claims:
     def claim_keys(self) -> set[str]:
         """Every key claimed, provider-wide or for some model."""
         return set(self.provider) | {k for table in self.models.values() for k in table}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "provider": {k: v.to_json() for k, v in self.provider.items()},
-            "models": {m: {k: v.to_json() for k, v in t.items()} for m, t in self.models.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Claims:
-        def table(raw: Mapping[str, Any]) -> dict[str, ClaimSpec]:
-            return {k: ClaimSpec(parse_claim(v["claim"]), str(v.get("note", ""))) for k, v in raw.items()}
-
-        return cls(table(data.get("provider", {})), {m: table(t) for m, t in data.get("models", {}).items()})
 
 
 class Profile(BaseModel):

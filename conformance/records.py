@@ -13,15 +13,17 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from conformance.catalog.model import CATALOG_VERSION, Catalog, ModelEntry, SourceReport
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status, request_body_fields
-from conformance.profiles import ProfileFile
+from conformance.profiles import Claims, ClaimSpec, ProfileFile
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME: JsonDict = {"format": "date-time"}
@@ -342,6 +344,128 @@ class Matrix(MatrixHead):
     cells: list[MatrixCell] = []
 
 
+# -- the catalog snapshot: what was known of the models before probing, stored beside results and cassettes ---
+
+
+class CatalogClaimRecord(Record):
+    claim: Literal["yes", "no", "unknown"]
+    source: str = ""
+
+
+class ModelEntryRecord(Record):
+    """One model as the catalogs describe it. null and empty mean "not said", never "no"."""
+
+    id: str = Field(min_length=1)
+    name: str = ""
+    available: bool | None = None
+    claims: dict[str, CatalogClaimRecord] = Field(
+        default={}, description="Per feature group, and which catalog said so."
+    )
+    rate_limit_per_min: int | None = Field(default=None, ge=0)
+    rate_limit_anonymous_per_min: int | None = Field(default=None, ge=0)
+    context_length: int | None = Field(default=None, ge=0)
+    category: str = ""
+    tags: list[str] = []
+    input_modalities: list[str] = []
+    output_modalities: list[str] = []
+    sources: list[str] = []
+    deprecated: bool | None = None
+    replaced_by: str = ""
+
+    @classmethod
+    def of(cls, entry: ModelEntry) -> ModelEntryRecord:
+        claims = {
+            f: CatalogClaimRecord(claim=c, source=entry.claim_sources.get(f, "")) for f, c in entry.claims.items()
+        }
+        fields = {f: getattr(entry, f) for f in cls.model_fields if f != "claims"}
+        return cls.model_validate({**fields, "claims": claims})
+
+    def entry(self) -> ModelEntry:
+        return ModelEntry(
+            id=self.id,
+            name=self.name,
+            available=self.available,
+            claims={f: c.claim for f, c in self.claims.items()},
+            claim_sources={f: c.source for f, c in self.claims.items()},
+            rate_limit_per_min=self.rate_limit_per_min,
+            rate_limit_anonymous_per_min=self.rate_limit_anonymous_per_min,
+            context_length=self.context_length,
+            category=self.category,
+            tags=tuple(self.tags),
+            input_modalities=tuple(self.input_modalities),
+            output_modalities=tuple(self.output_modalities),
+            sources=tuple(self.sources),
+            deprecated=self.deprecated,
+            replaced_by=self.replaced_by,
+        )
+
+
+class SourceRecord(Record):
+    """How one catalog source answered: HTTP status (null: no answer), models read, and any problem."""
+
+    kind: str
+    url: str
+    status: int | None = HTTP_STATUS
+    models: int = Field(ge=0)
+    problem: str = ""
+
+
+class ClaimSpecRecord(Record):
+    claim: Literal["yes", "no", "unknown"]
+    note: str = ""
+
+
+class ClaimsRecord(Record):
+    """The profile's documented claims: provider-wide, and per model (which win)."""
+
+    provider: dict[str, ClaimSpecRecord] = {}
+    models: dict[str, dict[str, ClaimSpecRecord]] = {}
+
+    @classmethod
+    def of(cls, claims: Claims) -> ClaimsRecord:
+        def table(specs: Mapping[str, ClaimSpec]) -> dict[str, ClaimSpecRecord]:
+            return {k: ClaimSpecRecord(claim=s.value, note=s.note) for k, s in specs.items()}
+
+        return cls(provider=table(claims.provider), models={m: table(t) for m, t in claims.models.items()})
+
+    def claims(self) -> Claims:
+        def table(specs: Mapping[str, ClaimSpecRecord]) -> dict[str, ClaimSpec]:
+            return {k: ClaimSpec(s.claim, s.note) for k, s in specs.items()}
+
+        return Claims(table(self.provider), {m: table(t) for m, t in self.models.items()})
+
+
+class CatalogRecord(Record):
+    """A provider's catalog as probing found it: the sources read, what they said of each model, the warnings."""
+
+    version: Literal[1]
+    provider: str = Field(min_length=1)
+    sources: list[SourceRecord] = []
+    warnings: list[str] = []
+    claims: ClaimsRecord = ClaimsRecord()
+    models: list[ModelEntryRecord] = []
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> CatalogRecord:
+        return cls(
+            version=CATALOG_VERSION,
+            provider=catalog.provider,
+            sources=[SourceRecord.model_validate(asdict(s)) for s in catalog.sources],
+            warnings=list(catalog.warnings),
+            claims=ClaimsRecord.of(catalog.claims),
+            models=[ModelEntryRecord.of(e) for e in catalog.entries],
+        )
+
+    def catalog(self) -> Catalog:
+        return Catalog(
+            provider=self.provider,
+            entries=tuple(m.entry() for m in self.models),
+            warnings=tuple(self.warnings),
+            sources=tuple(SourceReport(**s.model_dump(include=set(SourceRecord.model_fields))) for s in self.sources),
+            claims=self.claims.claims(),
+        )
+
+
 class Manifest(Record):
     """provider.json beside a provider's cassettes: what a replay needs to run as the recording did."""
 
@@ -353,7 +477,7 @@ class Manifest(Record):
     models: list[str]
     body_cap_bytes: int | None = Field(default=None, gt=0)
     request_defaults: dict[str, Any] = {}  # fields every probe sends unless it sets them, so replays send the same
-    catalog: dict[str, Any] | None = None  # the catalog snapshot, in conformance.catalog.model.Catalog's form
+    catalog: CatalogRecord | None = None  # the catalog snapshot
 
 
 # -- the cassette: what replay reads, so its reading is strict (a wrong type is the file's error, not coerced) ----
@@ -427,6 +551,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "results": (CellRecord, "One line of results.jsonl"),
     "matrix": (Matrix, "matrix.json"),
     "profile": (ProfileFile, "A provider profile, matrices/<provider>.toml"),
+    "catalog": (CatalogRecord, "A catalog snapshot, <run>/catalogs/<provider>.json and in provider.json"),
     "cassette": (CassetteRecord, "A cassette, matrices/cassettes/<provider>/<model>/<probe>.json"),
 }
 

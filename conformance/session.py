@@ -23,6 +23,7 @@ from conformance.manifest import write_manifest
 from conformance.paths import file_name
 from conformance.plan import Plan, transports_for
 from conformance.probes import Probe
+from conformance.records import CatalogRecord
 from conformance.render import render_dir
 from conformance.results import (
     RESULTS_FILE,
@@ -123,7 +124,7 @@ class Session:
     def _snapshot(self, catalog: Catalog) -> None:
         """The claims a run was judged against, stored beside its results."""
         path = self.out_dir / "catalogs" / f"{file_name(catalog.provider)}.json"
-        write_file_atomic(path, json.dumps(catalog.to_json(), indent=1) + "\n")
+        write_file_atomic(path, json.dumps(CatalogRecord.of(catalog).model_dump(mode="json"), indent=1) + "\n")
 
     def _resume_point(self, plans: Sequence[Plan]) -> set[tuple[str, str, str]]:
         """Cells already finished by an interrupted run of the same plans; otherwise start afresh."""

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from conformance.catalog.fetch import fetch_catalog
 from conformance.catalog.merge import merge_entries
@@ -37,6 +38,7 @@ from conformance.catalog.parsers import PARSERS, parse_openai_models, parse_open
 from conformance.cli_models import add_models_parser, models_command
 from conformance.evidence import Exchange, Status
 from conformance.profiles import SOURCE_KINDS, Claims, ClaimSpec, ProfileError, load_profile, profile_for
+from conformance.records import CatalogRecord
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import load_cassette
 
@@ -500,13 +502,13 @@ def test_snapshot_round_trips_through_json(tmp_path: Path, server: FixtureServer
     )
     profile = load_profile(str(write_profile(tmp_path, server.url, ovh_sources(server.url), extra)))
     catalog = fetch_catalog(profile, live)
-    snapshot = json.loads(json.dumps(catalog.to_json()))
+    snapshot = json.loads(json.dumps(CatalogRecord.of(catalog).model_dump(mode="json")))
     assert snapshot["version"] == 1 and snapshot["claims"]["provider"]["state.previous_response_id"]["note"] == "guide"
-    restored = Catalog.from_json(snapshot)
+    restored = CatalogRecord.model_validate(snapshot).catalog()
     assert restored == catalog
     assert restored.claim("gpt-oss-120b", "state.previous_response_id", "state") == ClaimRef("no", "profile", "guide")
-    with pytest.raises(ValueError, match="version 99"):
-        Catalog.from_json({**snapshot, "version": 99})
+    with pytest.raises(ValidationError, match="version"):
+        CatalogRecord.model_validate({**snapshot, "version": 99})
 
 
 def test_selection_probes_available_text_models_the_endpoint_lists(tmp_path: Path, server: FixtureServer) -> None:

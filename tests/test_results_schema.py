@@ -114,4 +114,5 @@ def test_the_schemas_ship_in_the_package_data(repo_root: Path) -> None:
         "matrix.schema.json",
         "cassette.schema.json",
         "profile.schema.json",
+        "catalog.schema.json",
     }

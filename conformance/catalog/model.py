@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from conformance.evidence import Exchange, Status, status_info
-from conformance.profiles import Claim, Claims, parse_claim
+from conformance.profiles import Claim, Claims
 
-CATALOG_VERSION = 1
+CATALOG_VERSION: Literal[1] = 1
 CLAIMED_FEATURES = ("tools", "structured", "vision", "reasoning", "streaming")
 PROFILE_SOURCE = "profile"  # a model the profile declares because the endpoint does not list it
 
@@ -38,45 +38,6 @@ class ModelEntry:
     sources: tuple[str, ...] = ()
     deprecated: bool | None = None
     replaced_by: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "available": self.available,
-            "claims": {f: {"claim": c, "source": self.claim_sources.get(f, "")} for f, c in self.claims.items()},
-            "rate_limit_per_min": self.rate_limit_per_min,
-            "rate_limit_anonymous_per_min": self.rate_limit_anonymous_per_min,
-            "context_length": self.context_length,
-            "category": self.category,
-            "tags": list(self.tags),
-            "input_modalities": list(self.input_modalities),
-            "output_modalities": list(self.output_modalities),
-            "sources": list(self.sources),
-            "deprecated": self.deprecated,
-            "replaced_by": self.replaced_by,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ModelEntry:
-        claims = data.get("claims", {})
-        return cls(
-            id=str(data["id"]),
-            name=str(data.get("name", "")),
-            available=data.get("available"),
-            claims={f: parse_claim(c["claim"]) for f, c in claims.items()},
-            claim_sources={f: str(c.get("source", "")) for f, c in claims.items()},
-            rate_limit_per_min=data.get("rate_limit_per_min"),
-            rate_limit_anonymous_per_min=data.get("rate_limit_anonymous_per_min"),
-            context_length=data.get("context_length"),
-            category=str(data.get("category", "")),
-            tags=tuple(data.get("tags", ())),
-            input_modalities=tuple(data.get("input_modalities", ())),
-            output_modalities=tuple(data.get("output_modalities", ())),
-            sources=tuple(data.get("sources", ())),
-            deprecated=data.get("deprecated"),
-            replaced_by=str(data.get("replaced_by", "")),
-        )
 
 
 class Parsed(NamedTuple):
@@ -147,15 +108,6 @@ class SourceReport:
     models: int
     problem: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "url": self.url,
-            "status": self.status,
-            "models": self.models,
-            "problem": self.problem,
-        }
-
 
 @dataclass(frozen=True)
 class Catalog:
@@ -190,29 +142,6 @@ class Catalog:
             else:
                 chosen.append(entry.id)
         return chosen, skipped
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": CATALOG_VERSION,
-            "provider": self.provider,
-            "sources": [s.to_json() for s in self.sources],
-            "warnings": list(self.warnings),
-            "claims": self.claims.to_json(),
-            "models": [e.to_json() for e in self.entries],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Catalog:
-        """Read a stored snapshot (the suite's own format); a wrong version is a ValueError."""
-        if data.get("version") != CATALOG_VERSION:
-            raise ValueError(f"catalog snapshot version {data.get('version')!r}; this suite reads {CATALOG_VERSION}")
-        return cls(
-            provider=str(data["provider"]),
-            entries=tuple(ModelEntry.from_json(m) for m in data.get("models", [])),
-            warnings=tuple(data.get("warnings", [])),
-            sources=tuple(SourceReport(**s) for s in data.get("sources", [])),
-            claims=Claims.from_json(data.get("claims", {})),
-        )
 
 
 # Catalog categories (and tags) of models that do not chat: /responses has nothing to ask them.

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance.records import MatrixCell
+from conformance.records import SCHEMAS, MatrixCell
 from conformance.report.data import Key, inline_exchanges
 from conformance.report.evidence import Exchanges
 from conformance.report.html import render_html, write_html
@@ -60,8 +60,9 @@ def _exchanges_by_cell(records: Iterable[Mapping[str, Any]]) -> Exchanges:
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """A shipped JSON Schema (draft 2020-12): "results" (one results.jsonl line), "matrix", "cassette", "profile"."""
-    if name not in ("results", "matrix", "cassette", "profile"):
-        raise ValueError(f"no schema {name!r}: results, matrix, cassette or profile")
+    """A shipped JSON Schema (draft 2020-12): "results" (one results.jsonl line), "matrix", "cassette", "profile",
+    "catalog"; each generated from its model in conformance.records."""
+    if name not in SCHEMAS:
+        raise ValueError(f"no schema {name!r}: {', '.join(SCHEMAS)}")
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
