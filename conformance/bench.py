@@ -1,45 +1,46 @@
 """`python -m conformance.bench`: how close a paced, concurrent run comes to what the rate limit allows.
 
-It starts a rate-limited Responses endpoint on loopback (its own small stdlib server: a deterministic
-JSON answer and a short event stream, a per-model limit answered with 429 and Retry-After, a latency
-drawn per request from a seeded uniform range), runs the real Session over it, live and without
+It starts a rate-limited Responses endpoint on loopback (a deterministic JSON answer and a short event
+stream, a per-model limit answered with 429 and Retry-After, a latency drawn per request from a
+seeded uniform range and really slept), runs the real Session over it, live and without
 cassettes, and prints:
 
-- wall time: `Session.run`, from its start to the rendered matrix, and when its last cell ended;
+- wall time: `Session.run`, from its start to the rendered matrix, and when its last cell ended (the
+  rest is rendering), with the client's CPU time in each part: a run whose CPU time nears its wall
+  time is bound by its one interpreter, not by the rate limit;
 - the physical bound: the server admits at most b + R*t/60 requests of a model in any span of t
   seconds (a token bucket of burst b, rate R per minute), so a model needing N requests spends at
   least (N - b) * 60/R seconds between its first and last admission, and then its longest chain of
   dependent requests still has to be answered: L_chain (each bench probe is one request, so the
-  slowest answer the model got). Models are independent: the bound is the largest over models of
-  (N - b) * 60/R + L_chain. N counts admitted requests, not 429s;
+  slowest answer the model got: its latency, and a stream's events after it). Models are
+  independent: the bound is the largest over models of (N - b) * 60/R + L_chain. N counts admitted
+  requests, not 429s;
 - their ratio; requests per cell (every HTTP request the server saw, 429s included, over cells);
   how many 429s the server answered, and how many cells a 429 decided (lost to the limit).
 
-The server checks nothing and counts everything; it stops when the bench ends, and by itself after
-a lifetime long enough for any sane scenario.
+The server (`conformance.bench_endpoint`) runs in a process of its own, so the client's interpreter is
+the client's alone; it checks nothing and counts everything, and stops when the bench ends, or by
+itself after a lifetime long enough for any sane scenario.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import random
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from openai.types.responses import Response
 
+from conformance.bench_endpoint import Scenario, Served
+from conformance.bench_endpoint import response as endpoint_response
+from conformance.bench_endpoint import serving as served_from_child
 from conformance.plan import Plan
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
@@ -56,248 +57,26 @@ BENCH_PROBES = (
     "parameters.prompt_cache_key", "parameters.safety_identifier", "parameters.service_tier", "parameters.user",
     "parameters.verbosity", "state.store_false", "parameters.metadata",
 )  # fmt: skip
-TEXT = "Hello! How can I help you today?"
-EVENT_GAP_S = 0.001  # between stream events, so they arrive as a live stream's do, not all at once
-MAX_BODY = 4 * 1024 * 1024
 LIFETIME_FLOOR_S = 120.0  # the server's lifetime: four times the lower bound, and at least this
 TARGET_RATIO, TARGET_REQUESTS_PER_CELL = 1.25, 1.05
 
-
-@dataclass(frozen=True)
-class Scenario:
-    """A small, fixed-latency scenario by default (tests build on it); the command's default is CATALOG_SCALE."""
-
-    models: int = 6
-    probes: int = 12
-    rpm: float = 60.0
-    latency_ms: float = 20.0
-    burst: int = 1
-    latency_max_ms: float | None = None  # None: every answer takes latency_ms
-    seed: int = 0
-    max_in_flight: int | None = None  # None: the scheduler's default for the rate
-
-    @property
-    def interval_s(self) -> float:
-        return 60.0 / self.rpm
-
-    @property
-    def latency_s(self) -> float:
-        return self.latency_ms / 1000
-
-    @property
-    def latency_max_s(self) -> float:
-        return max(self.latency_s, (self.latency_max_ms or self.latency_ms) / 1000)
-
-    def bound_s(self, requests: int, chain_s: float) -> float:
-        """The shortest time one model's `requests` can take: see the module's docstring."""
-        return max(0, requests - self.burst) * self.interval_s + chain_s
-
-
 # The target: 40 models at OVHcloud's 400 requests/min, burst 10, answers of 1 to 5 s.
 CATALOG_SCALE = Scenario(models=40, probes=19, rpm=400.0, latency_ms=1000.0, burst=10, latency_max_ms=5000.0)
-
-
-class Latencies:
-    """Each request's latency, uniform in the scenario's range, from one seeded generator per model."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        self._random: dict[str, random.Random] = {}
-        self._lock = threading.Lock()
-
-    def draw(self, model: str) -> float:
-        s = self.scenario
-        with self._lock:
-            rng = self._random.setdefault(model, random.Random(f"{s.seed}:{model}"))
-            return rng.uniform(s.latency_s, s.latency_max_s)
-
-
-class Limiter:
-    """The server's side of the rate limit: GCRA per model, burst b, one request per 60/R s after it."""
-
-    def __init__(self, rpm: float, burst: int) -> None:
-        self.interval = 60.0 / rpm
-        self.tolerance = (burst - 1) * self.interval
-        self._tat: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def admit(self, model: str) -> float:
-        """0 when admitted (the request counts), else the seconds until it would be."""
-        with self._lock:
-            now = time.monotonic()
-            tat = max(self._tat.get(model, now), now)
-            wait = tat - self.tolerance - now
-            if wait > 0:
-                return wait
-            self._tat[model] = tat + self.interval
-            return 0.0
-
-    def window(self, model: str) -> tuple[int, float]:
-        """Requests the model may send now, and the seconds until its next one is admitted."""
-        with self._lock:
-            now = time.monotonic()
-            tat = max(self._tat.get(model, now), now)
-            spare = (now + self.tolerance + self.interval - tat) / self.interval
-            return max(0, math.floor(spare + 1e-9)), max(0.0, tat - self.tolerance - now)
-
-
-class Endpoint(ThreadingHTTPServer):
-    """A rate-limited loopback Responses endpoint; it counts what it answered."""
-
-    daemon_threads = True
-    request_queue_size = 1024  # the listen backlog: every model's cells connect at once
-
-    def __init__(self, scenario: Scenario) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.scenario = scenario
-        self.limiter = Limiter(scenario.rpm, scenario.burst)
-        self.latencies = Latencies(scenario)
-        self.statuses: Counter[int] = Counter()
-        self.admitted: Counter[str] = Counter()
-        self.chain_s: dict[str, float] = {}  # per model, the slowest answer: every bench probe is one request
-        self.in_flight = self.max_in_flight = 0
-        self._lock = threading.Lock()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def started(self) -> None:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
-    def finished(self, model: str, status: int, latency_s: float = 0.0) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            self.statuses[status] += 1
-            if status == 200:
-                self.admitted[model] += 1
-                self.chain_s[model] = max(self.chain_s.get(model, 0.0), latency_s)
-
-
-@contextmanager
-def serving(scenario: Scenario, lifetime_s: float) -> Iterator[Endpoint]:
-    """The endpoint, serving on a thread; shut down on exit, or after `lifetime_s` whatever happens."""
-    server = Endpoint(scenario)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    timer = threading.Timer(lifetime_s, server.shutdown)
-    timer.daemon = True
-    thread.start()
-    timer.start()
-    try:
-        yield server
-    finally:
-        timer.cancel()
-        server.shutdown()
-        server.server_close()
-        thread.join(5.0)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Endpoint
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the bench prints its own summary."""
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = json.loads(self.rfile.read(min(length, MAX_BODY)) or b"{}")
-        model = str(body.get("model", ""))
-        self.server.started()
-        status, latency = 200, 0.0
-        try:
-            wait = self.server.limiter.admit(model)
-            if wait > 0:
-                status = 429
-                self._rejected(model, wait)
-                return
-            latency = self.server.latencies.draw(model)
-            time.sleep(latency)
-            if body.get("stream") is True:
-                self._stream(model, body)
-            else:
-                self._send(200, json.dumps(response(model, body)).encode(), self._limits(model))
-        finally:
-            self.server.finished(model, status, latency)
-
-    def _limits(self, model: str) -> list[tuple[str, str]]:
-        """OpenAI's request-window headers, measured when the answer leaves."""
-        remaining, reset = self.server.limiter.window(model)
-        return [
-            ("x-ratelimit-limit-requests", f"{self.server.scenario.rpm:g}"),
-            ("x-ratelimit-remaining-requests", str(remaining)),
-            ("x-ratelimit-reset-requests", f"{math.ceil(reset * 1000)}ms"),
-        ]
-
-    def _rejected(self, model: str, wait: float) -> None:
-        error = {"error": {"message": "rate limit reached", "type": "rate_limit_error", "param": None, "code": None}}
-        headers = [("Retry-After", str(math.ceil(wait))), *self._limits(model)]
-        self._send(429, json.dumps(error).encode(), headers)
-
-    def _send(self, status: int, payload: bytes, headers: Sequence[tuple[str, str]]) -> None:
-        self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _stream(self, model: str, body: dict[str, Any]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        for name, value in self._limits(model):
-            self.send_header(name, value)
-        self.end_headers()
-        for event in stream_events(model, body):
-            self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
-            self.wfile.flush()
-            time.sleep(EVENT_GAP_S)
+RESPONSE_FIELDS = tuple(
+    Response.model_fields
+)  # every answer carries them; the endpoint's process does not import the SDK
 
 
 def response(model: str, request: dict[str, Any], status: str = "completed") -> dict[str, Any]:
-    """A Response with every field the SDK lists, echoing the request's settings."""
-    done = status == "completed"
-    message = {
-        "id": "msg_bench", "type": "message", "role": "assistant", "status": "completed", "phase": None,
-        "content": [{"type": "output_text", "text": TEXT, "annotations": [], "logprobs": []}],
-    }  # fmt: skip
-    usage = {
-        "input_tokens": 5, "output_tokens": 9, "total_tokens": 14,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-        "output_tokens_details": {"reasoning_tokens": 0},
-    }  # fmt: skip
-    body: dict[str, Any] = dict.fromkeys(Response.model_fields)
-    body.update({k: v for k, v in request.items() if k in Response.model_fields and k not in ("input", "stream")})
-    body.update(
-        id="resp_bench", object="response", created_at=1700000000, model=model, status=status,
-        output=[message] if done else [], parallel_tool_calls=True, tool_choice="auto", tools=[],
-        metadata=request.get("metadata") or {}, usage=usage if done else None,
-    )  # fmt: skip
-    return body
+    """The endpoint's answer to `request`: a Response with every field the SDK lists."""
+    return endpoint_response(model, request, RESPONSE_FIELDS, status)
 
 
-def stream_events(model: str, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """A well-formed text stream, numbered from 0."""
-    item = {"id": "msg_bench", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
-    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-    ids = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
-    final = response(model, request)
-    words = [w + " " for w in TEXT.split(" ")[:-1]] + TEXT.split(" ")[-1:]
-    events: list[dict[str, Any]] = [
-        {"type": "response.created", "response": response(model, request, "in_progress")},
-        {"type": "response.in_progress", "response": response(model, request, "in_progress")},
-        {"type": "response.output_item.added", "output_index": 0, "item": item},
-        {"type": "response.content_part.added", **ids, "part": part},
-        *({"type": "response.output_text.delta", **ids, "delta": w, "logprobs": []} for w in words),
-        {"type": "response.output_text.done", **ids, "text": TEXT, "logprobs": []},
-        {"type": "response.content_part.done", **ids, "part": {**part, "text": TEXT}},
-        {"type": "response.output_item.done", "output_index": 0, "item": final["output"][0]},
-        {"type": "response.completed", "response": final},
-    ]
-    return [{**e, "sequence_number": i} for i, e in enumerate(events)]
+@contextmanager
+def serving(scenario: Scenario, lifetime_s: float) -> Iterator[Served]:
+    """The endpoint in a child process of its own; see `conformance.bench_endpoint`."""
+    with served_from_child(scenario, lifetime_s, RESPONSE_FIELDS) as served:
+        yield served
 
 
 @dataclass(frozen=True)
@@ -314,6 +93,8 @@ class Outcome:
     admitted: dict[str, int]
     chain_s: dict[str, float]
     max_in_flight: int
+    cpu_cells_s: float = 0.0  # the client's CPU time (all its threads) to the last cell's end
+    cpu_render_s: float = 0.0  # and after it, rendering
 
     def bound_of(self, model: str) -> float:
         return self.scenario.bound_s(self.admitted[model], self.chain_s[model])
@@ -341,20 +122,21 @@ def bench(scenario: Scenario, paced: bool = True, out: Path | None = None) -> Ou
         pacing = Pacing(rates, buckets=Buckets(scenario.burst), max_in_flight=scenario.max_in_flight)
         plan = Plan(target, models, probes, None, Path(tmp) / "cassettes", pacing=pacing)
         results = out or Path(tmp) / "out"
-        last_cell = [0.0]
+        last_cell = [0.0, 0.0]
 
         def cell_done(_: object) -> None:
-            last_cell[0] = time.perf_counter()
+            last_cell[:] = time.perf_counter(), time.process_time()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         Session(results, {"mode": "bench"}, on_cell=cell_done).run([plan])
-        wall = time.perf_counter() - started
+        wall, cpu_end = time.perf_counter() - started, time.process_time()
+        tally = server.tally()
         cells = list(read_results(results / RESULTS_FILE))  # the cells run, not the matrix's derived ones
         lost = sum(1 for c in cells for e in c["exchanges"][-1:] if e.get("status") == 429)
         return Outcome(
             scenario, paced, wall, last_cell[0] - started, len(cells), Counter(c["status"] for c in cells),
-            sum(server.statuses.values()), server.statuses[429], lost, dict(server.admitted),
-            dict(server.chain_s), server.max_in_flight,
+            sum(tally.statuses.values()), tally.statuses[429], lost, dict(tally.admitted),
+            dict(tally.chain_s), tally.max_in_flight, last_cell[1] - cpu, cpu_end - last_cell[1],
         )  # fmt: skip
 
 
@@ -370,24 +152,29 @@ def report(o: Outcome) -> str:
     bound = f"({n} - {s.burst}) * {s.interval_s:.3f} s + {chain:.3f} s, for {slowest}"
     limit = f"{s.rpm:g} requests/min per model, burst {s.burst}"
     requests = f"{o.requests} HTTP requests, 429s included, for {o.cells} cells"
+    errors = o.statuses.get("ERROR", 0)
     rows = [
         ("scenario", f"{s.models} models x {s.probes} probes; {limit}; {latency} latency; {mode}"),
         ("", f"max in flight per model: {in_flight}; latency seed {s.seed}"),
         ("cells", f"{o.cells} ({statuses}); {o.max_in_flight} requests in flight at most"),
         ("wall time", f"{o.wall_s:.2f} s   (Session.run, from its start to the rendered matrix)"),
-        ("last cell", f"{o.cells_s:.2f} s   (from the start to the last cell's end)"),
+        ("last cell", f"{o.cells_s:.2f} s   (from the start to the last cell's end; rendering took the rest)"),
+        ("client CPU", f"{o.cpu_cells_s:.2f} s to the last cell, {o.cpu_render_s:.2f} s rendering (one interpreter)"),
         ("physical bound", f"{o.bound_s:.2f} s   = max over models of (N - b) * 60/R + L_chain"),
-        ("", f"= {bound}; N admitted requests, L_chain its slowest answer"),
+        ("", f"= {bound}; N admitted requests, L_chain its slowest answer, stream included"),
         ("ratio", f"{o.wall_s / o.bound_s:.3f}    (wall time; target <= {TARGET_RATIO})"),
+        ("", f"{o.cells_s / o.bound_s:.3f}    (the last cell's end alone)"),
         ("requests per cell", f"{o.requests / o.cells:.3f}    ({requests}; target <= {TARGET_REQUESTS_PER_CELL})"),
-        ("429s answered", f"{o.rejected}; cells lost to a 429: {o.lost} (target 0)"),
+        ("429s answered", f"{o.rejected}; cells lost to a 429: {o.lost} (target 0); ERROR cells: {errors} (target 0)"),
     ]  # fmt: skip
     return "\n".join(f"{name:18} {value}" for name, value in rows)
 
 
 def met(o: Outcome) -> bool:
-    """The targets: the ratio, the requests per cell, and no cell lost to a 429."""
-    return o.wall_s / o.bound_s <= TARGET_RATIO and o.requests / o.cells <= TARGET_REQUESTS_PER_CELL and o.lost == 0
+    """The targets: the ratio, the requests per cell, no cell lost to a 429, and no ERROR cell (every bench
+    probe passes against this endpoint: an ERROR is the harness's, and its cell measured nothing)."""
+    ratio, per_cell = o.wall_s / o.bound_s, o.requests / o.cells
+    return ratio <= TARGET_RATIO and per_cell <= TARGET_REQUESTS_PER_CELL and o.lost == 0 and not o.statuses["ERROR"]
 
 
 def _latency(text: str) -> tuple[float, float | None]:

@@ -10,6 +10,7 @@ that cell's ERROR (`harness.internal`), never the run's end.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import traceback
@@ -51,6 +52,9 @@ MAX_MESSAGE = 2_000  # characters of one finding's message
 EVIDENCE_BODY = 1024 * 1024  # characters of a body kept in results.jsonl (judging saw it all)
 EVIDENCE_EVENTS = 2_000  # events kept in results.jsonl: the first and the last halves
 JUDGE_BUDGET_S = 5.0  # wall time judging one attempt may take; past it the cell is ERROR, not judged
+# Judging is CPU-bound: one judge per core at a time, so that a judge's budget measures its own work,
+# not its share of a core time-sliced among every cell that finished at once.
+JUDGES = threading.BoundedSemaphore(os.cpu_count() or 1)
 DEFAULT_BODY_CAP_BYTES = 2 * 1024 * 1024  # when a profile documents no cap: OVHcloud's, the first provider's
 
 
@@ -325,10 +329,10 @@ def judge_within(
     """`judge`, given at most `budget_s` of wall time, so a cell ends within its timeout plus the budget.
 
     Judging runs in a thread that is waited for; past the budget the cell is ERROR (`harness.judge_time`)
-    and the thread, whose inputs the read caps bound, finishes unobserved. Schema validators are built
-    first, outside the clock: that is a once-per-process cost, not the cell's.
+    and the thread, whose inputs the read caps bound, finishes unobserved. The clock starts once a core
+    is free for it (`JUDGES`), and schema validators are built first, outside the clock: that is a
+    once-per-process cost, not the cell's.
     """
-    warm_schemas(exchanges)
     outcome: list[tuple[Status, list[Finding]]] = []
     raised: list[BaseException] = []
 
@@ -339,8 +343,10 @@ def judge_within(
             raised.append(exc)
 
     thread = threading.Thread(target=work, name=f"judge {probe.id}", daemon=True)
-    thread.start()
-    thread.join(budget_s)
+    with JUDGES:
+        warm_schemas(exchanges)
+        thread.start()
+        thread.join(budget_s)
     if raised:
         raise raised[0]
     if outcome:

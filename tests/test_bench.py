@@ -3,9 +3,12 @@ is the benchmark itself, and runs on its own)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from conformance.bench import Latencies, Scenario, bench, main, met, report
+from conformance.bench import Scenario, bench, main, met, report
+from conformance.bench_endpoint import Latencies
 
 
 def test_a_small_scenario_runs_through_the_session_and_reports_its_physical_bound() -> None:
@@ -37,6 +40,7 @@ def test_the_targets_fail_on_a_lost_cell_or_too_many_requests() -> None:
 
     assert not met(replace(outcome, lost=1))
     assert not met(replace(outcome, requests=outcome.cells * 2))
+    assert not met(replace(outcome, statuses=outcome.statuses + Counter({"ERROR": 1})))
 
 
 def test_the_command_line_rejects_a_bad_latency_range(capsys: pytest.CaptureFixture[str]) -> None:

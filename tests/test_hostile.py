@@ -405,6 +405,23 @@ def test_judging_past_its_budget_is_an_error_cell(monkeypatch: pytest.MonkeyPatc
     assert "judging took longer than 0.2s" in findings[0].message
 
 
+def test_a_judge_waiting_for_a_free_core_does_not_spend_its_budget_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import conformance.runner as runner
+
+    busy = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(runner, "JUDGES", busy)
+    monkeypatch.setattr(runner, "judge", lambda *args: (Status.PASS, []))
+    outcome: list[tuple[Status, list[object]]] = []
+    with busy:  # every core is judging another cell, for longer than this one's budget
+        waiting = threading.Thread(target=lambda: outcome.append(runner.judge_within(JSON, [], True, [], 0.2)))
+        waiting.start()
+        time.sleep(0.5)
+    waiting.join(10)
+    assert outcome == [(Status.PASS, [])]
+
+
 def test_findings_are_grouped_cut_and_scrubbed() -> None:
     from conformance.evidence import Finding, Level
     from conformance.runner import MAX_MESSAGE, MAX_SAME_RULE, bounded_findings

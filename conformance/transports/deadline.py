@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import functools
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -119,9 +120,18 @@ class _DeadlineBackend(httpcore.SyncBackend):
         return _DeadlineStream(super().connect_tcp(host, port, _capped(timeout), local_address, socket_options))
 
 
-@functools.cache
+_SSL_LOCK = threading.Lock()
+
+
 def _ssl_context() -> ssl.SSLContext:
-    """Built once: loading the CA bundle costs tens of ms of CPU, per cell and per thread otherwise."""
+    """Built once, under a lock: loading the CA bundle costs tens of ms of CPU, and a run's first cells
+    all start at once (an unlocked cache let each of them build its own)."""
+    with _SSL_LOCK:
+        return _built_ssl_context()
+
+
+@functools.cache
+def _built_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
