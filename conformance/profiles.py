@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
-from pydantic_core import ErrorDetails
 
 from conformance.paths import matrices_dir, safe_name
 from conformance.probes import FEATURES, PROBES
@@ -280,7 +279,7 @@ _TABLE_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
 }
 
 
-def _problem(error: ErrorDetails) -> str:
+def _problem(error: Mapping[str, Any]) -> str:
     """One validation error as a profile author reads it: the table, the key, what is wrong, what was given."""
     loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
     if error["type"] == "extra_forbidden":

@@ -12,12 +12,12 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from conformance import __version__, safejson
 from conformance.evidence import Chunk, Exchange
@@ -277,7 +277,7 @@ def load_cassette(path: Path) -> Cassette:
     return Cassette(path, record.provider, record.model, record.probe, interactions)
 
 
-def _problem(error: ErrorDetails) -> str:
+def _problem(error: Mapping[str, Any]) -> str:
     given = "" if error["type"] == "missing" else f" (got {error['input']!r:.80})"
     return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}{given}"
 

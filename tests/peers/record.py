@@ -72,13 +72,17 @@ def main(names: list[str]) -> int:
     logs = Path(tempfile.mkdtemp(prefix="conformance-record-"))
     replay_only = "--replay-only" in names
     names = [n for n in names if n != "--replay-only"]
+    skipped = False
     for name in [] if replay_only else names or list(PEERS):
         try:
             record(name, cassettes, logs)
         except PeerUnavailable as exc:
-            print(f"skipped {name}: {exc}", file=sys.stderr)
+            print(f"skipped {name}: {exc}; the servers' logs are kept in {logs}", file=sys.stderr)
             if names:
                 return 1
+            skipped = True
+    if not skipped:
+        shutil.rmtree(logs)  # every peer recorded: its logs and recording run are not needed any more
     shutil.rmtree(SAMPLE, ignore_errors=True)
     matrix = Session(SAMPLE, {"mode": "replay"}).run(replay_plans(cassettes))
     (SAMPLE / "results.jsonl").unlink()
