@@ -72,6 +72,7 @@ class _Predicates:
         self.root = root
         self.keywords = keywords  # jsonschema's own keyword functions
         self._compiled: dict[int, tuple[Any, Check, dict[str, Check]]] = {}
+        self._targets: dict[str, Any] = {}
         self._checker = type(root).TYPE_CHECKER
         self._types = _PLAIN_TYPES if self._checker is _STOCK else {}
         self.obj, self.arr, self.text = self.type_check("object"), self.type_check("array"), self.type_check("string")
@@ -194,14 +195,20 @@ class _Predicates:
         return lambda x: not valid(x)
 
     def _ref(self, schema: dict[str, Any], value: Any) -> Check | None:
-        target = self._pointer(value)
+        target = self.target(value)
         if target is None:
             return None
         return lambda x: self.schema(target)(x)  # compiled when first met: a $ref may lead back here
 
-    def _pointer(self, ref: Any) -> Any:
+    def target(self, ref: Any) -> Any:
         """What a same-document `#/...` reference points at in the root schema; None for any other reference."""
-        if not isinstance(ref, str) or not ref.startswith("#"):
+        found = self._targets.get(ref) if isinstance(ref, str) else None
+        if found is None and isinstance(ref, str):
+            found = self._targets[ref] = self._pointer(ref)
+        return found
+
+    def _pointer(self, ref: str) -> Any:
+        if not ref.startswith("#"):
             return None
         node: Any = self.root.schema
         for step in filter(None, unquote(ref[1:]).split("/")):
@@ -289,7 +296,7 @@ _BUILDERS: dict[str, Callable[[_Predicates, dict[str, Any], Any], Check | None]]
 def _skipping(predicates: list[_Predicates], name: str, keyword: Keyword) -> Keyword:
     """The keyword, run only when the instance fails it; the pruning ones descend only into failing children."""
 
-    def run(validator: Validator, value: Any, instance: Any, schema: Any) -> Iterable[ValidationError] | None:
+    def run(validator: Any, value: Any, instance: Any, schema: Any) -> Iterable[ValidationError] | None:
         check = predicates[0]
         if check.keyword(schema, name)(instance):
             return ()
@@ -300,6 +307,8 @@ def _skipping(predicates: list[_Predicates], name: str, keyword: Keyword) -> Key
             return _failing_items(validator, check.schema(value), value, instance)
         if name == "allOf":
             return _failing_members(validator, check, value, instance)
+        if name == "$ref" and (target := check.target(value)) is not None:
+            return validator.descend(instance, target)  # as jsonschema's lookup would, the base URI being the root's
         return keyword(validator, value, instance, schema)
 
     return run
