@@ -24,9 +24,9 @@ from pydantic import ValidationError
 from conformance import pool, safejson
 from conformance.catalog import Catalog, claim_record, fetch_catalog, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
+from conformance.derived import derived_records
 from conformance.evidence import Finding, Status
 from conformance.matrix import build_matrix, write_matrix
-from conformance.node_column import node_records
 from conformance.paths import MANIFEST, file_name
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
@@ -34,7 +34,6 @@ from conformance.records import Manifest
 from conformance.results import RESULTS_FILE, DirLock, ResultsWriter, read_json_file, read_results, set_aside_torn_tail
 from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_schemas
 from conformance.schedule import Deadline, Pacing, model_rates, over_budget, run_groups
-from conformance.sdk_column import sdk_records
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path, catalog_cassette_path, provider_dir
 from conformance.transports.deadline import live_transport
@@ -407,7 +406,7 @@ def render_dir(
     """Rebuild matrix.json and the reports from results.jsonl alone."""
     records = list(read_results(out_dir / RESULTS_FILE))
     # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
-    records += sdk_records(records) + node_records(records)
+    records += derived_records(records)
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
     matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here

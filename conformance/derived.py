@@ -1,0 +1,31 @@
+"""The cells a render derives from the recorded answers: the Python SDK's column and the Node SDK's cells.
+
+Both re-read every recorded 2xx answer, which for a catalog-sized run is seconds of CPU, so a large
+render reads them in forked worker processes (conformance.pool): one task per model for the Python
+SDK, one for the single node process. The records come back in the order a one-process render
+makes them: every model's sdk cells, then the Node cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import pool
+from conformance.node_column import node_records
+from conformance.sdk_column import model_records, models_of
+
+
+def derived_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sdk column's records of every model, then the Node cells, for `records` read from results.jsonl."""
+    models = models_of(records)
+    workers = pool.processes(len(models) + 1, len(records))
+
+    def work(task: int) -> list[dict[str, Any]]:
+        """Task 0 is the node process, started first as it waits on another program; task n the n-th model."""
+        if task == 0:
+            return node_records(records)
+        (provider, model), cells = models[task - 1]
+        return model_records(provider, model, cells)
+
+    node, *sdk = pool.in_order(work, range(len(models) + 1), workers)
+    return [record for part in sdk for record in part] + node
