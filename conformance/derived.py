@@ -21,11 +21,15 @@ def derived_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     workers = pool.processes(len(models) + 1, len(records))
 
     def work(task: int) -> list[dict[str, Any]]:
-        """Task 0 is the node process, started first as it waits on another program; task n the n-th model."""
-        if task == 0:
+        """Task n is the n-th model; task -1 the node process."""
+        if task < 0:
             return node_records(records)
-        (provider, model), cells = models[task - 1]
+        (provider, model), cells = models[task]
         return model_records(provider, model, cells)
 
-    node, *sdk = pool.in_order(work, range(len(models) + 1), workers)
-    return [record for part in sdk for record in part] + node
+    if not models:
+        return node_records(records)
+    # The first model warms the SDK before the fork; node starts next, as it mostly waits on another program.
+    parts = list(pool.in_order(work, [0, -1, *range(1, len(models))], workers))
+    node = parts.pop(1)
+    return [record for part in parts for record in part] + node

@@ -38,15 +38,18 @@ def _run(task: Any) -> Any:
 def in_order(work: Callable[[Task], Result], tasks: Sequence[Task], workers: int) -> Iterator[Result]:
     """`work` of each task, in the tasks' order, computed by `workers` forked processes (1: in this one).
 
-    `work` is not pickled: the workers inherit it by forking, so it may close over anything.
+    The first task runs in this process, before the fork: what it loads once (the client libraries
+    a probe imports, the schemas its answers need) the workers then inherit instead of each loading
+    it again. `work` is not pickled: the workers inherit it too, so it may close over anything.
     An exception in a task reaches the caller, and the workers are stopped.
     """
-    if workers <= 1:
+    if workers <= 1 or len(tasks) < MIN_TASKS:
         yield from map(work, tasks)
         return
+    yield work(tasks[0])
     _WORK.append(work)
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_run, tasks, chunksize=1)
+        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks) - 1)) as pool:
+            yield from pool.imap(_run, tasks[1:], chunksize=1)
     finally:
         _WORK.remove(work)

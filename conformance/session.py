@@ -284,7 +284,7 @@ class Session:
 
         for plan in plans:
             self.prepare(plan)
-        if not self._replay_pooled(plans, done, emit):
+        if not self._replay_pooled(plans, done, emit, writer):
             for plan in plans:
                 groups = [
                     (plan.pacing.in_flight(plan.target.provider, model), cells) for model, cells in _todo(plan, done)
@@ -295,9 +295,14 @@ class Session:
         return self.render(meta)
 
     def _replay_pooled(
-        self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Callable[[CellResult], None]
+        self,
+        plans: Sequence[Plan],
+        done: set[tuple[str, str, str]],
+        emit: Callable[[CellResult], None],
+        writer: ResultsWriter,
     ) -> bool:
-        """Replay's models in worker processes, each model's cells in order; False when it stays in process."""
+        """Replay's models in worker processes, each model's cells in order and written in one batch;
+        False when it stays in process."""
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
         offline = all(plan.mode is RecordMode.NONE for plan in plans)
         workers = pool.processes(len(models), sum(len(c) for _, c in models), self.jobs) if offline else 1
@@ -307,8 +312,9 @@ class Session:
         for results in pool.in_order(
             lambda n: [work[models[n][0]](c) for c in models[n][1]], range(len(models)), workers
         ):
-            for result in results:
-                emit(result)
+            with writer.batch():
+                for result in results:
+                    emit(result)
         return True
 
     def _worker(self, plan: Plan) -> Callable[[tuple[str, Probe]], CellResult]:
