@@ -29,7 +29,7 @@ def derived_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     if not models:
         return node_records(records)
-    # The first model warms the SDK before the fork; node starts next, as it mostly waits on another program.
-    parts = list(pool.in_order(work, [0, -1, *range(1, len(models))], workers))
+    # The first model warms the SDK (loaded here anyway) before the fork; node starts next, as it mostly waits.
+    parts = list(pool.in_order(work, [0, -1, *range(1, len(models))], workers, warm_first=True))
     node = parts.pop(1)
     return [record for part in parts for record in part] + node

@@ -35,21 +35,25 @@ def _run(task: Any) -> Any:
     return _WORK[-1](task)
 
 
-def in_order(work: Callable[[Task], Result], tasks: Sequence[Task], workers: int) -> Iterator[Result]:
+def in_order(
+    work: Callable[[Task], Result], tasks: Sequence[Task], workers: int, warm_first: bool = False
+) -> Iterator[Result]:
     """`work` of each task, in the tasks' order, computed by `workers` forked processes (1: in this one).
 
-    The first task runs in this process, before the fork: what it loads once (the client libraries
-    a probe imports, the schemas its answers need) the workers then inherit instead of each loading
-    it again. `work` is not pickled: the workers inherit it too, so it may close over anything.
-    An exception in a task reaches the caller, and the workers are stopped.
+    `warm_first` runs the first task in this process, before the fork, so that what it loads once
+    the workers inherit instead of each loading it again; what it loads then stays in this process
+    too, so it is for what this process holds anyway. `work` is not pickled: the workers inherit it,
+    so it may close over anything. An exception in a task reaches the caller, and the workers are stopped.
     """
     if workers <= 1 or len(tasks) < MIN_TASKS:
         yield from map(work, tasks)
         return
-    yield work(tasks[0])
+    done_here = 1 if warm_first else 0
+    if warm_first:
+        yield work(tasks[0])
     _WORK.append(work)
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks) - 1)) as pool:
-            yield from pool.imap(_run, tasks[1:], chunksize=1)
+        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks) - done_here)) as pool:
+            yield from pool.imap(_run, tasks[done_here:], chunksize=1)
     finally:
         _WORK.remove(work)
