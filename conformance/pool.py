@@ -3,8 +3,8 @@ share one interpreter lock, so a large replay runs its models in forked worker p
 
 Workers are forked, so they start with every module, schema and plan the parent already holds, and
 nothing but the task's name and its results cross between processes. Results come back in the
-order the tasks were given, so what a pooled run writes is the same as a one-process run, in the
-same order. Small runs, machines with one core, and platforms without `fork` stay in process.
+order the tasks were given, never in the order they finished, so what a pooled run writes does not
+depend on timing. Small runs, machines with one core, and platforms without `fork` stay in process.
 """
 
 from __future__ import annotations
