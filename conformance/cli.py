@@ -85,7 +85,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="models run at once (default: all of them; a provider's limits are per model)",
+        help="models run at once (default: all of them; a provider's limits are per model); a replay runs"
+        " its models in up to one process per core, and N caps those too",
     )
     parser.add_argument(
         "--budget",

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import safejson
+from conformance.derived import derived_records
 from conformance.matrix import build_matrix, write_matrix
-from conformance.node_column import node_records
 from conformance.results import RESULTS_FILE, read_results
-from conformance.sdk_column import sdk_records
 
 
 def render_dir(
@@ -23,7 +22,7 @@ def render_dir(
     """Rebuild matrix.json and the reports from results.jsonl alone."""
     records = list(read_results(out_dir / RESULTS_FILE))
     # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
-    records += sdk_records(records) + node_records(records)
+    records += derived_records(records)
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
     matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here

@@ -1,4 +1,5 @@
-"""results.jsonl: one line per finished cell, appended and flushed at once so no cell is ever lost.
+"""results.jsonl: one line per finished cell, appended and flushed at once so no cell is ever lost
+(a pooled replay flushes a model's cells together, as they come back together).
 
 Also what keeps a run's files whole: a torn last line (a killed run, a full disk) is set aside
 before a resume appends after it, a short write is an error rather than half a line, and a lock
@@ -7,6 +8,7 @@ file keeps a second run out of a directory another run is writing.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -30,9 +32,30 @@ class ResultsWriter:
     def __init__(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.path = out_dir / RESULTS_FILE
+        self._held: list[bytes] | None = None  # lines of an open batch, written when it closes
 
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        if self._held is not None:
+            self._held.append(line)
+        else:
+            self._write(line)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Lines appended meanwhile are written together, with one fsync: a model's cells that came back at once.
+
+        A killed run loses at most the open batch, whose cells a resumed run does again.
+        """
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if held:
+                self._write(b"".join(held))
+
+    def _write(self, line: bytes) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             written = os.write(fd, line)

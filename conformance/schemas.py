@@ -27,6 +27,8 @@ from openai.types.responses import Response, ResponseOutputItem, ResponseStreamE
 from openai.types.shared import ErrorObject
 from pydantic import BaseModel, TypeAdapter
 
+from conformance.fastschema import skipping_validator
+
 P = ParamSpec("P")
 R = TypeVar("R")
 _BUILDING = threading.RLock()
@@ -83,7 +85,7 @@ def _type_literal(model: type[BaseModel]) -> str | None:
 
 def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
+    return skipping_validator(schema, cls)
 
 
 @built_once

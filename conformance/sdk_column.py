@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance.catalog.model import claim_record
 from conformance.checks.rules import Rule
-from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, complaint, sdk_reads
+from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, RecordedSDK, complaint, sdk_reads
 from conformance.evidence import Exchange, Status
 
 FEATURE = "sdk"
@@ -46,31 +46,38 @@ class Tally:
 
 def sdk_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One `sdk.parses` and one `sdk.streams` record per (provider, model) among `records`."""
+    return [derived for key, cells in models_of(records) for derived in model_records(*key, cells)]
+
+
+def models_of(records: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
+    """The cells the column reads, per (provider, model), in the order the models first appear."""
     by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for record in records:
         if record.get("feature") != FEATURE:  # a later record of a cell replaces an earlier one, as in the matrix
             by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
-    return [
-        derived
-        for (provider, model), cells in by_model.items()
-        for derived in _model_records(provider, model, list(cells.values()))
-    ]
+    return [(key, list(cells.values())) for key, cells in by_model.items()]
 
 
-def _model_records(provider: str, model: str, cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def model_records(provider: str, model: str, cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model's two sdk cells, its answers read through one SDK client."""
     tallies = {PARSES.id: Tally(), STREAMS.id: Tally()}
-    for cell in cells:
-        exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
-        for answer in sdk_reads(exchanges):
-            tally = tallies[answer.rule.id]
-            tally.read += 1
-            what = complaint(answer)
-            if what is not None:
-                tally.failed += 1
-                label = cell["probe"] + (f" (exchange {answer.number})" if len(exchanges) > 1 else "")
-                tally.where.setdefault(what, []).append(label)
+    with RecordedSDK() as sdk:
+        for cell in cells:
+            _tally(cell, sdk, tallies)
     base = derived_base(provider, model, cells, FEATURE)
     return [{**base, **derived_cell(rule, title, what, tallies[rule.id], model)} for rule, title, what in CELLS]
+
+
+def _tally(cell: dict[str, Any], sdk: RecordedSDK, tallies: dict[str, Tally]) -> None:
+    exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
+    for answer in sdk_reads(exchanges, sdk):
+        tally = tallies[answer.rule.id]
+        tally.read += 1
+        what = complaint(answer)
+        if what is not None:
+            tally.failed += 1
+            label = cell["probe"] + (f" (exchange {answer.number})" if len(exchanges) > 1 else "")
+            tally.where.setdefault(what, []).append(label)
 
 
 def derived_base(provider: str, model: str, cells: Sequence[dict[str, Any]], feature: str) -> dict[str, Any]:

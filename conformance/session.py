@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conformance import pool
 from conformance.catalog.model import Catalog, claim_record, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
 from conformance.evidence import Finding, Status
@@ -87,17 +88,38 @@ class Session:
 
         for plan in plans:
             self.prepare(plan)
-            groups = [
-                (
-                    plan.pacing.in_flight(plan.target.provider, model),
-                    [(model, probe) for probe in plan.probes if (plan.target.provider, model, probe.id) not in done],
-                )
-                for model in plan.models
-            ]
-            run_groups(groups, self.jobs, self._worker(plan), emit)
+        if not self._replay_pooled(plans, done, emit, writer):
+            for plan in plans:
+                groups = [
+                    (plan.pacing.in_flight(plan.target.provider, model), cells) for model, cells in _todo(plan, done)
+                ]
+                run_groups(groups, self.jobs, self._worker(plan), emit)
         self._state(plans, complete=True)
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
         return self.render(meta)
+
+    def _replay_pooled(
+        self,
+        plans: Sequence[Plan],
+        done: set[tuple[str, str, str]],
+        emit: Callable[[CellResult], None],
+        writer: ResultsWriter,
+    ) -> bool:
+        """Replay's models in worker processes, each model's cells in order and written in one batch;
+        False when it stays in process."""
+        models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
+        offline = all(plan.mode is RecordMode.NONE for plan in plans)
+        workers = pool.processes(len(models), sum(len(c) for _, c in models), self.jobs) if offline else 1
+        if workers <= 1:
+            return False
+        work = [self._worker(plan) for plan in plans]
+        for results in pool.in_order(
+            lambda n: [work[models[n][0]](c) for c in models[n][1]], range(len(models)), workers
+        ):
+            with writer.batch():
+                for result in results:
+                    emit(result)
+        return True
 
     def _worker(self, plan: Plan) -> Callable[[tuple[str, Probe]], CellResult]:
         """Runs one cell of the plan, or, once the budget is spent, says it had no time left."""
@@ -146,6 +168,12 @@ class Session:
 
     def render(self, meta: dict[str, Any]) -> dict[str, Any]:
         return render_dir(self.out_dir, meta, baseline=self.baseline)
+
+
+def _todo(plan: Plan, done: set[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, Probe]]]]:
+    """Each model of the plan with its cells not yet done."""
+    provider = plan.target.provider
+    return [(m, [(m, p) for p in plan.probes if (provider, m, p.id) not in done]) for m in plan.models]
 
 
 def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:

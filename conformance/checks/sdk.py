@@ -18,6 +18,8 @@ The guide checks (checks/guide.py) run the provider guide's own code through the
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import itertools
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -151,10 +153,16 @@ class RecordedSDK:
 
 def sdk_kwargs(body: dict[str, Any], method: Callable[..., Any]) -> dict[str, Any]:
     """The request body as a user passes it to `method`: known parameters as keywords, the rest in extra_body."""
-    params = set(inspect.signature(method).parameters) - _NOT_PARAMS
+    params = _params(getattr(method, "__func__", method))
     known = {k: v for k, v in body.items() if k in params}
     rest = {k: v for k, v in body.items() if k not in params}
     return {**known, "extra_body": rest} if rest else known
+
+
+@functools.lru_cache(maxsize=64)
+def _params(function: Callable[..., Any]) -> frozenset[str]:
+    """A method's parameter names, read once: the signature does not change, and reading it is not free."""
+    return frozenset(inspect.signature(function).parameters) - _NOT_PARAMS
 
 
 def touch(response: Any, prefix: str = "response") -> Iterator[str]:
@@ -243,14 +251,18 @@ class Read:
     outcome: Outcome[None]
 
 
-def sdk_reads(exchanges: Sequence[Exchange]) -> Iterator[Read]:
-    """Feed each 2xx answer to the SDK as the user's code would have asked for it; skip calls the SDK refuses."""
+def sdk_reads(exchanges: Sequence[Exchange], sdk: RecordedSDK | None = None) -> Iterator[Read]:
+    """Feed each 2xx answer to the SDK as the user's code would have asked for it; skip calls the SDK refuses.
+
+    Pass `sdk` to read many cells' answers through one client (it holds no state between answers).
+    """
     uses = [(n, ex, call) for n, ex in enumerate(exchanges, 1) if answered(ex) and (call := sdk_use(ex)) is not None]
     if not uses:
         return
-    with RecordedSDK() as sdk:
+    with contextlib.ExitStack() as owned:
+        reader = sdk if sdk is not None else owned.enter_context(RecordedSDK())
         for number, ex, (judged_by, use) in uses:
-            outcome: Outcome[None] = sdk.run(ex, use)
+            outcome: Outcome[None] = reader.run(ex, use)
             if outcome.sent:
                 yield Read(number, ex, judged_by, outcome)
 

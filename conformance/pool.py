@@ -1,0 +1,59 @@
+"""Offline work spread over the machine's cores: replay is pure CPU (read, judge, validate), and threads
+share one interpreter lock, so a large replay runs its models in forked worker processes instead.
+
+Workers are forked, so they start with every module, schema and plan the parent already holds, and
+nothing but the task's name and its results cross between processes. Results come back in the
+order the tasks were given, never in the order they finished, so what a pooled run writes does not
+depend on timing. Small runs, machines with one core, and platforms without `fork` stay in process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+
+MIN_TASKS = 2  # one task gains nothing from a second process
+MIN_ITEMS = 200  # below this many cells, starting the workers costs more than it saves
+
+_WORK: list[Callable[[Any], Any]] = []  # the work of the pool being started, inherited by its forked workers
+
+
+def processes(tasks: int, items: int, jobs: int | None = None) -> int:
+    """Worker processes worth starting for `tasks` tasks of `items` cells in all; 1 means stay in process."""
+    if tasks < MIN_TASKS or items < MIN_ITEMS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, tasks, jobs or cores))
+
+
+def _run(task: Any) -> Any:
+    return _WORK[-1](task)
+
+
+def in_order(
+    work: Callable[[Task], Result], tasks: Sequence[Task], workers: int, warm_first: bool = False
+) -> Iterator[Result]:
+    """`work` of each task, in the tasks' order, computed by `workers` forked processes (1: in this one).
+
+    `warm_first` runs the first task in this process, before the fork, so that what it loads once
+    the workers inherit instead of each loading it again; what it loads then stays in this process
+    too, so it is for what this process holds anyway. `work` is not pickled: the workers inherit it,
+    so it may close over anything. An exception in a task reaches the caller, and the workers are stopped.
+    """
+    if workers <= 1 or len(tasks) < MIN_TASKS:
+        yield from map(work, tasks)
+        return
+    done_here = 1 if warm_first else 0
+    if warm_first:
+        yield work(tasks[0])
+    _WORK.append(work)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks) - done_here)) as pool:
+            yield from pool.imap(_run, tasks[done_here:], chunksize=1)
+    finally:
+        _WORK.remove(work)

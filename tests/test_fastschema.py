@@ -1,0 +1,145 @@
+"""The skipping validator reports exactly what jsonschema reports: the same errors, in the same order, with
+the same paths, schema paths and union contexts; only the valid parts are skipped."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import jsonschema
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance import openapi, schemas
+from conformance.fastschema import skipping_validator
+from conformance.paths import cassettes_dir
+from tests.exchanges import conformant_response
+
+EVERY_KEYWORD = {
+    "$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}, "v": {"type": "integer"}}}},
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"enum": ["a", "b", None, 1]},
+        "fixed": {"const": "x"},
+        "nothing": {"const": None},
+        "n": {"type": ["number", "null"], "minimum": 0, "maximum": 10},
+        "s": {"type": "string", "minLength": 1, "maxLength": 3, "pattern": "^[a-z]+$", "format": "date"},
+        "list": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "integer"}},
+        "pair": {"prefixItems": [{"type": "string"}, {"type": "boolean"}], "items": False},
+        "tail": {"prefixItems": [{"type": "string"}], "items": {"type": "null"}},
+        "one": {"oneOf": [{"type": "integer"}, {"type": "number"}, {"type": "string"}]},
+        "any": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/node"}]},
+        "all": {"allOf": [{"required": ["a"]}, {"properties": {"a": {"type": "boolean"}}}]},
+        "neither": {"not": {"type": "string"}},
+        "closed": {"properties": {"a": {}}, "additionalProperties": False},
+        "typed": {"additionalProperties": {"type": "integer"}},
+        "unique": {"uniqueItems": True, "multipleOf": 2},
+    },
+}
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 12) | st.sampled_from([0.5, 2.0, 11.5]) | st.text("abX1", max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "next", "v", "z"]), inner),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from([*sorted(EVERY_KEYWORD["properties"]), "other"])
+
+
+def tree(errors: Any) -> list[Any]:
+    """Everything an error says, its union context included."""
+    return [
+        (
+            e.message,
+            e.validator,
+            repr(e.validator_value),
+            list(e.absolute_path),
+            list(e.absolute_schema_path),
+            tree(e.context or ()),
+        )
+        for e in errors
+    ]
+
+
+def same(fast: Any, instance: Any) -> None:
+    plain = jsonschema.Draft202012Validator(fast.schema, format_checker=fast.format_checker)
+    assert tree(fast.iter_errors(instance)) == tree(plain.iter_errors(instance))
+    assert fast.is_valid(instance) == plain.is_valid(instance)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS, JSON, max_size=5), st.booleans())
+def test_every_keyword_reports_what_jsonschema_reports(instance: dict[str, Any], with_kind: bool) -> None:
+    if with_kind:
+        instance["kind"] = "a"
+    fast = skipping_validator(EVERY_KEYWORD, format_checker=jsonschema.FormatChecker())
+    same(fast, instance)
+
+
+def mutations(value: Any, rng: random.Random, count: int) -> list[Any]:
+    """`value` with one field removed, retyped or added, somewhere in it, `count` times."""
+
+    def mutate(node: Any) -> Any:
+        if isinstance(node, dict) and node:
+            node, key = dict(node), rng.choice(sorted(node))
+            roll = rng.random()
+            if roll < 0.3:
+                del node[key]
+            elif roll < 0.5:
+                node[key] = rng.choice([None, 1, 1.5, True, "s", [], {}])
+            elif roll < 0.6:
+                node["unexpected"] = 1
+            else:
+                node[key] = mutate(node[key])
+            return node
+        if isinstance(node, list) and node:
+            node, index = list(node), rng.randrange(len(node))
+            node[index] = mutate(node[index])
+            return node
+        return rng.choice([None, 0, 2.5, "", [], {}])
+
+    return [mutate(value) for _ in range(count)]
+
+
+def test_responses_and_their_mutations_draw_the_same_errors_from_both_schemas() -> None:
+    rng = random.Random(14)
+    bodies = [conformant_response(), *recorded_responses()[:40]]
+    for body in bodies:
+        for instance in [body, *mutations(body, rng, 5)]:
+            same(schemas._response_validator(), instance)
+            same(openapi._validator("Response"), instance)
+
+
+def test_output_items_and_events_draw_the_same_errors() -> None:
+    rng = random.Random(7)
+    for body in [conformant_response(), *recorded_responses()[:20]]:
+        for item in body.get("output", []):
+            fast = schemas._validator_for("output_item", str(item.get("type")))
+            if fast is not None:
+                for instance in [item, *mutations(item, rng, 5)]:
+                    same(fast, instance)
+    completed = {"type": "response.completed", "sequence_number": 3, "response": conformant_response()}
+    fast = schemas._validator_for("event", "response.completed")
+    assert fast is not None
+    for instance in [completed, *mutations(completed, rng, 20)]:
+        same(fast, instance)
+
+
+def test_a_schema_naming_a_base_uri_gets_jsonschemas_own_validator() -> None:
+    schema = {"$id": "https://example.invalid/s", "type": "object"}
+    assert type(skipping_validator(schema)) is jsonschema.Draft202012Validator
+
+
+def recorded_responses() -> list[dict[str, Any]]:
+    """The JSON Responses the shipped cassettes hold, in a stable order."""
+    found: list[dict[str, Any]] = []
+    for path in sorted(cassettes_dir().glob("*/*/*.json")):
+        for interaction in json.loads(path.read_text(encoding="utf-8")).get("interactions", []):
+            try:
+                body = json.loads(interaction.get("response", {}).get("body") or "")
+            except ValueError:
+                continue
+            if isinstance(body, dict) and body.get("object") == "response":
+                found.append(body)
+    return found
