@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 Task = TypeVar("Task")
@@ -52,8 +53,10 @@ def in_order(
     if warm_first:
         yield work(tasks[0])
     _WORK.append(work)
+    executor = ProcessPoolExecutor(min(workers, len(tasks) - done_here), mp_context=multiprocessing.get_context("fork"))
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks) - done_here)) as pool:
-            yield from pool.imap(_run, tasks[done_here:], chunksize=1)
+        # a worker that dies (killed, out of memory) is BrokenProcessPool here, where a Pool would wait for ever
+        yield from executor.map(_run, tasks[done_here:])
     finally:
+        executor.shutdown(wait=True, cancel_futures=True)
         _WORK.remove(work)

@@ -1,0 +1,77 @@
+"""Offline work in forked workers: the same results as in process, in the same order, and never a hang."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import pool
+from conformance.paths import cassettes_dir
+from conformance.plan import replay_plans
+from conformance.probes import PROBES
+from conformance.results import RESULTS_FILE
+from conformance.session import Session
+
+VARYING = ("started_at", "elapsed_ms")  # what two replays of one cassette may differ in
+
+
+def _double(n: int) -> int:
+    return 2 * n
+
+
+def test_results_come_in_the_order_of_the_tasks_whoever_finishes_first() -> None:
+    tasks = list(range(12))
+    assert list(pool.in_order(_double, tasks, 2)) == [2 * n for n in tasks]
+    assert list(pool.in_order(_double, tasks, 2, warm_first=True)) == [2 * n for n in tasks]
+
+
+def test_a_worker_that_dies_is_an_error_not_a_run_waiting_for_ever() -> None:
+    def work(n: int) -> int:
+        if n == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return n
+
+    with pytest.raises(BrokenProcessPool):
+        list(pool.in_order(work, list(range(8)), 2))
+    assert list(pool.in_order(_double, [1, 2], 2)) == [2, 4], "the next pool starts afresh"
+
+
+def test_small_runs_and_one_core_stay_in_process() -> None:
+    assert pool.processes(tasks=40, items=pool.MIN_ITEMS - 1) == 1
+    assert pool.processes(tasks=1, items=10_000) == 1
+    assert pool.processes(tasks=40, items=10_000, jobs=1) == 1
+
+
+def _key(line: dict[str, Any]) -> tuple[str, str, str]:
+    return (line["provider"], line["model"], line["probe"])
+
+
+def _lines(out: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in (out / RESULTS_FILE).read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        for key in VARYING:
+            line.pop(key, None)
+        for exchange in line.get("exchanges", []):
+            exchange.pop("elapsed_ms", None)
+    return lines
+
+
+def test_a_pooled_replay_writes_what_a_replay_in_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probes = tuple(p for p in PROBES if p.feature in ("core", "tools"))
+    monkeypatch.setattr(pool, "MIN_ITEMS", 1)
+    pooled, plans = tmp_path / "pooled", replay_plans(cassettes_dir(), probes=probes)
+    Session(pooled, jobs=2).run(plans)
+    alone = tmp_path / "alone"
+    Session(alone, jobs=1).run(replay_plans(cassettes_dir(), probes=probes))
+    assert len(_lines(pooled)) >= 4 * len(probes)
+    planned = [(plan.target.provider, m, p.id) for plan in plans for m in plan.models for p in plan.probes]
+    assert [_key(line) for line in _lines(pooled)] == planned, "in the plans' order, whoever finished first"
+    assert _lines(pooled) == sorted(_lines(alone), key=lambda line: planned.index(_key(line)))
