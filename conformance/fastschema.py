@@ -5,7 +5,11 @@ reaches thousands. Here each keyword of a schema is compiled, once, into an exac
 instance satisfies the keyword), and the validator runs jsonschema's own keyword function only
 where the predicate fails; `properties`, `items` and `allOf` descend only into the children that
 fail. Valid parts yield no error in jsonschema either, so the errors, their order, their paths and
-their context are jsonschema's, while a valid subtree costs a few calls instead of a walk.
+their context are jsonschema's, while a valid subtree costs a few calls instead of a walk. One
+difference, by design: a tagged union (`oneOf` / `anyOf` whose members each pin the object's
+`type` field, as every union of the Responses API does) that fails carries in its context the
+errors of the member the instance's `type` names, not those of every member failing on the tag,
+which is what `schemas.problems` reads from it anyway.
 
 A keyword without a compiled predicate is judged by calling jsonschema's own function, so every
 predicate is exact and `oneOf` and `not` may rely on them. Schemas that name a base URI or an
@@ -73,6 +77,7 @@ class _Predicates:
         self.keywords = keywords  # jsonschema's own keyword functions
         self._compiled: dict[int, tuple[Any, Check, dict[str, Check]]] = {}
         self._targets: dict[str, Any] = {}
+        self._tags: dict[int, tuple[Any, frozenset[str] | None]] = {}
         self._checker = type(root).TYPE_CHECKER
         self._types = _PLAIN_TYPES if self._checker is _STOCK else {}
         self.obj, self.arr, self.text = self.type_check("object"), self.type_check("array"), self.type_check("string")
@@ -200,6 +205,36 @@ class _Predicates:
             return None
         return lambda x: self.schema(target)(x)  # compiled when first met: a $ref may lead back here
 
+    def tags(self, member: Any) -> frozenset[str] | None:
+        """The values a union member allows in an object's `type` field (`const` or `enum` of strings, behind
+        at most one `$ref` each), or None when it does not pin them."""
+        key = id(member)
+        if key not in self._tags:
+            self._tags[key] = (member, self._pinned(member))  # the member is kept, so its id stays its own
+        return self._tags[key][1]
+
+    def _pinned(self, member: Any, depth: int = 0) -> frozenset[str] | None:
+        """A value outside the set fails the member: its `type` property, or an `allOf` part's, rejects it."""
+        if isinstance(member, dict) and set(member) == {"$ref"}:
+            member = self.target(member["$ref"])
+        if not isinstance(member, dict) or depth > 3:
+            return None
+        pins = [self._pinned(part, depth + 1) for part in member.get("allOf", [])] + [self._own_pin(member)]
+        found = [pin for pin in pins if pin is not None]
+        return frozenset.intersection(*found) if found else None
+
+    def _own_pin(self, member: dict[str, Any]) -> frozenset[str] | None:
+        properties = member.get("properties")
+        kind = properties.get("type") if isinstance(properties, dict) else None
+        if isinstance(kind, dict) and set(kind) == {"$ref"}:
+            kind = self.target(kind["$ref"])
+        if not isinstance(kind, dict):
+            return None
+        values = [kind["const"]] if "const" in kind else kind.get("enum")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            return None
+        return frozenset(values)
+
     def target(self, ref: Any) -> Any:
         """What a same-document `#/...` reference points at in the root schema; None for any other reference."""
         found = self._targets.get(ref) if isinstance(ref, str) else None
@@ -307,11 +342,34 @@ def _skipping(predicates: list[_Predicates], name: str, keyword: Keyword) -> Key
             return _failing_items(validator, check.schema(value), value, instance)
         if name == "allOf":
             return _failing_members(validator, check, value, instance)
+        if name in ("oneOf", "anyOf") and (named := _named_member(check, value, instance)) is not None:
+            return _tagged(validator, keyword, value, named, instance, schema)
         if name == "$ref" and (target := check.target(value)) is not None:
             return validator.descend(instance, target)  # as jsonschema's lookup would, the base URI being the root's
         return keyword(validator, value, instance, schema)
 
     return run
+
+
+def _named_member(check: _Predicates, members: Any, instance: Any) -> int | None:
+    """In a tagged union (every member pins the object's `type` field), the one member the instance's `type`
+    names; None when the union is not tagged or the name selects no member, or several."""
+    if not isinstance(instance, dict) or not isinstance(instance.get("type"), str) or not isinstance(members, list):
+        return None
+    tags = [check.tags(member) for member in members]
+    named = [i for i, values in enumerate(tags) if values is not None and instance["type"] in values]
+    return named[0] if len(named) == 1 and all(values is not None for values in tags) else None
+
+
+def _tagged(
+    validator: Any, keyword: Keyword, members: list[Any], named: int, instance: Any, schema: Any
+) -> Iterable[ValidationError] | None:
+    """A tagged union fails with the named member's errors alone: every other member fails on the tag, which
+    says nothing about the instance. (jsonschema would explain them all, tens of members for an output item.)"""
+    errors = list(validator.descend(instance, members[named], schema_path=named))
+    if not errors:  # the named member holds, so another one does too: jsonschema says which
+        return keyword(validator, members, instance, schema)
+    return [ValidationError(f"{instance!r} is not valid under any of the given schemas", context=errors)]
 
 
 def _failing_items(validator: Any, valid: Check, items: Any, instance: list[Any]) -> Iterator[ValidationError]:
