@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 Task = TypeVar("Task")
@@ -20,6 +20,8 @@ Result = TypeVar("Result")
 
 MIN_TASKS = 2  # one task gains nothing from a second process
 MIN_ITEMS = 200  # below this many cells, starting the workers costs more than it saves
+JOIN_S = 5.0  # how long a terminated worker gets to exit
+POLL_S = 0.2  # how often a wait for a worker looks up, so that a signal is handled meanwhile
 
 _WORK: list[Callable[[Any], Any]] = []  # the work of the pool being started, inherited by its forked workers
 
@@ -54,9 +56,28 @@ def in_order(
         yield work(tasks[0])
     _WORK.append(work)
     executor = ProcessPoolExecutor(min(workers, len(tasks) - done_here), mp_context=multiprocessing.get_context("fork"))
+    finished = False
     try:
         # a worker that dies (killed, out of memory) is BrokenProcessPool here, where a Pool would wait for ever
-        yield from executor.map(_run, tasks[done_here:])
+        for future in [executor.submit(_run, task) for task in tasks[done_here:]]:
+            yield _result(future)
+        finished = True
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        executor.shutdown(wait=finished, cancel_futures=True)
+        if not finished:  # interrupted, or a task failed: the tasks still running are not waited for
+            children = multiprocessing.active_children()
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.join(JOIN_S)
         _WORK.remove(work)
+
+
+def _result(future: Future[Any]) -> Any:
+    """The task's result, waited for in short steps: a signal (Ctrl-C, a supervisor's SIGINT to this process
+    alone) is handled at once, not when the running task ends, since a blocked wait does not wake for it."""
+    while True:
+        try:
+            return future.result(timeout=POLL_S)
+        except TimeoutError:
+            continue

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -75,3 +78,20 @@ def test_a_pooled_replay_writes_what_a_replay_in_process_writes(
     planned = [(plan.target.provider, m, p.id) for plan in plans for m in plan.models for p in plan.probes]
     assert [_key(line) for line in _lines(pooled)] == planned, "in the plans' order, whoever finished first"
     assert _lines(pooled) == sorted(_lines(alone), key=lambda line: planned.index(_key(line)))
+
+
+def test_an_interrupt_is_handled_at_once_and_leaves_no_worker_running() -> None:
+    """SIGINT to this process alone (a supervisor's, not the terminal's to the whole group) while every
+    worker is busy: the wait wakes for it, and the workers are stopped rather than waited for."""
+
+    def slow(n: int) -> int:
+        time.sleep(60)
+        return n
+
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        list(pool.in_order(slow, list(range(4)), 2))
+    assert time.monotonic() - started < 30, "handled while the tasks were still running, not after them"
+    assert multiprocessing.active_children() == []
