@@ -180,6 +180,8 @@ class CatalogTable(_Table):
 
 
 class ClaimTable(_Table):
+    """A claim with where it is documented: `{ claim = "no", note = "guide: unsupported" }`."""
+
     claim: Claim
     note: str = ""
 
@@ -187,16 +189,8 @@ class ClaimTable(_Table):
 _CLAIM_SCHEMA: JsonDict = {
     "anyOf": [
         {"enum": list(CLAIM_VALUES)},
-        {
-            "type": "object",
-            "properties": {"claim": {"enum": list(CLAIM_VALUES)}, "note": {"type": "string"}},
-            "required": ["claim"],
-            "additionalProperties": False,
-        },
-        {
-            "type": "object",
-            "description": 'A table of claims: [claims.models."<model id>"], or an unquoted dotted key.',
-        },
+        ClaimTable.model_json_schema(),
+        {"type": "object", "description": 'A table of claims: [claims.models."<model>"], or an unquoted dotted key.'},
     ]
 }
 
@@ -326,15 +320,14 @@ def _claim_table(raw: Mapping[str, Any], features: set[str], path: Path, where: 
 
 
 def _claim_spec(value: Any, path: Path, where: str) -> ClaimSpec:
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - set(ClaimTable.model_fields))
-        if unknown:
-            raise ProfileError(f"{path}: {where}: unknown key {', '.join(unknown)} (allowed: claim, note)")
-        note = value.get("note", "")
-        if not isinstance(note, str):
-            raise ProfileError(f"{path}: {where}: note must be a string")
-        return ClaimSpec(_checked_claim(value.get("claim"), path, where), note)
-    return ClaimSpec(_checked_claim(value, path, where))
+    if not isinstance(value, dict):
+        return ClaimSpec(_checked_claim(value, path, where))
+    try:
+        table = ClaimTable.model_validate(value)
+    except ValidationError as exc:
+        problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise ProfileError(f"{path}: {where}: " + "; ".join(problems)) from None
+    return ClaimSpec(table.claim, table.note)
 
 
 def _checked_claim(value: Any, path: Path, where: str) -> Claim:
