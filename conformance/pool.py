@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -65,12 +66,19 @@ def in_order(
     finally:
         executor.shutdown(wait=finished, cancel_futures=True)
         if not finished:  # interrupted, or a task failed: the tasks still running are not waited for
-            children = multiprocessing.active_children()
-            for child in children:
-                child.terminate()
-            for child in children:
-                child.join(JOIN_S)
+            _stop_workers()
         _WORK.remove(work)
+
+
+def _stop_workers() -> None:
+    """Terminate this process's workers, until none is left or JOIN_S has passed: one being started as the
+    interrupt came is only listed once it runs."""
+    deadline = time.monotonic() + JOIN_S
+    while (alive := [c for c in multiprocessing.active_children() if c.is_alive()]) and time.monotonic() < deadline:
+        for child in alive:
+            child.terminate()
+        for child in alive:
+            child.join(POLL_S)
 
 
 def _result(future: Future[Any]) -> Any:

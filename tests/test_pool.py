@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 
 from conformance import pool
+from conformance.derived import derived_records
+from conformance.node_column import node_records
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
 from conformance.probes import PROBES
-from conformance.results import RESULTS_FILE
+from conformance.results import RESULTS_FILE, read_results
+from conformance.sdk_column import sdk_records
 from conformance.session import Session
 
 VARYING = ("started_at", "elapsed_ms")  # what two replays of one cassette may differ in
@@ -94,4 +97,16 @@ def test_an_interrupt_is_handled_at_once_and_leaves_no_worker_running() -> None:
     with pytest.raises(KeyboardInterrupt):
         list(pool.in_order(slow, list(range(4)), 2))
     assert time.monotonic() - started < 30, "handled while the tasks were still running, not after them"
-    assert multiprocessing.active_children() == []
+    assert not [child for child in multiprocessing.active_children() if child.is_alive()]
+
+
+def test_derived_cells_read_in_workers_are_those_read_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probes = tuple(p for p in PROBES if p.feature in ("core", "streaming"))
+    Session(tmp_path, jobs=1).run(replay_plans(cassettes_dir(), probes=probes))
+    records = list(read_results(tmp_path / RESULTS_FILE))
+    alone = sdk_records(records) + node_records(records)
+    monkeypatch.setattr(pool, "MIN_ITEMS", 1)
+    assert len({(r["provider"], r["model"]) for r in records}) >= 2, "several models, so several tasks"
+    assert derived_records(records) == alone
