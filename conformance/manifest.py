@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from conformance.catalog.model import Catalog
 from conformance.paths import MANIFEST
-from conformance.records import CatalogRecord, Manifest
+from conformance.records import CatalogRecord, Manifest, first_problem
 from conformance.results import read_json_file, write_file_atomic
 from conformance.runner import Target
 from conformance.transports.cassette import provider_dir
@@ -39,9 +39,5 @@ def read_manifest(path: Path) -> Manifest:
     try:
         return Manifest.model_validate(read_json_file(path, "cassette manifest"))
     except ValidationError as exc:
-        raise ValueError(f"{path}: not a provider manifest ({exc.error_count()} problem(s): {_first(exc)})") from None
-
-
-def _first(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    return f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}"
+        problems = f"{exc.error_count()} problem(s): {first_problem(exc, 'file')}"
+        raise ValueError(f"{path}: not a provider manifest ({problems})") from None

@@ -18,12 +18,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from conformance.catalog.model import CATALOG_VERSION, Catalog, ModelEntry, SourceReport
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status, request_body_fields
-from conformance.profiles import Claims, ClaimSpec, ProfileFile
+from conformance.profiles import Claim, Claims, ClaimSpec, ProfileFile
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME: JsonDict = {"format": "date-time"}
@@ -164,7 +164,7 @@ class ExchangeRecord(Record):
 class ClaimRecord(Record):
     """What the provider documents for this cell, and where that comes from ('' when nowhere)."""
 
-    claim: Literal["yes", "no", "unknown"]
+    claim: Claim
     source: str
     note: str | None = None
 
@@ -204,6 +204,12 @@ class CellRecord(CellExtras):
     exchanges: list[ExchangeRecord]
     claim: ClaimRecord
     drift: bool = Field(description="The claim and the observed status disagree.")
+
+
+def first_problem(exc: ValidationError, whole: str) -> str:
+    """A validation error as one line: where the first problem is (`whole` when it is the whole value), and what."""
+    error = exc.errors(include_url=False)[0]
+    return f"{'.'.join(map(str, error['loc'])) or whole}: {error['msg']}"
 
 
 def written(*names: str) -> Callable[[JsonDict], None]:
@@ -348,7 +354,7 @@ class Matrix(MatrixHead):
 
 
 class CatalogClaimRecord(Record):
-    claim: Literal["yes", "no", "unknown"]
+    claim: Claim
     source: str = ""
 
 
@@ -411,7 +417,7 @@ class SourceRecord(Record):
 
 
 class ClaimSpecRecord(Record):
-    claim: Literal["yes", "no", "unknown"]
+    claim: Claim
     note: str = ""
 
 

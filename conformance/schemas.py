@@ -32,6 +32,7 @@ from conformance.fastschema import skipping_validator
 P = ParamSpec("P")
 R = TypeVar("R")
 _BUILDING = threading.RLock()
+UNIONS: dict[str, Any] = {"output_item": ResponseOutputItem, "event": ResponseStreamEvent}  # validated per member
 
 
 def built_once(fn: Callable[P, R]) -> Callable[P, R]:
@@ -97,7 +98,7 @@ def _response_validator() -> jsonschema.protocols.Validator:
 
 @built_once
 def _models_by_type(kind: str) -> dict[str, type[BaseModel]]:
-    union = {"output_item": ResponseOutputItem, "event": ResponseStreamEvent}[kind]
+    union = UNIONS[kind]
     out: dict[str, type[BaseModel]] = {}
     for model in _members(union):
         literal = _type_literal(model)
@@ -110,7 +111,7 @@ def _models_by_type(kind: str) -> dict[str, type[BaseModel]]:
 def _shared_defs(kind: str) -> dict[str, Any]:
     """Every member of the union in one JSON Schema generation: the members share most of their types (each
     response.* event carries a whole Response), so one generation costs about what five separate ones do."""
-    union: Any = {"output_item": ResponseOutputItem, "event": ResponseStreamEvent}[kind]
+    union: Any = UNIONS[kind]
     defs: dict[str, Any] = TypeAdapter(union).json_schema().get("$defs", {})
     return defs
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from conformance.evidence import Level, Status
-from conformance.records import FindingRecord, MatrixCell, MatrixHead, ProbeRecord, RowRecord
+from conformance.records import FindingRecord, MatrixCell, MatrixHead, ProbeRecord, RowRecord, first_problem
 
 Key = tuple[str, str, str]
 Row = tuple[str, str]
@@ -89,7 +89,8 @@ def _cell(raw: Any, index: int, problems: list[str]) -> MatrixCell | None:
     try:
         return MatrixCell.model_validate(raw)
     except ValidationError as exc:
-        problem = _first(exc)
+        more = f", and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+        problem = first_problem(exc, "cell") + more
     place = [raw.get(k) for k in ("provider", "model", "probe")] if isinstance(raw, Mapping) else []
     provider, model, probe = (v if isinstance(v, str) and v else "" for v in place or ["", "", ""])
     if not (provider and model and probe):
@@ -105,13 +106,6 @@ def _cell(raw: Any, index: int, problems: list[str]) -> MatrixCell | None:
         status=Status.ERROR.value,
         findings=[FindingRecord(rule=UNREADABLE, level=Level.INFO, message=message)],
     )
-
-
-def _first(exc: ValidationError) -> str:
-    error = exc.errors(include_url=False)[0]
-    where = ".".join(map(str, error["loc"])) or "cell"
-    more = f", and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
-    return f"{where}: {error['msg']}{more}"
 
 
 def inline_exchanges(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:

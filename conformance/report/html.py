@@ -309,9 +309,10 @@ def _diff(changes: dict[Key, Change], baseline: Mapping[str, Any] | None) -> dic
     if baseline is None:
         return None
     kinds = ("regressed", "improved", "changed", "added", "removed")
+    head = read_head(baseline)
     return {
-        "when": view.when(read_head(baseline)),
-        "suite": read_head(baseline).suite_version,
+        "when": view.when(head),
+        "suite": head.suite_version,
         "kinds": [(kind, [c for c in changes.values() if c.kind == kind]) for kind in kinds],
         "glyphs": CHANGE_GLYPHS,
     }
