@@ -199,10 +199,11 @@ def run_groups(
 
     `emit` is called from the item's thread as it ends, so several may emit at once (a results line is
     one O_APPEND write, and its fsync overlaps the others'). When only one item may ever run at a
-    time, it all runs in the calling thread. Otherwise the calling thread dispatches: each item gets a daemon thread of
-    its own once its group has room. On Ctrl-C the caller stops waiting and no further result is
-    emitted; a cell still running is abandoned, and since a cassette is written whole when its cell
-    ends, none is left half-written. An exception from `work` stops the run and reaches the caller.
+    time, it all runs in the calling thread. Otherwise the calling thread dispatches: each item gets a
+    daemon thread of its own once its group has room, the groups taking turns. On Ctrl-C the caller
+    stops waiting and no further result is emitted; a cell still running is abandoned, and since a
+    cassette is written whole when its cell ends, none is left half-written. An exception from `work`
+    stops the run and reaches the caller.
     """
     pending = [_Group(limit, items) for limit, items in groups if items]
     open_at_once = len(pending) if jobs is None else max(1, jobs)
@@ -235,8 +236,10 @@ def run_groups(
     try:
         with cond:
             while not stop.is_set() and not all(g.done() for g in pending):
-                for group in startable():
-                    while group.ready():
+                # one item of each group per round: every model's first requests go out before any
+                # model's later ones, which would only wait for their model's rate anyway
+                while ready := startable():
+                    for group in ready:
                         item = group.items[group.next]
                         group.next, group.running = group.next + 1, group.running + 1
                         threading.Thread(target=run, args=(group, item), daemon=True).start()
