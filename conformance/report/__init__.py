@@ -37,12 +37,19 @@ def write_reports(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     exchanges = None if records is None else _exchanges_by_cell(records)
-    paths = write_html(matrix, out_dir, baseline, history, exchanges)
-    for name, text in (("summary.md", render_markdown(matrix, baseline)), ("junit.xml", render_junit(matrix))):
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
+
+    def summary() -> list[Path]:
+        return [_write(out_dir / "summary.md", render_markdown(matrix, baseline))]
+
+    def junit() -> list[Path]:
+        return [_write(out_dir / "junit.xml", render_junit(matrix))]
+
+    return write_html(matrix, out_dir, baseline, history, exchanges, also=(summary, junit))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _exchanges_by_cell(records: Iterable[Mapping[str, Any]]) -> Exchanges:

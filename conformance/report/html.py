@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
+from conformance import pool
 from conformance.diff import Change
 from conformance.records import MatrixCell, ProbeRecord
 from conformance.report import view
@@ -99,20 +100,41 @@ def write_html(
     baseline: Mapping[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
     exchanges: Exchanges | None = None,
+    also: Sequence[Callable[[], list[Path]]] = (),
 ) -> list[Path]:
     """matrix.html, a page per model and per probe, and one evidence script per row; returns what it wrote.
 
     `exchanges` gives a cell's recorded exchanges (from results.jsonl); by default, those the matrix carries.
+    A catalog's pages are written by forked workers, on every core, and so are the files `also` writes.
     """
     site = _Site(read_matrix(matrix), view.changes(matrix, baseline), baseline, history or [])
-    written = [_write(out_dir / "matrix.html", site.index())]
-    for row in site.rows:
-        written.append(_write(out_dir / row.page, site.model_page(row)))
-        written.append(_write(out_dir / row.evidence, site.evidence_script(row, exchanges or inline)))
-    for group in site.grid:
-        for probe in group.probes:
-            written.append(_write(out_dir / probe_page(probe.id), site.probe_page(group, probe)))
-    return written
+    probes = [(group, probe) for group in site.grid for probe in group.probes]
+    warm()  # compiled once here, before any fork, rather than in each worker
+
+    def pages(task: int) -> list[Path]:
+        """Task 0 is the first screen; 1..rows a model's page and evidence; then each probe's page; then `also`."""
+        if task == 0:
+            return [_write(out_dir / "matrix.html", site.index())]
+        if task <= len(site.rows):
+            row = site.rows[task - 1]
+            return [
+                _write(out_dir / row.page, site.model_page(row)),
+                _write(out_dir / row.evidence, site.evidence_script(row, exchanges or inline)),
+            ]
+        if task <= len(site.rows) + len(probes):
+            group, probe = probes[task - 1 - len(site.rows)]
+            return [_write(out_dir / probe_page(probe.id), site.probe_page(group, probe))]
+        return also[task - 1 - len(site.rows) - len(probes)]()
+
+    tasks = range(1 + len(site.rows) + len(probes) + len(also))
+    workers = pool.processes(len(site.rows), len(site.report.cells))
+    return [path for written in pool.in_order(pages, tasks, workers) for path in written]
+
+
+def warm() -> None:
+    """Compile the page templates (a tenth of a second each); a live run does it while it waits for answers."""
+    for name in ("matrix.html.j2", "model.html.j2", "probe.html.j2"):
+        _template(name)
 
 
 def _write(path: Path, text: str) -> Path:
