@@ -60,6 +60,17 @@ def _scoped(schema: Any) -> bool:
     return False
 
 
+_DEFS_SCOPED: dict[int, tuple[Any, bool]] = {}
+
+
+def _defs_scoped(defs: Any) -> bool:
+    """`_scoped` of a `$defs`, read once per dict: the members of a union share theirs (held, so ids stay unique)."""
+    seen = _DEFS_SCOPED.get(id(defs))
+    if seen is None or seen[0] is not defs:
+        seen = _DEFS_SCOPED[id(defs)] = (defs, _scoped(defs))
+    return seen[1]
+
+
 def _all(checks: list[Check]) -> Check:
     if not checks:
         return _always
@@ -394,7 +405,7 @@ def skipping_validator(
     format_checker: jsonschema.FormatChecker | None = None,
 ) -> Validator:
     """A validator for `schema` that reports what `cls` would, skipping the valid parts."""
-    if _scoped(schema):
+    if any(_scoped(v) if k != "$defs" else _defs_scoped(v) for k, v in schema.items()) or _SCOPED & schema.keys():
         return cls(schema, format_checker=format_checker)
     own = dict(cls.VALIDATORS)
     predicates: list[_Predicates] = []  # filled once the validator exists: predicates need it to resolve $ref

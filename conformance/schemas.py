@@ -127,6 +127,18 @@ def _validator_for(kind: str, type_name: str) -> jsonschema.protocols.Validator 
     return _validator({"$defs": defs, "$ref": f"#/$defs/{model.__name__}"})
 
 
+@built_once
+def build_all() -> None:
+    """Every validator a judge can use, built in one go: the SDK's types are a closed set, so a process
+    pays for them once, up front, and no cell waits on (or is timed for) a build."""
+    response_problems({})
+    error_object_problems({"error": {}})
+    for name in sorted(_models_by_type("event")):
+        event_problems({"type": name})
+    for name in sorted(_models_by_type("output_item")):
+        output_item_problems({"type": name}, "")
+
+
 def known_event_types() -> frozenset[str]:
     return frozenset(_models_by_type("event"))
 
