@@ -1,35 +1,180 @@
 """The cells a render derives from the recorded answers: the Python SDK's column and the Node SDK's cells.
 
-Both re-read every recorded 2xx answer, which for a catalog-sized run is seconds of CPU, so a large
-render reads them in forked worker processes (conformance.pool): one task per model for the Python
-SDK, one for the single node process. The records come back in the order a one-process render
-makes them: every model's sdk cells, then the Node cells.
+Both re-read every recorded 2xx answer, which for a catalog-sized run is seconds of CPU. So a model's
+cells are derived as soon as its last cell is written, off the run's critical path: in the replay
+worker that ran the model, or, in a live run, in a process of its own (`Deriver`) started before
+any thread is. A render then derives only what is not ready, in forked worker processes
+(conformance.pool): one task per model for the Python SDK, one for the single node process.
+
+Cells derived early are used only if the model's cells are still those they were derived from
+(`fingerprint`): a render of results.jsonl makes the same records either way, in the same order,
+every model's sdk cells then the Node cells.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from conformance import pool
-from conformance.node_column import node_records
-from conformance.sdk_column import model_records, models_of
+from conformance.checks.sdk import RecordedSDK
+from conformance.node_column import NodeReader, node_asked, node_model_records, node_records
+from conformance.sdk_column import Said, cell_reads, model_records, models_of
+
+Key = tuple[str, str]  # (provider, model)
+READERS = 2  # reading processes: the reads still queued when the last cell ends drain on two cores
+T = TypeVar("T")
+_NODE: dict[int, NodeReader] = {}  # this process's node (by pid), kept for the cells it reads one by one
+_SDK: dict[int, RecordedSDK] = {}  # and its SDK client, which holds no state between answers
 
 
-def derived_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sdk column's records of every model, then the Node cells, for `records` read from results.jsonl."""
+@dataclass(frozen=True)
+class Derived:
+    """One model's derived records, and the fingerprint of the cells they were read from."""
+
+    fingerprint: tuple[tuple[Any, ...], ...]
+    sdk: list[dict[str, Any]]
+    node: list[dict[str, Any]]
+
+
+def fingerprint(cells: Sequence[dict[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+    """What tells one run of a model's cells from another: each cell's probe, start, duration and status."""
+    return tuple((c.get("probe"), c.get("started_at"), c.get("elapsed_ms"), c.get("status")) for c in cells)
+
+
+def still_true(ready: Mapping[Key, Derived], records: Sequence[dict[str, Any]]) -> dict[Key, Derived]:
+    """The models of `ready` whose cells among `records` are still those they were derived from."""
+    return {
+        key: ready[key]
+        for key, cells in models_of(records)
+        if key in ready and ready[key].fingerprint == fingerprint(cells)
+    }
+
+
+def derive_model(records: Sequence[dict[str, Any]]) -> dict[Key, Derived]:
+    """The derived records of the models among `records` (usually one), their Node answers read by this
+    process's node, which is kept for the next call."""
+    return {
+        key: Derived(fingerprint(cells), model_records(*key, cells), node_records(cells, read=_node()))
+        for key, cells in models_of(records)
+    }
+
+
+def read_cell(record: dict[str, Any]) -> tuple[list[Said], list[Said] | str]:
+    """What the SDK and node made of one cell's answers, read in this process (both kept for the next cell)."""
+    node = node_asked([record], _node().ask)  # node reads while the SDK does
+    sdk = cell_reads(record, _sdk())
+    said = node()
+    return sdk, said if isinstance(said, str) else said[0]
+
+
+def warm() -> None:
+    """Starts this process's node and the SDK's client before any cell needs them."""
+    _node()([])
+    _sdk()
+
+
+def _sdk() -> RecordedSDK:
+    return _own(_SDK, RecordedSDK)
+
+
+def _node() -> NodeReader:
+    return _own(_NODE, NodeReader)
+
+
+def _own(held: dict[int, T], make: Callable[[], T]) -> T:
+    """This process's own one: a forked worker makes its own rather than use (and share) its parent's pipes."""
+    pid = os.getpid()
+    if pid not in held:
+        held.clear()
+        held[pid] = make()
+    return held[pid]
+
+
+def derived_records(records: list[dict[str, Any]], ready: Mapping[Key, Derived] | None = None) -> list[dict[str, Any]]:
+    """The sdk column's records of every model, then the Node cells, for `records` read from results.jsonl;
+    a model's records in `ready` are used when its cells are those they were derived from."""
     models = models_of(records)
-    workers = pool.processes(len(models) + 1, len(records))
+    fresh = still_true(ready or {}, records)
+    todo = [(key, cells) for key, cells in models if key not in fresh]
+    sdk, node = _derive(todo)
+    by_model = {key: [r for r in node if (r["provider"], r["model"]) == key] for key, _ in todo}
+    return [r for key, _ in models for r in (fresh[key].sdk if key in fresh else sdk[key])] + [
+        r for key, _ in models for r in (fresh[key].node if key in fresh else by_model[key])
+    ]
+
+
+def _derive(
+    models: list[tuple[Key, list[dict[str, Any]]]],
+) -> tuple[dict[Key, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Each model's sdk records, and the Node records of all of them from one node process."""
+    if not models:
+        return {}, []
+    everything = [cell for _, cells in models for cell in cells]
+    workers = pool.processes(len(models) + 1, len(everything))
 
     def work(task: int) -> list[dict[str, Any]]:
         """Task n is the n-th model; task -1 the node process."""
         if task < 0:
-            return node_records(records)
+            return node_records(everything)
         (provider, model), cells = models[task]
         return model_records(provider, model, cells)
 
-    if not models:
-        return node_records(records)
     # The first model warms the SDK (loaded here anyway) before the fork; node starts next, as it mostly waits.
     parts = list(pool.in_order(work, [0, -1, *range(1, len(models))], workers, warm_first=True))
     node = parts.pop(1)
-    return [record for part in parts for record in part] + node
+    return {key: part for (key, _), part in zip(models, parts, strict=True)}, node
+
+
+class Deriver:
+    """A live run's derived cells, their answers read in one forked process as each cell is written.
+
+    The SDK's and node's reads are the bulk of the work, and they are per cell, so they keep pace with
+    the run; a model's two tallies are made once its cells are all read. Built before the run starts
+    any thread (forking a process with threads is not safe); `add` is called from the cells' threads.
+    A model whose reads fail here is derived by the render.
+    """
+
+    def __init__(self, expected: Mapping[Key, int]) -> None:
+        self._expected = dict(expected)
+        self._cells: dict[Key, list[tuple[dict[str, Any], Future[tuple[list[Said], list[Said] | str]]]]] = {}
+        self._lock = threading.Lock()
+        self._executor = ProcessPoolExecutor(READERS, mp_context=multiprocessing.get_context("fork"), initializer=warm)
+        self._processes = pool.launch(self._executor)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """A cell's results line as written, for a model expected here."""
+        key = (record["provider"], record["model"])
+        if key in self._expected:
+            read = self._executor.submit(read_cell, record)
+            with self._lock:
+                self._cells.setdefault(key, []).append((record, read))
+
+    def ready(self) -> dict[Key, Derived]:
+        """Each model whose every cell was read, tallied; the rest is left to the render."""
+        done: dict[Key, Derived] = {}
+        with self._lock:
+            models = [(key, list(cells)) for key, cells in self._cells.items() if len(cells) == self._expected[key]]
+        for key, cells in models:
+            try:
+                reads = sorted(
+                    ((record, pool.result(read)) for record, read in cells), key=lambda r: str(r[0]["probe"])
+                )
+            except Exception:  # a model not read here is derived by the render
+                continue
+            records, sdk, node = [r for r, _ in reads], [s for _, (s, _) in reads], [n for _, (_, n) in reads]
+            if all(isinstance(n, list) for n in node):
+                said = [n for n in node if isinstance(n, list)]
+                made = model_records(*key, records, sdk), node_model_records(*key, records, said)
+                done[key] = Derived(fingerprint(records), *made)
+        return done
+
+    def close(self) -> None:
+        """Ends the process at once: the run is over, and an interrupted one waits for nothing."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        pool.stop_workers(self._processes)

@@ -4,8 +4,9 @@ Derived when rendering, like the sdk column (sdk_column.py), from results.jsonl:
 answer to a Responses call is handed to `node conformance/node/read.mjs`, which makes the call a Node
 user makes (`responses.create`, `responses.stream` to `finalResponse()`, `responses.retrieve`) with
 a `fetch` that returns the recorded answer, and says what the SDK raised. One node process reads every
-answer of a render, so the column costs no request and one process start. Two cells per (provider,
-model): `clients.node_parses` and `clients.node_streams`.
+answer of a render, so the column costs no request and one process start; a catalog run keeps one
+(`NodeReader`) to read each model's answers as the model ends. Two cells per (provider, model):
+`clients.node_parses` and `clients.node_streams`.
 
 Node and the package are installed with `npm ci --prefix conformance/node` (CI does it). Without them
 the cells are NOT RUN, and say why. The package is pinned to openai 6.x: 7.x needs Node 22, and these
@@ -14,15 +15,19 @@ machines have Node 20.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from conformance.checks.clients import NODE_COVERAGE, NODE_PARSES, NODE_STREAMS, NODE_UNAVAILABLE
@@ -30,7 +35,7 @@ from conformance.checks.rules import Rule, quote
 from conformance.checks.sdk import STREAMS, answered, sdk_use, served, sse_bytes
 from conformance.evidence import Exchange, Status
 from conformance.sdk_column import FEATURE as SDK_FEATURE
-from conformance.sdk_column import Tally, derived_base, derived_cell, exchange_from_json
+from conformance.sdk_column import Said, answer_label, derived_base, derived_cell, exchange_from_json, tallied
 
 FEATURE = "clients"
 NODE_DIR = Path(__file__).parent / "node"
@@ -80,12 +85,121 @@ def node_unavailable() -> str | None:
     return None
 
 
+Reader = Callable[[Sequence[dict[str, Any]]], list[dict[str, Any]] | str]
+
+
 def read_with_node(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | str:
     """What the Node SDK made of each call, in order; or one line saying why node could not run."""
     missing = node_unavailable()
     if missing is not None:
         return missing
-    return _run_node(json.dumps({"answers": [{**call, "id": i} for i, call in enumerate(calls)]}), len(calls))
+    return _run_node(_batch(calls), len(calls))
+
+
+def _batch(calls: Sequence[dict[str, Any]]) -> str:
+    return json.dumps({"answers": [{**call, "id": i} for i, call in enumerate(calls)]})
+
+
+def _env() -> dict[str, str]:
+    """Node's environment: PATH alone of ours, so no key reaches node."""
+    return {"PATH": os.environ.get("PATH", ""), "NODE_NO_WARNINGS": "1"}
+
+
+def _results(text: str, count: int, returncode: int | None, stderr: str) -> list[dict[str, Any]] | str:
+    try:
+        results = json.loads(text)
+    except ValueError:
+        return f"node exited {returncode} without results: {quote(stderr.strip(), 300)}"
+    if not isinstance(results, list) or len(results) != count:
+        return f"node answered {quote(results)} for {count} calls"
+    return results
+
+
+class NodeReader:
+    """One node process kept for many batches, read a line at a time; a batch that finds it gone starts another."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self._errors: IO[str] | None = None
+        self._missing: str | None = None  # why node cannot run ("" when it can), looked up once
+
+    def __call__(self, calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | str:
+        return self.ask(calls)()
+
+    def ask(self, calls: Sequence[dict[str, Any]]) -> Callable[[], list[dict[str, Any]] | str]:
+        """Send the batch now; the function returned waits for node's answer, so the caller works meanwhile."""
+        if self._missing is None:
+            self._missing = node_unavailable() or ""
+        if self._missing:
+            return functools.partial(str, self._missing)
+        try:
+            process = self._running()
+        except OSError as exc:
+            return functools.partial(str, f"node did not run: {type(exc).__name__}: {exc}")
+        assert process.stdin is not None
+        try:
+            process.stdin.write(_batch(calls) + "\n")
+            process.stdin.flush()
+        except OSError:  # node is gone: said with what it wrote to stderr
+            return functools.partial(self._gone, process, len(calls))
+        return functools.partial(self._answer, process, len(calls))
+
+    def _answer(self, process: subprocess.Popen[str], count: int) -> list[dict[str, Any]] | str:
+        assert process.stdout is not None
+        timer = threading.Timer(TIMEOUT_S, process.kill)  # a hung node is killed: its line then comes back empty
+        timer.start()
+        try:
+            line = process.stdout.readline()
+        except OSError:
+            line = ""
+        finally:
+            timer.cancel()
+        return _results(line, count, None, "") if line else self._gone(process, count)
+
+    def _gone(self, process: subprocess.Popen[str], count: int) -> str | list[dict[str, Any]]:
+        code, errors = process.wait(), self._stderr()
+        self.close()
+        return _results("", count, code, errors)
+
+    def _running(self) -> subprocess.Popen[str]:
+        if self._process is None or self._process.poll() is not None:
+            self.close()
+            self._errors = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - lives as long as node
+            self._process = subprocess.Popen(
+                ["node", str(SCRIPT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                text=True,
+                encoding="utf-8",
+                cwd=NODE_DIR,
+                env=_env(),
+            )
+        return self._process
+
+    def _stderr(self) -> str:
+        if self._errors is None:
+            return ""
+        self._errors.seek(0)
+        return self._errors.read(2000)
+
+    def close(self) -> None:
+        """Ends node (its input closed, then killed if it lingers) and forgets it."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
 
 
 @lru_cache(maxsize=4)
@@ -99,18 +213,12 @@ def _run_node(payload: str, count: int) -> list[dict[str, Any]] | str:
             text=True,
             timeout=TIMEOUT_S,
             cwd=NODE_DIR,
-            env={"PATH": os.environ.get("PATH", ""), "NODE_NO_WARNINGS": "1"},  # no key reaches node
+            env=_env(),
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"node did not run: {type(exc).__name__}: {exc}"
-    try:
-        results = json.loads(done.stdout)
-    except ValueError:
-        return f"node exited {done.returncode} without results: {quote(done.stderr.strip(), 300)}"
-    if not isinstance(results, list) or len(results) != count:
-        return f"node answered {quote(results)} for {count} calls"
-    return results
+    return _results(done.stdout, count, done.returncode, done.stderr)
 
 
 def is_derived(record: dict[str, Any]) -> bool:
@@ -118,44 +226,77 @@ def is_derived(record: dict[str, Any]) -> bool:
     return record.get("feature") == SDK_FEATURE or record.get("probe") in DERIVED
 
 
-def node_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Two Node cells per (provider, model) among `records`, from one node process for all of them."""
+def node_records(records: Iterable[dict[str, Any]], read: Reader = read_with_node) -> list[dict[str, Any]]:
+    """Two Node cells per (provider, model) among `records`, all their answers read in one batch."""
     by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for record in records:
         if not is_derived(record):
             by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
-    answers: dict[tuple[str, str], list[Answer]] = {}
-    for key, cells in by_model.items():
-        answers[key] = []
-        for cell in cells.values():
-            exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
-            for number, ex in enumerate(exchanges, 1):
-                if (made := node_call(ex)) is not None:
-                    label = cell["probe"] + (f" (exchange {number})" if len(exchanges) > 1 else "")
-                    answers[key].append(Answer(label, made[0], made[1], served(ex)))
-    flat = [a for model_answers in answers.values() for a in model_answers]
-    results = read_with_node([a.call for a in flat]) if flat else []
-    outcomes = iter(results if isinstance(results, list) else [])
+    models = [(key, sorted(cells.values(), key=lambda cell: str(cell["probe"]))) for key, cells in by_model.items()]
+    said = node_said([cell for _, cells in models for cell in cells], read)
     out: list[dict[str, Any]] = []
-    for (provider, model), model_answers in answers.items():
-        tallies = {rule.id: Tally() for rule, _, _ in CELLS}
-        for answer in model_answers:
-            outcome = next(outcomes, None)
-            if not isinstance(outcome, dict) or not outcome.get("sent"):
-                continue  # node could not run, or the SDK refused the call before asking: nothing said of the server
-            tally = tallies[answer.rule.id]
-            tally.read += 1
-            if outcome.get("error") is not None:
-                tally.failed += 1
-                what = f"{outcome.get('step')} raised {quote(_gist(str(outcome['error'])))} on {answer.served}"
-                tally.where.setdefault(what, []).append(answer.label)
-        base = derived_base(provider, model, list(by_model[(provider, model)].values()), FEATURE)
-        for rule, title, what in CELLS:
-            cell = derived_cell(rule, title, what, tallies[rule.id], model, FEATURE, NODE_COVERAGE, "the Node SDK")
-            if isinstance(results, str):
-                cell["status"] = Status.NOT_RUN.value
-                cell["findings"] = [NODE_UNAVAILABLE.finding(results).to_json()]
-            out.append({**base, **cell})
+    for key, cells in models:
+        mine = said if isinstance(said, str) else [said.pop(0) for _ in cells]
+        out += node_model_records(*key, cells, mine)
+    return out
+
+
+def node_said(cells: Sequence[dict[str, Any]], read: Reader) -> list[list[Said]] | str:
+    """What the Node SDK made of each cell's answers (per cell, in order), read in one batch; or why node could not."""
+    return node_asked(cells, lambda calls: functools.partial(read, calls))()
+
+
+def node_asked(
+    cells: Sequence[dict[str, Any]], ask: Callable[[Sequence[dict[str, Any]]], Callable[[], list[dict[str, Any]] | str]]
+) -> Callable[[], list[list[Said]] | str]:
+    """`node_said`, in two steps: the cells' answers are handed to node (`ask`, e.g. `NodeReader.ask`) now,
+    and the function returned waits for what it made of them."""
+    answers: list[list[Answer]] = []
+    for cell in cells:
+        exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
+        answers.append(
+            [
+                Answer(answer_label(cell, number, len(exchanges)), made[0], made[1], served(ex))
+                for number, ex in enumerate(exchanges, 1)
+                if (made := node_call(ex)) is not None
+            ]
+        )
+    flat = [a for mine in answers for a in mine]
+    pending = ask([a.call for a in flat]) if flat else list
+
+    def said() -> list[list[Said]] | str:
+        results = pending()
+        if isinstance(results, str):
+            return results
+        outcomes = iter(results)
+        out: list[list[Said]] = []
+        for mine in answers:
+            out.append([])
+            for answer in mine:
+                outcome = next(outcomes)
+                if not isinstance(outcome, dict) or not outcome.get("sent"):
+                    continue  # the SDK refused the call before asking: nothing said of the server
+                error = outcome.get("error")
+                what = None if error is None else f"{outcome.get('step')} raised {quote(_gist(str(error)))}"
+                out[-1].append(Said(answer.rule.id, what and f"{what} on {answer.served}", answer.label))
+        return out
+
+    return said
+
+
+def node_model_records(
+    provider: str, model: str, cells: Sequence[dict[str, Any]], said: Sequence[Sequence[Said]] | str
+) -> list[dict[str, Any]]:
+    """The model's two Node cells, from what node made of each cell's answers, or NOT RUN saying why it could not."""
+    tallies = tallied([] if isinstance(said, str) else said, (rule.id for rule, _, _ in CELLS))
+    base = derived_base(provider, model, cells, FEATURE)
+    out: list[dict[str, Any]] = []
+    for rule, title, what in CELLS:
+        cell = derived_cell(rule, title, what, tallies[rule.id], model, FEATURE, NODE_COVERAGE, "the Node SDK")
+        if isinstance(said, str):
+            cell["status"] = Status.NOT_RUN.value
+            cell["findings"] = [NODE_UNAVAILABLE.finding(said).to_json()]
+        out.append({**base, **cell})
     return out
 
 

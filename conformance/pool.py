@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 Task = TypeVar("Task")
@@ -61,27 +62,37 @@ def in_order(
     try:
         # a worker that dies (killed, out of memory) is BrokenProcessPool here, where a Pool would wait for ever
         for future in [executor.submit(_run, task) for task in tasks[done_here:]]:
-            yield _result(future)
+            yield result(future)
         finished = True
     finally:
         executor.shutdown(wait=finished, cancel_futures=True)
         if not finished:  # interrupted, or a task failed: the tasks still running are not waited for
-            _stop_workers()
+            stop_workers()
         _WORK.remove(work)
 
 
-def _stop_workers() -> None:
-    """Terminate this process's workers, until none is left or JOIN_S has passed: one being started as the
-    interrupt came is only listed once it runs."""
+def stop_workers(processes: Sequence[BaseProcess] | None = None) -> None:
+    """Terminate `processes` (by default every worker of this process), until none is left or JOIN_S has
+    passed: one being started as the interrupt came is only listed once it runs."""
     deadline = time.monotonic() + JOIN_S
-    while (alive := [c for c in multiprocessing.active_children() if c.is_alive()]) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        alive = [c for c in (multiprocessing.active_children() if processes is None else processes) if c.is_alive()]
+        if not alive:
+            return
         for child in alive:
             child.terminate()
         for child in alive:
             child.join(POLL_S)
 
 
-def _result(future: Future[Any]) -> Any:
+def launch(executor: ProcessPoolExecutor) -> list[BaseProcess]:
+    """Fork a fork-context executor's workers now, before the caller starts threads; returns them, to stop."""
+    before = set(multiprocessing.active_children())
+    executor.submit(int)  # a fork executor starts all its workers at the first task
+    return [c for c in multiprocessing.active_children() if c not in before]
+
+
+def result(future: Future[Any]) -> Any:
     """The task's result, waited for in short steps: a signal (Ctrl-C, a supervisor's SIGINT to this process
     alone) is handled at once, not when the running task ends, since a blocked wait does not wake for it."""
     while True:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from conformance import safejson
-from conformance.derived import derived_records
+from conformance.derived import Derived, Key, derived_records
 from conformance.matrix import build_matrix, write_matrix
 from conformance.results import RESULTS_FILE, read_results
 
@@ -18,11 +18,12 @@ def render_dir(
     meta: dict[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
     baseline: dict[str, Any] | None = None,
+    ready: Mapping[Key, Derived] | None = None,
 ) -> dict[str, Any]:
-    """Rebuild matrix.json and the reports from results.jsonl alone."""
+    """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made)."""
     records = list(read_results(out_dir / RESULTS_FILE))
     # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
-    records += derived_records(records)
+    records += derived_records(records, ready)
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
     matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here
@@ -31,6 +32,13 @@ def render_dir(
 
     write_reports(matrix, out_dir, baseline=baseline, history=history, records=records)
     return matrix
+
+
+def warm() -> None:
+    """Load the report layer and compile its templates: a large live run does it while it waits for answers."""
+    from conformance.report.html import warm as warm_pages
+
+    warm_pages()
 
 
 def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -15,33 +15,31 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from conformance import safejson
 from conformance.checks import RULES, Tag, run_checks
 from conformance.checks.http import CASSETTE, COMMON_CHECKS, key_accepted
 from conformance.checks.robust import INTERNAL, JUDGE_TIME, UNSAFE_VALUE, unique_keys
 from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
+from conformance.openapi import stricter_problems
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub, scrub_across
-from conformance.schemas import (
-    error_object_problems,
-    event_problems,
-    known_event_types,
-    output_item_problems,
-    response_problems,
-)
+from conformance.schemas import build_all
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.urls import UnsafeValue, check_base_url, under_base
 from conformance.verdict import decide, first_rejection
+
+if TYPE_CHECKING:
+    from conformance.judging import Judges
 
 # Bounds per exchange and per cell: a hostile cell ends within its timeout plus judging, in tens of
 # MB of memory, and writes a few MB of evidence (results line and cassette together under 20 MB).
@@ -55,6 +53,7 @@ JUDGE_BUDGET_S = 5.0  # wall time judging one attempt may take; past it the cell
 # Judging is CPU-bound: one judge per core at a time, so that a judge's budget measures its own work,
 # not its share of a core time-sliced among every cell that finished at once.
 JUDGES = threading.BoundedSemaphore(os.cpu_count() or 1)
+PATIENCE_S = 300.0  # how long a cell waits for a judging process's verdict, its queue included
 DEFAULT_BODY_CAP_BYTES = 2 * 1024 * 1024  # when a profile documents no cap: OVHcloud's, the first provider's
 
 
@@ -324,15 +323,35 @@ def judge(
 
 
 def judge_within(
-    probe: Probe, exchanges: list[Exchange], semantic: bool, refused: list[Finding], budget_s: float = JUDGE_BUDGET_S
+    probe: Probe,
+    exchanges: list[Exchange],
+    semantic: bool,
+    refused: list[Finding],
+    budget_s: float = JUDGE_BUDGET_S,
+    judges: Judges | None = None,
 ) -> tuple[Status, list[Finding]]:
     """`judge`, given at most `budget_s` of wall time, so a cell ends within its timeout plus the budget.
 
-    Judging runs in a thread that is waited for; past the budget the cell is ERROR (`harness.judge_time`)
-    and the thread, whose inputs the read caps bound, finishes unobserved. The clock starts once a core
-    is free for it (`JUDGES`), and schema validators are built first, outside the clock: that is a
-    once-per-process cost, not the cell's.
+    Judging runs in one of `judges`' processes when given (a large live run), which keep the budget
+    themselves (conformance.judging), else in a thread that is waited for; past the budget the cell is
+    ERROR (`harness.judge_time`), and a thread's judging, whose inputs the read caps bound, finishes
+    unobserved. A thread's clock starts once a core is free for it (`JUDGES`); schema validators are
+    built first, outside the clock: a once-per-process cost.
     """
+    verdict = judges.submit(probe, exchanges, semantic, refused, budget_s) if judges is not None else None
+    if verdict is not None:
+        assert judges is not None
+        try:
+            return verdict.result(timeout=PATIENCE_S)
+        except (BrokenProcessPool, TimeoutError):  # a worker died, or the queue stalled: judged here from now on
+            judges.broke()
+    with JUDGES:
+        return _judged_in_thread(probe, exchanges, semantic, refused, budget_s)
+
+
+def _judged_in_thread(
+    probe: Probe, exchanges: list[Exchange], semantic: bool, refused: list[Finding], budget_s: float
+) -> tuple[Status, list[Finding]]:
     outcome: list[tuple[Status, list[Finding]]] = []
     raised: list[BaseException] = []
 
@@ -343,14 +362,17 @@ def judge_within(
             raised.append(exc)
 
     thread = threading.Thread(target=work, name=f"judge {probe.id}", daemon=True)
-    with JUDGES:
-        warm_schemas(exchanges)
-        thread.start()
-        thread.join(budget_s)
+    warm_validators()
+    thread.start()
+    thread.join(budget_s)
     if raised:
         raise raised[0]
     if outcome:
         return outcome[0]
+    return too_long(exchanges, budget_s)
+
+
+def too_long(exchanges: list[Exchange], budget_s: float) -> tuple[Status, list[Finding]]:
     events = sum(len(ex.events or ()) for ex in exchanges)
     body = sum(len(ex.body) for ex in exchanges)
     return Status.ERROR, [
@@ -358,36 +380,10 @@ def judge_within(
     ]
 
 
-def warm_schemas(exchanges: list[Exchange]) -> None:
-    """Build the validators for every Response, item and event type the exchanges name (each built once)."""
-    response_problems({})
-    error_object_problems({"error": {}})
-    known_event_types()
-    events: set[str] = set()
-    items: set[str] = set()
-    for ex in exchanges:
-        payloads = [ex.json_or_none()] if ex.events is None else [_payload(e.data) for e in ex.events]
-        for payload in payloads:
-            if not isinstance(payload, dict):
-                continue
-            events.add(str(payload.get("type")))
-            for holder in (payload, payload.get("response")):
-                output = holder.get("output") if isinstance(holder, dict) else None
-                if isinstance(output, list):
-                    items.update(str(i.get("type")) for i in output if isinstance(i, dict))
-            if isinstance(payload.get("item"), dict):
-                items.add(str(payload["item"].get("type")))
-    for name in sorted(events)[:200]:
-        event_problems({"type": name})
-    for name in sorted(items)[:200]:
-        output_item_problems({"type": name}, "")
-
-
-def _payload(data: str) -> Any:
-    try:
-        return safejson.loads(data)
-    except ValueError:
-        return None
+def warm_validators() -> None:
+    """Build every schema validator a judge uses, once per process: the SDK's and the reference's."""
+    build_all()
+    stricter_problems({})
 
 
 def bounded_findings(findings: list[Finding], secrets: list[str]) -> list[Finding]:
@@ -429,7 +425,9 @@ def _no_wait(seconds: float) -> None:
     """Replay has nothing to wait for."""
 
 
-def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportFactory) -> CellResult:
+def run_cell(
+    probe: Probe, model: str, target: Target, transport_for: TransportFactory, judges: Judges | None = None
+) -> CellResult:
     """Never raises for bad evidence: an unreadable cassette becomes an ERROR cell naming the file.
 
     A cell failed only by semantic checks is tried again, up to `target.semantic_tries` attempts; every
@@ -450,7 +448,7 @@ def run_cell(probe: Probe, model: str, target: Target, transport_for: TransportF
         status, findings = Status.ERROR, [internal_finding(exc, "opening the cell's transport")]
     else:
         try:
-            status, findings = _attempts(probe, model, target, transport, semantic, attempts, exchanges)
+            status, findings = _attempts(probe, model, target, transport, semantic, attempts, exchanges, judges)
         except Exception as exc:  # parsing, judging or saving the cassette: this cell's error, not the run's
             status, findings = Status.ERROR, [internal_finding(exc, "running the cell")]
     findings = bounded_findings(findings, target.secrets)
@@ -478,6 +476,7 @@ def _attempts(
     semantic: bool,
     attempts: list[tuple[Status, list[Finding], int]],
     exchanges: list[Exchange],
+    judges: Judges | None = None,
 ) -> tuple[Status, list[Finding]]:
     """The cell's attempts; `exchanges` holds the last one's, filled in place so an error keeps them."""
     timeout = httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
@@ -487,7 +486,7 @@ def _attempts(
         for _ in range(max(1, target.semantic_tries)):
             steps = execute(probe, model, client, target, _no_wait if replaying else time.sleep)
             exchanges[:] = steps.exchanges
-            status, findings = judge_within(probe, steps.exchanges, semantic, steps.refused)
+            status, findings = judge_within(probe, steps.exchanges, semantic, steps.refused, judges=judges)
             attempts.append((status, findings, sent(steps.exchanges)))
             if not _failed_on_meaning(findings):
                 break

@@ -50,34 +50,61 @@ def sdk_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def models_of(records: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
-    """The cells the column reads, per (provider, model), in the order the models first appear."""
+    """The cells the column reads, per (provider, model), in the order the models first appear; a model's cells
+    by probe, so what is derived does not depend on the order the cells finished in."""
     by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for record in records:
         if record.get("feature") != FEATURE:  # a later record of a cell replaces an earlier one, as in the matrix
             by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
-    return [(key, list(cells.values())) for key, cells in by_model.items()]
+    return [(key, sorted(cells.values(), key=lambda cell: str(cell["probe"]))) for key, cells in by_model.items()]
 
 
-def model_records(provider: str, model: str, cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The model's two sdk cells, its answers read through one SDK client."""
-    tallies = {PARSES.id: Tally(), STREAMS.id: Tally()}
-    with RecordedSDK() as sdk:
-        for cell in cells:
-            _tally(cell, sdk, tallies)
+@dataclass(frozen=True)
+class Said:
+    """What a client made of one recorded answer: the derived cell it counts in, what it raised (None when
+    it read the answer cleanly), and the answer's label (its cell's probe, and the exchange's number)."""
+
+    rule: str
+    complaint: str | None
+    label: str
+
+
+def model_records(
+    provider: str, model: str, cells: Sequence[dict[str, Any]], said: Sequence[Sequence[Said]] | None = None
+) -> list[dict[str, Any]]:
+    """The model's two sdk cells: each cell's answers read through one SDK client, unless `said` (per cell,
+    in the cells' order) already holds what it made of them."""
+    if said is None:
+        with RecordedSDK() as sdk:
+            said = [cell_reads(cell, sdk) for cell in cells]
+    tallies = tallied(said, (PARSES.id, STREAMS.id))
     base = derived_base(provider, model, cells, FEATURE)
     return [{**base, **derived_cell(rule, title, what, tallies[rule.id], model)} for rule, title, what in CELLS]
 
 
-def _tally(cell: dict[str, Any], sdk: RecordedSDK, tallies: dict[str, Tally]) -> None:
+def cell_reads(cell: dict[str, Any], sdk: RecordedSDK) -> list[Said]:
+    """What the SDK made of each of the cell's answers it reads (the calls it refuses are left out)."""
     exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
-    for answer in sdk_reads(exchanges, sdk):
-        tally = tallies[answer.rule.id]
+    return [
+        Said(answer.rule.id, complaint(answer), answer_label(cell, answer.number, len(exchanges)))
+        for answer in sdk_reads(exchanges, sdk)
+    ]
+
+
+def answer_label(cell: dict[str, Any], number: int, exchanges: int) -> str:
+    return str(cell["probe"]) + (f" (exchange {number})" if exchanges > 1 else "")
+
+
+def tallied(said: Iterable[Iterable[Said]], rules: Iterable[str]) -> dict[str, Tally]:
+    """Per derived cell, the answers read, those raised on, and where each complaint came from."""
+    tallies = {rule: Tally() for rule in rules}
+    for one in (s for cell in said for s in cell):
+        tally = tallies[one.rule]
         tally.read += 1
-        what = complaint(answer)
-        if what is not None:
+        if one.complaint is not None:
             tally.failed += 1
-            label = cell["probe"] + (f" (exchange {answer.number})" if len(exchanges) > 1 else "")
-            tally.where.setdefault(what, []).append(label)
+            tally.where.setdefault(one.complaint, []).append(one.label)
+    return tallies
 
 
 def derived_base(provider: str, model: str, cells: Sequence[dict[str, Any]], feature: str) -> dict[str, Any]:

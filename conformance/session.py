@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +19,16 @@ from typing import Any
 from conformance import pool
 from conformance.catalog.model import Catalog, claim_record, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
+from conformance.derived import Derived, Deriver, Key, derive_model, still_true
 from conformance.evidence import Finding, Status
+from conformance.judging import Judges
 from conformance.manifest import write_manifest
 from conformance.paths import file_name
 from conformance.plan import Plan, transports_for
 from conformance.probes import Probe
 from conformance.records import CatalogRecord
 from conformance.render import render_dir
+from conformance.render import warm as warm_report
 from conformance.results import (
     RESULTS_FILE,
     DirLock,
@@ -35,7 +38,7 @@ from conformance.results import (
     set_aside_torn_tail,
     write_file_atomic,
 )
-from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_schemas
+from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_validators
 from conformance.schedule import Deadline, over_budget, run_groups
 from conformance.transports import RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path
@@ -68,60 +71,97 @@ class Session:
 
     def _run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         started = time.perf_counter()
-        warm_schemas([])  # once per process, before any cell's clock starts
         done = self._resume_point(plans)
         writer, reporting = ResultsWriter(self.out_dir), threading.Lock()
 
-        def emit(result: CellResult) -> None:
+        def emit(result: CellResult) -> dict[str, Any]:
             """Called from each cell's thread: the line is written at once, `on_cell` hears one cell at a time."""
             try:
-                writer.append(result.record())
+                record = result.record()
+                writer.append(record)
             except (ValueError, TypeError, RecursionError) as exc:  # a record JSON cannot hold (inf, a cycle)
                 finding = internal_finding(exc, "writing the cell's result")
                 required = ("claim", "drift")  # what a results line cannot be without
                 kept: dict[str, Any] = {k: v for k, v in result.extra.items() if k in required}
                 result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
-                writer.append(result.record())
+                record = result.record()
+                writer.append(record)
             if self.on_cell:
                 with reporting:
                     self.on_cell(result)
+            return record
 
         for plan in plans:
             self.prepare(plan)
-        if not self._replay_pooled(plans, done, emit, writer):
+        ready = self._replay_pooled(plans, done, emit, writer)
+        if ready is None:
+            ready = self._run_in_process(plans, done, emit)
+        self._state(plans, complete=True)
+        meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
+        return self.render(meta, ready)
+
+    def _run_in_process(
+        self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Callable[[CellResult], dict[str, Any]]
+    ) -> dict[Key, Derived]:
+        """Every model's cells in threads of this process. For a catalog, processes forked before any thread
+        judge the answers (`Judges`) and read them for the derived cells as each cell ends (`Deriver`)."""
+        todo = [(plan, model, cells) for plan in plans for model, cells in _todo(plan, done)]
+        untouched = {(p.target.provider, m): len(c) for p, m, c in todo if c and len(c) == len(p.probes)}
+        workers = pool.processes(len(todo), sum(len(c) for _, _, c in todo))
+        judges = Judges(workers) if workers > 1 else None
+        deriver = Deriver(untouched) if judges is not None and len(untouched) > 1 else None
+        # the first cells mostly wait for their answers meanwhile: what the process needs later is made then
+        warming = threading.Thread(target=warm_validators if judges is None else warm_report, name="warm", daemon=True)
+        warming.start()
+        try:
             for plan in plans:
                 groups = [
                     (plan.pacing.in_flight(plan.target.provider, model), cells) for model, cells in _todo(plan, done)
                 ]
-                run_groups(groups, self.jobs, self._worker(plan), emit)
-        self._state(plans, complete=True)
-        meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
-        return self.render(meta)
+                run_groups(groups, self.jobs, self._worker(plan, judges), lambda r: self._emitted(r, emit, deriver))
+            if warming.is_alive():
+                warming.join()  # nothing forks later (the render's pool) while a build holds its lock
+            return deriver.ready() if deriver is not None else {}
+        finally:
+            for pooled in (judges, deriver):
+                if pooled is not None:
+                    pooled.close()
+
+    @staticmethod
+    def _emitted(result: CellResult, emit: Callable[[CellResult], dict[str, Any]], deriver: Deriver | None) -> None:
+        record = emit(result)
+        if deriver is not None:
+            deriver.add(record)
 
     def _replay_pooled(
         self,
         plans: Sequence[Plan],
         done: set[tuple[str, str, str]],
-        emit: Callable[[CellResult], None],
+        emit: Callable[[CellResult], dict[str, Any]],
         writer: ResultsWriter,
-    ) -> bool:
-        """Replay's models in worker processes, each model's cells in order and written in one batch;
-        False when it stays in process."""
+    ) -> dict[Key, Derived] | None:
+        """Replay's models in worker processes, each model's cells in order and written in one batch, its
+        derived cells made by the same worker; None when it stays in process."""
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
         offline = all(plan.mode is RecordMode.NONE for plan in plans)
         workers = pool.processes(len(models), sum(len(c) for _, c in models), self.jobs) if offline else 1
         if workers <= 1:
-            return False
+            return None
+        warm_validators()  # before the fork: every worker inherits them
         work = [self._worker(plan) for plan in plans]
-        for results in pool.in_order(
-            lambda n: [work[models[n][0]](c) for c in models[n][1]], range(len(models)), workers
-        ):
-            with writer.batch():
-                for result in results:
-                    emit(result)
-        return True
 
-    def _worker(self, plan: Plan) -> Callable[[tuple[str, Probe]], CellResult]:
+        def replay(n: int) -> tuple[list[CellResult], dict[Key, Derived]]:
+            results = [work[models[n][0]](c) for c in models[n][1]]
+            return results, _derived_from(results)
+
+        ready: dict[Key, Derived] = {}
+        for results, derived in pool.in_order(replay, range(len(models)), workers):
+            with writer.batch():
+                records = [emit(result) for result in results]
+            ready.update(still_true(derived, records))
+        return ready
+
+    def _worker(self, plan: Plan, judges: Judges | None = None) -> Callable[[tuple[str, Probe]], CellResult]:
         """Runs one cell of the plan, or, once the budget is spent, says it had no time left."""
         factory, budget = transports_for(plan), self.budget
 
@@ -130,7 +170,7 @@ class Session:
             if budget is not None and budget.spent():
                 return annotate(over_budget(plan.target, model, probe, budget), plan.catalog)
             try:
-                return run_planned(plan, model, probe, factory)
+                return run_planned(plan, model, probe, factory, judges)
             except Exception as exc:  # a cell never ends the run: whatever escaped is this cell's ERROR
                 return failed_cell(plan.target, model, probe, exc)
 
@@ -166,8 +206,17 @@ class Session:
         state = {"plans": _plans_key(plans), "complete": complete}
         write_file_atomic(self.out_dir / "run.json", json.dumps(state, indent=1) + "\n")
 
-    def render(self, meta: dict[str, Any]) -> dict[str, Any]:
-        return render_dir(self.out_dir, meta, baseline=self.baseline)
+    def render(self, meta: dict[str, Any], ready: Mapping[Key, Derived] | None = None) -> dict[str, Any]:
+        """matrix.json and the reports; `ready` holds derived cells already made during the run."""
+        return render_dir(self.out_dir, meta, baseline=self.baseline, ready=ready)
+
+
+def _derived_from(results: Sequence[CellResult]) -> dict[Key, Derived]:
+    """The model's derived cells, made where its results are; none when that fails (the render makes them)."""
+    try:
+        return derive_model([result.record() for result in results])
+    except Exception:  # a line JSON cannot hold is the writer's to report; the render derives the rest
+        return {}
 
 
 def _todo(plan: Plan, done: set[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, Probe]]]]:
@@ -176,7 +225,9 @@ def _todo(plan: Plan, done: set[tuple[str, str, str]]) -> list[tuple[str, list[t
     return [(m, [(m, p) for p in plan.probes if (provider, m, p.id) not in done]) for m in plan.models]
 
 
-def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory) -> CellResult:
+def run_planned(
+    plan: Plan, model: str, probe: Probe, factory: TransportFactory, judges: Judges | None = None
+) -> CellResult:
     """One cell of a plan, as the CLI and the pytest plugin both run it.
 
     No cassette to replay is NOT RUN; an interrupted recording puts its cassette back as it was.
@@ -190,7 +241,7 @@ def run_planned(plan: Plan, model: str, probe: Probe, factory: TransportFactory)
     recording = plan.mode not in (None, RecordMode.NONE)
     before = path.read_bytes() if recording and path.exists() else None
     try:
-        return annotate(run_cell(probe, model, plan.target, factory), plan.catalog)
+        return annotate(run_cell(probe, model, plan.target, factory, judges), plan.catalog)
     except BaseException:
         # Interrupted (Ctrl-C): the transport has saved what it had, a request with no answer that
         # a resumed or replayed run would take for the server's. Put the cassette back as it was.

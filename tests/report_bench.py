@@ -27,10 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from conformance.derived import Derived, Key
 from conformance.paths import MANIFEST, cassettes_dir, safe_name
 from conformance.plan import replay_plans
 from conformance.report import write_reports
@@ -91,10 +92,10 @@ class _TimedSession(Session):
 
     render_s = 0.0
 
-    def render(self, meta: dict[str, Any]) -> dict[str, Any]:
+    def render(self, meta: dict[str, Any], ready: Mapping[Key, Derived] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            return super().render(meta)
+            return super().render(meta, ready)
         finally:
             self.render_s = time.perf_counter() - started
 

@@ -1,21 +1,17 @@
 // The official openai Node SDK reads recorded answers: what a Node user's code would see.
 //
-// stdin: {"answers": [{"id", "kind": "parse" | "stream" | "retrieve", "params", "response_id",
-//          "status", "headers", "body"}]}, a stream's body being its event stream as text.
-// stdout: [{"id", "sent", "step", "error"}]: `sent` is false when the SDK refused the call before
-// asking for the answer; `error` is what it raised ("Name: message") at `step`, or null.
+// stdin: one batch per line, {"answers": [{"id", "kind": "parse" | "stream" | "retrieve", "params",
+//          "response_id", "status", "headers", "body"}]}, a stream's body being its event stream as text.
+// stdout: one line per batch, [{"id", "sent", "step", "error"}]: `sent` is false when the SDK refused
+// the call before asking for the answer; `error` is what it raised ("Name: message") at `step`, or null.
 // Every request is answered by a fetch that returns the recorded answer: no socket is opened.
+// Batches are read as they come, so one process can serve a run's cells as each one ends.
+import { createInterface } from 'node:readline';
 import OpenAI from 'openai';
 
 const BASE_URL = 'http://recorded.invalid/v1';
 const NO_FINAL = new Set(['response.failed', 'response.incomplete']);
 const TOUCHED = ['output_text', 'output', 'usage', 'id'];
-
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function touch(response, prefix, at) {
   for (const name of TOUCHED) {
@@ -48,22 +44,29 @@ async function read(answer, at, client) {
   }
 }
 
-const { answers } = JSON.parse(await readStdin());
-const results = [];
-for (const answer of answers) {
-  const at = { step: 'calling the SDK', sent: false };
-  const fetch = async () => {
-    at.sent = true;
-    return new Response(answer.body, { status: answer.status, headers: answer.headers });
-  };
-  const client = new OpenAI({ apiKey: 'recorded', baseURL: BASE_URL, fetch, maxRetries: 0 });
-  try {
-    await read(answer, at, client);
-    results.push({ id: answer.id, sent: at.sent, step: null, error: null });
-  } catch (err) {
-    const name = err && err.constructor ? err.constructor.name : typeof err;
-    const message = err && err.message !== undefined ? err.message : String(err);
-    results.push({ id: answer.id, sent: at.sent, step: at.step, error: `${name}: ${message}` });
+async function readAll(answers) {
+  const results = [];
+  for (const answer of answers) {
+    const at = { step: 'calling the SDK', sent: false };
+    const fetch = async () => {
+      at.sent = true;
+      return new Response(answer.body, { status: answer.status, headers: answer.headers });
+    };
+    const client = new OpenAI({ apiKey: 'recorded', baseURL: BASE_URL, fetch, maxRetries: 0 });
+    try {
+      await read(answer, at, client);
+      results.push({ id: answer.id, sent: at.sent, step: null, error: null });
+    } catch (err) {
+      const name = err && err.constructor ? err.constructor.name : typeof err;
+      const message = err && err.message !== undefined ? err.message : String(err);
+      results.push({ id: answer.id, sent: at.sent, step: at.step, error: `${name}: ${message}` });
+    }
   }
+  return results;
 }
-process.stdout.write(JSON.stringify(results));
+
+for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  if (line.trim() === '') continue;
+  const { answers } = JSON.parse(line);
+  process.stdout.write(JSON.stringify(await readAll(answers)) + '\n');
+}
