@@ -30,10 +30,16 @@ _WORK: list[Callable[[Any], Any]] = []  # the work of the pool being started, in
 
 def processes(tasks: int, items: int, jobs: int | None = None) -> int:
     """Worker processes worth starting for `tasks` tasks of `items` cells in all; 1 means stay in process."""
-    if tasks < MIN_TASKS or items < MIN_ITEMS or "fork" not in multiprocessing.get_all_start_methods():
+    if tasks < MIN_TASKS or items < MIN_ITEMS:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, tasks, jobs or cores))
+    return max(1, min(cores(), tasks, jobs or cores()))
+
+
+def cores() -> int:
+    """The cores this process may use, or 1 where workers cannot be forked."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _run(task: Any) -> Any:

@@ -43,6 +43,8 @@ from conformance.schedule import Deadline, over_budget, run_groups
 from conformance.transports import RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path
 
+LIVE_MIN_CELLS = 50  # a live run this large judges, and reads its derived cells, in processes of its own
+
 
 @dataclass
 class Session:
@@ -103,13 +105,15 @@ class Session:
     def _run_in_process(
         self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Callable[[CellResult], dict[str, Any]]
     ) -> dict[Key, Derived]:
-        """Every model's cells in threads of this process. For a catalog, processes forked before any thread
-        judge the answers (`Judges`) and read them for the derived cells as each cell ends (`Deriver`)."""
+        """Every model's cells in threads of this process. In a live run of LIVE_MIN_CELLS or more, processes
+        forked before any thread judge the answers (`Judges`) and read them for the derived cells as each
+        cell ends (`Deriver`), so that the render after the last cell has little left to do."""
         todo = [(plan, model, cells) for plan in plans for model, cells in _todo(plan, done)]
         untouched = {(p.target.provider, m): len(c) for p, m, c in todo if c and len(c) == len(p.probes)}
-        workers = pool.processes(len(todo), sum(len(c) for _, _, c in todo))
+        live = any(plan.mode is not RecordMode.NONE for plan in plans)
+        workers = pool.cores() if live and sum(len(c) for _, _, c in todo) >= LIVE_MIN_CELLS else 1
         judges = Judges(workers) if workers > 1 else None
-        deriver = Deriver(untouched) if judges is not None and len(untouched) > 1 else None
+        deriver = Deriver(untouched) if judges is not None and untouched else None
         # the first cells mostly wait for their answers meanwhile: what the process needs later is made then
         warming = threading.Thread(target=warm_validators if judges is None else warm_report, name="warm", daemon=True)
         warming.start()

@@ -5,9 +5,9 @@ model names (each request's `model` renamed, so replay matches them), replays it
 fresh directory in a child process, and prints each figure against its budget:
 
 - replay plus all reports: `Session.run` in the child, from its start to the last report written,
-  split into the replay and the rendering (the SDK column, matrix.json and the reports; the reports
-  alone are timed once more afterwards); with the child's CPU time and the machine's load average,
-  since the budget is for 2 quiet cores;
+  split into the replay (which derives each model's SDK and Node cells in its workers) and the
+  rendering (matrix.json and the reports; the reports alone are timed once more afterwards); with
+  the child's CPU time and the machine's load average, since the budget is for 2 quiet cores;
 - peak RSS of that child (the whole process: interpreter, replay and reports);
 - matrix.html's size, and the whole output directory's;
 - matrix.html in headless Chromium from file://: the load event (page parsed, script run), then a
@@ -88,7 +88,7 @@ def _rename(cassette: dict[str, Any], old: str, new: str) -> None:
 
 
 class _TimedSession(Session):
-    """A Session that notes how long its rendering took (the SDK column, matrix.json and the reports)."""
+    """A Session that notes how long its rendering took (matrix.json and the reports)."""
 
     render_s = 0.0
 
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"replay + reports   {figures['run_s']:6.2f} s   {_verdict(figures['run_s'], BUDGETS['run_s'])}")
         replay_s = figures["run_s"] - figures["render_s"]
         print(
-            f"                   replay {replay_s:.2f} s; then the SDK column, matrix.json and reports"
+            f"                   replay {replay_s:.2f} s (derived cells included); then matrix.json and reports"
             f" {figures['render_s']:.2f} s (the reports alone {figures['reports_s']:.2f} s)"
         )
         print(f"                   CPU {cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

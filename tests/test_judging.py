@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import derived, node_column, pool, runner
+from conformance import derived, node_column, pool, runner, session
 from conformance.bench import Scenario, bench
 from conformance.derived import Derived, Deriver, derived_records, fingerprint
 from conformance.evidence import Exchange, Status
@@ -136,7 +138,7 @@ def test_a_pooled_replay_derives_in_its_workers_what_the_render_derives(
 
 
 def test_a_large_live_run_judges_and_derives_in_its_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool, "MIN_ITEMS", 1)
+    monkeypatch.setattr(session, "LIVE_MIN_CELLS", 1)
     submitted: list[str] = []
     real_submit = Judges.submit
 
@@ -197,3 +199,16 @@ def test_a_node_that_exits_without_answering_is_one_line(
     finally:
         reader.close()
     assert said == "node exited 3 without results: 'no answers today'"
+
+
+def test_an_interrupted_large_live_run_leaves_no_process_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the judging and reading processes are busy: the run stops, and so do they."""
+    monkeypatch.setattr(session, "LIVE_MIN_CELLS", 1)
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bench(Scenario(models=3, probes=6, rpm=30, latency_ms=10, burst=2))
+    finally:
+        timer.cancel()
+    assert not [child for child in multiprocessing.active_children() if child.is_alive()]
