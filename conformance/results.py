@@ -35,7 +35,10 @@ class ResultsWriter:
         self._held: list[bytes] | None = None  # lines of an open batch, written when it closes
 
     def append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        self.append_line(encoded(record))
+
+    def append_line(self, line: bytes) -> None:
+        """A line `encoded` made, perhaps in another process."""
         if self._held is not None:
             self._held.append(line)
         else:
@@ -64,6 +67,11 @@ class ResultsWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def encoded(record: dict[str, Any]) -> bytes:
+    """The results line of a record; ValueError for a value JSON cannot hold (NaN, infinity)."""
+    return (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
 def read_results(path: Path) -> Iterator[dict[str, Any]]:

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from conformance import pool
 from conformance.catalog.model import Catalog, claim_record, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
-from conformance.derived import Derived, Deriver, Key, derive_model, still_true
+from conformance.derived import Derived, Deriver, Key, derive_model
 from conformance.evidence import Finding, Status
 from conformance.judging import Judges
 from conformance.manifest import write_manifest
@@ -33,6 +33,7 @@ from conformance.results import (
     RESULTS_FILE,
     DirLock,
     ResultsWriter,
+    encoded,
     read_json_file,
     read_results,
     set_aside_torn_tail,
@@ -42,6 +43,13 @@ from conformance.runner import CellResult, Target, TransportFactory, internal_fi
 from conformance.schedule import Deadline, over_budget, run_groups
 from conformance.transports import RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path
+
+
+class Emit(Protocol):
+    """Writes a cell's results line (made here, or by a pooled replay's worker) and tells `on_cell`."""
+
+    def __call__(self, result: CellResult, line: bytes | None = None) -> dict[str, Any]: ...
+
 
 LIVE_MIN_CELLS = 50  # a live run this large judges, and reads its derived cells, in processes of its own
 
@@ -76,18 +84,13 @@ class Session:
         done = self._resume_point(plans)
         writer, reporting = ResultsWriter(self.out_dir), threading.Lock()
 
-        def emit(result: CellResult) -> dict[str, Any]:
-            """Called from each cell's thread: the line is written at once, `on_cell` hears one cell at a time."""
-            try:
-                record = result.record()
-                writer.append(record)
-            except (ValueError, TypeError, RecursionError) as exc:  # a record JSON cannot hold (inf, a cycle)
-                finding = internal_finding(exc, "writing the cell's result")
-                required = ("claim", "drift")  # what a results line cannot be without
-                kept: dict[str, Any] = {k: v for k, v in result.extra.items() if k in required}
-                result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
-                record = result.record()
-                writer.append(record)
+        def emit(result: CellResult, line: bytes | None = None) -> dict[str, Any]:
+            """Called from each cell's thread: the line is written at once, `on_cell` hears one cell at a time.
+            Returns the record written; a pooled replay's worker made its line (and record) already."""
+            record: dict[str, Any] = {}
+            if line is None:
+                result, record, line = written(result)
+            writer.append_line(line)
             if self.on_cell:
                 with reporting:
                     self.on_cell(result)
@@ -102,9 +105,7 @@ class Session:
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
         return self.render(meta, ready)
 
-    def _run_in_process(
-        self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Callable[[CellResult], dict[str, Any]]
-    ) -> dict[Key, Derived]:
+    def _run_in_process(self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Emit) -> dict[Key, Derived]:
         """Every model's cells in threads of this process. In a live run of LIVE_MIN_CELLS or more, processes
         forked before any thread judge the answers (`Judges`) and read them for the derived cells as each
         cell ends (`Deriver`), so that the render after the last cell has little left to do."""
@@ -132,7 +133,7 @@ class Session:
                     pooled.close()
 
     @staticmethod
-    def _emitted(result: CellResult, emit: Callable[[CellResult], dict[str, Any]], deriver: Deriver | None) -> None:
+    def _emitted(result: CellResult, emit: Emit, deriver: Deriver | None) -> None:
         record = emit(result)
         if deriver is not None:
             deriver.add(record)
@@ -141,7 +142,7 @@ class Session:
         self,
         plans: Sequence[Plan],
         done: set[tuple[str, str, str]],
-        emit: Callable[[CellResult], dict[str, Any]],
+        emit: Emit,
         writer: ResultsWriter,
     ) -> dict[Key, Derived] | None:
         """Replay's models in worker processes, each model's cells in order and written in one batch, its
@@ -154,15 +155,19 @@ class Session:
         warm_validators()  # before the fork: every worker inherits them
         work = [self._worker(plan) for plan in plans]
 
-        def replay(n: int) -> tuple[list[CellResult], dict[Key, Derived]]:
-            results = [work[models[n][0]](c) for c in models[n][1]]
-            return results, _derived_from(results)
+        def replay(n: int) -> tuple[list[tuple[CellResult, bytes]], dict[Key, Derived]]:
+            """A model's cells, each as `on_cell` hears it (its exchanges are in the line) and as its line;
+            and the model's derived cells, read from those very lines."""
+            cells = [written(work[models[n][0]](c)) for c in models[n][1]]
+            lines = [(replace(result, exchanges=()), line) for result, _, line in cells]
+            return lines, _derived_from([record for _, record, _ in cells])
 
         ready: dict[Key, Derived] = {}
-        for results, derived in pool.in_order(replay, range(len(models)), workers):
+        for lines, derived in pool.in_order(replay, range(len(models)), workers):
             with writer.batch():
-                records = [emit(result) for result in results]
-            ready.update(still_true(derived, records))
+                for result, line in lines:
+                    emit(result, line)
+            ready.update(derived)
         return ready
 
     def _worker(self, plan: Plan, judges: Judges | None = None) -> Callable[[tuple[str, Probe]], CellResult]:
@@ -215,11 +220,25 @@ class Session:
         return render_dir(self.out_dir, meta, baseline=self.baseline, ready=ready)
 
 
-def _derived_from(results: Sequence[CellResult]) -> dict[Key, Derived]:
-    """The model's derived cells, made where its results are; none when that fails (the render makes them)."""
+def written(result: CellResult) -> tuple[CellResult, dict[str, Any], bytes]:
+    """The cell, its results record and its line; a record JSON cannot hold (inf, a cycle) is the cell's ERROR."""
     try:
-        return derive_model([result.record() for result in results])
-    except Exception:  # a line JSON cannot hold is the writer's to report; the render derives the rest
+        record = result.record()
+        return result, record, encoded(record)
+    except (ValueError, TypeError, RecursionError) as exc:
+        finding = internal_finding(exc, "writing the cell's result")
+        required = ("claim", "drift")  # what a results line cannot be without
+        kept: dict[str, Any] = {k: v for k, v in result.extra.items() if k in required}
+        result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
+        record = result.record()
+        return result, record, encoded(record)
+
+
+def _derived_from(records: list[dict[str, Any]]) -> dict[Key, Derived]:
+    """The model's derived cells, made where its records are; none when that fails (the render makes them)."""
+    try:
+        return derive_model(records)
+    except Exception:  # the render derives what could not be derived here, and says why
         return {}
 
 
