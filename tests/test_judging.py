@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance import derived, node_column, pool, runner, session
+from conformance import derived, judging, node_column, pool, runner, session
 from conformance.bench import Scenario, bench
 from conformance.derived import Derived, Deriver, derived_records, fingerprint
 from conformance.evidence import Exchange, Status
@@ -212,3 +212,21 @@ def test_an_interrupted_large_live_run_leaves_no_process_behind(monkeypatch: pyt
     finally:
         timer.cancel()
     assert not [child for child in multiprocessing.active_children() if child.is_alive()]
+
+
+def test_what_a_judge_raises_in_a_worker_reaches_the_cell(
+    replayed: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a judging thread's exception does: run_cell makes it the cell's harness.internal ERROR."""
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a check's bug")
+
+    monkeypatch.setattr(judging, "judge", broken)  # before the fork, so the worker has it
+    record = replayed[0]
+    judges = Judges(1)
+    try:
+        with pytest.raises(RuntimeError, match="a check's bug"):
+            runner.judge_within(BY_ID[record["probe"]], _exchanges(record), True, [], judges=judges)
+    finally:
+        judges.close()
