@@ -8,6 +8,8 @@ server that enforces the schema cannot produce it. A non-strict schema is best e
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -62,11 +64,25 @@ def schema_errors(instance: Any, schema: Any) -> list[str]:
         return []
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(schema)
+        if not _usable(json.dumps(schema, sort_keys=True)):
+            return []
         errors = sorted(cls(schema).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable):
+    except (TypeError, ValueError, referencing.exceptions.Unresolvable):
         return []
     return [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors]
+
+
+@functools.lru_cache(maxsize=32)
+def _usable(schema: str) -> bool:
+    """Whether a schema is valid under its metaschema: checking builds a metaschema validator (3 ms), and a
+    run's structured-output probes send the same few schemas to every model."""
+    parsed = json.loads(schema)
+    cls = jsonschema.validators.validator_for(parsed, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(parsed)
+    except jsonschema.SchemaError:
+        return False
+    return True
 
 
 def _json_path(path: Sequence[Any]) -> str:
