@@ -1,10 +1,11 @@
 """The cells a render derives from the recorded answers: the Python SDK's column and the Node SDK's cells.
 
-Both re-read every recorded 2xx answer, which for a catalog-sized run is seconds of CPU. So a model's
-cells are derived as soon as its last cell is written, off the run's critical path: in the replay
-worker that ran the model, or, in a live run, in a process of its own (`Deriver`) started before
-any thread is. A render then derives only what is not ready, in forked worker processes
-(conformance.pool): one task per model for the Python SDK, one for the single node process.
+Both re-read every recorded 2xx answer, which for a catalog-sized run is seconds of CPU. So the
+answers are read off the run's critical path: by the replay worker that ran the model, once its last
+cell is done, or, in a live run, cell by cell as each is written, by processes of their own
+(`Deriver`) forked before any thread is. A render then derives only what is not ready, in forked
+worker processes (conformance.pool): one task per model for the Python SDK, one for the single node
+process.
 
 Cells derived early are used only if the model's cells are still those they were derived from
 (`fingerprint`): a render of results.jsonl makes the same records either way, in the same order,
