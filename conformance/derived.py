@@ -80,6 +80,12 @@ def warm() -> None:
     _sdk()
 
 
+def _started() -> None:
+    """A reader leaves Ctrl-C to the run, and starts its node and SDK client before any cell needs them."""
+    pool.leave_interrupts()
+    warm()
+
+
 def _sdk() -> RecordedSDK:
     return _own(_SDK, RecordedSDK)
 
@@ -145,7 +151,9 @@ class Deriver:
         self._expected = dict(expected)
         self._cells: dict[Key, list[tuple[dict[str, Any], Future[tuple[list[Said], list[Said] | str]]]]] = {}
         self._lock = threading.Lock()
-        self._executor = ProcessPoolExecutor(READERS, mp_context=multiprocessing.get_context("fork"), initializer=warm)
+        self._executor = ProcessPoolExecutor(
+            READERS, mp_context=multiprocessing.get_context("fork"), initializer=_started
+        )
         self._processes = pool.launch(self._executor)
 
     def add(self, record: dict[str, Any]) -> None:

@@ -69,7 +69,8 @@ class _OverBudget(BaseException):
 
 
 def _started() -> None:
-    """A worker ends a judge past its budget by a timer signal."""
+    """A worker ends a judge past its budget by a timer signal, and leaves Ctrl-C to the run."""
+    pool.leave_interrupts()
     signal.signal(signal.SIGALRM, _over_budget)
 
 

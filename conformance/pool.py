@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -63,7 +64,8 @@ def in_order(
     if warm_first:
         yield work(tasks[0])
     _WORK.append(work)
-    executor = ProcessPoolExecutor(min(workers, len(tasks) - done_here), mp_context=multiprocessing.get_context("fork"))
+    fork = multiprocessing.get_context("fork")
+    executor = ProcessPoolExecutor(min(workers, len(tasks) - done_here), mp_context=fork, initializer=leave_interrupts)
     finished = False
     try:
         # a worker that dies (killed, out of memory) is BrokenProcessPool here, where a Pool would wait for ever
@@ -89,6 +91,12 @@ def stop_workers(processes: Sequence[BaseProcess] | None = None) -> None:
             child.terminate()
         for child in alive:
             child.join(POLL_S)
+
+
+def leave_interrupts() -> None:
+    """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the parent, which
+    stops its workers itself, is the one to answer it (a worker would only print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def launch(executor: ProcessPoolExecutor) -> list[BaseProcess]:

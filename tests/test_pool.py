@@ -6,6 +6,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -110,3 +112,32 @@ def test_derived_cells_read_in_workers_are_those_read_in_process(
     monkeypatch.setattr(pool, "MIN_ITEMS", 1)
     assert len({(r["provider"], r["model"]) for r in records}) >= 2, "several models, so several tasks"
     assert derived_records(records) == alone
+
+
+CTRL_C = """
+import sys, time
+from conformance import pool
+
+def slow(n):
+    time.sleep(60 if n == 0 else 0)  # one worker busy, the other idle
+    return n
+
+print("started", flush=True)
+try:
+    list(pool.in_order(slow, [0, 1, 2], 2))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_in_a_terminal_is_answered_by_the_run_not_by_each_worker() -> None:
+    """The terminal's SIGINT reaches the whole process group: the workers leave it to the parent, which
+    stops them, instead of each printing a KeyboardInterrupt traceback."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C], **pipes, text=True, start_new_session=True)
+    assert child.stdout is not None and child.stdout.readline() == "started\n"
+    time.sleep(1.0)  # the workers are running their tasks
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert out == "interrupted\n"
+    assert err == "", err
