@@ -139,7 +139,7 @@ def _derive(
 
 
 class Deriver:
-    """A live run's derived cells, their answers read in one forked process as each cell is written.
+    """A live run's derived cells, their answers read by READERS forked processes as each cell is written.
 
     The SDK's and node's reads are the bulk of the work, and they are per cell, so they keep pace with
     the run; a model's two tallies are made once its cells are all read. Built before the run starts
@@ -184,6 +184,6 @@ class Deriver:
         return done
 
     def close(self) -> None:
-        """Ends the process at once: the run is over, and an interrupted one waits for nothing."""
+        """Ends the processes at once: the run is over, and an interrupted one waits for nothing."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         pool.stop_workers(self._processes)
