@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ def in_order(
     if warm_first:
         yield work(tasks[0])
     _WORK.append(work)
+    others = set(multiprocessing.active_children())  # processes this pool must leave alone
     fork = multiprocessing.get_context("fork")
     executor = ProcessPoolExecutor(min(workers, len(tasks) - done_here), mp_context=fork, initializer=leave_interrupts)
     finished = False
@@ -75,16 +76,18 @@ def in_order(
     finally:
         executor.shutdown(wait=finished, cancel_futures=True)
         if not finished:  # interrupted, or a task failed: the tasks still running are not waited for
-            stop_workers()
+            stop_workers(besides=others)
         _WORK.remove(work)
 
 
-def stop_workers(processes: Sequence[BaseProcess] | None = None) -> None:
-    """Terminate `processes` (by default every worker of this process), until none is left or JOIN_S has
-    passed: one being started as the interrupt came is only listed once it runs."""
+def stop_workers(processes: Sequence[BaseProcess] | None = None, besides: Collection[BaseProcess] = ()) -> None:
+    """Terminate `processes` (by default every child of this process but those `besides`), until none is left
+    or JOIN_S has passed; children are listed again each round, since one being started as the interrupt
+    came is only listed once it runs."""
     deadline = time.monotonic() + JOIN_S
     while time.monotonic() < deadline:
-        alive = [c for c in (multiprocessing.active_children() if processes is None else processes) if c.is_alive()]
+        listed = multiprocessing.active_children() if processes is None else processes
+        alive = [c for c in listed if c.is_alive() and c not in besides]
         if not alive:
             return
         for child in alive:

@@ -141,3 +141,24 @@ def test_ctrl_c_in_a_terminal_is_answered_by_the_run_not_by_each_worker() -> Non
     out, err = child.communicate(timeout=30)
     assert out == "interrupted\n"
     assert err == "", err
+
+
+def test_a_stopped_pool_leaves_the_other_processes_alone() -> None:
+    """A run's judging and reading processes outlive a pool that failed beside them."""
+
+    def dies(n: int) -> int:
+        if n == 1:
+            raise RuntimeError("a task's bug")
+        time.sleep(60)
+        return n
+
+    other = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    other.start()
+    try:
+        with pytest.raises(RuntimeError, match="a task's bug"):
+            list(pool.in_order(dies, [1, 2, 3], 2))
+        assert other.is_alive()
+        assert [child for child in multiprocessing.active_children() if child.is_alive()] == [other]
+    finally:
+        other.terminate()
+        other.join()
