@@ -35,7 +35,15 @@ from conformance.checks.rules import Rule, quote
 from conformance.checks.sdk import STREAMS, answered, sdk_use, served, sse_bytes
 from conformance.evidence import Exchange, Status
 from conformance.sdk_column import FEATURE as SDK_FEATURE
-from conformance.sdk_column import Said, answer_label, derived_base, derived_cell, exchange_from_json, tallied
+from conformance.sdk_column import (
+    Said,
+    answer_label,
+    derived_base,
+    derived_cell,
+    exchange_from_json,
+    models_of,
+    tallied,
+)
 
 FEATURE = "clients"
 NODE_DIR = Path(__file__).parent / "node"
@@ -228,15 +236,12 @@ def is_derived(record: dict[str, Any]) -> bool:
 
 def node_records(records: Iterable[dict[str, Any]], read: Reader = read_with_node) -> list[dict[str, Any]]:
     """Two Node cells per (provider, model) among `records`, all their answers read in one batch."""
-    by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    for record in records:
-        if not is_derived(record):
-            by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
-    models = [(key, sorted(cells.values(), key=lambda cell: str(cell["probe"]))) for key, cells in by_model.items()]
+    models = models_of(records, read=lambda record: not is_derived(record))
     said = node_said([cell for _, cells in models for cell in cells], read)
+    per_cell = iter(() if isinstance(said, str) else said)
     out: list[dict[str, Any]] = []
     for key, cells in models:
-        mine = said if isinstance(said, str) else [said.pop(0) for _ in cells]
+        mine = said if isinstance(said, str) else [next(per_cell) for _ in cells]
         out += node_model_records(*key, cells, mine)
     return out
 

@@ -13,7 +13,7 @@ runs. Records of feature "sdk" are never inputs, so deriving twice gives the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,12 +49,16 @@ def sdk_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [derived for key, cells in models_of(records) for derived in model_records(*key, cells)]
 
 
-def models_of(records: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
-    """The cells the column reads, per (provider, model), in the order the models first appear; a model's cells
-    by probe, so what is derived does not depend on the order the cells finished in."""
+def models_of(
+    records: Iterable[dict[str, Any]], read: Callable[[dict[str, Any]], bool] | None = None
+) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
+    """The cells a column reads (`read`; by default every cell but this column's), per (provider, model), in
+    the order the models first appear; a model's cells by probe, so what is derived does not depend on the
+    order the cells finished in."""
     by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for record in records:
-        if record.get("feature") != FEATURE:  # a later record of a cell replaces an earlier one, as in the matrix
+        if read(record) if read is not None else record.get("feature") != FEATURE:
+            # a later record of a cell replaces an earlier one, as in the matrix
             by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
     return [(key, sorted(cells.values(), key=lambda cell: str(cell["probe"]))) for key, cells in by_model.items()]
 
