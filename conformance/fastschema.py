@@ -20,7 +20,9 @@ jsonschema's validator unchanged.
 from __future__ import annotations
 
 import functools
+import numbers
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -34,12 +36,14 @@ Keyword = Callable[[Validator, Any, Any, Any], Iterable[ValidationError] | None]
 
 _SCOPED = frozenset({"$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$schema"})
 _STOCK = jsonschema.Draft202012Validator.TYPE_CHECKER
-_PLAIN_TYPES: dict[str, Check] = {
-    "object": lambda x: isinstance(x, dict),
-    "array": lambda x: isinstance(x, list),
-    "string": lambda x: isinstance(x, str),
-    "boolean": lambda x: isinstance(x, bool),
-    "null": lambda x: x is None,
+_STOCK_TYPES = {  # the stock type checker's, inline: a JSON type test costs no call
+    "object": "isinstance({0}, dict)",
+    "array": "isinstance({0}, list)",
+    "string": "isinstance({0}, str)",
+    "boolean": "isinstance({0}, bool)",
+    "null": "{0} is None",
+    "number": "(isinstance({0}, _Number) and not isinstance({0}, bool))",
+    "integer": "(isinstance({0}, int) and not isinstance({0}, bool) or isinstance({0}, float) and {0}.is_integer())",
 }
 
 
@@ -71,31 +75,29 @@ def _defs_scoped(defs: Any) -> bool:
     return seen[1]
 
 
-def _all(checks: list[Check]) -> Check:
-    if not checks:
-        return _always
-    if len(checks) == 1:
-        return checks[0]
-
-    return lambda x: all(check(x) for check in checks)
-
-
 class _Predicates:
-    """Exact predicates for one root schema's subschemas and keywords, each compiled on first use."""
+    """Exact predicates for one root schema's subschemas and keywords, each compiled on first use.
+
+    A subschema becomes one generated Python function (a `def` per subschema, its keywords inline,
+    its children called by name), compiled with every subschema it reaches that is not compiled yet:
+    a walk through a valid Response is then a few calls per node, where a tree of closures made
+    several, and a generator, per keyword.
+    """
 
     def __init__(self, root: Validator, keywords: Mapping[str, Keyword]) -> None:
         self.root = root
         self.keywords = keywords  # jsonschema's own keyword functions
-        self._compiled: dict[int, tuple[Any, Check, dict[str, Check]]] = {}
+        self._compiled: dict[int, tuple[Any, Check]] = {}
+        self._named: dict[int, tuple[Any, str]] = {}
+        self._keywords: dict[tuple[int, str], tuple[Any, Check]] = {}
+        self._pending: list[dict[str, Any]] = []
+        self._tables: list[str] = []  # tables of child functions, assigned once every function is defined
+        self._compiling = threading.Lock()  # judges in threads share a validator: one compiles at a time
         self._targets: dict[str, Any] = {}
         self._tags: dict[int, tuple[Any, frozenset[str] | None]] = {}
         self._checker = type(root).TYPE_CHECKER
-        self._types = _PLAIN_TYPES if self._checker is _STOCK else {}
-        self.obj, self.arr, self.text = self.type_check("object"), self.type_check("array"), self.type_check("string")
-
-    def type_check(self, name: str) -> Check:
-        plain = self._types.get(name)
-        return plain if plain is not None else functools.partial(self.root.is_type, type=name)
+        self._stock = self._checker is _STOCK
+        self._space: dict[str, Any] = {"_always": _always, "_never": _never, "_Number": numbers.Number}
 
     def schema(self, schema: Any) -> Check:
         """Whether an instance is valid under the subschema."""
@@ -103,26 +105,72 @@ class _Predicates:
             return _always
         if schema is False:
             return _never
-        return self._entry(schema)[1]
+        entry = self._compiled.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            with self._compiling:
+                if self._compiled.get(id(schema), (None,))[0] is not schema:
+                    self._generate([], self.function(schema))
+                entry = self._compiled[id(schema)]
+        return entry[1]
 
     def keyword(self, schema: Any, name: str) -> Check:
         """Whether an instance satisfies one keyword of the subschema."""
-        return self._entry(schema)[2][name]
-
-    def _entry(self, schema: Any) -> tuple[Any, Check, dict[str, Check]]:
-        entry = self._compiled.get(id(schema))
+        key = (id(schema), name)
+        entry = self._keywords.get(key)
         if entry is None or entry[0] is not schema:
-            compiled = {k: self._compile(schema, k, v) for k, v in schema.items() if k in self.keywords}
-            entry = (schema, _all(list(compiled.values())), compiled)
-            self._compiled[id(schema)] = entry  # the schema is held too, so its id is never reused meanwhile
-        return entry
+            with self._compiling:
+                function = self._constant(None, "k")
+                lines = self._keyword(schema, name, schema[name])
+                self._generate([f"def {function}(x):", *_indented(lines), "    return True"], function)
+                entry = self._keywords[key] = (schema, self._space[function])  # held: its id stays its own
+        return entry[1]
 
-    def _compile(self, schema: dict[str, Any], name: str, value: Any) -> Check:
+    def function(self, schema: Any) -> str:
+        """The name of the subschema's generated function; one not made yet is queued for `_generate`."""
+        if schema is True:
+            return "_always"
+        if schema is False:
+            return "_never"
+        named = self._named.get(id(schema))
+        if named is None or named[0] is not schema:
+            named = self._named[id(schema)] = (schema, f"s{len(self._named)}")
+            self._pending.append(schema)
+        return named[1]
+
+    def _generate(self, source: list[str], name: str) -> None:
+        """Compile `source` together with every subschema function queued meanwhile."""
+        made: list[dict[str, Any]] = []
+        while self._pending:
+            schema = self._pending.pop()
+            made.append(schema)
+            keywords = sorted((k for k in schema if k in self.keywords), key=lambda k: _COST.get(k, 1))
+            lines = [line for key in keywords for line in self._keyword(schema, key, schema[key])]
+            source += [f"def {self._named[id(schema)][1]}(x):", *_indented(lines), "    return True"]
+        source += self._tables
+        self._tables = []
+        exec(compile("\n".join(source), f"<schema predicates {name}>", "exec"), self._space)
+        for schema in made:
+            self._compiled[id(schema)] = (schema, self._space[self._named[id(schema)][1]])
+
+    def _constant(self, value: Any, prefix: str = "c") -> str:
+        """A name in the generated code's namespace, holding `value`."""
+        name = f"{prefix}{len(self._space)}"
+        self._space[name] = value
+        return name
+
+    def _table(self, functions: str) -> str:
+        """A name for a dict or list of child functions (`functions` is its source), set once they exist."""
+        name = self._constant(None, "t")
+        self._tables.append(f"{name} = {functions}")
+        return name
+
+    def _keyword(self, schema: dict[str, Any], name: str, value: Any) -> list[str]:
+        """Statements that `return False` when `x` fails the keyword."""
         build = _BUILDERS.get(name)
         made = build(self, schema, value) if build is not None else None
         return made if made is not None else self._own(schema, name, value)
 
-    def _own(self, schema: dict[str, Any], name: str, value: Any) -> Check:
+    def _own(self, schema: dict[str, Any], name: str, value: Any) -> list[str]:
         """jsonschema's own function for the keyword: exact for any keyword, and as slow as jsonschema."""
         keyword = self.keywords[name]
 
@@ -130,14 +178,20 @@ class _Predicates:
             errors = keyword(self.root.evolve(schema=schema), value, instance, schema) or ()
             return next(iter(errors), None) is None
 
-        return check
+        return [f"if not {self._constant(check)}(x): return False"]
 
-    def _type(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def is_type(self, name: str, var: str = "x") -> str:
+        """An expression: whether `var` is of the JSON type, by the validator's type checker."""
+        plain = _STOCK_TYPES.get(name) if self._stock else None
+        if plain is not None:
+            return plain.format(var)
+        return f"{self._constant(functools.partial(self.root.is_type, type=name))}({var})"
+
+    def _type(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         names = value if isinstance(value, list) else [value]
         if not all(isinstance(n, str) and self._known(n) for n in names):
             return None  # an unknown type raises in jsonschema's function: let it
-        checks = [self.type_check(n) for n in names]
-        return checks[0] if len(checks) == 1 else lambda x: any(c(x) for c in checks)
+        return [f"if not ({' or '.join(self.is_type(n) for n in names) or 'False'}): return False"]
 
     def _known(self, name: str) -> bool:
         try:
@@ -146,75 +200,103 @@ class _Predicates:
             return False
         return True
 
-    def _properties(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _properties(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if not isinstance(value, dict):
             return None
-        children = [(name, self.schema(sub)) for name, sub in value.items()]
-        obj = self.obj
+        children = self._table("{" + ", ".join(f"{name!r}: {self.function(sub)}" for name, sub in value.items()) + "}")
+        return [
+            f"if {self.is_type('object')}:",
+            "    for k, v in x.items():",
+            f"        f = {children}.get(k)",
+            "        if f is not None and not f(v): return False",
+        ]
 
-        def check(instance: Any) -> bool:
-            return not obj(instance) or all(valid(instance[name]) for name, valid in children if name in instance)
-
-        return check
-
-    def _required(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _required(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if not isinstance(value, list):
             return None
-        obj = self.obj
-        return lambda x: not obj(x) or all(name in x for name in value)
+        names = self._constant(value)
+        return [f"if {self.is_type('object')}:", f"    for n in {names}:", "        if n not in x: return False"]
 
-    def _additionalProperties(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _additionalProperties(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if "patternProperties" in schema:
             return None
-        listed, obj = schema.get("properties", {}), self.obj
+        listed, obj = self._constant(schema.get("properties", {})), self.is_type("object")
         if isinstance(value, dict):
-            valid = self.schema(value)
-            return lambda x: not obj(x) or all(valid(x[k]) for k in x if k not in listed)
+            valid = self.function(value)
+            return [
+                f"if {obj}:",
+                "    for k, v in x.items():",
+                f"        if k not in {listed} and not {valid}(v): return False",
+            ]
         if value:
-            return _always
-        return lambda x: not obj(x) or all(k in listed for k in x)
+            return []
+        return [f"if {obj}:", "    for k in x:", f"        if k not in {listed}: return False"]
 
-    def _items(self, schema: dict[str, Any], value: Any) -> Check | None:
-        prefix, arr = len(schema.get("prefixItems", [])), self.arr
+    def _items(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        prefix, arr = len(schema.get("prefixItems", [])), self.is_type("array")
         if value is False:
-            return lambda x: not arr(x) or len(x) <= prefix
-        valid = self.schema(value)
-        return lambda x: not arr(x) or all(valid(item) for item in x[prefix:])
+            return [f"if {arr} and len(x) > {prefix}: return False"]
+        valid = self.function(value)
+        rest = f"x[{prefix}:]" if prefix else "x"
+        return [f"if {arr}:", f"    for v in {rest}:", f"        if not {valid}(v): return False"]
 
-    def _prefixItems(self, schema: dict[str, Any], value: Any) -> Check | None:
-        checks, arr = [self.schema(sub) for sub in value], self.arr
-        return lambda x: not arr(x) or all(c(item) for c, item in zip(checks, x, strict=False))
+    def _prefixItems(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        checks = self._table("[" + ", ".join(self.function(sub) for sub in value) + "]")
+        return [
+            f"if {self.is_type('array')}:",
+            f"    for f, v in zip({checks}, x):",
+            "        if not f(v): return False",
+        ]
 
-    def _allOf(self, schema: dict[str, Any], value: Any) -> Check | None:
-        return _all([self.schema(sub) for sub in value])
+    def _allOf(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return [f"if not {self.function(sub)}(x): return False" for sub in value]
 
-    def _anyOf(self, schema: dict[str, Any], value: Any) -> Check | None:
-        checks = [self.schema(sub) for sub in value]
-        return lambda x: any(c(x) for c in checks)
+    def _anyOf(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        if not isinstance(value, list):
+            return None
+        return [
+            f"for f in {self._members(value)}:",
+            "    if f(x): break",
+            "else:",
+            "    return False",
+        ]
 
-    def _oneOf(self, schema: dict[str, Any], value: Any) -> Check | None:
-        checks = [self.schema(sub) for sub in value]
+    def _oneOf(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        if not isinstance(value, list):
+            return None
+        return [
+            "valid = 0",
+            f"for f in {self._members(value)}:",
+            "    if f(x):",
+            "        valid += 1",
+            "        if valid > 1: return False",
+            "if valid != 1: return False",
+        ]
 
-        def check(instance: Any) -> bool:
-            valid = 0
-            for c in checks:
-                if c(instance):
-                    valid += 1
-                    if valid > 1:
-                        return False
-            return valid == 1
+    def _members(self, members: list[Any]) -> str:
+        """An expression: the union's members that `x` may satisfy, in order. An object whose `type` is a
+        string cannot satisfy a member pinning `type` to other values (`tags`): a tagged union of tens of
+        output item shapes tries the one its `type` names (and any member pinning nothing)."""
+        functions = [self.function(m) for m in members]
+        every = self._table(f"[{', '.join(functions)}]")
+        tags = [self.tags(m) for m in members]
+        if sum(t is not None for t in tags) < 2:
+            return every
+        pinned = sorted({name for t in tags if t is not None for name in t})
+        by_tag = {n: [f for f, t in zip(functions, tags, strict=True) if t is None or n in t] for n in pinned}
+        table = self._table("{" + ", ".join(f"{n!r}: [{', '.join(fs)}]" for n, fs in by_tag.items()) + "}")
+        rest = self._table(f"[{', '.join(f for f, t in zip(functions, tags, strict=True) if t is None)}]")
+        tagged = "isinstance(x, dict) and isinstance(x.get('type'), str)"
+        return f"({table}.get(x['type'], {rest}) if {tagged} else {every})"
 
-        return check
+    def _not(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return [f"if {self.function(value)}(x): return False"]
 
-    def _not(self, schema: dict[str, Any], value: Any) -> Check | None:
-        valid = self.schema(value)
-        return lambda x: not valid(x)
-
-    def _ref(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _ref(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         target = self.target(value)
         if target is None:
             return None
-        return lambda x: self.schema(target)(x)  # compiled when first met: a $ref may lead back here
+        return [f"if not {self.function(target)}(x): return False"]
 
     def tags(self, member: Any) -> frozenset[str] | None:
         """The values a union member allows in an object's `type` field (`const` or `enum` of strings, behind
@@ -267,54 +349,73 @@ class _Predicates:
                 return None
         return node if isinstance(node, dict | bool) else None
 
-    def _enum(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _enum(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if not isinstance(value, list):
             return None
-        texts = frozenset(v for v in value if isinstance(v, str))
+        texts = self._constant(frozenset(v for v in value if isinstance(v, str)))
         null = any(v is None for v in value)
-        own = self._own(schema, "enum", value)
-        return lambda x: x in texts if isinstance(x, str) else null if x is None else own(x)
+        return [
+            "if isinstance(x, str):",
+            f"    if x not in {texts}: return False",
+            *(["elif x is None:", "    pass"] if null else ["elif x is None:", "    return False"]),
+            *["else:", *_indented(self._own(schema, "enum", value))],
+        ]
 
-    def _const(self, schema: dict[str, Any], value: Any) -> Check | None:
-        own = self._own(schema, "const", value)
-        return lambda x: x == value if isinstance(x, str) else value is None if x is None else own(x)
+    def _const(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        same = self._constant(value)
+        return [
+            "if isinstance(x, str):",
+            f"    if x != {same}: return False",
+            "elif x is None:",
+            f"    if {same} is not None: return False",
+            *["else:", *_indented(self._own(schema, "const", value))],
+        ]
 
-    def _format(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _format(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         formats: jsonschema.FormatChecker | None = getattr(self.root, "format_checker", None)
-        return _always if formats is None else lambda x: formats.conforms(x, value)
+        if formats is None:
+            return []
+        return [f"if not {self._constant(formats.conforms)}(x, {self._constant(value)}): return False"]
 
-    def _minLength(self, schema: dict[str, Any], value: Any) -> Check | None:
-        text = self.text
-        return lambda x: not (text(x) and len(x) < value)
+    def _bound(self, kind: str, value: Any, test: str) -> list[str]:
+        """`len(x)` or `x` against a bound, for instances of one JSON type."""
+        return [f"if {self.is_type(kind)} and {test.format('x')} {self._constant(value)}: return False"]
 
-    def _maxLength(self, schema: dict[str, Any], value: Any) -> Check | None:
-        text = self.text
-        return lambda x: not (text(x) and len(x) > value)
+    def _minLength(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return self._bound("string", value, "len({}) <")
 
-    def _minItems(self, schema: dict[str, Any], value: Any) -> Check | None:
-        arr = self.arr
-        return lambda x: not (arr(x) and len(x) < value)
+    def _maxLength(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return self._bound("string", value, "len({}) >")
 
-    def _maxItems(self, schema: dict[str, Any], value: Any) -> Check | None:
-        arr = self.arr
-        return lambda x: not (arr(x) and len(x) > value)
+    def _minItems(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return self._bound("array", value, "len({}) <")
 
-    def _minimum(self, schema: dict[str, Any], value: Any) -> Check | None:
-        number = self.type_check("number")
-        return lambda x: not (number(x) and x < value)
+    def _maxItems(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return self._bound("array", value, "len({}) >")
 
-    def _maximum(self, schema: dict[str, Any], value: Any) -> Check | None:
-        number = self.type_check("number")
-        return lambda x: not (number(x) and x > value)
+    def _minimum(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return self._bound("number", value, "{} <")
 
-    def _pattern(self, schema: dict[str, Any], value: Any) -> Check | None:
+    def _maximum(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        return self._bound("number", value, "{} >")
+
+    def _pattern(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if not isinstance(value, str):
             return None
-        search, text = re.compile(value).search, self.text
-        return lambda x: not text(x) or search(x) is not None
+        search = self._constant(re.compile(value).search)
+        return [f"if {self.is_type('string')} and {search}(x) is None: return False"]
 
 
-_BUILDERS: dict[str, Callable[[_Predicates, dict[str, Any], Any], Check | None]] = {
+_COST = {"type": 0, "const": 0, "enum": 0, "required": 0, "properties": 2, "items": 2, "additionalProperties": 2}
+"""A schema's keywords are tested cheapest first (all must hold, so the order changes no answer): a union
+member fails on its `type` or `required` before its properties are walked."""
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+_BUILDERS: dict[str, Callable[[_Predicates, dict[str, Any], Any], list[str] | None]] = {
     "type": _Predicates._type,
     "properties": _Predicates._properties,
     "required": _Predicates._required,

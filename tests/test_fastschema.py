@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jsonschema
@@ -169,3 +171,19 @@ def recorded_responses() -> list[dict[str, Any]]:
             if isinstance(body, dict) and body.get("object") == "response":
                 found.append(body)
     return found
+
+
+def test_threads_sharing_a_fresh_validator_compile_it_once_each_part() -> None:
+    """Judges in threads share a validator: parts compiled on first use must not race."""
+    body = conformant_response()
+    del body["id"]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(5):
+            fast = skipping_validator(openapi._validator("Response").schema)
+            with ThreadPoolExecutor(8) as pool:
+                seen = list(pool.map(lambda v: tree(v.iter_errors(body), contexts=False), [fast] * 16))
+            assert all(s == seen[0] for s in seen) and seen[0], "every thread sees the same errors"
+    finally:
+        sys.setswitchinterval(switching)
