@@ -18,16 +18,14 @@ once the pool is broken (a worker killed); a cell never fails for where it was j
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from types import FrameType
 
 from conformance import pool
 from conformance.evidence import Exchange, Finding, Status
 from conformance.probes import BY_ID, Probe
-from conformance.runner import judge, too_long
+from conformance.runner import judge_by_timer, judged_by_timer
 
 Verdict = tuple[Status, list[Finding]]
 
@@ -64,28 +62,13 @@ class Judges:
         pool.stop_workers(self._processes)
 
 
-class _OverBudget(BaseException):
-    """Raised into a judge by the worker's timer; a BaseException, so no check's own handler takes it."""
-
-
 def _started() -> None:
     """A worker ends a judge past its budget by a timer signal, and leaves Ctrl-C to the run."""
     pool.leave_interrupts()
-    signal.signal(signal.SIGALRM, _over_budget)
-
-
-def _over_budget(signum: int, frame: FrameType | None) -> None:
-    raise _OverBudget
+    judge_by_timer()
 
 
 def _judge(
     probe_id: str, exchanges: list[Exchange], semantic: bool, refused: list[Finding], budget_s: float
 ) -> Verdict:
-    try:
-        signal.setitimer(signal.ITIMER_REAL, budget_s)
-        try:
-            return judge(BY_ID[probe_id], exchanges, semantic, refused)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _OverBudget:
-        return too_long(exchanges, budget_s)
+    return judged_by_timer(BY_ID[probe_id], exchanges, semantic, refused, budget_s)

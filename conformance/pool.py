@@ -48,14 +48,19 @@ def _run(task: Any) -> Any:
 
 
 def in_order(
-    work: Callable[[Task], Result], tasks: Sequence[Task], workers: int, warm_first: bool = False
+    work: Callable[[Task], Result],
+    tasks: Sequence[Task],
+    workers: int,
+    warm_first: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> Iterator[Result]:
     """`work` of each task, in the tasks' order, computed by `workers` forked processes (1: in this one).
 
     `warm_first` runs the first task in this process, before the fork, so that what it loads once
     the workers inherit instead of each loading it again; what it loads then stays in this process
     too, so it is for what this process holds anyway. `work` is not pickled: the workers inherit it,
-    so it may close over anything. An exception in a task reaches the caller, and the workers are stopped.
+    so it may close over anything. Each worker calls `started` first, if given (never this process).
+    An exception in a task reaches the caller, and the workers are stopped.
     """
     if workers <= 1 or len(tasks) < MIN_TASKS:
         yield from map(work, tasks)
@@ -66,7 +71,9 @@ def in_order(
     _WORK.append(work)
     others = set(multiprocessing.active_children())  # processes this pool must leave alone
     fork = multiprocessing.get_context("fork")
-    executor = ProcessPoolExecutor(min(workers, len(tasks) - done_here), mp_context=fork, initializer=leave_interrupts)
+    executor = ProcessPoolExecutor(
+        min(workers, len(tasks) - done_here), mp_context=fork, initializer=_worker_started, initargs=(started,)
+    )
     finished = False
     try:
         # a worker that dies (killed, out of memory) is BrokenProcessPool here, where a Pool would wait for ever
@@ -94,6 +101,12 @@ def stop_workers(processes: Sequence[BaseProcess] | None = None, besides: Collec
             child.terminate()
         for child in alive:
             child.join(POLL_S)
+
+
+def _worker_started(started: Callable[[], None] | None) -> None:
+    leave_interrupts()
+    if started is not None:
+        started()
 
 
 def leave_interrupts() -> None:

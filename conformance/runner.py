@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 import traceback
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -333,7 +335,8 @@ def judge_within(
     """`judge`, given at most `budget_s` of wall time, so a cell ends within its timeout plus the budget.
 
     Judging runs in one of `judges`' processes when given (a large live run), which keep the budget
-    themselves (conformance.judging), else in a thread that is waited for; past the budget the cell is
+    themselves (conformance.judging); in the main thread of a process that keeps it with a timer (a
+    pooled replay's worker, `judge_by_timer`); else in a thread that is waited for. Past the budget the cell is
     ERROR (`harness.judge_time`), and a thread's judging, whose inputs the read caps bound, finishes
     unobserved. A thread's clock starts once a core is free for it (`JUDGES`); schema validators are
     built first, outside the clock: a once-per-process cost.
@@ -345,8 +348,44 @@ def judge_within(
             return verdict.result(timeout=PATIENCE_S)
         except (BrokenProcessPool, TimeoutError):  # a worker died, or the queue stalled: judged here from now on
             judges.broke()
+    if _TIMED and threading.current_thread() is threading.main_thread():
+        return judged_by_timer(probe, exchanges, semantic, refused, budget_s)
     with JUDGES:
         return _judged_in_thread(probe, exchanges, semantic, refused, budget_s)
+
+
+_TIMED: list[bool] = []  # set in a worker process that keeps judging budgets with its timer (`judge_by_timer`)
+
+
+class _OverBudget(BaseException):
+    """Raised into a judge by the process's timer; a BaseException, so no check's own handler takes it."""
+
+
+def _over_budget(signum: int, frame: FrameType | None) -> None:
+    raise _OverBudget
+
+
+def judge_by_timer() -> None:
+    """In a worker process of the suite's own (a replay's or judging's), whose main thread runs the cells: its
+    judges run in that thread, stopped past their budget by a timer signal. A thread per judge, waited for,
+    cost about a millisecond per cell, and a judge past its budget ran on unobserved."""
+    signal.signal(signal.SIGALRM, _over_budget)
+    _TIMED.append(True)
+
+
+def judged_by_timer(
+    probe: Probe, exchanges: list[Exchange], semantic: bool, refused: list[Finding], budget_s: float
+) -> tuple[Status, list[Finding]]:
+    """`judge` in this thread (the main one, in a `judge_by_timer` process), ERROR past `budget_s`."""
+    warm_validators()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, budget_s)
+        try:
+            return judge(probe, exchanges, semantic, refused)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _OverBudget:
+        return too_long(exchanges, budget_s)
 
 
 def _judged_in_thread(

@@ -39,7 +39,15 @@ from conformance.results import (
     set_aside_torn_tail,
     write_file_atomic,
 )
-from conformance.runner import CellResult, Target, TransportFactory, internal_finding, run_cell, warm_validators
+from conformance.runner import (
+    CellResult,
+    Target,
+    TransportFactory,
+    internal_finding,
+    judge_by_timer,
+    run_cell,
+    warm_validators,
+)
 from conformance.schedule import Deadline, over_budget, run_groups
 from conformance.transports import RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path
@@ -163,7 +171,7 @@ class Session:
             return lines, _derived_from([record for _, record, _ in cells])
 
         ready: dict[Key, Derived] = {}
-        for lines, derived in pool.in_order(replay, range(len(models)), workers):
+        for lines, derived in pool.in_order(replay, range(len(models)), workers, started=judge_by_timer):
             with writer.batch():
                 for result, line in lines:
                     emit(result, line)

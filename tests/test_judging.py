@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance import derived, judging, node_column, pool, runner, session
+from conformance import derived, node_column, pool, runner, session
 from conformance.bench import Scenario, bench
 from conformance.derived import Derived, Deriver, derived_records, fingerprint
 from conformance.evidence import Exchange, Status
@@ -222,7 +222,7 @@ def test_what_a_judge_raises_in_a_worker_reaches_the_cell(
     def broken(*args: Any) -> Any:
         raise RuntimeError("a check's bug")
 
-    monkeypatch.setattr(judging, "judge", broken)  # before the fork, so the worker has it
+    monkeypatch.setattr(runner, "judge", broken)  # before the fork, so the worker has it
     record = replayed[0]
     judges = Judges(1)
     try:

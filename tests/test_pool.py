@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance import pool
+from conformance import pool, runner
 from conformance.derived import derived_records
 from conformance.node_column import node_records
 from conformance.paths import cassettes_dir
@@ -116,7 +116,7 @@ def test_derived_cells_read_in_workers_are_those_read_in_process(
 
 CTRL_C = """
 import sys, time
-from conformance import pool
+from conformance import pool, runner
 
 def slow(n):
     time.sleep(60 if n == 0 else 0)  # one worker busy, the other idle
@@ -162,3 +162,46 @@ def test_a_stopped_pool_leaves_the_other_processes_alone() -> None:
     finally:
         other.terminate()
         other.join()
+
+
+def test_a_pooled_replays_workers_judge_in_their_own_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread per judge cost about a millisecond per cell: the workers keep the budget with a timer."""
+
+    def no_thread(*args: Any) -> Any:
+        raise AssertionError("judged in a thread")
+
+    probes = tuple(p for p in PROBES if p.feature == "core")
+    monkeypatch.setattr(pool, "MIN_ITEMS", 1)
+    monkeypatch.setattr(runner, "_judged_in_thread", no_thread)  # before the fork: the workers inherit it
+    Session(tmp_path, jobs=2).run(replay_plans(cassettes_dir(), probes=probes))
+    lines = _lines(tmp_path)
+    assert lines and not [line for line in lines if "judged in a thread" in json.dumps(line)]
+
+
+def test_a_timed_judge_past_its_budget_is_stopped_and_the_next_one_is_judged() -> None:
+    """In a forked process, as a replay's worker judges: a judge stuck past the budget is the cell's ERROR."""
+    probe = next(p for p in PROBES if p.feature == "core")
+
+    def child(results: Any) -> None:
+        runner.judge_by_timer()
+        real = runner.judge
+
+        def stuck(*args: Any) -> Any:
+            while True:
+                pass
+
+        runner.judge = stuck
+        status, findings = runner.judge_within(probe, [], True, [], budget_s=0.2)
+        runner.judge = real
+        results.put((status.value, findings[0].rule, runner.judge_within(probe, [], True, [])[0].value))
+
+    fork = multiprocessing.get_context("fork")
+    results = fork.Queue()
+    process = fork.Process(target=child, args=(results,))
+    process.start()
+    try:
+        status, rule, after = results.get(timeout=30)
+    finally:
+        process.join(5)
+    assert (status, rule) == ("ERROR", "harness.judge_time")
+    assert after == runner.judge(probe, [], True, [])[0].value
