@@ -32,7 +32,7 @@ from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.openapi import stricter_problems
 from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub, scrub_across
-from conformance.schemas import build_all
+from conformance.schemas import build_all, built_once
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
@@ -419,8 +419,12 @@ def too_long(exchanges: list[Exchange], budget_s: float) -> tuple[Status, list[F
     ]
 
 
+@built_once
 def warm_validators() -> None:
-    """Build every schema validator a judge uses, once per process: the SDK's and the reference's."""
+    """Build every schema validator a judge uses, once per process: the SDK's and the reference's.
+
+    Every judge calls it, so it is cached: validating `{}` against the reference each time cost a judge
+    about a millisecond."""
     build_all()
     stricter_problems({})
 
