@@ -152,6 +152,9 @@ class _Predicates:
         for schema in made:
             self._compiled[id(schema)] = (schema, self._space[self._named[id(schema)][1]])
 
+    def bind(self, name: str, value: Any) -> None:
+        self._space[name] = value
+
     def _constant(self, value: Any, prefix: str = "c") -> str:
         """A name in the generated code's namespace, holding `value`."""
         name = f"{prefix}{len(self._space)}"
@@ -293,10 +296,17 @@ class _Predicates:
         return [f"if {self.function(value)}(x): return False"]
 
     def _ref(self, schema: dict[str, Any], value: Any) -> list[str] | None:
+        """A target not compiled yet is compiled when first reached (`_Lazy`): a validator per event type
+        reaches the whole Response through its `$defs`, and most never walk there."""
         target = self.target(value)
         if target is None:
             return None
-        return [f"if not {self.function(target)}(x): return False"]
+        named = self._named.get(id(target))
+        if target is True or target is False or (named is not None and named[0] is target):
+            return [f"if not {self.function(target)}(x): return False"]
+        lazy = self._constant(None, "r")
+        self._space[lazy] = _Lazy(self, target, lazy)
+        return [f"if not {lazy}(x): return False"]
 
     def tags(self, member: Any) -> frozenset[str] | None:
         """The values a union member allows in an object's `type` field (`const` or `enum` of strings, behind
@@ -404,6 +414,21 @@ class _Predicates:
             return None
         search = self._constant(re.compile(value).search)
         return [f"if {self.is_type('string')} and {search}(x) is None: return False"]
+
+
+class _Lazy:
+    """A `$ref` target's predicate, compiled at its first call; the name the generated code calls it by is
+    then bound to the compiled function, so later calls go straight to it."""
+
+    __slots__ = ("name", "predicates", "target")
+
+    def __init__(self, predicates: _Predicates, target: Any, name: str) -> None:
+        self.predicates, self.target, self.name = predicates, target, name
+
+    def __call__(self, instance: Any) -> bool:
+        compiled = self.predicates.schema(self.target)
+        self.predicates.bind(self.name, compiled)
+        return compiled(instance)
 
 
 _COST = {"type": 0, "const": 0, "enum": 0, "required": 0, "properties": 2, "items": 2, "additionalProperties": 2}
