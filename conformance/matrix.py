@@ -81,6 +81,8 @@ def _timing(exchange: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_matrix(matrix: dict[str, Any], out_dir: Path) -> Path:
+    """Compact: an indented dump goes through json's pure-Python encoder, about 0.9 s for 4,000 cells
+    against 0.1 s in C, and the file is a third larger; `python -m json.tool` indents it for reading."""
     path = out_dir / "matrix.json"
-    path.write_text(json.dumps(matrix, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(matrix, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
     return path
