@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from conformance import pool
 from conformance.checks.sdk import RecordedSDK
-from conformance.node_column import NodeReader, node_asked, node_model_records, node_records
+from conformance.node_column import NodeReader, node_asked, node_model_records, node_records, node_records_asked
 from conformance.sdk_column import Said, cell_reads, model_records, models_of
 
 Key = tuple[str, str]  # (provider, model)
@@ -59,11 +59,12 @@ def still_true(ready: Mapping[Key, Derived], records: Sequence[dict[str, Any]]) 
 
 def derive_model(records: Sequence[dict[str, Any]]) -> dict[Key, Derived]:
     """The derived records of the models among `records` (usually one), their Node answers read by this
-    process's node, which is kept for the next call."""
-    return {
-        key: Derived(fingerprint(cells), model_records(*key, cells), node_records(cells, read=_node()))
-        for key, cells in models_of(records)
-    }
+    process's node, which is kept for the next call, while the Python SDK reads them here."""
+    derived: dict[Key, Derived] = {}
+    for key, cells in models_of(records):
+        node = node_records_asked(cells, _node().ask)
+        derived[key] = Derived(fingerprint(cells), model_records(*key, cells), node())
+    return derived
 
 
 def read_cell(record: dict[str, Any]) -> tuple[list[Said], list[Said] | str]:
