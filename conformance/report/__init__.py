@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.records import SCHEMAS, MatrixCell
-from conformance.report.data import Key, inline_exchanges
+from conformance.report.data import Key, Report, inline_exchanges
 from conformance.report.evidence import Exchanges
 from conformance.report.html import render_html, write_html
 from conformance.report.junit import render_junit
@@ -38,11 +38,11 @@ def write_reports(
     out_dir.mkdir(parents=True, exist_ok=True)
     exchanges = None if records is None else _exchanges_by_cell(records)
 
-    def summary() -> list[Path]:
-        return [_write(out_dir / "summary.md", render_markdown(matrix, baseline))]
+    def summary(report: Report) -> list[Path]:
+        return [_write(out_dir / "summary.md", render_markdown(matrix, baseline, report))]
 
-    def junit() -> list[Path]:
-        return [_write(out_dir / "junit.xml", render_junit(matrix))]
+    def junit(report: Report) -> list[Path]:
+        return [_write(out_dir / "junit.xml", render_junit(matrix, report))]
 
     return write_html(matrix, out_dir, baseline, history, exchanges, also=(summary, junit))
 

@@ -100,12 +100,13 @@ def write_html(
     baseline: Mapping[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
     exchanges: Exchanges | None = None,
-    also: Sequence[Callable[[], list[Path]]] = (),
+    also: Sequence[Callable[[Report], list[Path]]] = (),
 ) -> list[Path]:
     """matrix.html, a page per model and per probe, and one evidence script per row; returns what it wrote.
 
     `exchanges` gives a cell's recorded exchanges (from results.jsonl); by default, those the matrix carries.
-    A catalog's pages are written by forked workers, on every core, and so are the files `also` writes.
+    A catalog's pages are written by forked workers, on every core, and so are the files `also` writes
+    (each given the matrix as read here, once).
     """
     site = _Site(read_matrix(matrix), view.changes(matrix, baseline), baseline, history or [])
     probes = [(group, probe) for group in site.grid for probe in group.probes]
@@ -124,7 +125,7 @@ def write_html(
         if task <= len(site.rows) + len(probes):
             group, probe = probes[task - 1 - len(site.rows)]
             return [_write(out_dir / probe_page(probe.id), site.probe_page(group, probe))]
-        return also[task - 1 - len(site.rows) - len(probes)]()
+        return also[task - 1 - len(site.rows) - len(probes)](site.report)
 
     tasks = range(1 + len(site.rows) + len(probes) + len(also))
     workers = pool.processes(len(site.rows), len(site.report.cells))

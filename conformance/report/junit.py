@@ -29,9 +29,10 @@ COUNTERS = {"failure": "failures", "error": "errors", "skipped": "skipped"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def render_junit(matrix: Mapping[str, Any]) -> str:
-    """The whole document as text; it always parses, whatever bytes a server sent."""
-    report = read_matrix(matrix)
+def render_junit(matrix: Mapping[str, Any], report: Report | None = None) -> str:
+    """The whole document as text; it always parses, whatever bytes a server sent. `report` is the matrix
+    already read, when the caller has it."""
+    report = report if report is not None else read_matrix(matrix)
     root = ET.Element("testsuites", name="conformance")
     by_provider: dict[str, list[MatrixCell]] = {}
     for cell in report.cells.values():

@@ -31,8 +31,11 @@ def escape(text: Any) -> str:
     return "".join(c if c.isprintable() or c == " " else " " for c in str(text).translate(_ESCAPES))
 
 
-def render_markdown(matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
-    report = read_matrix(matrix)
+def render_markdown(
+    matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None = None, report: Report | None = None
+) -> str:
+    """summary.md; `report` is the matrix already read, when the caller has it."""
+    report = report if report is not None else read_matrix(matrix)
     lines = [_title(report), "", _facts(report), "", *_table(report), "", _legend(), ""]
     lines += [*_reasons(report), "", _totals(report)]
     if baseline is not None:
