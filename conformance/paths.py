@@ -67,13 +67,15 @@ def decode_name(encoded: str) -> str:
 
 
 def contained(root: Path, *names: str) -> Path:
-    """root/names..., refusing any existing component that is a symlink leading out of root."""
+    """root/names..., refusing any existing component that is a symlink leading out of root.
+
+    Root is resolved only once a symlink is met: a replay asks for every cell's cassette, and resolving
+    is a system call per component."""
     path = root.joinpath(*names)
-    base = root.resolve()
     probe = root
     for name in names:
         probe = probe / name
-        if probe.is_symlink() and not probe.resolve().is_relative_to(base):
+        if probe.is_symlink() and not probe.resolve().is_relative_to(root.resolve()):
             raise UnsafeName(f"{probe} is a symlink out of {root}; refusing to follow it")
     return path
 
