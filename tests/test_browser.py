@@ -24,7 +24,7 @@ from conformance.report.html import cell_anchor
 from conformance.report.view import CAPABILITIES, KNOWN, number
 from tests.browser import REQUIRE_ENV, Browser, find_chromium
 from tests.replayed import replayed_run
-from tests.test_report import _cell, _matrix
+from tests.test_report import _cell, _exchange, _matrix, _site
 
 WIDTH, HEIGHT = 1440, 900
 
@@ -265,3 +265,23 @@ def test_the_replayed_report_of_every_group_fits_a_1440_px_screen(
         {c["feature"] for c in matrix["cells"]}
     )
     assert browser.eval("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
+
+
+def test_evidence_lays_json_out_keeping_every_token_as_sent(browser: Browser, tmp_path: Path) -> None:
+    """Laid out when shown: a re-serialisation would turn 1.0e2 into 100 and merge the duplicate key."""
+    sent = '{"n": 1.0e2, "a": 1, "a": [], "s": "x,:{}", "o": {"k": [true, null]}}'
+    cells = [_cell("core.a", "FAIL", exchanges=[_exchange(body=sent)]), _cell("core.b", "FAIL")]
+    cells[1]["exchanges"][0]["request"]["body"] = '{"cut": "short'
+    _site(_matrix(cells), tmp_path)
+    shown = []
+    for probe in ("core.a", "core.b"):
+        browser.open((tmp_path / "matrix.html").as_uri())
+        browser.click(".exp[data-g='0']")
+        browser.click(f"#matrix tbody tr:nth-child(1) td.pc[data-p='{probe}']")
+        _wait_for_evidence(browser)
+        shown.append(browser.eval("Array.from(document.querySelectorAll('#panel-body pre'), (n) => n.textContent)"))
+    request, response = shown[0]
+    assert request == '{\n  "model": "m",\n  "input": "Say hello."\n}'
+    laid = ["{", '  "n": 1.0e2,', '  "a": 1,', '  "a": [],', '  "s": "x,:{}",', '  "o": {', '    "k": [']
+    assert response.splitlines() == [*laid, "      true,", "      null", "    ]", "  }", "}"]
+    assert shown[1][0] == '{"cut": "short', "text that is not JSON is shown as it is"

@@ -1,4 +1,4 @@
-"""A cell's evidence as the page shows it: bounded, pretty-printed as sent, and safe inside a script.
+"""A cell's evidence as the page shows it: bounded, as sent (the page lays JSON out), and safe inside a script.
 
 Each row's evidence is a sidecar script, `evidence/<row>.js`, that the page loads when a cell opens (a
 `<script src>` works from `file://`, where `fetch` does not). The page turns it into DOM nodes with
@@ -8,13 +8,11 @@ Each row's evidence is a sidecar script, `evidence/<row>.js`, that the page load
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup
 
-from conformance import safejson
 from conformance.diff import Change
 from conformance.records import MatrixCell
 from conformance.report.data import inline_exchanges, ms
@@ -23,7 +21,6 @@ BODY_LIMIT = 20_000
 EVENT_LIMIT = 200
 HEADER_LIMIT = 2_000
 EVIDENCE_CALLBACK = "conformanceEvidence"
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -85,44 +82,13 @@ def _headers(headers: Any) -> list[list[str]]:
 
 
 def _body(name: str, body: Any, length: Any = None) -> dict[str, str]:
-    """The text to show, pretty-printed when it is JSON, clipped with a `<name>_note` when it is huge."""
+    """The text as sent, clipped with a `<name>_note` when it is huge. The page lays JSON out when it shows
+    it (matrix.js `laidOut`): indented here, it was half of the evidence files' CPU and a tenth of their size."""
     text = "" if body is None else str(body)
-    shown, note = _clip(_pretty(text), BODY_LIMIT)
+    shown, note = _clip(text, BODY_LIMIT)
     if isinstance(length, int) and not isinstance(length, bool) and length > len(text):
         note = f"truncated: showing the first {len(shown):,} of {length:,} characters (the cassette has all of them)"
     return {name: shown, f"{name}_note": note} if note else {name: shown}
-
-
-def _pretty(text: str) -> str:
-    """Re-indent a JSON object or array, keeping every token as sent; other text is shown as is."""
-    if len(text) > BODY_LIMIT or not text.lstrip().startswith(("{", "[")):
-        return text
-    try:
-        safejson.loads(text)
-    except ValueError:
-        return text
-    return _reindent(_TOKEN.findall(text))
-
-
-def _reindent(tokens: list[str]) -> str:
-    """Layout only: a re-dump would turn 1.0e2 into 100.0 and merge duplicate keys, which is evidence."""
-    out: list[str] = []
-    depth = 0
-    for i, token in enumerate(tokens):
-        if token in ("}", "]"):
-            depth -= 1
-            if tokens[i - 1] not in ("{", "["):
-                out.append("\n" + "  " * depth)
-        out.append(token)
-        if token in ("{", "["):
-            depth += 1
-            if tokens[i + 1] not in ("}", "]"):
-                out.append("\n" + "  " * depth)
-        elif token == ",":
-            out.append("\n" + "  " * depth)
-        elif token == ":":
-            out.append(" ")
-    return "".join(out)
 
 
 def _clip(text: str, limit: int) -> tuple[str, str | None]:

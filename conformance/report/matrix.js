@@ -167,7 +167,36 @@
   }
 
   function bodyOf(title, text, note) {
-    return [el("h4", null, title, text ? "" : " (empty)"), text ? el("pre", null, text) : null, note ? el("p", "note", note) : null];
+    return [el("h4", null, title, text ? "" : " (empty)"), text ? el("pre", null, laidOut(text)) : null, note ? el("p", "note", note) : null];
+  }
+
+  const TOKEN = /"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+/g;
+
+  // JSON laid out one value per line, every token as sent: a re-serialisation would turn 1.0e2 into 100
+  // and merge duplicate keys, which is evidence. Any other text (or JSON cut short) is shown as is.
+  function laidOut(text) {
+    const head = text.trimStart()[0];
+    if (head !== "{" && head !== "[") return text;
+    try { JSON.parse(text); } catch (e) { return text; }
+    const tokens = text.match(TOKEN) || [];
+    const out = [];
+    let depth = 0;
+    tokens.forEach((token, i) => {
+      if (token === "}" || token === "]") {
+        depth -= 1;
+        if (tokens[i - 1] !== "{" && tokens[i - 1] !== "[") out.push("\n" + "  ".repeat(depth));
+      }
+      out.push(token);
+      if (token === "{" || token === "[") {
+        depth += 1;
+        if (tokens[i + 1] !== "}" && tokens[i + 1] !== "]") out.push("\n" + "  ".repeat(depth));
+      } else if (token === ",") {
+        out.push("\n" + "  ".repeat(depth));
+      } else if (token === ":") {
+        out.push(" ");
+      }
+    });
+    return out.join("");
   }
 
   function events(x) {
