@@ -387,27 +387,10 @@ class _Predicates:
             return []
         return [f"if not {self._constant(formats.conforms)}(x, {self._constant(value)}): return False"]
 
-    def _bound(self, kind: str, value: Any, test: str) -> list[str]:
-        """`len(x)` or `x` against a bound, for instances of one JSON type."""
+    def _bound(self, schema: dict[str, Any], value: Any, name: str) -> list[str]:
+        """`len(x)` or `x` against the keyword's bound, for instances of the JSON type it applies to."""
+        kind, test = _BOUNDS[name]
         return [f"if {self.is_type(kind)} and {test.format('x')} {self._constant(value)}: return False"]
-
-    def _minLength(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        return self._bound("string", value, "len({}) <")
-
-    def _maxLength(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        return self._bound("string", value, "len({}) >")
-
-    def _minItems(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        return self._bound("array", value, "len({}) <")
-
-    def _maxItems(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        return self._bound("array", value, "len({}) >")
-
-    def _minimum(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        return self._bound("number", value, "{} <")
-
-    def _maximum(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        return self._bound("number", value, "{} >")
 
     def _pattern(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if not isinstance(value, str):
@@ -440,6 +423,15 @@ def _indented(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
 
 
+_BOUNDS = {  # keyword: the JSON type it bounds, and the test that fails it
+    "minLength": ("string", "len({}) <"),
+    "maxLength": ("string", "len({}) >"),
+    "minItems": ("array", "len({}) <"),
+    "maxItems": ("array", "len({}) >"),
+    "minimum": ("number", "{} <"),
+    "maximum": ("number", "{} >"),
+}
+
 _BUILDERS: dict[str, Callable[[_Predicates, dict[str, Any], Any], list[str] | None]] = {
     "type": _Predicates._type,
     "properties": _Predicates._properties,
@@ -455,13 +447,8 @@ _BUILDERS: dict[str, Callable[[_Predicates, dict[str, Any], Any], list[str] | No
     "enum": _Predicates._enum,
     "const": _Predicates._const,
     "format": _Predicates._format,
-    "minLength": _Predicates._minLength,
-    "maxLength": _Predicates._maxLength,
-    "minItems": _Predicates._minItems,
-    "maxItems": _Predicates._maxItems,
-    "minimum": _Predicates._minimum,
-    "maximum": _Predicates._maximum,
     "pattern": _Predicates._pattern,
+    **{name: functools.partial(_Predicates._bound, name=name) for name in _BOUNDS},
 }
 
 
