@@ -1,18 +1,21 @@
 """jsonschema validators that skip what is valid: jsonschema's own errors, at a fraction of its cost.
 
-jsonschema applies every keyword of every subschema it reaches, valid or not, and a Response
-reaches thousands. Here each keyword of a schema is compiled, once, into an exact predicate (the
-instance satisfies the keyword), and the validator runs jsonschema's own keyword function only
-where the predicate fails; `properties`, `items` and `allOf` descend only into the children that
-fail. Valid parts yield no error in jsonschema either, so the errors, their order, their paths and
-their context are jsonschema's, while a valid subtree costs a few calls instead of a walk. One
-difference, by design: a tagged union (`oneOf` / `anyOf` whose members each pin the object's
-`type` field, as every union of the Responses API does) that fails carries in its context the
-errors of the member the instance's `type` names, not those of every member failing on the tag,
-which is what `schemas.problems` reads from it anyway.
+jsonschema applies every keyword of every subschema it reaches, valid or not, and a Response reaches
+thousands. Here each subschema, and each keyword of it, is compiled once into an exact predicate
+(the instance satisfies it): generated Python source, one function per subschema with its keywords
+inline, since a tree of closures spent more on calls than on tests. The validator runs jsonschema's
+own keyword function only where the predicate fails; `properties`, `items` and `allOf` descend only
+into the children that fail. Valid parts yield no error in jsonschema either, so the errors, their
+order, their paths and their context are jsonschema's, while a valid subtree costs a few calls
+instead of a walk. One difference, by design: a tagged union (`oneOf` / `anyOf` whose members each
+pin the object's `type` field, as every union of the Responses API does) that fails carries in its
+context the errors of the member the instance's `type` names, not those of every member failing on
+the tag, which is what `schemas.problems` reads from it anyway.
 
 A keyword without a compiled predicate is judged by calling jsonschema's own function, so every
-predicate is exact and `oneOf` and `not` may rely on them. Schemas that name a base URI or an
+predicate is exact and `oneOf` and `not` may rely on them. The generated code holds no value from a
+schema in its text but names (`s12`, `c40`): constants are bound in its namespace, so no schema,
+however written, can inject code into it. Schemas that name a base URI or an
 anchor (`$id`, `$anchor`, `$dynamicRef`, ...) would change how `$ref` resolves: they get
 jsonschema's validator unchanged.
 """
@@ -91,7 +94,7 @@ class _Predicates:
         self._named: dict[int, tuple[Any, str]] = {}
         self._keywords: dict[tuple[int, str], tuple[Any, Check]] = {}
         self._pending: list[dict[str, Any]] = []
-        self._tables: list[str] = []  # tables of child functions, assigned once every function is defined
+        self._tables: list[tuple[str, Any]] = []  # tables of child functions, filled once they are all defined
         self._compiling = threading.Lock()  # judges in threads share a validator: one compiles at a time
         self._targets: dict[str, Any] = {}
         self._tags: dict[int, tuple[Any, frozenset[str] | None]] = {}
@@ -146,9 +149,10 @@ class _Predicates:
             keywords = sorted((k for k in schema if k in self.keywords), key=lambda k: _COST.get(k, 1))
             lines = [line for key in keywords for line in self._keyword(schema, key, schema[key])]
             source += [f"def {self._named[id(schema)][1]}(x):", *_indented(lines), "    return True"]
-        source += self._tables
-        self._tables = []
         exec(compile("\n".join(source), f"<schema predicates {name}>", "exec"), self._space)
+        for table, layout in self._tables:
+            self._space[table] = self._filled(layout)
+        self._tables = []
         for schema in made:
             self._compiled[id(schema)] = (schema, self._space[self._named[id(schema)][1]])
 
@@ -161,11 +165,19 @@ class _Predicates:
         self._space[name] = value
         return name
 
-    def _table(self, functions: str) -> str:
-        """A name for a dict or list of child functions (`functions` is its source), set once they exist."""
+    def _table(self, layout: Any) -> str:
+        """A name for a table of child functions: `layout` is a list or dict (of lists) of their names, each
+        replaced by its function once all are defined. Keys stay values: no schema text enters the code."""
         name = self._constant(None, "t")
-        self._tables.append(f"{name} = {functions}")
+        self._tables.append((name, layout))
         return name
+
+    def _filled(self, layout: Any) -> Any:
+        if isinstance(layout, dict):
+            return {key: self._filled(value) for key, value in layout.items()}
+        if isinstance(layout, list):
+            return [self._filled(value) for value in layout]
+        return self._space[layout]
 
     def _keyword(self, schema: dict[str, Any], name: str, value: Any) -> list[str]:
         """Statements that `return False` when `x` fails the keyword."""
@@ -206,7 +218,7 @@ class _Predicates:
     def _properties(self, schema: dict[str, Any], value: Any) -> list[str] | None:
         if not isinstance(value, dict):
             return None
-        children = self._table("{" + ", ".join(f"{name!r}: {self.function(sub)}" for name, sub in value.items()) + "}")
+        children = self._table({name: self.function(sub) for name, sub in value.items()})
         return [
             f"if {self.is_type('object')}:",
             "    for k, v in x.items():",
@@ -244,7 +256,7 @@ class _Predicates:
         return [f"if {arr}:", f"    for v in {rest}:", f"        if not {valid}(v): return False"]
 
     def _prefixItems(self, schema: dict[str, Any], value: Any) -> list[str] | None:
-        checks = self._table("[" + ", ".join(self.function(sub) for sub in value) + "]")
+        checks = self._table([self.function(sub) for sub in value])
         return [
             f"if {self.is_type('array')}:",
             f"    for f, v in zip({checks}, x):",
@@ -281,14 +293,14 @@ class _Predicates:
         string cannot satisfy a member pinning `type` to other values (`tags`): a tagged union of tens of
         output item shapes tries the one its `type` names (and any member pinning nothing)."""
         functions = [self.function(m) for m in members]
-        every = self._table(f"[{', '.join(functions)}]")
+        every = self._table(functions)
         tags = [self.tags(m) for m in members]
         if sum(t is not None for t in tags) < 2:
             return every
         pinned = sorted({name for t in tags if t is not None for name in t})
         by_tag = {n: [f for f, t in zip(functions, tags, strict=True) if t is None or n in t] for n in pinned}
-        table = self._table("{" + ", ".join(f"{n!r}: [{', '.join(fs)}]" for n, fs in by_tag.items()) + "}")
-        rest = self._table(f"[{', '.join(f for f, t in zip(functions, tags, strict=True) if t is None)}]")
+        table = self._table(by_tag)
+        rest = self._table([f for f, t in zip(functions, tags, strict=True) if t is None])
         tagged = "isinstance(x, dict) and isinstance(x.get('type'), str)"
         return f"({table}.get(x['type'], {rest}) if {tagged} else {every})"
 

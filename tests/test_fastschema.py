@@ -187,3 +187,23 @@ def test_threads_sharing_a_fresh_validator_compile_it_once_each_part() -> None:
             assert all(s == seen[0] for s in seen) and seen[0], "every thread sees the same errors"
     finally:
         sys.setswitchinterval(switching)
+
+
+def test_names_a_schema_gives_never_become_code() -> None:
+    """Property names and `type` tags are values in the generated code's namespace, never its text."""
+    odd = "a'\"\\\n}]) or __import__('os') #"
+    schema = {
+        "type": "object",
+        "properties": {odd: {"type": "integer"}, "item": {"$ref": "#/$defs/item"}},
+        "$defs": {
+            "item": {
+                "oneOf": [
+                    {"properties": {"type": {"const": odd}, "v": {"type": "string"}}, "required": ["type"]},
+                    {"properties": {"type": {"const": "b"}}, "required": ["type"]},
+                ]
+            }
+        },
+    }
+    fast = skipping_validator(schema)
+    for instance in ({odd: 1}, {odd: "x"}, {"item": {"type": odd, "v": 1}}, {"item": {"type": odd, "v": "s"}}):
+        same(fast, instance, contexts=False)  # a tagged union explains its named member alone, by design
