@@ -22,7 +22,9 @@ jsonschema's validator unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import numbers
 import re
 import threading
@@ -96,6 +98,7 @@ class _Predicates:
         self._pending: list[dict[str, Any]] = []
         self._tables: list[tuple[str, Any]] = []  # tables of child functions, filled once they are all defined
         self._compiling = threading.Lock()  # judges in threads share a validator: one compiles at a time
+        self._numbers = itertools.count()  # function names are never reused, even after a compile that failed
         self._targets: dict[str, Any] = {}
         self._tags: dict[int, tuple[Any, frozenset[str] | None]] = {}
         self._checker = type(root).TYPE_CHECKER
@@ -110,7 +113,7 @@ class _Predicates:
             return _never
         entry = self._compiled.get(id(schema))
         if entry is None or entry[0] is not schema:
-            with self._compiling:
+            with self._building():
                 if self._compiled.get(id(schema), (None,))[0] is not schema:
                     self._generate([], self.function(schema))
                 entry = self._compiled[id(schema)]
@@ -121,7 +124,7 @@ class _Predicates:
         key = (id(schema), name)
         entry = self._keywords.get(key)
         if entry is None or entry[0] is not schema:
-            with self._compiling:
+            with self._building():
                 function = self._constant(None, "k")
                 lines = self._keyword(schema, name, schema[name])
                 self._generate([f"def {function}(x):", *_indented(lines), "    return True"], function)
@@ -136,9 +139,24 @@ class _Predicates:
             return "_never"
         named = self._named.get(id(schema))
         if named is None or named[0] is not schema:
-            named = self._named[id(schema)] = (schema, f"s{len(self._named)}")
+            named = self._named[id(schema)] = (schema, f"s{next(self._numbers)}")
             self._pending.append(schema)
         return named[1]
+
+    @contextlib.contextmanager
+    def _building(self) -> Iterator[None]:
+        """One thread compiles at a time, and a compile that raises (a judge's timer signal, an interrupt, a
+        pattern that is not a regex) leaves no name behind for code it did not make: the next one starts over."""
+        with self._compiling:
+            before = set(self._named)
+            try:
+                yield
+            except BaseException:
+                for key in set(self._named) - before:
+                    del self._named[key]
+                self._pending.clear()
+                self._tables = []
+                raise
 
     def _generate(self, source: list[str], name: str) -> None:
         """Compile `source` together with every subschema function queued meanwhile."""

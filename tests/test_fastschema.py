@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jsonschema
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import openapi, schemas
+from conformance import fastschema, openapi, schemas
 from conformance.fastschema import skipping_validator
 from conformance.paths import cassettes_dir
 from tests.exchanges import conformant_response
@@ -207,3 +208,29 @@ def test_names_a_schema_gives_never_become_code() -> None:
     fast = skipping_validator(schema)
     for instance in ({odd: 1}, {odd: "x"}, {"item": {"type": odd, "v": 1}}, {"item": {"type": odd, "v": "s"}}):
         same(fast, instance, contexts=False)  # a tagged union explains its named member alone, by design
+
+
+class _Stop(BaseException):
+    """What a judge's timer raises into it, midway through whatever it is doing."""
+
+
+def test_a_compile_stopped_midway_leaves_nothing_half_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A judge's timer may stop it while a validator compiles a part: the next judge compiles it again."""
+    body = conformant_response()
+    del body["id"]
+    real, calls = fastschema._Predicates._keyword, [0]
+
+    def stopping(self: Any, schema: Any, name: str, value: Any) -> list[str]:
+        calls[0] += 1
+        if calls[0] == 40:
+            raise _Stop
+        return real(self, schema, name, value)
+
+    for stop_after in (40, 200):  # a compile of some 340 keywords in all
+        fast = skipping_validator(openapi._validator("Response").schema)
+        calls[0] = 40 - stop_after
+        monkeypatch.setattr(fastschema._Predicates, "_keyword", stopping)
+        with pytest.raises(_Stop):
+            list(fast.iter_errors(body))
+        monkeypatch.setattr(fastschema._Predicates, "_keyword", real)
+        same(fast, body, contexts=False)
