@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from conformance import pool
 from conformance.checks.sdk import RecordedSDK
-from conformance.node_column import NodeReader, node_asked, node_model_records, node_records, node_records_asked
+from conformance.node_column import NodeReader, node_asked, node_model_records, node_records
 from conformance.sdk_column import Said, cell_reads, model_records, models_of
 
 Key = tuple[str, str]  # (provider, model)
@@ -57,22 +57,31 @@ def still_true(ready: Mapping[Key, Derived], records: Sequence[dict[str, Any]]) 
     }
 
 
-def derive_model(records: Sequence[dict[str, Any]]) -> dict[Key, Derived]:
-    """The derived records of the models among `records` (usually one), their Node answers read by this
-    process's node, which is kept for the next call, while the Python SDK reads them here."""
-    derived: dict[Key, Derived] = {}
-    for key, cells in models_of(records):
-        node = node_records_asked(cells, _node().ask)
-        derived[key] = Derived(fingerprint(cells), model_records(*key, cells), node())
-    return derived
+Read = tuple[list[Said], list[Said] | str]  # what the SDK made of a cell's answers, and node (or why it could not)
 
 
-def read_cell(record: dict[str, Any]) -> tuple[list[Said], list[Said] | str]:
+def read_cell(record: dict[str, Any]) -> Read:
     """What the SDK and node made of one cell's answers, read in this process (both kept for the next cell)."""
-    node = node_asked([record], _node().ask)  # node reads while the SDK does
-    sdk = cell_reads(record, _sdk())
+    return read_cells([record])[0]
+
+
+def read_cells(records: Sequence[dict[str, Any]]) -> list[Read]:
+    """`read_cell` of each record, node's reads asked in one batch and made while the SDK reads."""
+    node = node_asked(records, _node().ask)
+    sdk = [cell_reads(record, _sdk()) for record in records]
     said = node()
-    return sdk, said if isinstance(said, str) else said[0]
+    return [(mine, said if isinstance(said, str) else said[i]) for i, mine in enumerate(sdk)]
+
+
+def tally_model(key: Key, reads: Sequence[tuple[dict[str, Any], Read]]) -> Derived | None:
+    """A model's derived records from each of its cells' reads (in any order); None when node could not read
+    one (the render derives that model, and says why)."""
+    ordered = sorted(reads, key=lambda r: str(r[0]["probe"]))
+    records, sdk, node = [r for r, _ in ordered], [s for _, (s, _) in ordered], [n for _, (_, n) in ordered]
+    said = [n for n in node if isinstance(n, list)]
+    if len(said) < len(node):
+        return None
+    return Derived(fingerprint(records), model_records(*key, records, sdk), node_model_records(*key, records, said))
 
 
 def warm() -> None:
@@ -150,7 +159,7 @@ class Deriver:
 
     def __init__(self, expected: Mapping[Key, int]) -> None:
         self._expected = dict(expected)
-        self._cells: dict[Key, list[tuple[dict[str, Any], Future[tuple[list[Said], list[Said] | str]]]]] = {}
+        self._cells: dict[Key, list[tuple[dict[str, Any], Future[Read]]]] = {}
         self._lock = threading.Lock()
         self._executor = ProcessPoolExecutor(
             READERS, mp_context=multiprocessing.get_context("fork"), initializer=_started
@@ -172,16 +181,12 @@ class Deriver:
             models = [(key, list(cells)) for key, cells in self._cells.items() if len(cells) == self._expected[key]]
         for key, cells in models:
             try:
-                reads = sorted(
-                    ((record, pool.result(read)) for record, read in cells), key=lambda r: str(r[0]["probe"])
-                )
+                reads = [(record, pool.result(read)) for record, read in cells]
             except Exception:  # a model not read here is derived by the render
                 continue
-            records, sdk, node = [r for r, _ in reads], [s for _, (s, _) in reads], [n for _, (_, n) in reads]
-            if all(isinstance(n, list) for n in node):
-                said = [n for n in node if isinstance(n, list)]
-                made = model_records(*key, records, sdk), node_model_records(*key, records, said)
-                done[key] = Derived(fingerprint(records), *made)
+            tallied = tally_model(key, reads)
+            if tallied is not None:
+                done[key] = tallied
         return done
 
     def close(self) -> None:

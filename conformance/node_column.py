@@ -237,25 +237,14 @@ def is_derived(record: dict[str, Any]) -> bool:
 
 def node_records(records: Iterable[dict[str, Any]], read: Reader = read_with_node) -> list[dict[str, Any]]:
     """Two Node cells per (provider, model) among `records`, all their answers read in one batch."""
-    return node_records_asked(records, lambda calls: functools.partial(read, calls))()
-
-
-def node_records_asked(records: Iterable[dict[str, Any]], ask: Asker) -> Callable[[], list[dict[str, Any]]]:
-    """`node_records`, in two steps: the answers are handed to node (`ask`) now, and the function returned
-    waits for the records, so the caller may work meanwhile (read the same answers with the Python SDK)."""
     models = models_of(records, read=lambda record: not is_derived(record))
-    asked = node_asked([cell for _, cells in models for cell in cells], ask)
-
-    def made() -> list[dict[str, Any]]:
-        said = asked()
-        per_cell = iter(() if isinstance(said, str) else said)
-        out: list[dict[str, Any]] = []
-        for key, cells in models:
-            mine = said if isinstance(said, str) else [next(per_cell) for _ in cells]
-            out += node_model_records(*key, cells, mine)
-        return out
-
-    return made
+    said = node_said([cell for _, cells in models for cell in cells], read)
+    per_cell = iter(() if isinstance(said, str) else said)
+    out: list[dict[str, Any]] = []
+    for key, cells in models:
+        mine = said if isinstance(said, str) else [next(per_cell) for _ in cells]
+        out += node_model_records(*key, cells, mine)
+    return out
 
 
 def node_said(cells: Sequence[dict[str, Any]], read: Reader) -> list[list[Said]] | str:

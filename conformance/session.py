@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from conformance import pool
 from conformance.catalog.model import Catalog, claim_record, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
-from conformance.derived import Derived, Deriver, Key, derive_model
+from conformance.derived import Derived, Deriver, Key, Read, read_cells, tally_model
 from conformance.evidence import Finding, Status
 from conformance.judging import Judges
 from conformance.manifest import write_manifest
@@ -153,8 +153,14 @@ class Session:
         emit: Emit,
         writer: ResultsWriter,
     ) -> dict[Key, Derived] | None:
-        """Replay's models in worker processes, each model's cells in order and written in one batch, its
-        derived cells made by the same worker; None when it stays in process."""
+        """Replay's models in worker processes, each model's cells written in one batch, in the plans' order; None
+        when it stays in process.
+
+        The cells that run a client library (`Probe.library`) are all one task, the first: loading those
+        libraries takes a process seconds, so one worker does it once while the other replays models.
+        Every task's worker reads its cells' answers for the derived columns as well; a model's derived
+        cells are tallied here once all its cells are back.
+        """
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
         offline = all(plan.mode is RecordMode.NONE for plan in plans)
         workers = pool.processes(len(models), sum(len(c) for _, c in models), self.jobs) if offline else 1
@@ -162,20 +168,37 @@ class Session:
             return None
         warm_validators()  # before the fork: every worker inherits them
         work = [self._worker(plan) for plan in plans]
+        library = [(i, cell) for i, cells in models for cell in cells if cell[1].library is not None]
+        by_model = [[(i, cell) for cell in cells if cell[1].library is None] for i, cells in models]
 
-        def replay(n: int) -> tuple[list[tuple[CellResult, bytes]], dict[Key, Derived]]:
-            """A model's cells, each as `on_cell` hears it (its exchanges are in the line) and as its line;
-            and the model's derived cells, read from those very lines."""
-            cells = [written(work[models[n][0]](c)) for c in models[n][1]]
-            lines = [(replace(result, exchanges=()), line) for result, _, line in cells]
-            return lines, _derived_from([record for _, record, _ in cells])
+        def replay(n: int) -> list[Replayed]:
+            """Task -1 is every library cell, task n the n-th model's other cells: each cell as `on_cell` hears
+            it (its exchanges are in the line), its line, its record without exchanges, and its reads."""
+            cells = library if n < 0 else by_model[n]
+            made = [written(work[i](cell)) for i, cell in cells]
+            reads = _reads([record for _, record, _ in made])
+            return [
+                Replayed(replace(result, exchanges=()), line, _lean(record), read)
+                for (result, record, line), read in zip(made, reads, strict=True)
+            ]
 
         ready: dict[Key, Derived] = {}
-        for lines, derived in pool.in_order(replay, range(len(models)), workers, started=judge_by_timer):
+        tasks = ([-1] if library else []) + list(range(len(models)))
+        results = pool.in_order(replay, tasks, workers, started=judge_by_timer)
+        waiting: dict[tuple[str, str, str], Replayed] = {}
+        for replayed in next(results) if library else []:
+            waiting[_cell_key(replayed.record)] = replayed
+        for (i, cells), own in zip(models, results, strict=True):
+            mine = {_cell_key(r.record): r for r in own}
+            provider = plans[i].target.provider
+            ordered = [mine.get(k) or waiting.pop(k) for k in ((provider, m, p.id) for m, p in cells)]
             with writer.batch():
-                for result, line in lines:
-                    emit(result, line)
-            ready.update(derived)
+                for replayed in ordered:
+                    emit(replayed.result, replayed.line)
+            reads = [(r.record, r.read) for r in ordered if r.read is not None]
+            tallied = tally_model((provider, cells[0][0]), reads) if len(reads) == len(ordered) else None
+            if tallied is not None:
+                ready[(provider, cells[0][0])] = tallied
         return ready
 
     def _worker(self, plan: Plan, judges: Judges | None = None) -> Callable[[tuple[str, Probe]], CellResult]:
@@ -242,12 +265,32 @@ def written(result: CellResult) -> tuple[CellResult, dict[str, Any], bytes]:
         return result, record, encoded(record)
 
 
-def _derived_from(records: list[dict[str, Any]]) -> dict[Key, Derived]:
-    """The model's derived cells, made where its records are; none when that fails (the render makes them)."""
+@dataclass(frozen=True)
+class Replayed:
+    """A cell a replay worker ran: as `on_cell` hears it, its results line, its record without its exchanges
+    (what a derived cell is tallied from), and what the SDK and node made of its answers (None: not read)."""
+
+    result: CellResult
+    line: bytes
+    record: dict[str, Any]
+    read: Read | None
+
+
+def _reads(records: list[dict[str, Any]]) -> list[Read | None]:
+    """What the SDK and node made of each cell's answers, read where the records are; none when that fails
+    (the render derives the models concerned, and says why)."""
     try:
-        return derive_model(records)
-    except Exception:  # the render derives what could not be derived here, and says why
-        return {}
+        return list(read_cells(records))
+    except Exception:
+        return [None] * len(records)
+
+
+def _lean(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "exchanges"}
+
+
+def _cell_key(record: dict[str, Any]) -> tuple[str, str, str]:
+    return record["provider"], record["model"], record["probe"]
 
 
 def _todo(plan: Plan, done: set[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, Probe]]]]:

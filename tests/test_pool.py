@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from conformance import pool, runner
+from conformance.checks.clients import Client
 from conformance.derived import derived_records
-from conformance.node_column import node_records
+from conformance.node_column import is_derived, node_records
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
 from conformance.probes import PROBES
@@ -205,3 +206,38 @@ def test_a_timed_judge_past_its_budget_is_stopped_and_the_next_one_is_judged() -
         process.join(5)
     assert (status, rule) == ("ERROR", "harness.judge_time")
     assert after == runner.judge(probe, [], True, [])[0].value
+
+
+def test_the_cells_that_load_a_client_library_run_in_one_process_and_the_run_is_as_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the client libraries takes a process seconds: one worker runs every cell that needs them.
+    What the run writes, derived cells included, is what a run in process writes."""
+    probes = tuple(p for p in PROBES if p.feature in ("core", "clients"))
+    assert any(p.library for p in probes)
+    pids = tmp_path / "pids"
+    missing = Client.missing
+
+    def noted(self: Client) -> str | None:
+        with pids.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return missing(self)
+
+    monkeypatch.setattr(Client, "missing", noted)  # before the fork: the workers inherit it
+    monkeypatch.setattr(pool, "MIN_ITEMS", 1)
+    pooled, plans = tmp_path / "pooled", replay_plans(cassettes_dir(), probes=probes)
+    Session(pooled, jobs=2).run(plans)
+    assert len(set(pids.read_text().split())) == 1, "one process ran the library cells"
+    alone = tmp_path / "alone"
+    Session(alone, jobs=1).run(replay_plans(cassettes_dir(), probes=probes))
+    planned = [(plan.target.provider, m, p.id) for plan in plans for m in plan.models for p in plan.probes]
+    assert [_key(line) for line in _lines(pooled)] == planned, "in the plans' order"
+    assert _lines(pooled) == sorted(_lines(alone), key=lambda line: planned.index(_key(line)))
+    derived = [
+        {k: v for k, v in cell.items() if k not in ("started_at", "latency")}
+        for out in (pooled, alone)
+        for cell in json.loads((out / "matrix.json").read_text(encoding="utf-8"))["cells"]
+        if is_derived(cell)
+    ]
+    assert len(derived) == 2 * 4 * len({(p, m) for p, m, _ in planned}), "two sdk and two node cells per model"
+    assert derived[: len(derived) // 2] == derived[len(derived) // 2 :]

@@ -52,6 +52,7 @@ class Probe:
     script: Script
     checks: tuple[Check, ...]
     expect: Expect = Expect.WORKS
+    library: str | None = None  # the client library it runs: loading one takes a process seconds, once
 
     @property
     def name(self) -> str:

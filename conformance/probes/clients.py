@@ -99,6 +99,7 @@ PROBES = (
         "the OpenAI Agents SDK runs a one-tool agent to its final answer (Runner.run), every request recorded",
         client_script(AGENTS_SDK),
         (client_works(AGENTS_SDK),),
+        library=AGENTS_SDK.module,
     ),
     Probe(
         "clients.agents_sdk_stream",
@@ -106,6 +107,7 @@ PROBES = (
         "the OpenAI Agents SDK runs the same agent streamed (Runner.run_streamed) to its final answer",
         client_script(AGENTS_SDK_STREAM),
         (client_works(AGENTS_SDK_STREAM),),
+        library=AGENTS_SDK_STREAM.module,
     ),
     Probe(
         "clients.langchain",
@@ -113,5 +115,6 @@ PROBES = (
         "LangChain's ChatOpenAI(use_responses_api=True) with a bound tool: it calls the tool, then answers from it",
         client_script(LANGCHAIN),
         (client_works(LANGCHAIN),),
+        library=LANGCHAIN.module,
     ),
 )
