@@ -7,7 +7,9 @@ fresh directory in a child process, and prints each figure against its budget:
 - replay plus all reports: `Session.run` in the child, from its start to the last report written,
   split into the replay (which derives each model's SDK and Node cells in its workers) and the
   rendering (matrix.json and the reports; the reports alone are timed once more afterwards); with
-  the child's CPU time and the machine's load average, since the budget is for 2 quiet cores;
+  the child's CPU time, the machine's load average and its speed (a fixed piece of Python work, timed
+  before the run: a shared machine's speed drifts by a third over a day, and every figure with it), since
+  the budget is for 2 quiet cores;
 - peak RSS of that child (the whole process: interpreter, replay and reports);
 - matrix.html's size, and the whole output directory's;
 - matrix.html in headless Chromium from file://: the load event (page parsed, script run), then a
@@ -116,11 +118,23 @@ def child(cassettes: Path, out: Path) -> None:
     print(json.dumps(figures))
 
 
+def machine_ms() -> float:
+    """The best of three timings of a fixed piece of Python work (objects built, a JSON round trip): how fast
+    this machine runs Python just now, caches and memory included."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        data = [{"key": str(i), "values": list(range(20)), "text": "x" * 50} for i in range(50_000)]
+        json.loads(json.dumps(data))
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
 def size_of(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def measure_browser(page: Path) -> dict[str, float] | str:
+def measure_browser(page: Path, models: int) -> dict[str, float] | str:
     from tests.browser import Browser, find_chromium
 
     executable = find_chromium()
@@ -133,7 +147,8 @@ def measure_browser(page: Path) -> dict[str, float] | str:
         expand = _timed(browser, "document.querySelector('.exp').click(); document.querySelector('#matrix').className")
         filtered = _timed(
             browser,
-            "(() => { const box = document.getElementById('model-filter'); box.value = '-07';"
+            "(() => { const box = document.getElementById('model-filter');"
+            f" box.value = '-{min(7, models - 1):02d}';"
             " box.dispatchEvent(new Event('input')); return document.getElementById('shown').textContent; })()",
         )
         started = time.perf_counter()
@@ -171,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for folder in (corpus, out):
             shutil.rmtree(folder, ignore_errors=True)
         cells = build_corpus(cassettes_dir(), corpus, args.models)
+        speed = machine_ms()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [sys.executable, "-m", "tests.report_bench", "--child", str(corpus), str(out)],
@@ -186,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         rss = after.ru_maxrss * 1024 / MB
         html, total = (out / "matrix.html").stat().st_size / MB, size_of(out) / MB
-        browser = measure_browser(out / "matrix.html")
+        browser = measure_browser(out / "matrix.html", args.models)
         print(
             f"corpus             {args.models} models, {cells} recorded cells; {figures['cells']} cells in the matrix"
         )
@@ -197,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {figures['render_s']:.2f} s (the reports alone {figures['reports_s']:.2f} s)"
         )
         print(f"                   CPU {cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"                   machine: a fixed piece of Python work took {speed:.0f} ms before the run")
         print(f"peak RSS           {rss:6.1f} MB  {_verdict(rss, BUDGETS['rss_mb'])}")
         print(f"matrix.html        {html:6.2f} MB  {_verdict(html, BUDGETS['html_mb'])}")
         print(f"out dir            {total:6.1f} MB  {_verdict(total, BUDGETS['out_mb'])}")
