@@ -1,9 +1,10 @@
 """The cells a render derives from the recorded answers: the Python SDK's column and the Node SDK's cells.
 
 Both re-read every recorded 2xx answer, which for a catalog-sized run is seconds of CPU. So the
-answers are read off the run's critical path: by the replay worker that ran the model, once its last
-cell is done, or, in a live run, cell by cell as each is written, by processes of their own
-(`Deriver`) forked before any thread is. A render then derives only what is not ready, in forked
+answers are read off the run's critical path: by the replay worker that ran the cells, while their
+answers are in its memory (`read_cells`), or, in a live run, cell by cell as each is written, by
+processes of their own (`Deriver`) forked before any thread is; a model's two tallies are made once
+all its cells are read (`tally_model`). A render then derives only what is not ready, in forked
 worker processes (conformance.pool): one task per model for the Python SDK, one for the single node
 process.
 

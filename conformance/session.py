@@ -236,7 +236,7 @@ class Session:
             state = read_json_file(state_path, "run state")
             if isinstance(state, dict) and not state.get("complete") and state.get("plans") == key:
                 set_aside_torn_tail(results)
-                return {(r["provider"], r["model"], r["probe"]) for r in read_results(results)}
+                return {_cell_key(r) for r in read_results(results)}
         self._state(plans, complete=False)
         results.write_bytes(b"")  # a run with no cell (an empty shard) is still a run
         return set()
