@@ -93,6 +93,21 @@ def test_json_bodies_match_whatever_their_key_order(tmp_path: Path) -> None:
     assert response.status_code == 200 and len(calls) == 1
 
 
+def test_replay_takes_the_first_recorded_twin_whether_its_text_or_only_its_json_is_the_same(tmp_path: Path) -> None:
+    """Interactions are consumed in the order recorded: a request the second one holds byte for byte, and the
+    first one only as JSON, gets the first one's answer."""
+    path, calls = tmp_path / "c.json", []
+    recording = _transport(path, RecordMode.ALL, calls)
+    with httpx.Client(transport=recording) as client:
+        for content in (b'{"a": 1, "b": 2}', b'{"b":2,"a":1}'):
+            client.post("http://peer.test/v1/responses", content=content).read()
+    recording.close()
+    with httpx.Client(transport=_transport(path, RecordMode.NONE, calls)) as client:
+        first = client.post("http://peer.test/v1/responses", content=b'{"b":2,"a":1}')
+        second = client.post("http://peer.test/v1/responses", content=b'{"b":2,"a":1}')
+    assert (first.json()["n"], second.json()["n"]) == (1, 2) and len(calls) == 2
+
+
 def test_the_key_never_reaches_the_cassette(tmp_path: Path) -> None:
     path, calls = tmp_path / "c.json", []
     _send(_transport(path, RecordMode.ALL, calls), {"input": f"my key is {KEY}"})

@@ -22,13 +22,12 @@ import httpx
 from conformance.decoding import codings, inflate
 from conformance.redact import redact_headers, scrub, secret_pattern
 from conformance.transports.cassette import (
+    Asked,
     Cassette,
     CassetteError,
     Chunk,
     Interaction,
-    canonical_body,
     load_cassette,
-    match_key,
     scrub_chunks,
     scrub_stream,
 )
@@ -173,26 +172,27 @@ class CassetteTransport(httpx.BaseTransport):
             self.cassette = Cassette(cassette_file, provider, model, probe)
         never_replays = mode in (RecordMode.ALL, RecordMode.REWRITE)
         self._replayable = [] if never_replays else list(self.cassette.interactions)
+        self._canonical: dict[int, str] = {}  # a replayable interaction's body as JSON, by id, once needed
         self.can_record = never_replays or mode is RecordMode.NEW_EPISODES or (mode is RecordMode.ONCE and not exists)
         self.dirty = False
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
 
-    def _key(self, request: httpx.Request) -> tuple[str, str, str]:
+    def _asked(self, request: httpx.Request) -> Asked:
         body = request.read().decode("utf-8", errors="replace")
-        return request.method.upper(), self.scrub(str(request.url)), canonical_body(self.scrub(body))
+        return Asked(request.method.upper(), self.scrub(str(request.url)), self.scrub(body))
 
     def has_recording(self, request: httpx.Request) -> bool:
         """Whether a twin of this request is still waiting to be replayed (so a retry has an answer)."""
-        key = self._key(request)
-        return any(match_key(interaction) == key for interaction in self._replayable)
+        asked = self._asked(request)
+        return any(asked.matches(interaction, self._canonical) for interaction in self._replayable)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        key = self._key(request)
-        url, body = key[1], request.content.decode("utf-8", errors="replace")
+        asked = self._asked(request)
+        url, body = asked.url, request.content.decode("utf-8", errors="replace")
         for i, interaction in enumerate(self._replayable):
-            if match_key(interaction) == key:
+            if asked.matches(interaction, self._canonical):
                 del self._replayable[i]
                 return self._replay(interaction, request)
         if not self.can_record:

@@ -51,9 +51,33 @@ class CassetteError(Exception):
 Interaction = Exchange
 
 
-def match_key(interaction: Exchange) -> tuple[str, str, str]:
-    """What replay matches a request on: method, URL and the body as JSON (any key order or spacing)."""
-    return (interaction.method.upper(), interaction.url, canonical_body(interaction.request_body))
+@dataclass
+class Asked:
+    """A request as replay matches it: method, URL and the body as JSON (any key order or spacing).
+
+    The body is compared as sent first, and as JSON only when the text differs: a replayed request is
+    most often the recorded one byte for byte, and parsing and re-dumping a body of megabytes (the
+    size-cap probe's) on both sides cost more than the rest of its cell.
+    """
+
+    method: str
+    url: str
+    body: str
+    _canonical: str | None = None
+
+    def matches(self, interaction: Exchange, canonical: dict[int, str]) -> bool:
+        """Whether the interaction recorded this request; `canonical` keeps each interaction's JSON form by id,
+        for the caller's own (living) interactions."""
+        if interaction.method.upper() != self.method or interaction.url != self.url:
+            return False
+        if interaction.request_body == self.body:
+            return True
+        if self._canonical is None:
+            self._canonical = canonical_body(self.body)
+        recorded = canonical.get(id(interaction))
+        if recorded is None:
+            recorded = canonical[id(interaction)] = canonical_body(interaction.request_body)
+        return recorded == self._canonical
 
 
 def to_cassette_json(interaction: Exchange) -> InteractionRecord:
