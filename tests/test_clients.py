@@ -160,6 +160,25 @@ def test_the_check_says_when_the_recording_ran_out() -> None:
     assert "the recording holds no answer to request POST /responses" in findings[0].message
 
 
+def test_the_check_takes_the_probes_own_run_over_those_very_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow ran to its end over these exchanges (the same objects): the check takes that outcome. Copies of
+    them, or a run the runner cut short, are run again."""
+    exchanges = drive(BY_ID["clients.agents_sdk"], server(calling(), answering("Sunny.")))
+    runs: list[object] = []
+    real = clients.run_client
+    monkeypatch.setattr(clients, "run_client", lambda *args: runs.append(args) or real(*args))
+    same = run_checks([client_works(AGENTS_SDK)], exchanges)
+    assert runs == [] and [f.rule for f in same] == ["clients.answer_uses_result"]
+    assert run_checks([client_works(AGENTS_SDK)], [dataclasses.replace(e) for e in exchanges]) == same
+    assert len(runs) == 1
+    script = BY_ID["clients.agents_sdk"].script("test-model")
+    first = server(calling())(next(script), 0)
+    script.send(first)
+    script.close()  # the runner stopped at the second request: the flow got no answer to it
+    cut = run_checks([client_works(AGENTS_SDK)], [first])
+    assert len(runs) == 2 and "the recording holds no answer to request POST /responses" in cut[0].message
+
+
 # The Node cells, derived from hand-made results records.
 NODE_ENV = "CONFORMANCE_REQUIRE_NODE"
 

@@ -7,6 +7,9 @@ and streamed; LangChain's `ChatOpenAI(use_responses_api=True)` with the tool bou
 given its result. The check runs the same flow again over the recorded answers, in memory, and
 reports what the library raised in its own words, whether the tool ran, and whether the final answer
 used the tool's result. So a newer library re-judges old cassettes at no cost, as the sdk column does.
+When the probe's own run of the flow got those very answers, each one served, the check takes that
+run's outcome (`remember` / `recalled`): run again over the same answers, the flow would end the same
+way, and a run costs tens of milliseconds, most of a clients cell.
 
 Both runs share `run_client`: the library gets an httpx2 async client whose transport hands each
 request to a `serve` function and answers with the Exchange it returns; no socket is opened. The
@@ -20,6 +23,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +128,32 @@ class _Serving(httpx2.AsyncBaseTransport):
         if exchange.status is None:
             raise ServeFailed(exchange.error or "no answer")
         return recorded_response(exchange, request)
+
+
+FLOWS_KEPT = 16  # outcomes waiting for their check: one per cell running, and those whose check never runs
+
+_FLOWN: OrderedDict[tuple[int, ...], tuple[Client, str, tuple[Exchange, ...], ClientOutcome]] = OrderedDict()
+_FLOWN_LOCK = threading.Lock()
+
+
+def remember(client: Client, model: str, served: Sequence[Exchange], outcome: ClientOutcome) -> None:
+    """The outcome of a flow that was served an answer to every request it made, kept (with the answers
+    themselves, so their ids stay theirs) for the check that judges those answers."""
+    with _FLOWN_LOCK:
+        _FLOWN[tuple(map(id, served))] = (client, model, tuple(served), outcome)
+        while len(_FLOWN) > FLOWS_KEPT:
+            _FLOWN.popitem(last=False)
+
+
+def recalled(client: Client, model: str, exchanges: Sequence[Exchange]) -> ClientOutcome | None:
+    """The remembered outcome of this client's flow over these very exchanges (the same objects, in order)."""
+    with _FLOWN_LOCK:
+        kept = _FLOWN.pop(tuple(map(id, exchanges)), None)
+    if kept is None:
+        return None
+    flown, flown_model, served, outcome = kept
+    same = flown is client and flown_model == model and all(a is b for a, b in zip(served, exchanges, strict=True))
+    return outcome if same else None
 
 
 def run_client(client: Client, model: str, serve: Serve) -> ClientOutcome:
@@ -263,7 +293,7 @@ def client_works(client: Client) -> Callable[[Sequence[Exchange]], Iterator[Find
         model = sent_model(exchanges)
         if model is None or not _ok(exchanges):
             return
-        outcome = run_client(client, model, replaying(exchanges))
+        outcome = recalled(client, model, exchanges) or run_client(client, model, replaying(exchanges))
         where = f"after {outcome.requests} request(s)"
         if outcome.error is not None:
             yield client.runs.finding(f"{where}, {client.name} raised {quote(outcome.error, 400)}")
