@@ -159,7 +159,9 @@ class Session:
         The cells that run a client library (`Probe.library`) are all one task, the first: loading those
         libraries takes a process seconds, so one worker does it once while the other replays models.
         Every task's worker reads its cells' answers for the derived columns as well; a model's derived
-        cells are tallied here once all its cells are back.
+        cells are tallied here once all its cells are back. This process mostly waits meanwhile: once the first
+        model is written, it compiles the report's templates, in this thread, so none is alive when the render
+        forks.
         """
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
         offline = all(plan.mode is RecordMode.NONE for plan in plans)
@@ -188,7 +190,7 @@ class Session:
         waiting: dict[tuple[str, str, str], Replayed] = {}
         for replayed in next(results) if library else []:
             waiting[_cell_key(replayed.record)] = replayed
-        for (i, cells), own in zip(models, results, strict=True):
+        for n, ((i, cells), own) in enumerate(zip(models, results, strict=True)):
             mine = {_cell_key(r.record): r for r in own}
             provider = plans[i].target.provider
             ordered = [mine.get(k) or waiting.pop(k) for k in ((provider, m, p.id) for m, p in cells)]
@@ -199,6 +201,8 @@ class Session:
             tallied = tally_model((provider, cells[0][0]), reads) if len(reads) == len(ordered) else None
             if tallied is not None:
                 ready[(provider, cells[0][0])] = tallied
+            if n == 0:
+                warm_report()  # the workers replay the next models meanwhile
         return ready
 
     def _worker(self, plan: Plan, judges: Judges | None = None) -> Callable[[tuple[str, Probe]], CellResult]:

@@ -10,6 +10,9 @@ fresh directory in a child process, and prints each figure against its budget:
   the child's CPU time, the machine's load average and its speed (a fixed piece of Python work, timed
   before the run: a shared machine's speed drifts by a third over a day, and every figure with it), since
   the budget is for 2 quiet cores;
+- a floor for that figure: parsing every cassette of the corpus and writing it back out, the least any
+  replay of it must do, spread over the cores, so that the figure reads as a ratio to work no suite
+  can skip, on this machine as it is just now;
 - peak RSS of that child (the whole process: interpreter, replay and reports);
 - matrix.html's size, and the whole output directory's;
 - matrix.html in headless Chromium from file://: the load event (page parsed, script run), then a
@@ -130,6 +133,14 @@ def machine_ms() -> float:
     return best * 1000
 
 
+def floor_s(corpus: Path, cores: int) -> float:
+    """The CPU time to parse every cassette of the corpus and serialise it again, spread over `cores`."""
+    started = time.process_time()
+    for cassette in corpus.rglob("*.json"):
+        json.dumps(json.loads(cassette.read_bytes()))
+    return (time.process_time() - started) / max(1, cores)
+
+
 def size_of(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -187,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
         cells = build_corpus(cassettes_dir(), corpus, args.models)
         speed = machine_ms()
+        floor = floor_s(corpus, os.cpu_count() or 1)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [sys.executable, "-m", "tests.report_bench", "--child", str(corpus), str(out)],
@@ -214,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"                   CPU {cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"                   machine: a fixed piece of Python work took {speed:.0f} ms before the run")
+        print(
+            f"                   floor: parsing and re-writing every cassette takes {floor:.2f} s on"
+            f" {os.cpu_count()} cores; the run is {figures['run_s'] / floor:.0f} times that"
+        )
         print(f"peak RSS           {rss:6.1f} MB  {_verdict(rss, BUDGETS['rss_mb'])}")
         print(f"matrix.html        {html:6.2f} MB  {_verdict(html, BUDGETS['html_mb'])}")
         print(f"out dir            {total:6.1f} MB  {_verdict(total, BUDGETS['out_mb'])}")
