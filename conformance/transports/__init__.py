@@ -22,10 +22,10 @@ import httpx
 from conformance.decoding import codings, inflate
 from conformance.redact import redact_headers, scrub, secret_pattern
 from conformance.transports.cassette import (
-    Asked,
     Cassette,
     CassetteError,
     Chunk,
+    Incoming,
     Interaction,
     load_cassette,
     scrub_chunks,
@@ -179,29 +179,28 @@ class CassetteTransport(httpx.BaseTransport):
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
 
-    def _asked(self, request: httpx.Request) -> Asked:
+    def _incoming(self, request: httpx.Request) -> Incoming:
         body = request.read().decode("utf-8", errors="replace")
-        return Asked(request.method.upper(), self.scrub(str(request.url)), self.scrub(body))
+        return Incoming(request.method.upper(), self.scrub(str(request.url)), self.scrub(body))
 
     def has_recording(self, request: httpx.Request) -> bool:
         """Whether a twin of this request is still waiting to be replayed (so a retry has an answer)."""
-        asked = self._asked(request)
-        return any(asked.matches(interaction, self._canonical) for interaction in self._replayable)
+        incoming = self._incoming(request)
+        return any(incoming.matches(interaction, self._canonical) for interaction in self._replayable)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        asked = self._asked(request)
-        url, body = asked.url, request.content.decode("utf-8", errors="replace")
+        incoming = self._incoming(request)
         for i, interaction in enumerate(self._replayable):
-            if asked.matches(interaction, self._canonical):
+            if incoming.matches(interaction, self._canonical):
                 del self._replayable[i]
                 return self._replay(interaction, request)
         if not self.can_record:
             raise CassetteMiss(
-                f"{self.cassette.path}: no recorded interaction matches {request.method} {url} "
+                f"{self.cassette.path}: no recorded interaction matches {request.method} {incoming.url} "
                 f"(record mode {self.mode.value})",
                 request=request,
             )
-        return self._record(request, url, body)
+        return self._record(request, incoming)
 
     def _replay(self, interaction: Interaction, request: httpx.Request) -> httpx.Response:
         if interaction.status is None:
@@ -214,12 +213,13 @@ class CassetteTransport(httpx.BaseTransport):
             extensions={TIMING_EXTENSION: interaction},
         )
 
-    def _record(self, request: httpx.Request, url: str, body: str) -> httpx.Response:
+    def _record(self, request: httpx.Request, incoming: Incoming) -> httpx.Response:
+        """Send the request on, recording it as it came (its URL and body scrubbed) and its answer as it arrives."""
         interaction = Interaction(
             method=request.method,
-            url=url,
+            url=incoming.url,
             request_headers=redact_headers(request.headers, self.secrets),
-            request_body=self.scrub(body),
+            request_body=incoming.body,
         )
         self.cassette.interactions.append(interaction)
         self.dirty = True

@@ -52,8 +52,9 @@ Interaction = Exchange
 
 
 @dataclass
-class Asked:
-    """A request as replay matches it: method, URL and the body as JSON (any key order or spacing).
+class Incoming:
+    """A request as the cassette transport meets it (URL and body scrubbed): what replay matches, on method, URL
+    and the body as JSON (any key order or spacing), and what recording keeps.
 
     The body is compared as sent first, and as JSON only when the text differs: a replayed request is
     most often the recorded one byte for byte, and parsing and re-dumping a body of megabytes (the
