@@ -7,9 +7,10 @@ fresh directory in a child process, and prints each figure against its budget:
 - replay plus all reports: `Session.run` in the child, from its start to the last report written,
   split into the replay (which derives each model's SDK and Node cells in its workers) and the
   rendering (matrix.json and the reports; the reports alone are timed once more afterwards); with
-  the child's CPU time, the machine's load average and its speed (a fixed piece of Python work, timed
-  before the run: a shared machine's speed drifts by a third over a day, and every figure with it), since
-  the budget is for 2 quiet cores;
+  the child's CPU time (in all, and each phase's in the run's process and in its workers), the
+  machine's load average and its speed (a fixed piece of Python work, timed before the run: a shared
+  machine's speed drifts by a third over a day, and every figure with it), since the budget is for 2
+  quiet cores;
 - a floor for that figure: parsing every cassette of the corpus and writing it back out, the least any
   replay of it must do, spread over the cores, so that the figure reads as a ratio to work no suite
   can skip, on this machine as it is just now;
@@ -92,13 +93,21 @@ def _rename(cassette: dict[str, Any], old: str, new: str) -> None:
             request["body"] = json.dumps(body)
 
 
+def cpu_s() -> tuple[float, float]:
+    """CPU seconds so far of this process, and of the children it has waited for (a pool's workers, once shut)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 class _TimedSession(Session):
-    """A Session that notes how long its rendering took (matrix.json and the reports)."""
+    """A Session that notes how long its rendering took (matrix.json and the reports), and the CPU each phase
+    took in this process and in its workers."""
 
     render_s = 0.0
+    at_render: tuple[float, float] = (0.0, 0.0)
 
     def render(self, meta: dict[str, Any], ready: Mapping[Key, Derived] | None = None) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, self.at_render = time.perf_counter(), cpu_s()
         try:
             return super().render(meta, ready)
         finally:
@@ -111,13 +120,21 @@ def child(cassettes: Path, out: Path) -> None:
     The reports alone are timed once more after the run, from the files it wrote, outside its figure.
     """
     session = _TimedSession(out, {"mode": "replay"})
-    started = time.perf_counter()
+    started, at_start = time.perf_counter(), cpu_s()
     matrix = session.run(replay_plans(cassettes))
-    run_s = time.perf_counter() - started
+    run_s, at_end = time.perf_counter() - started, cpu_s()
     started = time.perf_counter()
     write_reports(matrix, out, records=read_results(out / RESULTS_FILE))
     reports_s = time.perf_counter() - started
-    figures = {"run_s": run_s, "render_s": session.render_s, "reports_s": reports_s, "cells": len(matrix["cells"])}
+    (own0, kids0), (own1, kids1), (own2, kids2) = at_start, session.at_render, at_end
+    cpu = {"replay": (own1 - own0, kids1 - kids0), "render": (own2 - own1, kids2 - kids1)}
+    figures = {
+        "run_s": run_s,
+        "render_s": session.render_s,
+        "reports_s": reports_s,
+        "cells": len(matrix["cells"]),
+        "cpu": cpu,
+    }
     print(json.dumps(figures))
 
 
@@ -225,6 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {figures['render_s']:.2f} s (the reports alone {figures['reports_s']:.2f} s)"
         )
         print(f"                   CPU {cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        (replay_own, replay_kids), (render_own, render_kids) = figures["cpu"]["replay"], figures["cpu"]["render"]
+        print(
+            f"                   of which the replay {replay_own:.2f} s in the run's process and {replay_kids:.2f} s"
+            f" in its workers, the render {render_own:.2f} s and {render_kids:.2f} s"
+        )
         print(f"                   machine: a fixed piece of Python work took {speed:.0f} ms before the run")
         print(
             f"                   floor: parsing and re-writing every cassette takes {floor:.2f} s on"
