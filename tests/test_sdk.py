@@ -1,8 +1,9 @@
-"""The SDK check and the derived "sdk" column: the official SDK reads conformant answers, raises on broken ones.
+"""The derived "sdk" column: the official SDK reads conformant answers, raises on broken ones.
 
-Every exchange built here is hand-made with tests/exchanges.py (labelled as such); the last tests
-feed the SDK every exchange of the shipped cassettes (real answers of llama-server and
-transformers serve, replayed offline) and prove the check never lets an exception escape.
+Every rule's case goes through the column itself (`sdk_findings`: one hand-made cell, its model's sdk
+cells derived). Every exchange built here is hand-made with tests/exchanges.py (labelled as such); the
+last tests feed the SDK every exchange of the shipped cassettes (real answers of the peers, replayed
+offline) and prove the reads never let an exception escape.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from openai import OpenAI
 
-from conformance.checks import RULES, run_checks
-from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, sdk_consumes, sdk_kwargs, sdk_reads, sse_bytes
-from conformance.evidence import Exchange, Level, Status
+from conformance.checks import RULES
+from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, sdk_kwargs, sdk_reads, sse_bytes
+from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.matrix import build_matrix
 from conformance.report import load_schema
 from conformance.results import RESULTS_FILE, read_results
@@ -37,10 +38,19 @@ from tests.exchanges import (
     transport_error,
 )
 from tests.replayed import replayed_run
-from tests.rulecases import Case, assert_fires, checked, fired
+from tests.rulecases import Case, assert_fires, fired
 
 Events = list[dict[str, Any]]
-CHECKS = (sdk_consumes,)
+
+
+def sdk_findings(*exchanges: Exchange) -> Callable[[], list[Finding]]:
+    """What the derived sdk cells say of one hand-made cell holding `exchanges`, their coverage count aside."""
+
+    def findings() -> list[Finding]:
+        derived = sdk_records([record("core.case", *exchanges)])
+        return [Finding.from_json(f) for cell in derived for f in cell["findings"] if f["rule"] != COVERAGE.id]
+
+    return findings
 
 
 def response(change: Callable[[dict[str, Any]], object]) -> Exchange:
@@ -81,49 +91,49 @@ def _incomplete(events: Events) -> None:
 
 
 CASES = [
-    Case("sdk.parses", "output is a string", checked(CHECKS, response(_set("output", "Hello."))), "AttributeError"),
-    Case("sdk.parses", "output is null", checked(CHECKS, response(_set("output", None))), "response.output_text"),
+    Case("sdk.parses", "output is a string", sdk_findings(response(_set("output", "Hello."))), "AttributeError"),
+    Case("sdk.parses", "output is null", sdk_findings(response(_set("output", None))), "response.output_text"),
     Case(
         "sdk.parses",
         "event stream to a JSON request",
-        checked(CHECKS, stream_exchange(conformant_stream(), request_body=request())),
+        sdk_findings(stream_exchange(conformant_stream(), request_body=request())),
         "a 200 text/event-stream answer",
     ),
-    Case("sdk.parses", "body not JSON", checked(CHECKS, exchange(body="Hello.")), "JSONDecodeError"),
+    Case("sdk.parses", "body not JSON", sdk_findings(exchange(body="Hello.")), "JSONDecodeError"),
     Case(
         "sdk.streams",
         "delta before its item",
-        checked(CHECKS, stream(lambda events: events.insert(2, events.pop(4)))),
+        sdk_findings(stream(lambda events: events.insert(2, events.pop(4)))),
         "before receiving its output item",
     ),
     Case(
         "sdk.streams",
         "response.completed without response",
-        checked(CHECKS, stream(lambda events: events[-1].pop("response"))),
+        sdk_findings(stream(lambda events: events[-1].pop("response"))),
         "Lifecycle response identity changed",
     ),
     Case(
         "sdk.streams",
         "event data not JSON",
-        checked(CHECKS, stream_exchange([*conformant_stream()[:3], "{not json", *conformant_stream()[3:]])),
+        sdk_findings(stream_exchange([*conformant_stream()[:3], "{not json", *conformant_stream()[3:]])),
         "JSONDecodeError",
     ),
     Case(
         "sdk.streams",
         "no terminal event",
-        checked(CHECKS, stream(lambda events: events.pop())),
+        sdk_findings(stream(lambda events: events.pop())),
         "stream.get_final_response() raised",
     ),
     Case(
         "sdk.streams",
         "no output_index or content_index (as llama-server streams)",
-        checked(CHECKS, stream(_strip("output_index", "content_index"))),
+        sdk_findings(stream(_strip("output_index", "content_index"))),
         "list indices must be integers",
     ),
     Case(
         "sdk.streams",
         "JSON body to a stream request",
-        checked(CHECKS, json_exchange(conformant_response(), request_body=request(stream=True))),
+        sdk_findings(json_exchange(conformant_response(), request_body=request(stream=True))),
         "a 200 application/json answer",
     ),
 ]
@@ -154,12 +164,7 @@ def test_every_sdk_rule_that_judges_a_cell_has_a_case() -> None:
 )
 def test_a_conformant_hand_made_answer_is_read_without_findings(ex: Exchange) -> None:
     assert [read.outcome.sent for read in sdk_reads([ex])] == [True]
-    assert run_checks(CHECKS, [ex]) == []
-
-
-def test_the_message_names_the_exchange_among_several() -> None:
-    findings = list(sdk_consumes([json_exchange(conformant_response()), response(_set("output", "x"))]))
-    assert [f.message.split(":")[0] for f in findings] == ["POST /v1/responses (exchange 2 of 2)"]
+    assert sdk_findings(ex)() == []
 
 
 @pytest.mark.parametrize(
@@ -189,7 +194,7 @@ def test_the_message_names_the_exchange_among_several() -> None:
 )
 def test_answers_the_sdk_would_not_read_are_skipped(ex: Exchange) -> None:
     assert list(sdk_reads([ex])) == []
-    assert run_checks(CHECKS, [ex]) == []
+    assert sdk_findings(ex)() == []
 
 
 def test_the_served_stream_is_the_recorded_events() -> None:
@@ -201,7 +206,7 @@ def test_the_served_stream_is_the_recorded_events() -> None:
 
 
 def test_the_sdk_call_resends_the_recorded_request_body() -> None:
-    """Unknown fields go through extra_body, so the call the check makes is the call that was recorded."""
+    """Unknown fields go through extra_body, so the call the SDK makes is the call that was recorded."""
     sent: list[bytes] = []
 
     def handler(req: httpx2.Request) -> httpx2.Response:
@@ -310,14 +315,14 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return list(read_results(Path(out) / RESULTS_FILE))
 
 
-def test_the_check_reads_every_recorded_exchange_of_the_shipped_cassettes_without_crashing(
+def test_the_sdk_reads_every_recorded_exchange_of_the_shipped_cassettes_without_crashing(
     replayed: list[dict[str, Any]],
 ) -> None:
     read = 0
     for rec in replayed:
         exchanges = [exchange_from_json(e) for e in rec["exchanges"]]
         read += len(list(sdk_reads(exchanges)))
-        findings = run_checks(CHECKS, exchanges)
+        findings = sdk_findings(*exchanges)()
         assert {f.rule for f in findings} <= {PARSES.id, STREAMS.id}, (rec["provider"], rec["probe"], findings)
     assert read > 100
 

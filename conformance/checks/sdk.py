@@ -32,7 +32,7 @@ import httpx2
 from openai import OpenAI  # already loaded by conformance.schemas (the SDK's types), so this costs nothing
 
 from conformance.checks.rules import Rule, quote, rule
-from conformance.evidence import Exchange, Finding, Level, SSEEvent
+from conformance.evidence import Exchange, Level, SSEEvent
 
 PARSES = rule(
     "sdk.parses",
@@ -277,22 +277,3 @@ def complaint(read: Read) -> str | None:
     if read.outcome.error is None:
         return None
     return f"{read.outcome.step} raised {quote(read.outcome.error, 300)} on {served(read.exchange)}"
-
-
-def read_finding(read: Read, total: int) -> Finding | None:
-    """The finding for an answer the SDK raised on, naming the request among the cell's exchanges."""
-    what = complaint(read)
-    if what is None:
-        return None
-    where = f"{read.exchange.method} /{'/'.join(_path(read.exchange.url))}"
-    if total > 1:
-        where += f" (exchange {read.number} of {total})"
-    return read.rule.finding(f"{where}: {what}")
-
-
-def sdk_consumes(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    """Every 2xx answer is read by the official SDK without error."""
-    for read in sdk_reads(exchanges):
-        finding = read_finding(read, len(exchanges))
-        if finding is not None:
-            yield finding
