@@ -12,6 +12,7 @@ from typing import Any
 
 from conformance import safejson
 from conformance.evidence import STATUSES
+from conformance.results import cell_key
 
 RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
 NEUTRAL = {s.value for s, i in STATUSES.items() if i.rank is None}
@@ -52,7 +53,7 @@ def classify(old: str | None, new: str | None) -> str | None:
 
 
 def cell_statuses(matrix: dict[str, Any]) -> dict[Key, str]:
-    return {(c["provider"], c["model"], c["probe"]): c["status"] for c in matrix.get("cells", [])}
+    return {cell_key(c): c["status"] for c in matrix.get("cells", [])}
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
@@ -87,7 +88,7 @@ def exit_status(changes: list[Change], new: dict[str, Any]) -> int:
         return 1
     changed = {c.key for c in changes}
     for cell in new.get("cells", []):
-        key = (cell["provider"], cell["model"], cell["probe"])
+        key = cell_key(cell)
         harness = any(f["rule"].startswith("harness.") for f in cell.get("findings", []))
         if cell["status"] == "ERROR" and harness and key in changed:
             return 2

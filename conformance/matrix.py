@@ -11,6 +11,7 @@ from conformance import __version__
 from conformance.catalog.model import drift
 from conformance.evidence import Status
 from conformance.probes import PROBES
+from conformance.results import cell_key
 
 STATUS_ORDER = [s.value for s in Status]
 
@@ -19,7 +20,7 @@ def build_matrix(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
     """Later records for the same cell replace earlier ones (a resumed or re-run cell)."""
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     for record in records:
-        cells[(record["provider"], record["model"], record["probe"])] = record
+        cells[cell_key(record)] = record
     known = {p.id: i for i, p in enumerate(PROBES)}
     probe_ids = sorted({k[2] for k in cells}, key=lambda p: (known.get(p, len(known)), p))
     titles = {p.id: p.title for p in PROBES}

@@ -69,6 +69,11 @@ class ResultsWriter:
             os.close(fd)
 
 
+def cell_key(record: dict[str, Any]) -> tuple[str, str, str]:
+    """Where a cell goes: its provider, model and probe, in a results record and a matrix cell alike."""
+    return record["provider"], record["model"], record["probe"]
+
+
 def encoded(record: dict[str, Any]) -> bytes:
     """The results line of a record; ValueError for a value JSON cannot hold (NaN, infinity)."""
     return (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")

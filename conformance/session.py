@@ -33,6 +33,7 @@ from conformance.results import (
     RESULTS_FILE,
     DirLock,
     ResultsWriter,
+    cell_key,
     encoded,
     read_json_file,
     read_results,
@@ -189,9 +190,9 @@ class Session:
         results = pool.in_order(replay, tasks, workers, started=judge_by_timer)
         waiting: dict[tuple[str, str, str], Replayed] = {}
         for replayed in next(results) if library else []:
-            waiting[_cell_key(replayed.record)] = replayed
+            waiting[cell_key(replayed.record)] = replayed
         for n, ((i, cells), own) in enumerate(zip(models, results, strict=True)):
-            mine = {_cell_key(r.record): r for r in own}
+            mine = {cell_key(r.record): r for r in own}
             provider = plans[i].target.provider
             ordered = [mine.get(k) or waiting.pop(k) for k in ((provider, m, p.id) for m, p in cells)]
             with writer.batch():
@@ -240,7 +241,7 @@ class Session:
             state = read_json_file(state_path, "run state")
             if isinstance(state, dict) and not state.get("complete") and state.get("plans") == key:
                 set_aside_torn_tail(results)
-                return {_cell_key(r) for r in read_results(results)}
+                return {cell_key(r) for r in read_results(results)}
         self._state(plans, complete=False)
         results.write_bytes(b"")  # a run with no cell (an empty shard) is still a run
         return set()
@@ -291,10 +292,6 @@ def _reads(records: list[dict[str, Any]]) -> list[Read | None]:
 
 def _lean(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "exchanges"}
-
-
-def _cell_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return record["provider"], record["model"], record["probe"]
 
 
 def _todo(plan: Plan, done: set[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, Probe]]]]:
