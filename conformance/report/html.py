@@ -127,9 +127,12 @@ def write_html(
             return [_write(out_dir / probe_page(probe.id), site.probe_page(group, probe))]
         return also[task - 1 - len(site.rows) - len(probes)](site.report)
 
-    tasks = range(1 + len(site.rows) + len(probes) + len(also))
+    count = 1 + len(site.rows) + len(probes) + len(also)
+    # `also` first: junit.xml is the largest task by far, and last it left one worker to end the render alone
+    order = [*range(count - len(also), count), *range(count - len(also))]
     workers = pool.processes(len(site.rows), len(site.report.cells))
-    return [path for written in pool.in_order(pages, tasks, workers) for path in written]
+    written = dict(zip(order, pool.in_order(pages, order, workers), strict=True))
+    return [path for task in range(count) for path in written[task]]
 
 
 def warm() -> None:
