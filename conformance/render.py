@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,11 @@ def render_dir(
     history: list[dict[str, Any]] | None = None,
     baseline: dict[str, Any] | None = None,
     ready: Mapping[Key, Derived] | None = None,
+    records: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made)."""
-    records = list(read_results(out_dir / RESULTS_FILE))
+    """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made);
+    `records` are its lines, when the run that wrote them read them meanwhile."""
+    records = list(read_results(out_dir / RESULTS_FILE)) if records is None else list(records)
     # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
     records += derived_records(records, ready)
     meta = {**_totals(records), **(meta or {})}

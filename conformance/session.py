@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from conformance import pool
+from conformance import pool, safejson
 from conformance.catalog.model import Catalog, claim_record, redirect_warnings
 from conformance.checks.http import CASSETTE, NOT_RECORDED
 from conformance.derived import Derived, Deriver, Key, Read, read_cells, tally_model
@@ -107,12 +107,14 @@ class Session:
 
         for plan in plans:
             self.prepare(plan)
-        ready = self._replay_pooled(plans, done, emit, writer)
+        kept: list[dict[str, Any]] | None = None if done else []  # a fresh run's lines: the render need not read them
+        ready = self._replay_pooled(plans, done, emit, writer, kept)
         if ready is None:
+            kept = None
             ready = self._run_in_process(plans, done, emit)
         self._state(plans, complete=True)
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
-        return self.render(meta, ready)
+        return self.render(meta, ready, kept)
 
     def _run_in_process(self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Emit) -> dict[Key, Derived]:
         """Every model's cells in threads of this process. In a live run of LIVE_MIN_CELLS or more, processes
@@ -153,6 +155,7 @@ class Session:
         done: set[tuple[str, str, str]],
         emit: Emit,
         writer: ResultsWriter,
+        kept: list[dict[str, Any]] | None = None,
     ) -> dict[Key, Derived] | None:
         """Replay's models in worker processes, each model's cells written in one batch, in the plans' order; None
         when it stays in process.
@@ -162,7 +165,8 @@ class Session:
         Every task's worker reads its cells' answers for the derived columns as well; a model's derived
         cells are tallied here once all its cells are back. This process mostly waits meanwhile: once the first
         model is written, it compiles the report's templates, in this thread, so none is alive when the render
-        forks.
+        forks. Each line written is also parsed into `kept`, if given, meanwhile: the render then need not read
+        results.jsonl again once the workers are done.
         """
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
         offline = all(plan.mode is RecordMode.NONE for plan in plans)
@@ -198,6 +202,8 @@ class Session:
             with writer.batch():
                 for replayed in ordered:
                     emit(replayed.result, replayed.line)
+            if kept is not None:
+                kept.extend(safejson.loads(replayed.line) for replayed in ordered)
             reads = [(r.record, r.read) for r in ordered if r.read is not None]
             tallied = tally_model((provider, cells[0][0]), reads) if len(reads) == len(ordered) else None
             if tallied is not None:
@@ -251,9 +257,15 @@ class Session:
         state = {"plans": _plans_key(plans), "complete": complete}
         write_file_atomic(self.out_dir / "run.json", json.dumps(state, indent=1) + "\n")
 
-    def render(self, meta: dict[str, Any], ready: Mapping[Key, Derived] | None = None) -> dict[str, Any]:
-        """matrix.json and the reports; `ready` holds derived cells already made during the run."""
-        return render_dir(self.out_dir, meta, baseline=self.baseline, ready=ready)
+    def render(
+        self,
+        meta: dict[str, Any],
+        ready: Mapping[Key, Derived] | None = None,
+        records: Sequence[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """matrix.json and the reports; `ready` holds derived cells already made during the run, `records` the
+        lines of results.jsonl when the run read them as it wrote them."""
+        return render_dir(self.out_dir, meta, baseline=self.baseline, ready=ready, records=records)
 
 
 def written(result: CellResult) -> tuple[CellResult, dict[str, Any], bytes]:

@@ -106,10 +106,15 @@ class _TimedSession(Session):
     render_s = 0.0
     at_render: tuple[float, float] = (0.0, 0.0)
 
-    def render(self, meta: dict[str, Any], ready: Mapping[Key, Derived] | None = None) -> dict[str, Any]:
+    def render(
+        self,
+        meta: dict[str, Any],
+        ready: Mapping[Key, Derived] | None = None,
+        records: Sequence[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         started, self.at_render = time.perf_counter(), cpu_s()
         try:
-            return super().render(meta, ready)
+            return super().render(meta, ready, records)
         finally:
             self.render_s = time.perf_counter() - started
 

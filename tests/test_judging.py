@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conformance import derived, node_column, pool, runner, session
+from conformance import derived, node_column, pool, render, runner, session
 from conformance.bench import Scenario, bench
 from conformance.derived import Derived, Deriver, derived_records, fingerprint
 from conformance.evidence import Exchange, Status
@@ -129,10 +129,14 @@ def test_a_pooled_replay_derives_in_its_workers_what_the_render_derives(
 ) -> None:
     monkeypatch.setattr(pool, "MIN_ITEMS", 1)
     calls = _spy_on_render_derivation(monkeypatch)
+    reads: list[Path] = []
+    monkeypatch.setattr(render, "read_results", lambda path: reads.append(path) or read_results(path))
     probes = tuple(p for p in PROBES if p.feature in ("core", "streaming"))
     run = Session(tmp_path, jobs=2).run(replay_plans(cassettes_dir(), probes=probes))
     assert calls == [[]], "each model's derived cells were made by the worker that replayed it"
+    assert reads == [], "the run read its lines as it wrote them: the render did not read results.jsonl again"
     again = render_dir(tmp_path)
+    assert reads == [tmp_path / RESULTS_FILE]
     assert len(calls[1]) >= 2, "a render of results.jsonl alone derives every model"
     assert run["cells"] == again["cells"]
 
