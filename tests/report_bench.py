@@ -33,11 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.derived import Derived, Key
 from conformance.paths import MANIFEST, cassettes_dir, safe_name
 from conformance.plan import replay_plans
 from conformance.report import write_reports
@@ -106,15 +105,10 @@ class _TimedSession(Session):
     render_s = 0.0
     at_render: tuple[float, float] = (0.0, 0.0)
 
-    def render(
-        self,
-        meta: dict[str, Any],
-        ready: Mapping[Key, Derived] | None = None,
-        records: Sequence[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
+    def render(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         started, self.at_render = time.perf_counter(), cpu_s()
         try:
-            return super().render(meta, ready, records)
+            return super().render(*args, **kwargs)
         finally:
             self.render_s = time.perf_counter() - started
 
