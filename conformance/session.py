@@ -107,14 +107,14 @@ class Session:
 
         for plan in plans:
             self.prepare(plan)
-        kept: list[dict[str, Any]] | None = None if done else []  # a fresh run's lines: the render need not read them
-        ready = self._replay_pooled(plans, done, emit, writer, kept)
-        if ready is None:
-            kept = None
-            ready = self._run_in_process(plans, done, emit)
+        pooled = self._replay_pooled(plans, done, emit, writer, keep=not done)  # a resumed file holds earlier lines
+        if pooled is None:
+            ready, records = self._run_in_process(plans, done, emit), None
+        else:
+            ready, records = pooled.ready, pooled.records
         self._state(plans, complete=True)
         meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
-        return self.render(meta, ready, kept)
+        return self.render(meta, ready, records)
 
     def _run_in_process(self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Emit) -> dict[Key, Derived]:
         """Every model's cells in threads of this process. In a live run of LIVE_MIN_CELLS or more, processes
@@ -155,8 +155,8 @@ class Session:
         done: set[tuple[str, str, str]],
         emit: Emit,
         writer: ResultsWriter,
-        kept: list[dict[str, Any]] | None = None,
-    ) -> dict[Key, Derived] | None:
+        keep: bool = False,
+    ) -> Pooled | None:
         """Replay's models in worker processes, each model's cells written in one batch, in the plans' order; None
         when it stays in process.
 
@@ -165,7 +165,7 @@ class Session:
         Every task's worker reads its cells' answers for the derived columns as well; a model's derived
         cells are tallied here once all its cells are back. This process mostly waits meanwhile: once the first
         model is written, it compiles the report's templates, in this thread, so none is alive when the render
-        forks. Each line written is also parsed into `kept`, if given, meanwhile: the render then need not read
+        forks. With `keep`, it also reads back each line it writes, so that the render need not read
         results.jsonl again once the workers are done.
         """
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
@@ -190,6 +190,7 @@ class Session:
             ]
 
         ready: dict[Key, Derived] = {}
+        records: list[dict[str, Any]] | None = [] if keep else None
         tasks = ([-1] if library else []) + list(range(len(models)))
         results = pool.in_order(replay, tasks, workers, started=judge_by_timer)
         waiting: dict[tuple[str, str, str], Replayed] = {}
@@ -202,15 +203,15 @@ class Session:
             with writer.batch():
                 for replayed in ordered:
                     emit(replayed.result, replayed.line)
-            if kept is not None:
-                kept.extend(safejson.loads(replayed.line) for replayed in ordered)
+            if records is not None:
+                records = _read_back(records, ordered)
             reads = [(r.record, r.read) for r in ordered if r.read is not None]
             tallied = tally_model((provider, cells[0][0]), reads) if len(reads) == len(ordered) else None
             if tallied is not None:
                 ready[(provider, cells[0][0])] = tallied
             if n == 0:
                 warm_report()  # the workers replay the next models meanwhile
-        return ready
+        return Pooled(ready, records)
 
     def _worker(self, plan: Plan, judges: Judges | None = None) -> Callable[[tuple[str, Probe]], CellResult]:
         """Runs one cell of the plan, or, once the budget is spent, says it had no time left."""
@@ -280,6 +281,24 @@ def written(result: CellResult) -> tuple[CellResult, dict[str, Any], bytes]:
         result = replace(result, status=Status.ERROR, findings=(finding,), exchanges=(), extra=kept)
         record = result.record()
         return result, record, encoded(record)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """What a pooled replay hands the render: the derived cells it made, and its lines as records (None when
+    not kept, or when one could not be read back: the render reads results.jsonl then, and says what is wrong)."""
+
+    ready: dict[Key, Derived]
+    records: list[dict[str, Any]] | None
+
+
+def _read_back(records: list[dict[str, Any]], written: Sequence[Replayed]) -> list[dict[str, Any]] | None:
+    """`records` and the lines just written, parsed as the render would read them; None once one cannot be."""
+    try:
+        records.extend(safejson.loads(replayed.line) for replayed in written)
+    except ValueError:
+        return None
+    return records
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,28 @@ def test_a_pooled_replay_derives_in_its_workers_what_the_render_derives(
     assert run["cells"] == again["cells"]
 
 
+def test_a_line_the_run_cannot_read_back_leaves_the_render_to_read_results_jsonl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However a line fails to read back (none of the suite's lines can), the run goes on writing, and the
+    render reads the file, as a render of the directory alone does."""
+
+    class Unreadable:
+        @staticmethod
+        def loads(text: str | bytes) -> Any:
+            raise ValueError("cannot be read back")
+
+    monkeypatch.setattr(pool, "MIN_ITEMS", 1)
+    monkeypatch.setattr(session, "safejson", Unreadable)
+    reads: list[Path] = []
+    monkeypatch.setattr(render, "read_results", lambda path: reads.append(path) or read_results(path))
+    probes = tuple(p for p in PROBES if p.feature == "core")
+    plans = replay_plans(cassettes_dir(), probes=probes)
+    run = Session(tmp_path, jobs=2).run(plans)
+    assert reads == [tmp_path / RESULTS_FILE]
+    assert len(run["cells"]) >= sum(len(plan.models) * len(probes) for plan in plans)
+
+
 def test_a_large_live_run_judges_and_derives_in_its_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session, "LIVE_MIN_CELLS", 1)
     submitted: list[str] = []
