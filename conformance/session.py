@@ -155,7 +155,7 @@ class Session:
         done: set[tuple[str, str, str]],
         emit: Emit,
         writer: ResultsWriter,
-        keep: bool = False,
+        keep: bool,
     ) -> Pooled | None:
         """Replay's models in worker processes, each model's cells written in one batch, in the plans' order; None
         when it stays in process.
