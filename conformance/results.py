@@ -80,9 +80,15 @@ def encoded(record: dict[str, Any]) -> bytes:
 
 
 def read_results(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield each cell; a torn last line (a killed run) is skipped, any other bad line names the file."""
+    """Yield each cell; a torn last line (a killed run) is skipped, any other bad line names the file.
+
+    Lines end at "\n" alone: the writer leaves U+2028, U+2029 and U+0085 raw inside strings, as JSON allows,
+    and `str.splitlines` would cut a line at each of them.
+    """
     text = read_text_file(path, "results")
-    lines = text.splitlines()
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -39,6 +39,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "normal": (JSON, PASS, None, ""),
     "slow": (JSON, PASS, None, ""),
     "script_text": (JSON, PASS, None, ""),
+    "line_separators": (JSON, PASS, None, ""),
     "sse_cr_only": (STREAM, PASS, None, ""),
     "sse_crlf": (STREAM, PASS, None, ""),
     "sse_split_bytes": (STREAM, PASS, None, ""),
@@ -201,6 +202,7 @@ def test_fault_gets_a_verdict_naming_it_in_bounded_time(fault: str, outcomes: di
 SESSION_FAULTS = (
     "normal",
     "script_text",
+    "line_separators",
     "html_502",
     "empty_200",
     "json_list",
@@ -222,7 +224,7 @@ def test_a_session_runs_past_every_fault(server: FaultServer, tmp_path: Path) ->
     plan = Plan(target, models, (BY_ID[JSON], BY_ID[STREAM]), None, tmp_path / "cassettes")
     matrix = Session(tmp_path / "out").run([plan])
 
-    lines = (tmp_path / "out" / RESULTS_FILE).read_text(encoding="utf-8").splitlines()
+    lines = (tmp_path / "out" / RESULTS_FILE).read_bytes().splitlines()  # JSON lines end at "\n" alone
     records = [json.loads(line) for line in lines]
     assert sorted((r["model"], r["probe"]) for r in records) == sorted((m, p.id) for m, p in plan.cells())
     on_disk = json.loads((tmp_path / "out" / "matrix.json").read_text(encoding="utf-8"))
@@ -230,6 +232,7 @@ def test_a_session_runs_past_every_fault(server: FaultServer, tmp_path: Path) ->
     assert len(on_disk["cells"]) == len(matrix["cells"]) == len(plan.cells()) + derived
     by_cell = {(c["model"], c["probe"]): c["status"] for c in on_disk["cells"]}
     assert by_cell[("fault:normal", JSON)] == by_cell[("fault:normal", STREAM)] == "PASS"
+    assert by_cell[("fault:line_separators", JSON)] == by_cell[("fault:line_separators", STREAM)] == "PASS"
     assert by_cell[("fault:silent", JSON)] == by_cell[("fault:huge_body", JSON)] == "ERROR"
     assert json.loads((tmp_path / "out" / "run.json").read_text())["complete"] is True
     for report in ("matrix.html", "summary.md"):  # the model's markup is shown as text, never run

@@ -403,7 +403,7 @@ def test_terminal_output_is_inert(text: str) -> None:
 def test_a_torn_tail_is_set_aside_and_the_rest_reads_back(records: list[dict[str, Any]], tail: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "results.jsonl"
-        lines = b"".join(json.dumps(r).encode() + b"\n" for r in records)
+        lines = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)  # as the writer does
         path.write_bytes(lines + tail.replace(b"\n", b""))
         with contextlib.redirect_stderr(io.StringIO()):
             set_aside_torn_tail(path)

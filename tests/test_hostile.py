@@ -287,6 +287,14 @@ def test_a_torn_last_line_is_set_aside_on_resume(
     assert len(list(out.glob(f"{RESULTS_FILE}.torn-*"))) == 1
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\r", "\x0b", "\x1c"])
+def test_a_line_separator_inside_a_string_does_not_end_a_results_line(separator: str, tmp_path: Path) -> None:
+    record = {"cell": f"one{separator}two", "next": 2}
+    ResultsWriter(tmp_path).append(record)
+    ResultsWriter(tmp_path).append({"cell": 3})
+    assert list(read_results(tmp_path / RESULTS_FILE)) == [record, {"cell": 3}]
+
+
 def test_a_short_write_is_an_error_not_half_a_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "write", lambda fd, data: len(data) // 2)
     with pytest.raises(OSError, match="short write"):

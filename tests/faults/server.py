@@ -266,6 +266,17 @@ def _script_text(c: Conn, r: Req) -> None:
     normal(c, r, "<script>alert('fault')</script> <img src=x onerror=alert(1)>")
 
 
+@fault("line_separators")
+def _line_separators(c: Conn, r: Req) -> None:
+    """U+2028, U+2029 and U+0085 sent raw, as JSON allows: valid, and no file written line by line may break at them."""
+    text = "one\u2028two\u2029three\x85four"
+    if r.stream:
+        events = stream_events(r.model, text)
+        send_stream(c, [f"event: {e['type']}\ndata: {json.dumps(e, ensure_ascii=False)}\n\n".encode() for e in events])
+    else:
+        c.answer(200, json.dumps(response_object(r.model, text), ensure_ascii=False).encode())
+
+
 @fault("sse_cr_only")
 def _sse_cr_only(c: Conn, r: Req) -> None:
     """Lines ended by a lone CR: valid event-stream framing that a naive `\\n` split gets wrong."""
