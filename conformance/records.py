@@ -230,6 +230,26 @@ STATUS_TEXT = Field(
 )
 
 
+class ResultLine(CellExtras):
+    """A results.jsonl line as it is read back, written by a run of any version: the types CellRecord writes
+    are checked, so a hand-edited or foreign line is one error naming its line rather than a crash further
+    on, while keys added since are optional and a status this version does not know is kept as text."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    feature: str
+    probe: str = Field(min_length=1)
+    title: str = ""
+    status: str = STATUS_TEXT
+    findings: list[FindingRecord]
+    semantic_checks: bool = True
+    started_at: str = ""
+    elapsed_ms: float = Field(default=0, ge=0)
+    exchanges: list[ExchangeRecord] = []
+    claim: ClaimRecord | None = None
+    drift: bool = False
+
+
 class RowRecord(Record):
     provider: str
     model: str

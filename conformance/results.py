@@ -20,7 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from conformance import safejson
+from conformance.records import ResultLine, first_problem
 
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".conformance.lock"
@@ -100,6 +103,10 @@ def read_results(path: Path) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
+        try:
+            ResultLine.model_validate(record)
+        except ValidationError as exc:
+            raise ValueError(f"{path}:{number}: not a results line ({first_problem(exc, 'the line')})") from None
         yield record
 
 

@@ -23,6 +23,15 @@ ITEM_ID = "msg_test"
 CREATED_AT = 1_700_000_000
 JSON = {"content-type": "application/json"}
 EVENT_STREAM = {"content-type": "text/event-stream; charset=utf-8"}
+# The least a results.jsonl line holds: a reader refuses a line without these.
+RESULT_LINE = {
+    "provider": "p",
+    "model": MODEL,
+    "feature": "core",
+    "probe": "core.text_input",
+    "status": "PASS",
+    "findings": [],
+}
 
 
 def request(stream: bool = False, **extra: Any) -> str:

@@ -42,6 +42,7 @@ from conformance.sse import SSEError, SSEParser, parse_events
 from conformance.terminal import inert, one_line
 from conformance.urls import UnsafeValue, segment, under_base
 from tests.exchanges import (
+    RESULT_LINE,
     conformant_response,
     conformant_stream,
     exchange,
@@ -399,7 +400,10 @@ def test_terminal_output_is_inert(text: str) -> None:
 
 
 @FUZZ
-@given(st.lists(st.dictionaries(st.text(max_size=5), NESTED, max_size=3), max_size=5), st.binary(max_size=80))
+@given(
+    st.lists(st.dictionaries(st.text(max_size=5), NESTED, max_size=3).map(lambda d: {**d, **RESULT_LINE}), max_size=5),
+    st.binary(max_size=80),
+)
 def test_a_torn_tail_is_set_aside_and_the_rest_reads_back(records: list[dict[str, Any]], tail: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "results.jsonl"

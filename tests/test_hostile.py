@@ -30,6 +30,7 @@ from conformance.session import Session
 from conformance.transports import RecordMode
 from conformance.transports.cassette import cassette_path, load_cassette
 from conformance.transports.deadline import live_transport
+from tests.exchanges import RESULT_LINE
 from tests.faults.server import HOSTILE_IDS, FaultServer
 
 JSON, STREAM, STATE = BY_ID["core.text_input"], BY_ID["streaming.text"], BY_ID["state.store_then_get"]
@@ -289,10 +290,10 @@ def test_a_torn_last_line_is_set_aside_on_resume(
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\r", "\x0b", "\x1c"])
 def test_a_line_separator_inside_a_string_does_not_end_a_results_line(separator: str, tmp_path: Path) -> None:
-    record = {"cell": f"one{separator}two", "next": 2}
+    record = {**RESULT_LINE, "title": f"one{separator}two"}
     ResultsWriter(tmp_path).append(record)
-    ResultsWriter(tmp_path).append({"cell": 3})
-    assert list(read_results(tmp_path / RESULTS_FILE)) == [record, {"cell": 3}]
+    ResultsWriter(tmp_path).append(RESULT_LINE)
+    assert list(read_results(tmp_path / RESULTS_FILE)) == [record, RESULT_LINE]
 
 
 def test_a_short_write_is_an_error_not_half_a_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,9 +352,15 @@ def _one_line(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
 def test_bad_local_files_are_one_line_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "run"
     results.mkdir()
-    (results / RESULTS_FILE).write_text('{"a": 1}\nnot json\n{"b": 2}\n')
+    line = json.dumps(RESULT_LINE)
+    (results / RESULTS_FILE).write_text(f"{line}\nnot json\n{line}\n")
     assert cli.main(["report", str(results)]) == cli.EXIT_INPUT
     _one_line(capsys, f"{results / RESULTS_FILE}:2", "not a JSON line")
+
+    for wrong in ({"claim": "yes"}, {"drift": "maybe"}, {"exchanges": 5}, {"exchanges": ["x"]}, {"model": ["a"]}):
+        (results / RESULTS_FILE).write_text(f"{line}\n{json.dumps({**RESULT_LINE, **wrong})}\n")
+        assert cli.main(["report", str(results)]) == cli.EXIT_INPUT, wrong
+        _one_line(capsys, f"{results / RESULTS_FILE}:2", "not a results line", next(iter(wrong)))
 
     (results / RESULTS_FILE).write_text("[" * 100_000 + "\n" + '{"a": 1}\n')
     assert cli.main(["report", str(results)]) == cli.EXIT_INPUT
