@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from conformance import safejson
 from conformance.evidence import STATUSES
+from conformance.records import MatrixCell, first_problem
 from conformance.results import cell_key
 
 RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
@@ -75,7 +78,16 @@ def load_matrix(path: Path) -> dict[str, Any]:
         raise ValueError(f"{file}: cannot read a matrix ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise ValueError(f"{file}: not a matrix (expected an object with a 'cells' list)")
-    return data
+    return {**data, "cells": [_cell(file, number, cell) for number, cell in enumerate(data["cells"], 1)]}
+
+
+def _cell(file: Path, number: int, raw: Any) -> dict[str, Any]:
+    """A cell read through the matrix's format, older forms brought up to date: a baseline or a history
+    file is compared key by key, and a cell of the wrong shape must be its file's error, not a crash."""
+    try:
+        return MatrixCell.model_validate(raw).model_dump(mode="json")
+    except ValidationError as exc:
+        raise ValueError(f"{file}: cell {number} is not a matrix cell ({first_problem(exc, 'the cell')})") from None
 
 
 def exit_status(changes: list[Change], new: dict[str, Any]) -> int:

@@ -390,6 +390,22 @@ def test_bad_local_files_are_one_line_naming_the_file(tmp_path: Path, capsys: py
     assert cli.main(["diff", str(matrix), str(matrix)]) == cli.EXIT_INPUT
     _one_line(capsys, str(matrix), "cannot read a matrix")
 
+    good = {k: RESULT_LINE[k] for k in ("provider", "model", "probe", "status")}
+    for cell in (
+        7,
+        {**good, "model": ["x"]},
+        {k: v for k, v in good.items() if k != "status"},
+        {**good, "status": ["PASS"]},
+    ):
+        matrix.write_text(json.dumps({"cells": [good, cell]}))
+        assert cli.main(["diff", str(matrix), str(matrix)]) == cli.EXIT_INPUT, cell
+        _one_line(capsys, str(matrix), "cell 2 is not a matrix cell")
+        assert cli.main(["report", str(results), "--baseline", str(matrix)]) == cli.EXIT_INPUT, cell
+        _one_line(capsys, str(matrix), "cell 2 is not a matrix cell")
+        assert cli.main(["replay", "--baseline", str(matrix), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT, cell
+        _one_line(capsys, str(matrix), "cell 2 is not a matrix cell")
+        assert not (tmp_path / "o" / RESULTS_FILE).exists()  # refused before any cell ran
+
 
 def test_exit_codes_never_read_as_a_regression(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
