@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -78,6 +79,20 @@ def contained(root: Path, *names: str) -> Path:
         if probe.is_symlink() and not probe.resolve().is_relative_to(root.resolve()):
             raise UnsafeName(f"{probe} is a symlink out of {root}; refusing to follow it")
     return path
+
+
+def refuse_links_out(root: Path) -> None:
+    """UnsafeName when a symlink under root leads out of it (or nowhere): a run and a report write many files
+    under their folder (results, pages, evidence, snapshots), and each would follow such a link. Checked once,
+    before the first write; links that stay inside are kept."""
+    if not root.is_dir():
+        return
+    base = root.resolve()
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            path = Path(folder, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(base):
+                raise UnsafeName(f"{path} is a symlink out of {root}; refusing to write through it")
 
 
 def safe_name(name: str) -> str:

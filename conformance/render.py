@@ -10,6 +10,7 @@ from typing import Any
 from conformance import safejson
 from conformance.derived import Derived, Key, derived_records
 from conformance.matrix import build_matrix, write_matrix
+from conformance.paths import refuse_links_out
 from conformance.results import RESULTS_FILE, read_results
 
 
@@ -23,6 +24,7 @@ def render_dir(
 ) -> dict[str, Any]:
     """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made);
     `records` are its lines, when the run that wrote them read them meanwhile."""
+    refuse_links_out(out_dir)
     records = list(read_results(out_dir / RESULTS_FILE)) if records is None else list(records)
     # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
     records += derived_records(records, ready)

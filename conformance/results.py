@@ -9,6 +9,7 @@ file keeps a second run out of a directory another run is writing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -62,7 +63,7 @@ class ResultsWriter:
                 self._write(b"".join(held))
 
     def _write(self, line: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             written = os.write(fd, line)
             if written != len(line):  # one write, so that concurrent appenders never interleave
@@ -70,6 +71,17 @@ class ResultsWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def open_no_follow(path: Path, flags: int) -> int:
+    """A file descriptor for a file the suite writes in place; a symlink planted there is refused, not
+    followed out of the folder."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{path} is a symlink; refusing to write through it") from None
+        raise
 
 
 def cell_key(record: dict[str, Any]) -> tuple[str, str, str]:
@@ -173,7 +185,7 @@ class DirLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

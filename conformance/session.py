@@ -23,7 +23,7 @@ from conformance.derived import Derived, Deriver, Key, Read, read_cells, tally_m
 from conformance.evidence import Finding, Status
 from conformance.judging import Judges
 from conformance.manifest import write_manifest
-from conformance.paths import file_name
+from conformance.paths import file_name, refuse_links_out
 from conformance.plan import Plan, transports_for
 from conformance.probes import Probe
 from conformance.records import CatalogRecord
@@ -76,6 +76,7 @@ class Session:
 
     def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
         """Holds a lock on the output directory, and on each cassette folder it records into, meanwhile."""
+        refuse_links_out(self.out_dir)
         recorded = {p.cassettes for p in plans if p.mode is not None and p.mode is not RecordMode.NONE}
         locks = [DirLock(self.out_dir), *(DirLock(folder) for folder in sorted(recorded))]
         held: list[DirLock] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -245,6 +246,44 @@ def test_symlinks_out_of_the_cassette_folder_are_never_followed(server: FaultSer
     assert records["linked"]["status"] == "ERROR" and "symlink out of" in records["linked"]["findings"][0]["message"]
     assert (outside / "victim.json").read_text() == "precious" and sorted(os.listdir(outside)) == ["victim.json"]
     assert not (provider / "provider.json").is_symlink(), "the manifest replaced the link instead of following it"
+
+
+@pytest.mark.parametrize("planted", ["matrix.html", "models", "evidence", RESULTS_FILE, ".conformance.lock"])
+def test_symlinks_out_of_the_output_folder_are_never_written_through(
+    planted: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "out"
+    ResultsWriter(out).append(RESULT_LINE)
+    assert cli.main(["report", str(out)]) == 0
+    capsys.readouterr()
+    link = out / planted
+    if link.is_dir():
+        shutil.rmtree(link)
+    else:
+        link.unlink(missing_ok=True)
+    folder = planted in ("models", "evidence")
+    if folder:
+        (outside / planted).mkdir()  # a folder that exists, which every page would land in
+    link.symlink_to(outside / planted, target_is_directory=folder)
+
+    assert cli.main(["report", str(out)]) == cli.EXIT_INPUT
+    _one_line(capsys, str(link), "refusing to write through it")
+    assert cli.main(["replay", "--out", str(out)]) == cli.EXIT_INPUT
+    _one_line(capsys, str(link), "refusing to write through it")
+    assert sorted(p.relative_to(outside) for p in outside.rglob("*")) == ([Path(planted)] if folder else [])
+
+
+def test_a_symlink_in_place_of_a_file_written_in_place_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "victim").write_text("precious")
+    for name in (RESULTS_FILE, ".conformance.lock"):
+        (tmp_path / name).symlink_to(tmp_path / "victim")
+    with pytest.raises(OSError, match="is a symlink"):
+        ResultsWriter(tmp_path).append(RESULT_LINE)
+    with pytest.raises(OSError, match="is a symlink"):
+        DirLock(tmp_path).acquire()
+    assert (tmp_path / "victim").read_text() == "precious"
 
 
 # -- cassettes keep what the server sent -----------------------------------------------------------------
