@@ -155,6 +155,10 @@ class Deadline:
     def spent(self) -> bool:
         return self._end is not None and self._clock() >= self._end
 
+    def left(self) -> float:
+        """Seconds until the budget is spent; infinite with no budget."""
+        return float("inf") if self._end is None else max(0.0, self._end - self._clock())
+
 
 def over_budget(target: Target, model: str, probe: Probe, budget: Deadline) -> CellResult:
     """The cell the budget left no time for: ERROR, saying so."""

@@ -52,6 +52,7 @@ from conformance.runner import (
 from conformance.schedule import Deadline, over_budget, run_groups
 from conformance.transports import RecordMode
 from conformance.transports.cassette import CassetteError, cassette_path
+from conformance.transports.pacing import within_budget
 
 
 class Emit(Protocol):
@@ -223,7 +224,8 @@ class Session:
             if budget is not None and budget.spent():
                 return annotate(over_budget(plan.target, model, probe, budget), plan.catalog)
             try:
-                return run_planned(plan, model, probe, factory, judges)
+                with within_budget(None if budget is None else budget.left):
+                    return run_planned(plan, model, probe, factory, judges)
             except Exception as exc:  # a cell never ends the run: whatever escaped is this cell's ERROR
                 return failed_cell(plan.target, model, probe, exc)
 

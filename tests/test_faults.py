@@ -104,6 +104,8 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "nan_json": (JSON, FAIL, "core.json_body", "NaN is not a JSON value"),
     "huge_number": (JSON, FAIL, "core.json_body", "Exceeds the limit (4300 digits)"),
     "duplicate_keys": (JSON, Status.NON_STRICT, "json.unique_keys", "the body repeats ['status']"),
+    "limit_tiny": (JSON, PASS, None, ""),
+    "limit_epsilon": (JSON, PASS, None, ""),
     "id_traversal": (STATE, FAIL, "http.unsafe_value", "not sent: the id '../../../admin/x' holds a dot segment"),
     "id_newline": (STATE, FAIL, "http.unsafe_value", "holds '\\r', which a URL segment must not"),
     "id_query": (STATE, FAIL, "http.unsafe_value", "holds '?', which a URL segment must not"),

@@ -21,10 +21,12 @@ OpenAI's and those of the Kong-style gateway OVHcloud's endpoints are reported t
   minute), holds the model's bucket until the window reopens, so the next request waits instead of
   collecting a 429;
 - `x-ratelimit-limit-minute` below the rate the bucket paces at slows the bucket to it: the gateway
-  knows the limit better than a profile does.
+  knows the limit better than a profile does; but never below one request per `max_wait_s`.
 
 With no hint, the wait is `backoff_s` doubled per retry. A wait longer than `max_wait_s` is not
-waited: the answer is final, and says why (a 429 with its Retry-After). Every wait here is pacing,
+waited: the answer is final, and says why (a 429 with its Retry-After). Every wait a server can steer
+is bounded so: a wait for the bucket's slot is cut to `max_wait_s` too (the server's 429, if any, then
+says what it wants), and no wait outlasts the run's budget (`within_budget`). Every wait here is pacing,
 not the server's time: it moves the probe's deadline later (`deadline.excuse`) rather than eating it.
 Whether to retry follows from what was recorded (status, headers, error type) and the policy; on
 replay a retry is made only when the cassette holds its answer, so a replay retries exactly where
@@ -39,11 +41,13 @@ carries them as an attribute), from which the runner fills `Exchange.attempts`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -67,6 +71,26 @@ _RATE, _FAULT = "rate_limited", "fault"  # the two retry budgets: a 429, and a 5
 PUSHBACK = (429, 503)  # answers that say the model is asked too much at once
 MINUTE_S = 60.0  # the window of the gateway's per-minute headers
 SEND_SLACK_S = 0.01  # added to each interval live: a request's way to a strict server varies by a few ms
+
+
+_BUDGET_LEFT: contextvars.ContextVar[Callable[[], float] | None] = contextvars.ContextVar("budget_left", default=None)
+
+
+@contextlib.contextmanager
+def within_budget(left: Callable[[], float] | None) -> Iterator[None]:
+    """Pacing waits in this scope end when the run's budget does (`left`: its seconds left; None: no
+    budget): a cell already running then finishes at once instead of waiting out a window the run has
+    no time for."""
+    token = _BUDGET_LEFT.set(left)
+    try:
+        yield
+    finally:
+        _BUDGET_LEFT.reset(token)
+
+
+def _budget_left() -> float:
+    left = _BUDGET_LEFT.get()
+    return float("inf") if left is None else left()
 
 
 class TokenBucket:
@@ -120,7 +144,7 @@ class TokenBucket:
 
     def slow_to(self, rate_per_min: float) -> None:
         """Pace no faster than `rate_per_min` from now on (a lower limit the server announced)."""
-        if rate_per_min > 0:
+        if rate_per_min > 0 and math.isfinite(60.0 / rate_per_min):
             with self._lock:
                 if 60.0 / rate_per_min + self.slack_s > self.interval:
                     self.interval = 60.0 / rate_per_min + self.slack_s
@@ -232,7 +256,9 @@ class PacedTransport(httpx.BaseTransport):
         return response
 
     def _wait(self, seconds: float) -> None:
-        """A wait for the rate limit, which the probe's deadline does not count."""
+        """A wait for the rate limit, which the probe's deadline does not count; never longer than
+        `max_wait_s` or what is left of the run's budget, whatever the server announced."""
+        seconds = min(seconds, self.policy.max_wait_s, _budget_left())
         if seconds > 0:
             excuse(seconds)
             self.sleep(seconds)
@@ -240,7 +266,7 @@ class PacedTransport(httpx.BaseTransport):
     def _note_window(self, bucket: TokenBucket, headers: httpx.Headers) -> None:
         """Follow what the answer says of the model's window: its limit, and whether any request is left."""
         if (limit := _number(headers.get("x-ratelimit-limit-minute", ""))) is not None and limit > 0:
-            bucket.slow_to(limit)
+            bucket.slow_to(max(limit, MINUTE_S / self.policy.max_wait_s))
         if headers.get("x-ratelimit-remaining-requests", "").strip() == "0":
             reset = _duration(headers.get("x-ratelimit-reset-requests", "")) or _number(
                 headers.get("ratelimit-reset", "")
@@ -322,7 +348,8 @@ def _duration(value: str) -> float | None:
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+    seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+    return seconds if math.isfinite(seconds) else None
 
 
 def _number(value: str) -> float | None:

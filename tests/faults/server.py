@@ -718,6 +718,18 @@ def _duplicate_keys(c: Conn, r: Req) -> None:
     c.answer(200, body.replace('"status": "completed"', '"status": "failed", "status": "completed"', 1).encode())
 
 
+@fault("limit_tiny")
+def _limit_tiny(c: Conn, r: Req) -> None:
+    """A correct answer announcing a limit of one request per ten days: a pacer that obeyed would stall."""
+    normal(c, r, headers=[("x-ratelimit-limit-minute", "0.0001")])
+
+
+@fault("limit_epsilon")
+def _limit_epsilon(c: Conn, r: Req) -> None:
+    """A correct answer announcing a limit so small that its interval does not fit a sleep."""
+    normal(c, r, headers=[("x-ratelimit-limit-minute", "1e-300")])
+
+
 def _with_id(c: Conn, r: Req, rid: str) -> None:
     """A correct answer to the POST whose Response id is `rid`; the GET that would follow is logged."""
     if r.method == "GET":

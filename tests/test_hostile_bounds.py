@@ -1,0 +1,101 @@
+"""Bounds a hostile endpoint, catalog or file cannot move: waits it announces, catalogs it lists, URLs it
+redirects to, text it escapes, files it leaves behind. Each ends as an ERROR or FAIL cell or one line,
+never a hang, a crash or unbounded memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conformance.plan import Plan
+from conformance.probes import BY_ID
+from conformance.results import RESULTS_FILE, read_results
+from conformance.runner import Target
+from conformance.schedule import Deadline, Pacing
+from conformance.session import Session
+from conformance.transports.pacing import PacedTransport, RetryPolicy, TokenBucket, server_wait, within_budget
+from tests.faults.server import FaultServer
+
+JSON, STREAM, STATE = BY_ID["core.text_input"], BY_ID["streaming.text"], BY_ID["state.store_then_get"]
+REQUEST = httpx.Request("POST", "http://peer.test/v1/responses", content=b"{}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+# -- waits a server announces ------------------------------------------------------------------------------
+
+
+def _announcing(limit: str) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: httpx.Response(200, headers={"x-ratelimit-limit-minute": limit}))
+
+
+@pytest.mark.parametrize("limit", ["0.0001", "1e-300", "5e-324", "-1", "nan", "1e999"])
+def test_an_announced_limit_never_stretches_a_wait_past_the_policys_longest(limit: str) -> None:
+    sleeps: list[float] = []
+    bucket = TokenBucket(600)
+    transport = PacedTransport(_announcing(limit), bucket, RetryPolicy(max_wait_s=2.0), sleep=sleeps.append)
+    for _ in range(4):
+        transport.handle_request(REQUEST)
+    assert bucket.interval <= 2.0 + bucket.slack_s
+    assert max(sleeps, default=0.0) <= 2.0
+
+
+def test_a_long_queue_for_a_models_slot_waits_at_most_the_policys_longest() -> None:
+    sleeps: list[float] = []
+    bucket = TokenBucket(1)  # one request a minute
+    for _ in range(10):
+        bucket.reserve()  # ten cells booked ahead: the next slot is ten minutes away
+    transport = PacedTransport(_announcing("1"), bucket, RetryPolicy(max_wait_s=3.0), sleep=sleeps.append)
+    transport.handle_request(REQUEST)
+    assert sleeps and max(sleeps) <= 3.0
+
+
+def test_no_pacing_wait_outlasts_the_runs_budget() -> None:
+    sleeps: list[float] = []
+    bucket = TokenBucket(1)
+    bucket.reserve()
+    transport = PacedTransport(_announcing("1"), bucket, RetryPolicy(), sleep=sleeps.append)
+    with within_budget(lambda: 0.25):
+        transport.handle_request(REQUEST)
+    assert sleeps and max(sleeps) <= 0.25
+
+
+@pytest.mark.parametrize("value", ["9" * 400 + "h", "1e300", "9999999999999999999999999h" * 20])
+def test_a_reset_duration_too_large_for_a_float_is_no_hint(value: str) -> None:
+    wait = server_wait(httpx.Headers({"x-ratelimit-reset-requests": value}))
+    assert wait is None or wait[0] < float("inf")
+
+
+def _run_in_thread(session: Session, plan: Plan, within_s: float) -> None:
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (session.run([plan]), done.set()), daemon=True)
+    thread.start()
+    assert done.wait(within_s), f"the run did not end within {within_s}s"
+
+
+@pytest.mark.parametrize("fault", ["limit_tiny", "limit_epsilon"])
+def test_a_paced_run_against_a_tiny_announced_limit_finishes(server: FaultServer, tmp_path: Path, fault: str) -> None:
+    target = Target("faults", server.base_url, timeout_s=10)
+    model = f"fault:{fault}"
+    pacing = Pacing({model: 600.0}, RetryPolicy(max_wait_s=0.5), max_in_flight=1)
+    plan = Plan(target, (model,), (JSON, STREAM, STATE), None, tmp_path / "c", pacing=pacing)
+    _run_in_thread(Session(tmp_path / "out"), plan, within_s=30)
+    records = list(read_results(tmp_path / "out" / RESULTS_FILE))
+    assert {r["status"] for r in records} == {"PASS"}, [r["findings"] for r in records]
+
+
+def test_the_budget_ends_a_cells_wait_for_a_slow_window(server: FaultServer, tmp_path: Path) -> None:
+    target = Target("faults", server.base_url, timeout_s=10)
+    pacing = Pacing({"fault:limit_tiny": 600.0}, RetryPolicy(max_wait_s=3600.0), max_in_flight=2)
+    plan = Plan(target, ("fault:limit_tiny",), (JSON, STREAM, STATE), None, tmp_path / "c", pacing=pacing)
+    _run_in_thread(Session(tmp_path / "out", budget=Deadline(2.0)), plan, within_s=20)
+    assert len(list(read_results(tmp_path / "out" / RESULTS_FILE))) == 3
