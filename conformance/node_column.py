@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+from conformance import safejson
 from conformance.checks.clients import NODE_COVERAGE, NODE_PARSES, NODE_STREAMS, NODE_UNAVAILABLE
 from conformance.checks.rules import Rule, quote
 from conformance.checks.sdk import STREAMS, answered, sdk_use, served, sse_bytes
@@ -55,6 +56,7 @@ CELLS = (
 )
 DERIVED = frozenset(rule.id for rule, _, _ in CELLS)
 _FRAMING = frozenset({"content-length", "content-encoding", "transfer-encoding"})  # the served bytes are decoded
+NODE_DEPTH = 2 * safejson.MAX_DEPTH  # node's results wrap each answer (itself at most MAX_DEPTH deep) in a few levels
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def _env() -> dict[str, str]:
 
 def _results(text: str, count: int, returncode: int | None, stderr: str) -> list[dict[str, Any]] | str:
     try:
-        results = json.loads(text)
+        results = safejson.loads(text, max_depth=NODE_DEPTH)
     except ValueError:
         return f"node exited {returncode} without results: {quote(stderr.strip(), 300)}"
     if not isinstance(results, list) or len(results) != count:

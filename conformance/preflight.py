@@ -9,11 +9,11 @@ for judging answers is the probes' business.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import httpx
 
+from conformance import safejson
 from conformance.redact import scrub
 from conformance.runner import Target
 from conformance.schedule import Pacing
@@ -68,7 +68,7 @@ def _head(response: httpx.Response) -> str:
 def _message(text: str) -> str:
     """An error object's message (OpenAI's {"error": {"message"}}, or a bare {"message"}), one line."""
     try:
-        body = json.loads(text)
+        body = safejson.loads(text)
     except ValueError:
         return ""
     error = body.get("error", body) if isinstance(body, dict) else None

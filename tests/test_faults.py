@@ -106,6 +106,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "duplicate_keys": (JSON, Status.NON_STRICT, "json.unique_keys", "the body repeats ['status']"),
     "limit_tiny": (JSON, PASS, None, ""),
     "limit_epsilon": (JSON, PASS, None, ""),
+    "deep_401": (JSON, ERROR, "harness.auth", "the key was refused"),
     "id_traversal": (STATE, FAIL, "http.unsafe_value", "not sent: the id '../../../admin/x' holds a dot segment"),
     "id_newline": (STATE, FAIL, "http.unsafe_value", "holds '\\r', which a URL segment must not"),
     "id_query": (STATE, FAIL, "http.unsafe_value", "holds '?', which a URL segment must not"),

@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conformance import cli
 from conformance.plan import Plan
+from conformance.preflight import preflight
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
@@ -99,3 +101,26 @@ def test_the_budget_ends_a_cells_wait_for_a_slow_window(server: FaultServer, tmp
     plan = Plan(target, ("fault:limit_tiny",), (JSON, STREAM, STATE), None, tmp_path / "c", pacing=pacing)
     _run_in_thread(Session(tmp_path / "out", budget=Deadline(2.0)), plan, within_s=20)
     assert len(list(read_results(tmp_path / "out" / RESULTS_FILE))) == 3
+
+
+# -- server JSON is read through safejson, wherever it is read -----------------------------------------------
+
+
+def test_a_refused_key_with_a_deep_error_object_is_one_line(
+    server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problem = preflight(Target("faults", server.base_url, timeout_s=10), "fault:deep_401", Pacing(), "")
+    assert problem is not None and problem.message.startswith("the endpoint wants a key and none was given (401")
+    argv = ["run", "--base-url", server.base_url, "--model", "fault:deep_401", "--out", str(tmp_path / "o")]
+    assert cli.main([*argv, "--timeout", "10", "-q"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "401" in err and "internal error" not in err, err
+
+
+def test_deep_json_from_node_or_a_client_library_is_not_json_not_a_crash() -> None:
+    from conformance.checks.clients import asked
+    from conformance.node_column import _results
+
+    deep = ("[" * 50_000 + "]" * 50_000).encode()
+    assert asked("POST", "/v1/responses", deep).body is None
+    assert "without results" in str(_results(deep.decode(), 1, 0, ""))

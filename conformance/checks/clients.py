@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx2
 
+from conformance import safejson
 from conformance.checks.core import _ok
 from conformance.checks.rules import Rule, Tag, quote, rule
 from conformance.checks.sdk import recorded_response
@@ -326,7 +327,7 @@ class Asked:
 
 def asked(method: str, path: str, body: bytes) -> Asked:
     try:
-        parsed = json.loads(body) if body else None
+        parsed = safejson.loads(body) if body else None
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):

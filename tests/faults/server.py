@@ -730,6 +730,12 @@ def _limit_epsilon(c: Conn, r: Req) -> None:
     normal(c, r, headers=[("x-ratelimit-limit-minute", "1e-300")])
 
 
+@fault("deep_401")
+def _deep_401(c: Conn, r: Req) -> None:
+    """A refused key whose error object is nested DEEP levels: the preflight quotes its message."""
+    c.answer(401, ('{"error": ' + deep_json() + "}").encode())
+
+
 def _with_id(c: Conn, r: Req, rid: str) -> None:
     """A correct answer to the POST whose Response id is `rid`; the GET that would follow is logged."""
     if r.method == "GET":
