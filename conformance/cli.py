@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
-
 from conformance import __version__, expectations
 from conformance.catalog.model import Catalog
 from conformance.cli_models import add_models_parser, models_command
@@ -39,7 +37,7 @@ from conformance.schedule import Deadline
 from conformance.session import Session
 from conformance.shard import Shard, merge
 from conformance.terminal import inert_output, one_line
-from conformance.transports import CassetteError, RecordMode
+from conformance.transports import CLIENT_ERRORS, CassetteError, RecordMode
 
 DEFAULT_OUT = Path("reports/latest")
 
@@ -366,7 +364,7 @@ def _main(args: argparse.Namespace) -> int:
         render_dir(args.results_dir, history=[load_matrix(p) for p in args.history], baseline=baseline)
         print(f"matrix: {args.results_dir / 'matrix.html'}")
         return 0
-    except (ProfileError, CassetteError, ValueError, OSError, httpx.HTTPError) as exc:
+    except (ProfileError, CassetteError, ValueError, OSError, *CLIENT_ERRORS) as exc:
         print(f"conformance: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:

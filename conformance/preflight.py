@@ -17,6 +17,7 @@ from conformance import safejson
 from conformance.redact import scrub
 from conformance.runner import Target
 from conformance.schedule import Pacing
+from conformance.transports import CLIENT_ERRORS
 from conformance.transports.deadline import ProbeDeadline, deadline_scope, live_transport
 
 MAX_BODY = 64 * 1024  # enough for any error object; a longer body is not read further
@@ -45,7 +46,7 @@ def preflight(target: Target, model: str, pacing: Pacing, key_env: str) -> Probl
             client.stream("POST", url, json=body, headers=headers) as response,
         ):
             status, reason, text = response.status_code, response.reason_phrase, _head(response)
-    except httpx.HTTPError as exc:
+    except CLIENT_ERRORS as exc:
         return Problem(scrub(f"cannot reach {target.base_url}: {type(exc).__name__}: {exc}", target.secrets))
     if status not in REFUSED:
         return None

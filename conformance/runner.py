@@ -34,7 +34,7 @@ from conformance.probes import Expect, Probe, Request
 from conformance.redact import guard_logs, redact_headers, scrub, scrub_across
 from conformance.schemas import build_all, built_once
 from conformance.sse import SSEError, SSEParser
-from conformance.transports import TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
+from conformance.transports import CLIENT_ERRORS, TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
 from conformance.urls import UnsafeValue, check_base_url, under_base
@@ -226,7 +226,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: ProbeDea
                 invalid_utf8=not (valid and parser.valid_utf8),
                 attempts=attempts,
             )
-    except (httpx.HTTPError, _Abort, SSEError, DecodeLimit, DecodeError) as exc:
+    except (*CLIENT_ERRORS, _Abort, SSEError, DecodeLimit, DecodeError) as exc:
         message = scrub(exc.recorded if isinstance(exc, ReplayedError) else f"{type(exc).__name__}: {exc}", secrets)
         timing = timing or timing_of(exc)  # no answer came: the cassette's record of the failure times it
         if timing is not None and timing.error is None:  # recording: keep our own abort in the cassette

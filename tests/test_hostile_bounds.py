@@ -13,13 +13,14 @@ import httpx
 import pytest
 
 from conformance import cli
-from conformance.plan import Plan
+from conformance.plan import Plan, replay_plans
 from conformance.preflight import preflight
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.schedule import Deadline, Pacing
 from conformance.session import Session
+from conformance.transports import RecordMode
 from conformance.transports.pacing import PacedTransport, RetryPolicy, TokenBucket, server_wait, within_budget
 from tests.faults.server import FaultServer
 
@@ -124,3 +125,46 @@ def test_deep_json_from_node_or_a_client_library_is_not_json_not_a_crash() -> No
     deep = ("[" * 50_000 + "]" * 50_000).encode()
     assert asked("POST", "/v1/responses", deep).body is None
     assert "without results" in str(_results(deep.decode(), 1, 0, ""))
+
+
+# -- answers httpx's client cannot take in -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["redirect_script", "redirect_idna"])
+def test_an_unfollowable_location_is_a_transport_error_live_and_on_replay(
+    server: FaultServer, tmp_path: Path, fault: str
+) -> None:
+    target = Target("faults", server.base_url, timeout_s=10)
+    plan = Plan(target, (f"fault:{fault}",), (JSON, STATE), RecordMode.ALL, tmp_path / "cassettes")
+    Session(tmp_path / "live").run([plan])
+    Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON, STATE)))
+    for run in ("live", "replay"):
+        for record in read_results(tmp_path / run / RESULTS_FILE):
+            finding = record["findings"][0]
+            assert record["status"] == "ERROR" and finding["rule"] == "harness.transport", (run, finding)
+            assert "is not a URL a client can follow" in finding["message"]
+            assert record["exchanges"] and "UnusableAnswer" in record["exchanges"][0]["error"]
+
+
+def test_an_unfollowable_location_at_preflight_or_in_the_catalog_is_one_line(
+    server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "--base-url", server.base_url, "--model", "fault:redirect_script", "--out", str(tmp_path / "o")]
+    assert cli.main([*argv, "--timeout", "10", "-q"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a URL a client can follow" in err, err
+    catalog = server.base_url.replace("/v1", "/catalog_redirect_script/v1")
+    assert cli.main(["run", "--base-url", catalog, "--timeout", "10", "--out", str(tmp_path / "o2"), "-q"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "is not a URL a client can follow" in err, err
+    assert cli.main(["models", "--base-url", catalog, "--timeout", "10"]) == 1
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_a_replayed_answer_with_an_unfollowable_location_is_checked_as_a_live_one() -> None:
+    """A cassette recorded before answers were checked, or written by hand, still holds the raw 307."""
+    from conformance.transports import UnusableAnswer
+
+    recorded = httpx.MockTransport(lambda request: httpx.Response(307, headers={"location": "mailto:x"}))
+    with pytest.raises(UnusableAnswer, match="Location 'mailto:x'"):
+        PacedTransport(recorded, None, RetryPolicy()).handle_request(REQUEST)

@@ -15,7 +15,7 @@ from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry, Parse
 from conformance.catalog.parsers import PARSERS
 from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
 from conformance.profiles import Profile
-from conformance.transports import CassetteError
+from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
 MAX_CATALOG_BYTES = 16 * 1024 * 1024
@@ -45,7 +45,7 @@ def fetch_catalog(
     groups: list[list[ModelEntry]] = []
     warnings: list[str] = []
     try:
-        transport = transport_factory()
+        transport = CheckedTransport(transport_factory())  # a redirect's Location is followed here
     except CassetteError as exc:
         return _catalog(profile, [], [f"catalog: {exc}"], [])
     origin = _origin(profile.base_url)
@@ -99,7 +99,7 @@ def _get_json(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[
             for chunk in response.iter_raw():
                 data.extend(decoder.decode(chunk))
             data.extend(decoder.flush())
-    except (httpx.HTTPError, DecodeError, DecodeLimit) as exc:
+    except (*CLIENT_ERRORS, DecodeError, DecodeLimit) as exc:
         return None, None, f"{type(exc).__name__}: {exc}"
     text = data.decode("utf-8", errors="replace")
     if not 200 <= status < 300:

@@ -6,7 +6,10 @@ transports that wrap the real one, so probes and checks never know which they go
     httpx.BaseTransport
      ├── httpx.HTTPTransport        live: the network
      ├── NoNetworkTransport         refuses every request (replay's stand-in for the network)
-     └── CassetteTransport          replays from, and records into, one cassette
+     ├── CassetteTransport          replays from, and records into, one cassette
+     └── CheckedTransport           passes on only answers httpx's client can take in (live, catalogs)
+
+A paced transport checks its answers alike, so a replayed cassette is checked as a live answer is.
 """
 
 from __future__ import annotations
@@ -61,6 +64,72 @@ class NetworkDisabled(httpx.TransportError):
 
 class CassetteMiss(httpx.TransportError):
     """A replayed request has no recorded twin."""
+
+
+class UnusableAnswer(httpx.RemoteProtocolError):
+    """An answer httpx's client cannot take in, such as a redirect whose Location is no URL: a transport
+    error with the exchange as its evidence, where httpx would raise past its own HTTPError class."""
+
+
+# What httpx raises about what a server sent: HTTPError, and the two it raises outside that class.
+CLIENT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict)
+REDIRECTS = (301, 302, 303, 307, 308)  # the statuses whose Location httpx builds a next request from
+DRAIN_BYTES = 1024 * 1024  # how much of an answer set aside is read (and so recorded) before it is closed
+
+
+def followable(request: httpx.Request, response: httpx.Response) -> None:
+    """UnusableAnswer when httpx's client would fail building the redirect from this answer's Location.
+
+    The client resolves a Location even when it follows no redirect, and a `javascript:` URL or an
+    invalid IDNA host raises InvalidURL or UnicodeError there. This resolves it as the client does
+    (httpx 0.28 `Client._redirect_url`) before the answer leaves the transport; the answer is read up to
+    DRAIN_BYTES (so a cassette keeps it) and closed.
+    """
+    location = response.headers.get("location") if response.status_code in REDIRECTS else None
+    if location is None:
+        return
+    try:
+        url = httpx.URL(location)
+        if url.scheme and not url.host:
+            url = url.copy_with(host=request.url.host)
+        if url.is_relative_url:
+            request.url.join(url)
+    except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError is a ValueError
+        drain(response)
+        shown = ascii(location[:120])
+        raise UnusableAnswer(
+            f"the {response.status_code} answer's Location {shown} is not a URL a client can follow: {exc}",
+            request=request,
+        ) from None
+
+
+def drain(response: httpx.Response) -> None:
+    """Read up to DRAIN_BYTES of an answer set aside, then close it; a failure reading it is already recorded."""
+    read = 0
+    try:
+        for chunk in response.stream:  # type: ignore[union-attr]  # a transport's response is a sync stream
+            read += len(chunk)
+            if read >= DRAIN_BYTES:
+                break
+    except httpx.TransportError:
+        pass
+    finally:
+        response.close()
+
+
+class CheckedTransport(httpx.BaseTransport):
+    """Passes on only answers httpx's client can take in (`followable`), for clients that are not paced."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        followable(request, response)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class NoNetworkTransport(httpx.BaseTransport):

@@ -23,6 +23,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from conformance.transports import CheckedTransport
+
 
 class ProbeDeadline:
     """A probe's deadline on time.perf_counter(), shared by its requests; pacing waits push it back."""
@@ -135,8 +137,9 @@ def _built_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def live_transport() -> httpx.HTTPTransport:
-    """httpx's own transport, on a network backend that honours the probe deadline."""
+def live_transport() -> httpx.BaseTransport:
+    """httpx's own transport, on a network backend that honours the probe deadline, passing on only
+    answers httpx's client can take in (`followable`)."""
     transport = httpx.HTTPTransport(retries=0, verify=_ssl_context())
     transport._pool._network_backend = _DeadlineBackend()
-    return transport
+    return CheckedTransport(transport)

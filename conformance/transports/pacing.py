@@ -56,12 +56,11 @@ from typing import Any
 import httpx
 
 from conformance.redact import scrub
-from conformance.transports import CassetteTransport, ReplayedError
+from conformance.transports import CassetteTransport, ReplayedError, drain, followable
 from conformance.transports.deadline import excuse
 
 ATTEMPTS_EXTENSION = "conformance.attempts"
 _ATTEMPTS_ATTR = "conformance_attempts"
-DRAIN_BYTES = 1024 * 1024  # how much of a retried answer's body is read (and so recorded) before it is closed
 _RETRYABLE_ERRORS = ("ConnectError", "ConnectTimeout")  # the request never reached the server
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -247,6 +246,7 @@ class PacedTransport(httpx.BaseTransport):
             self._wait(self.bucket.admit())
         try:
             response = self.inner.handle_request(request)
+            followable(request, response)
         except httpx.TransportError as exc:
             return exc
         if response.status_code in PUSHBACK and self.on_pushback is not None:
@@ -373,21 +373,8 @@ def _settle(outcome: Outcome, retry: _Retry) -> Attempt:
     if isinstance(outcome, httpx.TransportError):
         text = outcome.recorded if isinstance(outcome, ReplayedError) else f"{type(outcome).__name__}: {outcome}"
         return {"status": None, "error": text, **wait}
-    _drain(outcome)
+    drain(outcome)
     return {"status": outcome.status_code, **wait}
-
-
-def _drain(response: httpx.Response) -> None:
-    read = 0
-    try:
-        for chunk in response.stream:  # type: ignore[union-attr]  # a transport's response is a sync stream
-            read += len(chunk)
-            if read >= DRAIN_BYTES:
-                break
-    except httpx.TransportError:
-        pass  # the cassette has recorded the failure; the retry is what matters
-    finally:
-        response.close()
 
 
 def _final(outcome: Outcome, attempts: Sequence[Attempt]) -> httpx.Response:

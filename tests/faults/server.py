@@ -736,6 +736,21 @@ def _deep_401(c: Conn, r: Req) -> None:
     c.answer(401, ('{"error": ' + deep_json() + "}").encode())
 
 
+UNFOLLOWABLE = {"redirect_script": "javascript:alert(document.domain)", "redirect_idna": "http://xn--a/v1/responses"}
+
+
+def _unfollowable(location: str) -> Fault:
+    def answer(c: Conn, r: Req) -> None:
+        c.answer(307, b"", headers=[("Location", location)])
+
+    answer.__doc__ = f"A redirect to {location!r}, which httpx cannot build a request for."
+    return answer
+
+
+for _name, _location in UNFOLLOWABLE.items():
+    fault(_name)(_unfollowable(_location))
+
+
 def _with_id(c: Conn, r: Req, rid: str) -> None:
     """A correct answer to the POST whose Response id is `rid`; the GET that would follow is logged."""
     if r.method == "GET":
@@ -866,6 +881,7 @@ CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_drip": _catalog_drip,
     "catalog_deep": _catalog_deep,
     "catalog_hostile_ids": _catalog_hostile_ids,
+    "catalog_redirect_script": _unfollowable("javascript:alert(document.domain)"),
 }
 
 
