@@ -83,7 +83,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="models run at once (default: all of them; a provider's limits are per model); a replay runs"
+        help="models run at once (default: all of them, up to 256; a provider's limits are per model); a replay runs"
         " its models in up to one process per core, and N caps those too",
     )
     parser.add_argument(

@@ -1,7 +1,8 @@
 """Scheduling a run: every model at once, several cells of a model at once, all within its rate.
 
 A provider limits requests per model (OVHcloud: 400/min with a key, 2/min without), so models are
-independent: all of them run at once unless `jobs` says otherwise. Within a model, up to its
+independent: all of them run at once (up to MAX_MODELS_AT_ONCE, or `jobs`), within MAX_CELLS_AT_ONCE
+cells in all, since each running cell is a thread. Within a model, up to its
 `InFlight` limit of cells run at once, each on its own thread, and every one of their requests takes
 its slot from the model's one token bucket (`Pacing`): the bucket, not the thread count, keeps the
 rate. A cell's own requests (a multi-turn probe's turns) stay in order, as its script sends them.
@@ -37,6 +38,8 @@ from conformance.transports.pacing import Buckets, PacedTransport, RetryPolicy, 
 
 ASSUMED_LATENCY_S = 5.0  # an answer's duration, when sizing a model's default in-flight limit
 MAX_IN_FLIGHT = 64  # the default limit's ceiling, whatever the rate
+MAX_MODELS_AT_ONCE = 256  # models at once without --jobs: any real catalog whole, not a thread per listed id
+MAX_CELLS_AT_ONCE = 1024  # cells running at once, across models, whatever the limits and --jobs ask
 JOIN_POLL_S = 0.2  # how often the main thread looks up from waiting, so Ctrl-C is seen at once
 
 log = logging.getLogger("conformance.schedule")
@@ -199,7 +202,8 @@ def run_groups(
     work: Callable[[Item], Result],
     emit: Callable[[Result], None],
 ) -> None:
-    """Every group's items, up to its limit at once, up to `jobs` groups at once (None: all of them).
+    """Every group's items, up to its limit at once, up to `jobs` groups at once (None: MAX_MODELS_AT_ONCE),
+    and never more than MAX_CELLS_AT_ONCE items in all: each running item is a thread.
 
     `emit` is called from the item's thread as it ends, so several may emit at once (a results line is
     one O_APPEND write, and its fsync overlaps the others'). When only one item may ever run at a
@@ -210,7 +214,7 @@ def run_groups(
     stops the run and reaches the caller.
     """
     pending = [_Group(limit, items) for limit, items in groups if items]
-    open_at_once = len(pending) if jobs is None else max(1, jobs)
+    open_at_once = MAX_MODELS_AT_ONCE if jobs is None else max(1, jobs)
     if open_at_once == 1 and all(g.limit.limit == 1 for g in pending):
         for group in pending:
             for item in group.items:
@@ -218,8 +222,11 @@ def run_groups(
         return
     cond, stop = threading.Condition(), threading.Event()
     failures: list[BaseException] = []
+    active: list[_Group[Item]] = []  # opened and not done, at most open_at_once: only these are looked at
+    opened = running = 0
 
     def run(group: _Group[Item], item: Item) -> None:
+        nonlocal running
         try:
             result = work(item)
             if not stop.is_set():
@@ -230,22 +237,26 @@ def run_groups(
         finally:
             with cond:
                 group.running -= 1
+                running -= 1
                 cond.notify()
 
     def startable() -> list[_Group[Item]]:
-        active = [g for g in pending if g.next > 0 and not g.done()]
-        fresh = [g for g in pending if g.next == 0][: max(0, open_at_once - len(active))]
-        return [g for g in active + fresh if g.ready()]
+        nonlocal opened
+        active[:] = [g for g in active if not g.done()]
+        while opened < len(pending) and len(active) < open_at_once:
+            active.append(pending[opened])
+            opened += 1
+        return [g for g in active if g.ready()] if running < MAX_CELLS_AT_ONCE else []
 
     try:
         with cond:
-            while not stop.is_set() and not all(g.done() for g in pending):
+            while not stop.is_set() and (startable() or active):
                 # one item of each group per round: every model's first requests go out before any
                 # model's later ones, which would only wait for their model's rate anyway
                 while ready := startable():
-                    for group in ready:
+                    for group in ready[: MAX_CELLS_AT_ONCE - running]:
                         item = group.items[group.next]
-                        group.next, group.running = group.next + 1, group.running + 1
+                        group.next, group.running, running = group.next + 1, group.running + 1, running + 1
                         threading.Thread(target=run, args=(group, item), daemon=True).start()
                 cond.wait(JOIN_POLL_S)
     finally:

@@ -168,3 +168,56 @@ def test_a_replayed_answer_with_an_unfollowable_location_is_checked_as_a_live_on
     recorded = httpx.MockTransport(lambda request: httpx.Response(307, headers={"location": "mailto:x"}))
     with pytest.raises(UnusableAnswer, match="Location 'mailto:x'"):
         PacedTransport(recorded, None, RetryPolicy()).handle_request(REQUEST)
+
+
+# -- catalogs of any size ------------------------------------------------------------------------------------
+
+
+def test_lookups_in_a_large_catalog_do_not_scan_it() -> None:
+    import time
+
+    from conformance.catalog.model import Catalog, ModelEntry
+
+    catalog = Catalog("p", tuple(ModelEntry(f"m{i}") for i in range(50_000)))
+    started = time.perf_counter()
+    assert all(catalog.get(f"m{i}") is not None for i in range(0, 50_000, 5))
+    assert catalog.get("absent") is None
+    assert time.perf_counter() - started < 2.0
+
+
+def test_many_groups_start_a_bounded_number_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import conformance.schedule as schedule
+
+    monkeypatch.setattr(schedule, "MAX_CELLS_AT_ONCE", 6)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work(item: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        threading.Event().wait(0.01)
+        with lock:
+            running[0] -= 1
+        return item
+
+    emitted: list[int] = []
+    groups = [(schedule.InFlight(str(i), 4), [i * 10 + k for k in range(3)]) for i in range(200)]
+    schedule.run_groups(groups, None, work, emitted.append)
+    assert sorted(emitted) == sorted(item for _, items in groups for item in items)
+    assert peak[0] == 6
+
+
+def test_a_flooding_catalog_is_cut_with_one_warning_and_the_run_finishes(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import conformance.catalog.fetch as fetch
+
+    monkeypatch.setattr(fetch, "MAX_CATALOG_MODELS", 300)
+    base = server.base_url.replace("/v1", "/catalog_flood/v1")
+    assert cli.main(["models", "--base-url", base, "--timeout", "30", "--json"]) == 0
+    printed = capsys.readouterr()
+    assert "50000 models listed, more than 300" in printed.out + printed.err
+    argv = ["run", "--base-url", base, "--timeout", "10", "--probe", JSON.id, "--budget", "5"]
+    assert cli.main([*argv, "--out", str(tmp_path / "o"), "-q"]) == 0
+    assert "internal error" not in capsys.readouterr().err
+    assert len(list(read_results(tmp_path / "o" / RESULTS_FILE))) == 300

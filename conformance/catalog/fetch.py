@@ -19,6 +19,7 @@ from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTranspor
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
 MAX_CATALOG_BYTES = 16 * 1024 * 1024
+MAX_CATALOG_MODELS = 10_000  # several times the largest real catalog; each model costs a plan, threads and a report row
 
 
 CatalogTransportFactory = Callable[[], httpx.BaseTransport]
@@ -72,9 +73,23 @@ def _catalog(
 ) -> Catalog:
     declared = [ModelEntry(id=m, sources=(PROFILE_SOURCE,)) for m in profile.models]
     merged = merge_entries([*groups, declared])
-    return Catalog(
-        profile.name, tuple(merged.entries), tuple(warnings + merged.warnings), tuple(reports), profile.claims
-    )
+    entries = _bounded(merged.entries, warnings)
+    return Catalog(profile.name, tuple(entries), tuple(warnings + merged.warnings), tuple(reports), profile.claims)
+
+
+def _bounded(entries: list[ModelEntry], warnings: list[str]) -> list[ModelEntry]:
+    """The first MAX_CATALOG_MODELS entries, and every model the profile declares; a warning when any is cut."""
+    if len(entries) <= MAX_CATALOG_MODELS:
+        return entries
+    room = MAX_CATALOG_MODELS - sum(PROFILE_SOURCE in e.sources for e in entries)
+    kept: list[ModelEntry] = []
+    for entry in entries:
+        declared = PROFILE_SOURCE in entry.sources
+        if declared or room > 0:
+            kept.append(entry)
+            room -= 0 if declared else 1
+    warnings.append(f"{len(entries)} models listed, more than {MAX_CATALOG_MODELS}; the first kept, the rest not run")
+    return kept
 
 
 def _parse(kind: str, url: str, body: Any) -> Parsed:

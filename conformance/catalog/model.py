@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 from conformance.evidence import Exchange, Status, status_info
@@ -119,8 +120,16 @@ class Catalog:
     sources: tuple[SourceReport, ...] = ()
     claims: Claims = field(default_factory=Claims)
 
+    @cached_property
+    def _by_id(self) -> dict[str, ModelEntry]:
+        """The first entry of each id: a lookup per model, feature and cell must not scan every entry."""
+        index: dict[str, ModelEntry] = {}
+        for entry in self.entries:
+            index.setdefault(entry.id, entry)
+        return index
+
     def get(self, model: str) -> ModelEntry | None:
-        return next((e for e in self.entries if e.id == model), None)
+        return self._by_id.get(model)
 
     def claim(self, model: str, probe_id: str, feature: str) -> ClaimRef:
         return resolve_claim(self.get(model), self.claims, model, probe_id, feature)

@@ -877,11 +877,21 @@ def _catalog_hostile_ids(c: Conn, r: Req) -> None:
     c.answer(200, json.dumps({"object": "list", "data": data}).encode())
 
 
+CATALOG_FLOOD = 50_000  # models in the flooding catalog: far beyond any real one
+
+
+def _catalog_flood(c: Conn, r: Req) -> None:
+    """CATALOG_FLOOD models, every one a healthy fault:normal."""
+    data = [{"id": f"fault:normal#{i}", "object": "model"} for i in range(CATALOG_FLOOD)]
+    c.answer(200, json.dumps({"object": "list", "data": data}).encode())
+
+
 CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_drip": _catalog_drip,
     "catalog_deep": _catalog_deep,
     "catalog_hostile_ids": _catalog_hostile_ids,
     "catalog_redirect_script": _unfollowable("javascript:alert(document.domain)"),
+    "catalog_flood": _catalog_flood,
 }
 
 
