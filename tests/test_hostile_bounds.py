@@ -221,3 +221,22 @@ def test_a_flooding_catalog_is_cut_with_one_warning_and_the_run_finishes(
     assert cli.main([*argv, "--out", str(tmp_path / "o"), "-q"]) == 0
     assert "internal error" not in capsys.readouterr().err
     assert len(list(read_results(tmp_path / "o" / RESULTS_FILE))) == 300
+
+
+# -- local files are read within bounds ----------------------------------------------------------------------
+
+
+def test_an_oversized_cassette_is_refused_unread(tmp_path: Path) -> None:
+    import resource
+
+    from conformance.runner import MAX_BODY_BYTES
+    from conformance.transports.cassette import MAX_CASSETTE_BYTES, CassetteError, load_cassette
+
+    assert MAX_CASSETTE_BYTES >= 16 * MAX_BODY_BYTES, "a cassette holds a few answers read up to the runner's cap"
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as handle:
+        handle.truncate(1024 * 1024 * 1024)  # sparse: a gigabyte on paper, nothing on disk
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CassetteError, match="more than any cassette holds"):
+        load_cassette(huge)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 < 64 * 1024 * 1024

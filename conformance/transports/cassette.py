@@ -35,6 +35,9 @@ from conformance.redact import may_hold, scrub, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
 CASSETTE_VERSION: Literal[1] = 1
+# The runner reads at most 4 MiB of an answer (MAX_BODY_BYTES); stored as base64 with its parsed events,
+# beside a probe's other answers and drained retries, a cassette stays well under 16 times that.
+MAX_CASSETTE_BYTES = 64 * 1024 * 1024
 READABLE_EVENTS = 1_000  # parsed events written beside a stream's chunks for readers; replay never reads them
 
 
@@ -278,6 +281,9 @@ class Cassette:
 def load_cassette(path: Path) -> Cassette:
     """Read a cassette, turning every way it can be broken into a CassetteError that names it."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CASSETTE_BYTES:
+            raise CassetteError(path, f"{size} bytes, more than any cassette holds ({MAX_CASSETTE_BYTES}); not read")
         raw = safejson.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise CassetteError(path, "no such cassette") from exc
