@@ -26,8 +26,9 @@ def _excerpt(value: str) -> str:
 def segment(value: object, what: str = "id") -> str:
     """The value as one percent-encoded path segment, or UnsafeValue.
 
-    Refused: non-text, empty, longer than MAX_SEGMENT, `..`, `/ \\ ? #`, whitespace and control or
-    format characters (which include the bidirectional overrides).
+    Refused: non-text, empty, longer than MAX_SEGMENT, `..`, `/ \\ ? #`, whitespace, control or
+    format characters (which include the bidirectional overrides), and lone surrogates (a JSON `\\ud800`
+    escape), which no UTF-8 request line can carry.
     """
     if not isinstance(value, str) or not value:
         raise UnsafeValue(f"the {what} {value!r:.60} is not a non-empty string")
@@ -36,7 +37,7 @@ def segment(value: object, what: str = "id") -> str:
     if ".." in value or value == ".":
         raise UnsafeValue(f"the {what} {_excerpt(value)} holds a dot segment")
     for char in value:
-        if char in _FORBIDDEN or char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        if char in _FORBIDDEN or char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
             raise UnsafeValue(f"the {what} {_excerpt(value)} holds {char!a}, which a URL segment must not")
     return quote(value, safe="")
 

@@ -109,6 +109,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "deep_401": (JSON, ERROR, "harness.auth", "the key was refused"),
     "redirect_script": (JSON, ERROR, TRANSPORT, "Location 'javascript:alert(document.domain)' is not a URL"),
     "redirect_idna": (JSON, ERROR, TRANSPORT, "is not a URL a client can follow"),
+    "id_surrogate": (STATE, FAIL, "http.unsafe_value", "holds '\\udfff', which a URL segment must not"),
     "id_traversal": (STATE, FAIL, "http.unsafe_value", "not sent: the id '../../../admin/x' holds a dot segment"),
     "id_newline": (STATE, FAIL, "http.unsafe_value", "holds '\\r', which a URL segment must not"),
     "id_query": (STATE, FAIL, "http.unsafe_value", "holds '?', which a URL segment must not"),

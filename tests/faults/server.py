@@ -751,6 +751,13 @@ for _name, _location in UNFOLLOWABLE.items():
     fault(_name)(_unfollowable(_location))
 
 
+@fault("id_surrogate")
+def _id_surrogate(c: Conn, r: Req) -> None:
+    """A response id holding a lone surrogate, escaped as JSON allows: valid JSON, no valid text."""
+    body = json.dumps({**response_object(r.model, TEXT), "id": "resp_SURROGATE"}).replace("SURROGATE", "\\udfff")
+    c.answer(200, body.encode())
+
+
 def _with_id(c: Conn, r: Req, rid: str) -> None:
     """A correct answer to the POST whose Response id is `rid`; the GET that would follow is logged."""
     if r.method == "GET":
