@@ -2,8 +2,9 @@
 
 A model id or an error message is chosen by whoever runs the endpoint; printed raw, an escape
 sequence in it could rewrite the terminal (move the cursor, retitle the window, fake earlier lines).
-C0 and C1 control characters, DEL and the bidirectional overrides are shown as escapes instead;
-newline and tab stay, since the suite's own output is made of lines.
+C0 and C1 control characters, DEL and the bidirectional overrides are shown as escapes instead, and
+so are lone surrogates (a JSON `\\ud800` escape decodes to one), which no terminal encoding can
+write; newline and tab stay, since the suite's own output is made of lines.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_OR_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_CONTROL_OR_LINE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:

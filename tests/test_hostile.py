@@ -205,6 +205,8 @@ def test_escape_sequences_from_a_catalog_never_reach_the_terminal(
     assert "\\x1b]0;owned" in text and "\\u202eevil" in text
     assert not any(line.startswith("FAKE PASS") for line in text.splitlines())
     assert len(list((tmp_path / "c").rglob(f"{file_name(HOSTILE_IDS[0])}/*.json"))) == 1
+    assert "holds a lone surrogate; skipped" in text  # and the other models ran
+    assert {r["model"] for r in read_results(tmp_path / "o" / RESULTS_FILE)} == set(HOSTILE_IDS[:3])
 
 
 # -- model ids are not paths -------------------------------------------------------------------------------

@@ -92,7 +92,20 @@ def _model_id(reader: _Reader, paths: Sequence[str] = ("id",)) -> str | None:
         found = next((v for v in values if v is not MISSING), MISSING)
         shown = "missing" if found is MISSING else _show(found)
         reader.warnings.append(f"{reader.where}: {'/'.join(paths)} is {shown}, not a model id; skipped")
+    elif not is_text(model_id):
+        reader.warnings.append(f"{reader.where}: {'/'.join(paths)} {_show(model_id)} holds a lone surrogate; skipped")
+        return None
     return model_id
+
+
+def is_text(value: str) -> bool:
+    """Whether a JSON string is Unicode text: a `\\ud800` escape decodes to a lone surrogate, which no file,
+    file name or terminal can take, so an id holding one could name no cassette and no results line."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _yes_no(flag: bool | None) -> Claim | None:

@@ -277,6 +277,27 @@ def _line_separators(c: Conn, r: Req) -> None:
         c.answer(200, json.dumps(response_object(r.model, text), ensure_ascii=False).encode())
 
 
+@fault("surrogate_text")
+def _surrogate_text(c: Conn, r: Req) -> None:
+    """A lone surrogate escaped in the answer's text (`"\\ud800"`): valid JSON, but no Unicode text holds it."""
+    lone = "\\ud800 lone"
+    if r.stream:
+        frames = [frame(e) for e in stream_events(r.model, "Hello there")]
+        frames[4] = frames[4].replace(b'"delta": "Hello "', f'"delta": "{lone}"'.encode())
+        send_stream(c, frames)
+    else:
+        c.answer(200, json.dumps(response_object(r.model, "X")).replace('"text": "X"', f'"text": "{lone}"').encode())
+
+
+@fault("surrogate_error")
+def _surrogate_error(c: Conn, r: Req) -> None:
+    """A refusal whose message escapes a lone surrogate."""
+    c.answer(
+        400,
+        b'{"error": {"message": "bad \\ud800 thing", "type": "invalid_request_error", "param": null, "code": null}}',
+    )
+
+
 @fault("sse_cr_only")
 def _sse_cr_only(c: Conn, r: Req) -> None:
     """Lines ended by a lone CR: valid event-stream framing that a naive `\\n` split gets wrong."""
@@ -875,11 +896,16 @@ def _catalog_deep(c: Conn, r: Req) -> None:
     c.answer(200, ('{"object": "list", "data": [' + deep_json() + "]}").encode())
 
 
-HOSTILE_IDS = ("fault:normal#\x1b]0;owned\x07\x1b[2J", "fault:normal#\u202eevil", "fault:normal#a\nFAKE PASS line")
+HOSTILE_IDS = (
+    "fault:normal#\x1b]0;owned\x07\x1b[2J",
+    "fault:normal#\u202eevil",
+    "fault:normal#a\nFAKE PASS line",
+    "fault:normal#\ud800lone",  # sent as the escape `\\ud800`: a lone surrogate, no Unicode text
+)
 
 
 def _catalog_hostile_ids(c: Conn, r: Req) -> None:
-    """Model ids with terminal escape sequences, a bidi override and a newline."""
+    """Model ids with terminal escape sequences, a bidi override, a newline and a lone surrogate."""
     data = [{"id": model, "object": "model", "created": 0, "owned_by": "faults"} for model in HOSTILE_IDS]
     c.answer(200, json.dumps({"object": "list", "data": data}).encode())
 
