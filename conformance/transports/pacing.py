@@ -25,8 +25,9 @@ OpenAI's and those of the Kong-style gateway OVHcloud's endpoints are reported t
 
 With no hint, the wait is `backoff_s` doubled per retry. A wait longer than `max_wait_s` is not
 waited: the answer is final, and says why (a 429 with its Retry-After). Every wait a server can steer
-is bounded so: a wait for the bucket's slot is cut to `max_wait_s` too (the server's 429, if any, then
-says what it wants), and no wait outlasts the run's budget (`within_budget`). Every wait here is pacing,
+is bounded so: an announced limit stretches the bucket's interval to `max_wait_s` at most, so a booked
+slot is never more than the model's in-flight limit times that away (it is waited in full: sent early,
+the request would only draw a 429), and no wait outlasts the run's budget (`within_budget`). Every wait here is pacing,
 not the server's time: it moves the probe's deadline later (`deadline.excuse`) rather than eating it.
 Whether to retry follows from what was recorded (status, headers, error type) and the policy; on
 replay a retry is made only when the cassette holds its answer, so a replay retries exactly where
@@ -256,9 +257,9 @@ class PacedTransport(httpx.BaseTransport):
         return response
 
     def _wait(self, seconds: float) -> None:
-        """A wait for the rate limit, which the probe's deadline does not count; never longer than
-        `max_wait_s` or what is left of the run's budget, whatever the server announced."""
-        seconds = min(seconds, self.policy.max_wait_s, _budget_left())
+        """A wait for the rate limit, which the probe's deadline does not count; never longer than what is
+        left of the run's budget."""
+        seconds = min(seconds, _budget_left())
         if seconds > 0:
             excuse(seconds)
             self.sleep(seconds)
