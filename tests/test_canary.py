@@ -39,6 +39,7 @@ ECHOES = (
     "echo_key_gzip_members",
     "echo_key_gzip_stacked",
     "echo_key_brotli",
+    "echo_key_refused_long",
 )
 PROBES = ("core.text_input", "streaming.text")
 KEY_ENV = "CONFORMANCE_CANARY_KEY"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry, Parse
 from conformance.catalog.parsers import PARSERS
 from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
 from conformance.profiles import Profile
+from conformance.redact import may_hold, scrub
 from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
@@ -39,16 +41,19 @@ def fetch_catalog(
     endpoint's own origin, never to a third-party catalog. Nothing a server does raises: a failed
     source is a warning and contributes no models. Each source gets `timeout_s` for its whole
     answer, enforced on every socket operation (a catalog that drips bytes cannot hold the run), and
-    all of them together at most `budget_s`.
+    all of them together at most `budget_s`. A server can echo the key anywhere in its answer: what
+    it says is scrubbed before it is read, and a model whose id held the key is left out.
     """
+    secrets = [api_key] if api_key else []
     end = time.perf_counter() + (budget_s if budget_s is not None else float("inf"))
     reports: list[SourceReport] = []
     groups: list[list[ModelEntry]] = []
     warnings: list[str] = []
+    held: set[str] = set()
     try:
         transport = CheckedTransport(transport_factory())  # a redirect's Location is followed here
     except CassetteError as exc:
-        return _catalog(profile, [], [f"catalog: {exc}"], [])
+        return _catalog(profile, [], [f"catalog: {exc}"], [], secrets, held)
     origin = _origin(profile.base_url)
     with httpx.Client(transport=transport, timeout=timeout_s, follow_redirects=True) as client:
         for source, url in profile.sources():
@@ -60,21 +65,41 @@ def fetch_catalog(
                 warnings.append(f"{source.kind} {url}: not fetched, the run's budget was spent")
                 continue
             with deadline_scope(ProbeDeadline(left)):
-                body, status, problem = _get_json(client, url, headers)
+                body, status, problem = _get_json(client, url, headers, secrets, held)
             parsed = Parsed([], [f"{source.kind} {url}: {problem}"]) if problem else _parse(source.kind, url, body)
             groups.append(parsed.entries)
             warnings.extend(parsed.warnings)
             reports.append(SourceReport(source.kind, url, status, len(parsed.entries), problem))
-    return _catalog(profile, groups, warnings, reports)
+    return _catalog(profile, groups, warnings, reports, secrets, held)
 
 
 def _catalog(
-    profile: Profile, groups: list[list[ModelEntry]], warnings: list[str], reports: list[SourceReport]
+    profile: Profile,
+    groups: list[list[ModelEntry]],
+    warnings: list[str],
+    reports: list[SourceReport],
+    secrets: Sequence[str],
+    held: Collection[str],
 ) -> Catalog:
+    """The one way out of fetching: every text in it scrubbed, and no entry whose id held a secret.
+
+    Such an id, run, would name cassette folders, cells and report pages: it is one warning instead.
+    """
     declared = [ModelEntry(id=m, sources=(PROFILE_SOURCE,)) for m in profile.models]
     merged = merge_entries([*groups, declared])
-    entries = _bounded(merged.entries, warnings)
-    return Catalog(profile.name, tuple(entries), tuple(warnings + merged.warnings), tuple(reports), profile.claims)
+    kept = _bounded([e for e in merged.entries if e.id not in held], warnings)
+    left_out = [
+        f"{', '.join(e.sources)}: a model id held the API key, so it is not run: {e.id}"
+        for e in merged.entries
+        if e.id in held
+    ]
+    return Catalog(
+        profile.name,
+        tuple(_scrubbed_entry(e, secrets) for e in kept),
+        tuple(scrub(w, secrets) for w in [*warnings, *merged.warnings, *left_out]),
+        tuple(replace(r, url=scrub(r.url, secrets), problem=scrub(r.problem, secrets)) for r in reports),
+        profile.claims,
+    )
 
 
 def _bounded(entries: list[ModelEntry], warnings: list[str]) -> list[ModelEntry]:
@@ -92,6 +117,43 @@ def _bounded(entries: list[ModelEntry], warnings: list[str]) -> list[ModelEntry]
     return kept
 
 
+def scrubbed_json(value: Any, secrets: Sequence[str], held: set[str]) -> Any:
+    """Decoded JSON with every string (member names too) scrubbed; each string that changed is added to
+    `held` as scrubbed, so an entry whose id it became can be told apart.
+
+    Scrubbed before the parsers read it, since their warnings quote values cut short, and a cut key
+    is no longer one that scrubbing can find.
+    """
+    if isinstance(value, str):
+        clean = scrub(value, secrets)
+        if clean != value:
+            held.add(clean)
+        return clean
+    if isinstance(value, list):
+        return [scrubbed_json(v, secrets, held) for v in value]
+    if isinstance(value, dict):
+        return {scrubbed_json(k, secrets, held): scrubbed_json(v, secrets, held) for k, v in value.items()}
+    return value
+
+
+def _scrubbed_entry(entry: ModelEntry, secrets: Sequence[str]) -> ModelEntry:
+    """Every text field of an entry, whatever fields it gains, scrubbed."""
+    if not secrets:
+        return entry
+    changes = {f.name: _scrubbed_field(getattr(entry, f.name), secrets) for f in fields(entry)}
+    return replace(entry, **changes)
+
+
+def _scrubbed_field(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, tuple):
+        return tuple(_scrubbed_field(v, secrets) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _scrubbed_field(v, secrets) for k, v in value.items()}
+    return value
+
+
 def _parse(kind: str, url: str, body: Any) -> Parsed:
     """The parsers read defensively; should one still raise, the source is a warning, not the run's end."""
     try:
@@ -105,8 +167,13 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
-def _get_json(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[Any, int | None, str]:
-    """(decoded body, status, problem); the body is read up to MAX_CATALOG_BYTES."""
+def _get_json(
+    client: httpx.Client, url: str, headers: dict[str, str], secrets: Sequence[str], held: set[str]
+) -> tuple[Any, int | None, str]:
+    """(decoded body, status, problem); the body is read up to MAX_CATALOG_BYTES.
+
+    Whatever the server says is scrubbed before anything quotes it cut short (a cut key is not found).
+    """
     try:
         with client.stream("GET", url, headers=headers) as response:
             status, data = response.status_code, bytearray()
@@ -115,11 +182,14 @@ def _get_json(client: httpx.Client, url: str, headers: dict[str, str]) -> tuple[
                 data.extend(decoder.decode(chunk))
             data.extend(decoder.flush())
     except (*CLIENT_ERRORS, DecodeError, DecodeLimit) as exc:
-        return None, None, f"{type(exc).__name__}: {exc}"
+        return None, None, scrub(f"{type(exc).__name__}: {exc}", secrets)
     text = data.decode("utf-8", errors="replace")
     if not 200 <= status < 300:
-        return None, status, f"HTTP {status}: {text[:200]}"
+        return None, status, f"HTTP {status}: {scrub(text, secrets)[:200]}"
     try:
-        return safejson.loads(text), status, ""
+        body = safejson.loads(text)
     except ValueError as exc:
-        return None, status, f"not JSON ({exc}): {text[:80]!r}"
+        return None, status, scrub(f"not JSON ({exc}): ", secrets) + repr(scrub(text, secrets)[:80])
+    if any(may_hold(text, secret) for secret in secrets):
+        body = scrubbed_json(body, secrets, held)
+    return body, status, ""

@@ -853,6 +853,40 @@ def _echo_key_brotli(c: Conn, r: Req) -> None:
     c.answer(200, bytes(b ^ 0x5A for b in body), headers=[("Content-Encoding", "br")])
 
 
+# Answers that quote the key across the point where the suite cuts a quote short (a catalog's
+# problem keeps 200 characters, its non-JSON body 80, a parser's warning 60): a scrub after the cut
+# would meet only part of the key. The catalogs are chosen by the base URL, as below.
+
+
+def _straddling(key: str, before: str, cut: int) -> str:
+    """Padding, then the key: `before` plus the result puts the middle of the key at `cut`."""
+    return "x" * max(0, cut - len(before) - len(key) // 2) + key
+
+
+@fault("echo_key_refused_long")
+def _echo_key_refused_long(c: Conn, r: Req) -> None:
+    """A 401 whose message quotes the key across its 200th character (and its body's)."""
+    said = "Incorrect API key provided: "
+    c.answer(401, error_body(said + _straddling(r.key, said, 200)))
+
+
+def _catalog_echo_key_html(c: Conn, r: Req) -> None:
+    """A 200 that is not JSON and quotes the key across the 80 characters a problem keeps."""
+    said = "<html>your key "
+    c.answer(200, f"{said}{_straddling(r.key, said, 80)}</html>".encode(), "text/html")
+
+
+def _catalog_echo_key_ids(c: Conn, r: Req) -> None:
+    """The key as a model id (bare and JSON-escaped), beside a normal model, in fields the suite reads and not."""
+    escaped = "".join(f"\\u{ord(ch):04x}" for ch in r.key)
+    data = [
+        {"id": "fault:normal", "object": "model", "owned_by": r.key, "context_length": _straddling(r.key, '"', 60)},
+        {"id": f"fault:normal#{r.key}", "object": "model"},
+        {"id": "fault:normal#ESCAPED", "object": "model"},
+    ]
+    c.answer(200, json.dumps({"object": "list", "data": data}).replace("ESCAPED", escaped).encode())
+
+
 @fault("header_non_ascii")
 def _header_non_ascii(c: Conn, r: Req) -> None:
     """Header values with a Latin-1 byte and with UTF-8: httpx decodes them, and must get them back."""
@@ -925,6 +959,9 @@ CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_hostile_ids": _catalog_hostile_ids,
     "catalog_redirect_script": _unfollowable("javascript:alert(document.domain)"),
     "catalog_flood": _catalog_flood,
+    "catalog_echo_key_refused": _echo_key_refused_long,
+    "catalog_echo_key_html": _catalog_echo_key_html,
+    "catalog_echo_key_ids": _catalog_echo_key_ids,
 }
 
 

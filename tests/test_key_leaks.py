@@ -1,0 +1,104 @@
+"""No part of the key reaches what the suite writes or prints, whichever text of a server's quotes it.
+
+tests/test_canary.py searches a whole recorded run for the key; these cases are the texts it cannot
+reach through cells: a catalog's answers (its problems, warnings and model ids), the preflight's
+refusal, and quotes cut short, where a scrub after the cut meets only part of the key. So every
+search here is for any stretch of the key, not the whole of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance import cli
+from conformance.catalog.fetch import fetch_catalog
+from conformance.profiles import profile_for
+from conformance.records import CatalogRecord
+from conformance.transports.deadline import live_transport
+from tests.faults.server import FaultServer
+
+KEY_ENV = "CONFORMANCE_LEAK_KEY"
+STRETCH = 12  # characters of the key that are already too many to show
+CATALOGS = ("catalog_echo_key_refused", "catalog_echo_key_html", "catalog_echo_key_ids")
+
+
+@pytest.fixture
+def key() -> str:
+    return f"sk-Leak-{uuid.uuid4().hex.upper()}{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+def shows(text: str, key: str) -> bool:
+    """Whether the text holds any STRETCH characters of the key, in any letter case."""
+    lowered, needle = text.lower(), key.lower()
+    return any(needle[i : i + STRETCH] in lowered for i in range(len(needle) - STRETCH + 1))
+
+
+def written(root: Path, key: str) -> list[str]:
+    """Every file under root whose name or content shows part of the key."""
+    return [
+        str(p)
+        for p in sorted(root.rglob("*"))
+        if shows(str(p.relative_to(root)), key) or (p.is_file() and shows(p.read_bytes().decode("latin-1"), key))
+    ]
+
+
+def _catalog_url(server: FaultServer, fault: str) -> str:
+    return server.base_url.replace("/v1", f"/{fault}/v1")
+
+
+@pytest.mark.parametrize("fault", CATALOGS)
+def test_a_catalog_echoing_the_key_is_scrubbed_before_anything_quotes_it(
+    fault: str, server: FaultServer, key: str
+) -> None:
+    profile = profile_for(None, _catalog_url(server, fault))
+    assert profile is not None
+    catalog = fetch_catalog(profile, live_transport, api_key=key, timeout_s=10)
+    snapshot = json.dumps(CatalogRecord.of(catalog).model_dump(mode="json"), ensure_ascii=False)
+    assert not shows(snapshot, key), snapshot
+    assert "REDACTED" in snapshot
+
+
+def test_a_model_id_that_held_the_key_is_not_run_and_says_so(server: FaultServer, key: str) -> None:
+    profile = profile_for(None, _catalog_url(server, "catalog_echo_key_ids"))
+    assert profile is not None
+    catalog = fetch_catalog(profile, live_transport, api_key=key, timeout_s=10)
+    assert [e.id for e in catalog.entries] == ["fault:normal"]
+    held = [w for w in catalog.warnings if "a model id held the API key" in w]
+    assert held == ["openai_models: a model id held the API key, so it is not run: fault:normal#REDACTED"]
+
+
+@pytest.mark.parametrize("fault", CATALOGS)
+def test_a_run_and_the_models_command_over_such_a_catalog_write_and_print_none_of_the_key(
+    fault: str,
+    server: FaultServer,
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv(KEY_ENV, key)
+    url = _catalog_url(server, fault)
+    common = ["--base-url", url, "--api-key-env", KEY_ENV, "--timeout", "10"]
+    run = ["run", *common, "--record-mode", "all", "--probe", "core.text_input", "--cassettes", str(tmp_path / "c")]
+    assert cli.main([*run, "--out", str(tmp_path / "unread")]) in (0, cli.EXIT_INPUT)
+    assert cli.main([*run, "--model", "fault:normal", "--out", str(tmp_path / "out")]) == 0
+    cli.main(["models", *common])
+    cli.main(["models", *common, "--json"])
+    printed = capsys.readouterr()
+    assert not shows(printed.out + printed.err + caplog.text, key), printed.err
+    assert written(tmp_path, key) == []
+    assert (tmp_path / "c" / profile_for(None, url).name / "provider.json").is_file()  # type: ignore[union-attr]
