@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from conformance.catalog.fetch import fetch_catalog
 from conformance.catalog.model import CLAIMED_FEATURES, Catalog, ModelEntry
+from conformance.plan import api_key_for
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.records import CatalogRecord
@@ -43,9 +43,9 @@ def models_command(args: argparse.Namespace) -> int:
     if profile is None:
         print("conformance models: give --provider NAME or --base-url URL", file=sys.stderr)
         return 3
-    key_env = args.api_key_env if args.api_key_env is not None else profile.api_key_env
-    api_key = (os.environ.get(key_env) or None) if key_env else None
-    catalog = fetch_catalog(profile, live_transport, api_key=api_key, timeout_s=args.timeout)
+    catalog = fetch_catalog(
+        profile, live_transport, api_key=api_key_for(profile, args.api_key_env), timeout_s=args.timeout
+    )
     if args.json:
         print(json.dumps(CatalogRecord.of(catalog).model_dump(mode="json"), indent=1, ensure_ascii=False))
     else:

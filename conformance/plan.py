@@ -20,6 +20,7 @@ from conformance.manifest import read_manifest
 from conformance.paths import MANIFEST
 from conformance.probes import PROBES, Probe
 from conformance.profiles import Profile
+from conformance.redact import guard
 from conformance.runner import Target, TransportFactory
 from conformance.schedule import Pacing, model_rates
 from conformance.transports import CassetteTransport, NoNetworkTransport, RecordMode
@@ -34,9 +35,14 @@ DEFAULT_SEMANTIC_TRIES = 3  # models are not deterministic: a cell failed only o
 
 
 def api_key_for(profile: Profile, key_env: str | None) -> str | None:
-    """The key from the named variable (or the profile's); an empty or unset variable is no key, paced as anonymous."""
+    """The key from the named variable (or the profile's); an empty or unset variable is no key, paced as anonymous.
+
+    Once read, the key is guarded: from the catalog's first request on, no log record or printed line shows it.
+    """
     env = key_env if key_env is not None else profile.api_key_env
-    return (os.environ.get(env) or None) if env else None
+    key = (os.environ.get(env) or None) if env else None
+    guard([key] if key else [])
+    return key
 
 
 @dataclass(frozen=True)

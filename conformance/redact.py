@@ -141,7 +141,7 @@ class _SecretLogFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self.secrets: tuple[str, ...] = ()  # replaced whole, never changed in place: other threads read it
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
@@ -157,10 +157,17 @@ _LOG_FILTER = _SecretLogFilter()
 HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
 
 
-def guard_logs(secrets: Iterable[str]) -> None:
-    """From now on, these secrets never appear in what the HTTP libraries log."""
-    _LOG_FILTER.secrets.update(s for s in secrets if s)
+def guard(secrets: Iterable[str]) -> None:
+    """From now on, these secrets never appear in what the HTTP libraries log, nor in what the suite
+    prints (`scrub_guarded` is the terminal's scrub)."""
+    _LOG_FILTER.secrets = tuple(dict.fromkeys([*_LOG_FILTER.secrets, *(s for s in secrets if s)]))
     for name in HTTP_LOGGERS:
         logger = logging.getLogger(name)
         if _LOG_FILTER not in logger.filters:
             logger.addFilter(_LOG_FILTER)
+
+
+def scrub_guarded(text: str) -> str:
+    """The text without any secret `guard` was given: every line printed passes here, whatever made it."""
+    secrets = _LOG_FILTER.secrets
+    return scrub(text, secrets) if secrets else text

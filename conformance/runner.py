@@ -31,7 +31,7 @@ from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, D
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.openapi import stricter_problems
 from conformance.probes import Expect, Probe, Request
-from conformance.redact import guard_logs, redact_headers, scrub, scrub_across
+from conformance.redact import guard, redact_headers, scrub, scrub_across
 from conformance.schemas import build_all, built_once
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import CLIENT_ERRORS, TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
@@ -477,7 +477,7 @@ def run_cell(
     attempt is recorded (in the cassette, and summarised in the result), and attempts that disagree
     mark the cell FLAKY.
     """
-    guard_logs(target.secrets)
+    guard(target.secrets)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     attempts: list[tuple[Status, list[Finding], int]] = []

@@ -8,6 +8,7 @@ search here is for any stretch of the key, not the whole of it.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
@@ -20,12 +21,14 @@ from conformance import cli
 from conformance.catalog.fetch import fetch_catalog
 from conformance.profiles import profile_for
 from conformance.records import CatalogRecord
+from conformance.redact import guard
+from conformance.terminal import InertStream
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FaultServer
 
 KEY_ENV = "CONFORMANCE_LEAK_KEY"
 STRETCH = 12  # characters of the key that are already too many to show
-CATALOGS = ("catalog_echo_key_refused", "catalog_echo_key_html", "catalog_echo_key_ids")
+CATALOGS = ("catalog_echo_key_refused", "catalog_echo_key_html", "catalog_echo_key_ids", "catalog_echo_key_reason")
 
 
 @pytest.fixture
@@ -102,3 +105,11 @@ def test_a_run_and_the_models_command_over_such_a_catalog_write_and_print_none_o
     assert not shows(printed.out + printed.err + caplog.text, key), printed.err
     assert written(tmp_path, key) == []
     assert (tmp_path / "c" / profile_for(None, url).name / "provider.json").is_file()  # type: ignore[union-attr]
+
+
+def test_the_terminal_never_shows_a_guarded_key(key: str) -> None:
+    """Whatever line quotes it, and however it came to be made: every printed line passes one scrub."""
+    guard([key])
+    shown = io.StringIO()
+    InertStream(shown).write(f"catalog: openai_models: {key.upper()} and {json.dumps(key)}\n")
+    assert not shows(shown.getvalue(), key) and "REDACTED" in shown.getvalue()

@@ -876,6 +876,13 @@ def _catalog_echo_key_html(c: Conn, r: Req) -> None:
     c.answer(200, f"{said}{_straddling(r.key, said, 80)}</html>".encode(), "text/html")
 
 
+def _catalog_echo_key_reason(c: Conn, r: Req) -> None:
+    """A 401 whose reason phrase carries the key: the HTTP library logs it before any probe has run."""
+    body = error_body(f"Incorrect API key provided: {r.key}")
+    head = f"HTTP/1.1 401 Key {r.key} refused\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    c.send(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+
 def _catalog_echo_key_ids(c: Conn, r: Req) -> None:
     """The key as a model id (bare and JSON-escaped), beside a normal model, in fields the suite reads and not."""
     escaped = "".join(f"\\u{ord(ch):04x}" for ch in r.key)
@@ -962,6 +969,7 @@ CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_echo_key_refused": _echo_key_refused_long,
     "catalog_echo_key_html": _catalog_echo_key_html,
     "catalog_echo_key_ids": _catalog_echo_key_ids,
+    "catalog_echo_key_reason": _catalog_echo_key_reason,
 }
 
 
