@@ -45,7 +45,7 @@ def preflight(target: Target, model: str, pacing: Pacing, key_env: str) -> Probl
             httpx.Client(transport=transport, timeout=timeout) as client,
             client.stream("POST", url, json=body, headers=headers) as response,
         ):
-            status, reason, text = response.status_code, response.reason_phrase, _head(response)
+            status, reason, text = response.status_code, response.reason_phrase, scrub(_head(response), target.secrets)
     except CLIENT_ERRORS as exc:
         return Problem(scrub(f"cannot reach {target.base_url}: {type(exc).__name__}: {exc}", target.secrets))
     if status not in REFUSED:

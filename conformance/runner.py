@@ -440,10 +440,10 @@ def bounded_findings(findings: list[Finding], secrets: list[str]) -> list[Findin
     for finding in findings:
         counts[finding.rule] = counts.get(finding.rule, 0) + 1
         if counts[finding.rule] <= MAX_SAME_RULE:
-            message = finding.message
+            message = scrub(finding.message, secrets)  # before the cut, which could leave part of a key
             if len(message) > MAX_MESSAGE:
                 message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
-            kept.append(Finding(finding.rule, finding.level, scrub(message, secrets)))
+            kept.append(Finding(finding.rule, finding.level, message))
     for rule_id, count in counts.items():
         if count > MAX_SAME_RULE:
             first = next(f for f in findings if f.rule == rule_id)

@@ -19,9 +19,13 @@ import pytest
 
 from conformance import cli
 from conformance.catalog.fetch import fetch_catalog
+from conformance.evidence import Finding, Level
+from conformance.preflight import preflight
 from conformance.profiles import profile_for
 from conformance.records import CatalogRecord
 from conformance.redact import guard
+from conformance.runner import MAX_MESSAGE, Target, bounded_findings
+from conformance.schedule import Pacing
 from conformance.terminal import InertStream
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FaultServer
@@ -113,3 +117,16 @@ def test_the_terminal_never_shows_a_guarded_key(key: str) -> None:
     shown = io.StringIO()
     InertStream(shown).write(f"catalog: openai_models: {key.upper()} and {json.dumps(key)}\n")
     assert not shows(shown.getvalue(), key) and "REDACTED" in shown.getvalue()
+
+
+def test_a_refusal_quoting_the_key_across_the_cut_names_none_of_it(server: FaultServer, key: str) -> None:
+    target = Target("faults", server.base_url, api_key=key, timeout_s=10)
+    problem = preflight(target, "fault:echo_key_refused_long", Pacing(), KEY_ENV)
+    assert problem is not None and "was refused" in problem.message
+    assert not shows(problem.message, key), problem.message
+
+
+def test_a_finding_is_scrubbed_before_it_is_cut(key: str) -> None:
+    message = "x" * (MAX_MESSAGE - len(key) // 2) + key
+    kept = bounded_findings([Finding("core.json_body", Level.MUST, message)], [key])
+    assert not shows(kept[0].message, key), kept[0].message[-100:]
