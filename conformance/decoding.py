@@ -104,12 +104,30 @@ class BoundedDecoder:
         return data
 
 
-def inflate(encoding: str, raw: bytes, limit: int) -> bytes | None:
-    """The whole body decoded, or None when a coding is unknown or the data does not decode within `limit`."""
+def decode_pieces(encoding: str, pieces: list[bytes], limit: int) -> list[bytes] | None:
+    """Each piece decoded as it would be on arrival (what the last flushes out joins the last), or None when
+    a coding is unknown or the data does not decode within `limit`."""
     decoder = BoundedDecoder(encoding, limit)
     if not decoder.supported:
         return None
     try:
-        return decoder.decode(raw) + decoder.flush()
+        decoded = [decoder.decode(piece) for piece in pieces]
+        tail = decoder.flush()
     except (DecodeError, DecodeLimit):
         return None
+    if decoded:
+        decoded[-1] += tail
+    return decoded
+
+
+def encode_pieces(encoding: str, pieces: list[bytes]) -> list[bytes]:
+    """The pieces coded again with the header's (known) codings, each flushed whole, so that each decodes
+    on arrival, where it did before; x-gzip is written as gzip, which it is."""
+    packers = [zlib.compressobj(wbits=31 if c in GZIP else zlib.MAX_WBITS) for c in codings(encoding)]
+    out = []
+    for i, piece in enumerate(pieces):
+        mode = zlib.Z_FINISH if i == len(pieces) - 1 else zlib.Z_SYNC_FLUSH
+        for packer in packers:
+            piece = packer.compress(piece) + packer.flush(mode)
+        out.append(piece)
+    return out

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -40,6 +41,8 @@ ECHOES = (
     "echo_key_gzip_stacked",
     "echo_key_brotli",
     "echo_key_refused_long",
+    "echo_key_split_gzip",
+    "echo_key_split_stacked",
 )
 PROBES = ("core.text_input", "streaming.text")
 KEY_ENV = "CONFORMANCE_CANARY_KEY"
@@ -58,16 +61,24 @@ def server() -> Iterator[FaultServer]:
 
 
 def _cassette_bodies(path: Path) -> Iterator[bytes]:
-    """Each recorded response body as a client would read it: base64 and gzip undone."""
+    """Each recorded response body as a client would read it: base64 and content-codings undone."""
     for interaction in json.loads(path.read_text(encoding="utf-8"))["interactions"]:
         response = interaction["response"]
         pieces = response.get("chunks", [response])
         data = b"".join(
             base64.b64decode(p["body_base64"]) if "body_base64" in p else p.get("body", "").encode() for p in pieces
         )
-        if response["headers"].get("content-encoding") == "gzip" and data:
-            data = gzip.decompress(data)  # every member
-        yield data
+        yield undo_codings(response["headers"].get("content-encoding", ""), data)
+
+
+def undo_codings(encoding: str, data: bytes) -> bytes:
+    """The body with every content-coding undone, last applied first (gzip with all its members)."""
+    for coding in reversed([c.strip() for c in encoding.split(",") if c.strip()]):
+        if data and coding == "gzip":
+            data = gzip.decompress(data)
+        elif data and coding == "deflate":
+            data = zlib.decompress(data)
+    return data
 
 
 def _readings(data: bytes) -> list[bytes]:

@@ -20,17 +20,25 @@ import pytest
 from conformance import cli
 from conformance.catalog.fetch import fetch_catalog
 from conformance.evidence import Finding, Level
+from conformance.plan import Plan, replay_plans
 from conformance.preflight import preflight
+from conformance.probes import BY_ID
 from conformance.profiles import profile_for
 from conformance.records import CatalogRecord
 from conformance.redact import guard
+from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import MAX_MESSAGE, Target, bounded_findings
 from conformance.schedule import Pacing
+from conformance.session import Session
 from conformance.terminal import InertStream
+from conformance.transports import RecordMode
+from conformance.transports.cassette import cassette_path, load_cassette
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FaultServer
+from tests.test_canary import undo_codings
 
 KEY_ENV = "CONFORMANCE_LEAK_KEY"
+STREAM = BY_ID["streaming.text"]
 STRETCH = 12  # characters of the key that are already too many to show
 CATALOGS = ("catalog_echo_key_refused", "catalog_echo_key_html", "catalog_echo_key_ids", "catalog_echo_key_reason")
 
@@ -130,3 +138,27 @@ def test_a_finding_is_scrubbed_before_it_is_cut(key: str) -> None:
     message = "x" * (MAX_MESSAGE - len(key) // 2) + key
     kept = bounded_findings([Finding("core.json_body", Level.MUST, message)], [key])
     assert not shows(kept[0].message, key), kept[0].message[-100:]
+
+
+@pytest.mark.parametrize("fault", ["echo_key_split", "echo_key_split_gzip", "echo_key_split_stacked"])
+def test_a_key_split_across_coded_events_is_cut_from_each_and_replays_as_it_ran(
+    fault: str, server: FaultServer, key: str, tmp_path: Path
+) -> None:
+    """Coded or not, the cassette keeps each delta's share of the key cut out, as the live checks saw it."""
+    target = Target("faults", server.base_url, api_key=key, timeout_s=10)
+    plan = Plan(target, (f"fault:{fault}",), (STREAM,), RecordMode.ALL, tmp_path / "cassettes")
+    Session(tmp_path / "live").run([plan])
+    Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(STREAM,)))
+    live, replayed = (next(read_results(tmp_path / run / RESULTS_FILE)) for run in ("live", "replay"))
+    assert live["status"] == replayed["status"] == "PASS", replayed["findings"]
+    events = replayed["exchanges"][0]["events"]
+    deltas = [json.loads(e["data"])["delta"] for e in events if e["event"] == "response.output_text.delta"]
+    assert deltas == ["Key: ", "REDACTED", "", " end"]
+    [interaction] = load_cassette(
+        cassette_path(tmp_path / "cassettes", "faults", f"fault:{fault}", STREAM.id)
+    ).interactions
+    coding = interaction.headers.get("content-encoding", "")
+    assert coding == {"echo_key_split": "", "echo_key_split_gzip": "gzip"}.get(fault, "deflate, gzip")
+    body = undo_codings(coding, b"".join(c.data for c in interaction.chunks))
+    assert not shows(body.decode("latin-1"), key) and b"REDACTED" in body
+    assert written(tmp_path, key) == []

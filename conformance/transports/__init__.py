@@ -14,7 +14,6 @@ A paced transport checks its answers alike, so a replayed cassette is checked as
 
 from __future__ import annotations
 
-import gzip
 import time
 from collections.abc import Iterator, Sequence
 from enum import Enum
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from conformance.decoding import codings, inflate
-from conformance.redact import redact_headers, scrub, secret_pattern
+from conformance.decoding import codings, decode_pieces, encode_pieces
+from conformance.redact import redact_headers, scrub
 from conformance.transports.cassette import (
     Cassette,
     CassetteError,
@@ -338,14 +337,36 @@ def header_bytes(value: str) -> bytes:
 
 
 def _scrubbed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
-    """What of a response the cassette may keep: scrubbed, inside encodings and across stream events."""
-    chunks = _scrub_compressed(interaction, secrets)
+    """What of a response the cassette may keep: scrubbed inside its content coding and across stream events.
+
+    A coded body is scrubbed as the same body uncoded would be (each chunk decoded as it arrived,
+    a stream's events cut across their shares), then coded again chunk by chunk, so replay decodes
+    and judges what a live run judged, at the same times. A body scrubbing does not change is kept
+    byte for byte. One that cannot be decoded (an unknown coding, corrupt or oversized data) cannot
+    be searched, so it is not kept: the cassette holds no body and says why (replay shows the error).
+    """
+    encoding = interaction.headers.get("content-encoding", "")
+    coded = bool(codings(encoding)) and bool(secrets) and bool(interaction.chunks)
+    chunks = interaction.chunks
+    if coded:
+        decoded = decode_pieces(encoding, [c.data for c in chunks], INFLATE_LIMIT)
+        if decoded is None:
+            return _not_kept(interaction, f"its content-encoding {encoding!r} could not be undone to scrub secrets")
+        chunks = [Chunk(c.offset_ms, data) for c, data in zip(chunks, decoded, strict=True)]
     if not interaction.is_stream or not secrets:
-        return scrub_chunks(chunks, secrets)
-    kept = scrub_stream(chunks, secrets)
+        kept: list[Chunk] | None = scrub_chunks(chunks, secrets)
+    else:
+        kept = scrub_stream(chunks, secrets)
     if kept is None:
         return _not_kept(interaction, "a secret is split across its events in a form that cannot be cut out")
-    return kept
+    if not coded:
+        return kept
+    if kept == chunks:
+        return interaction.chunks
+    recoded = encode_pieces(encoding, [c.data for c in kept])
+    if "content-length" in interaction.headers:
+        interaction.headers["content-length"] = str(sum(map(len, recoded)))
+    return [Chunk(c.offset_ms, data) for c, data in zip(kept, recoded, strict=True)]
 
 
 def _not_kept(interaction: Interaction, why: str) -> list[Chunk]:
@@ -357,31 +378,6 @@ def _not_kept(interaction: Interaction, why: str) -> list[Chunk]:
 
 INFLATE_LIMIT = 64 * 1024 * 1024  # how much of a compressed body is searched for secrets
 NOT_KEPT = "NotKept"
-
-
-def _scrub_compressed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
-    """A secret inside an encoded body is invisible to a byte scrub, so look inside, every coding undone.
-
-    A body whose decoded text holds a secret is stored scrubbed and re-compressed as gzip, in one
-    chunk (its Content-Encoding becomes gzip); any other body is kept byte for byte, with its timing.
-    A body that cannot be decoded (an unknown coding, corrupt or oversized data) cannot be searched,
-    so it is not kept: the cassette holds no body and says why (replay shows that as the error).
-    """
-    encoding = interaction.headers.get("content-encoding", "")
-    if not secrets or not interaction.chunks or not codings(encoding):
-        return interaction.chunks
-    raw = b"".join(c.data for c in interaction.chunks)
-    inflated = inflate(encoding, raw, INFLATE_LIMIT)
-    if inflated is None:
-        return _not_kept(interaction, f"its content-encoding {encoding!r} could not be undone to scrub secrets")
-    text = inflated.decode("latin-1")
-    if not any(secret_pattern(secret).search(text) for secret in secrets):
-        return interaction.chunks
-    scrubbed = gzip.compress(scrub_chunks([Chunk(0.0, inflated)], secrets)[0].data)
-    interaction.headers["content-encoding"] = "gzip"
-    if "content-length" in interaction.headers:
-        interaction.headers["content-length"] = str(len(scrubbed))
-    return [Chunk(interaction.chunks[-1].offset_ms, scrubbed)]
 
 
 __all__ = [

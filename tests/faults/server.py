@@ -662,6 +662,9 @@ def _sse_flood(c: Conn, r: Req) -> None:
 def _sse_gzip(c: Conn, r: Req) -> None:
     """A correct stream under Content-Encoding: gzip, which the client's Accept-Encoding allows."""
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    if not r.stream:
+        normal(c, r)
+        return
     sse_head(c, headers=[("Content-Encoding", "gzip")])
     for e in stream_events(r.model, TEXT):
         if not c.wait(EVENT_GAP_S):
@@ -808,17 +811,21 @@ def _id_query(c: Conn, r: Req) -> None:
 @fault("echo_key_split")
 def _echo_key_split(c: Conn, r: Req) -> None:
     """The key split across two deltas of a stream, which a check reassembles; a JSON answer is normal."""
-    half = len(r.key) // 2
     if not r.stream:
         normal(c, r)
         return
+    send_stream(c, [frame(e) for e in _key_split_events(r)])
+
+
+def _key_split_events(r: Req) -> list[dict[str, Any]]:
+    """A text stream whose deltas are "Key: ", the key's first half, its second half, " end"."""
+    half = len(r.key) // 2
     pieces = ["Key: ", r.key[:half], r.key[half:], " end"]
     events = stream_events(r.model, "".join(pieces))
     deltas = [i for i, e in enumerate(events) if e["type"] == "response.output_text.delta"]
     template = events[deltas[0]]
     split = [{**template, "delta": piece} for piece in pieces]
-    events = renumber([*events[: deltas[0]], *split, *events[deltas[-1] + 1 :]])
-    send_stream(c, [frame(e) for e in events])
+    return renumber([*events[: deltas[0]], *split, *events[deltas[-1] + 1 :]])
 
 
 @fault("echo_key_variants")
@@ -851,6 +858,38 @@ def _echo_key_brotli(c: Conn, r: Req) -> None:
     """A coding the suite never asked for and cannot undo (here: bytes that merely claim `br`)."""
     body = json.dumps(response_object(r.model, f"Your key is {r.key}.")).encode()
     c.answer(200, bytes(b ^ 0x5A for b in body), headers=[("Content-Encoding", "br")])
+
+
+@fault("echo_key_split_gzip")
+def _echo_key_split_gzip(c: Conn, r: Req) -> None:
+    """echo_key_split's stream under gzip, each event flushed as it goes: the key is whole in no event,
+    and no event is readable before decoding."""
+    if not r.stream:
+        normal(c, r)
+        return
+    sse_head(c, headers=[("Content-Encoding", "gzip")])
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    for event in _key_split_events(r):
+        if not c.wait(EVENT_GAP_S):
+            return
+        c.send(packer.compress(frame(event)) + packer.flush(zlib.Z_SYNC_FLUSH))
+    c.send(packer.flush())
+
+
+@fault("echo_key_split_stacked")
+def _echo_key_split_stacked(c: Conn, r: Req) -> None:
+    """echo_key_split's stream under `deflate, gzip`: one deflate stream flushed per event, each flush
+    sent as a gzip member of its own."""
+    if not r.stream:
+        normal(c, r)
+        return
+    sse_head(c, headers=[("Content-Encoding", "deflate, gzip")])
+    packer = zlib.compressobj()
+    for event in _key_split_events(r):
+        if not c.wait(EVENT_GAP_S):
+            return
+        c.send(gzip_bytes([packer.compress(frame(event)) + packer.flush(zlib.Z_SYNC_FLUSH)]))
+    c.send(gzip_bytes([packer.flush()]))
 
 
 # Answers that quote the key across the point where the suite cuts a quote short (a catalog's
