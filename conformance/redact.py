@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -14,7 +15,7 @@ _BEARER = re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret, in any letter case or JSON/URL escaping, and anything after 'Bearer '."""
+    """Replace every known secret, in any disguise `secret_pattern` knows, and anything after 'Bearer '."""
     for secret in secrets:
         if secret and may_hold(text, secret):
             text = secret_pattern(secret).sub(REDACTED, text)
@@ -22,41 +23,99 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 MAX_ESCAPES = 50_000
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\(/)")
+_ESCAPE = re.compile(
+    r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});|\\(/)"
+)
+# Characters that show as nothing, so a server can interleave them with a key's; also as their UTF-8
+# bytes read one per character (as recorded bytes are searched) and in each escaping of them.
+_INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
+_INVISIBLE_BYTES = tuple(c.encode("utf-8").decode("latin-1") for c in _INVISIBLE)
+_GAP = (
+    "(?:"
+    + "|".join(
+        [
+            *_INVISIBLE,
+            *_INVISIBLE_BYTES,
+            *("".join(f"%{ord(b):02x}" for b in c) for c in _INVISIBLE_BYTES),
+            *(rf"\\u{ord(c):04x}" for c in _INVISIBLE),
+            *(f"&#0*{ord(c)};" for c in _INVISIBLE),
+            *(f"&#x0*{ord(c):x};" for c in _INVISIBLE),
+        ]
+    )
+    + ")*"
+)
+_MARKS = ("\\", "%", "&#")  # what only a disguised secret needs undone, beside the invisible characters
+MIN_BASE64 = 8  # a shorter secret's base64 is too short to tell from any other base64
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    *hex_codes, decimal, slash = match.groups()
+    hex_code = next((h for h in hex_codes if h), None)
+    code = int(hex_code, 16) if hex_code else int(decimal) if decimal else -1
+    return slash or (chr(code) if 0 <= code <= 0x10FFFF else match.group())
 
 
 def may_hold(text: str, secret: str) -> bool:
     """Whether the text can hold the secret in any disguise: str methods first, one regex pass at most.
 
-    The disguise-aware pattern costs a regex step per character; this check costs a lower() and a
-    find, and undoes escapes only when the text has some, so megabytes without the key pass quickly.
+    The disguise-aware pattern costs a regex step per character; this check costs a lower(), a few
+    finds and counts, and undoes escapes only when the text has some, so megabytes without the key
+    pass quickly.
     """
     needle = secret.lower()
-    if needle in text.lower():
+    if needle in text.lower() or any(core in text for core in base64_cores(secret)):
         return True
-    escapes = text.count("\\") + text.count("%")
-    if not escapes:
+    marks = sum(text.count(mark) for mark in _MARKS)
+    if not text.isascii():  # as fast as a find: most text is ASCII, and holds no invisible character
+        marks += any(c in text for c in (*_INVISIBLE, *_INVISIBLE_BYTES))
+    if not marks:
         return False
-    if escapes > MAX_ESCAPES:
+    if marks > MAX_ESCAPES:
         return True  # undoing them one by one would cost more than the pattern itself: let it decide
-    plain = _ESCAPE.sub(lambda m: m.group(3) or chr(int(m.group(1) or m.group(2), 16)), text)
+    plain = _ESCAPE.sub(_unescaped, text)
+    for invisible in (*_INVISIBLE_BYTES, *_INVISIBLE):
+        plain = plain.replace(invisible, "")
     return needle in plain.lower()
 
 
 @functools.lru_cache(maxsize=64)
+def base64_cores(secret: str) -> tuple[str, ...]:
+    """The secret's base64 wherever it starts in a 3-byte group (standard and URL-safe alphabets): only
+    the characters made of its bytes alone, since the first and last also hold their neighbours' bits.
+
+    Base64 is case-sensitive and mostly letters, so these are searched for as they are."""
+    data = secret.encode("utf-8")
+    if len(data) < MIN_BASE64:
+        return ()
+    cores = []
+    for lead in range(3):
+        encoded = base64.b64encode(bytes(lead) + data + bytes(3)).decode("ascii")
+        core = encoded[-(-8 * lead // 6) : 8 * (lead + len(data)) // 6]
+        cores += [core, core.translate(_URL_SAFE), core.replace("/", "\\/")]  # the last as JSON may write it
+    return tuple(dict.fromkeys(cores))
+
+
+_URL_SAFE = str.maketrans("+/", "-_")
+
+
+@functools.lru_cache(maxsize=64)
 def secret_pattern(secret: str) -> re.Pattern[str]:
-    """The secret as a server may echo it: any case, any character JSON-escaped (\\uXXXX, \\/) or %XX-encoded."""
+    """The secret as a server may echo it: any case; any character JSON-escaped (\\uXXXX, \\/), %XX- or
+    \\xXX-encoded, or an HTML character reference; invisible characters between them; or as base64."""
     parts = []
     for char in secret:
         forms = {re.escape(char), re.escape(char.lower()), re.escape(char.upper())}
+        forms |= {f"&#0*{ord(char)};", f"&#x0*{ord(char):x};"}
         if ord(char) < 0x10000:
             forms.add(rf"\\u{ord(char):04x}")
         if ord(char) < 0x80:
-            forms.add(f"%{ord(char):02x}")
+            forms |= {f"%{ord(char):02x}", rf"\\x{ord(char):02x}"}
         if char == "/":
             forms.add(r"\\/")
         parts.append("(?:" + "|".join(sorted(forms)) + ")")
-    return re.compile("".join(parts), re.IGNORECASE)
+    cores = "|".join(re.escape(core) for core in base64_cores(secret))
+    plain = _GAP.join(parts)
+    return re.compile(f"{plain}|(?-i:{cores})" if cores else plain, re.IGNORECASE)
 
 
 def scrub_across(pieces: Sequence[str], secrets: Iterable[str]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import html
 import json
 import logging
 import re
@@ -43,6 +44,7 @@ ECHOES = (
     "echo_key_refused_long",
     "echo_key_split_gzip",
     "echo_key_split_stacked",
+    "echo_key_disguised",
 )
 PROBES = ("core.text_input", "streaming.text")
 KEY_ENV = "CONFORMANCE_CANARY_KEY"
@@ -81,11 +83,36 @@ def undo_codings(encoding: str, data: bytes) -> bytes:
     return data
 
 
+INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+
+
 def _readings(data: bytes) -> list[bytes]:
-    """The bytes as stored, and as a reader would decode them: JSON escapes and %XX undone."""
+    """The bytes as stored, and as a reader would decode them: JSON escapes and %XX undone; invisible
+    characters dropped and HTML references undone; and every run of base64 characters decoded."""
     text = data.decode("latin-1")
-    unescaped = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text).replace("\\/", "/")
-    return [data, unescaped.encode("utf-8", errors="replace"), unquote(text).encode("utf-8", errors="replace")]
+    unescaped = _unescaped(text)
+    visible = html.unescape(INVISIBLE.sub("", _unescaped(data.decode("utf-8", errors="replace"))))
+    return [
+        data,
+        unescaped.encode("utf-8", errors="replace"),
+        unquote(text).encode("utf-8", errors="replace"),
+        visible.encode("utf-8", errors="replace"),
+        *_base64_readings(unescaped),
+    ]
+
+
+def _unescaped(text: str) -> str:
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text).replace("\\/", "/")
+
+
+def _base64_readings(text: str) -> list[bytes]:
+    """Each run of base64 characters (either alphabet) decoded from each of its first four characters."""
+    out = []
+    for run in re.findall(r"[A-Za-z0-9+/_-]{16,}", text):
+        for start in range(4):
+            piece = run[start:].replace("-", "+").replace("_", "/")
+            out.append(base64.b64decode(piece[: len(piece) // 4 * 4]))
+    return out
 
 
 def _leaks(root: Path, cassettes: Path, canary: str) -> list[str]:
@@ -97,7 +124,11 @@ def _leaks(root: Path, cassettes: Path, canary: str) -> list[str]:
     ]
     for path in sorted(cassettes.rglob("*.json")):
         if path.name != "provider.json":
-            found += [f"{path} (inflated body)" for body in _cassette_bodies(path) if needle in body.lower()]
+            found += [
+                f"{path} (inflated body)"
+                for body in _cassette_bodies(path)
+                if any(needle in reading.lower() for reading in _readings(body))
+            ]
     return found
 
 

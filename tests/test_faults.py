@@ -123,6 +123,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "echo_key_refused_long": (JSON, ERROR, "harness.auth", "the key was refused"),
     "echo_key_split_gzip": (STREAM, PASS, None, ""),
     "echo_key_split_stacked": (STREAM, PASS, None, ""),
+    "echo_key_disguised": (JSON, PASS, None, ""),
     "header_non_ascii": (JSON, PASS, None, ""),
     "sse_tiny_flood": (STREAM, ERROR, TRANSPORT, f"more than {MAX_EVENTS} events"),
     "findings_flood": (STREAM, FAIL, "stream.grammar", "(300 events, first #2)"),

@@ -7,6 +7,7 @@ is not declared in the registry.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import gzip
@@ -342,12 +343,16 @@ def test_a_segment_is_refused_or_stays_under_the_base(value: str) -> None:
 SECRET = "sk-Fuzz/Key-0123456789"
 
 
+INVISIBLE = ["", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\\u200b", "&#8203;", "&#xFEFF;"]
+
+
 @st.composite
 def disguised(draw: st.DrawFn) -> str:
-    """The secret as a server may echo it: each character in either case, JSON-escaped or %-encoded."""
+    """The secret as a server may echo it: each character in either case, JSON-escaped, %- or \\x-encoded,
+    or an HTML character reference; an invisible character (or an escape of one) between any two."""
     out = []
     for char in SECRET:
-        form = draw(st.sampled_from(["same", "upper", "lower", "json", "pct"]))
+        form = draw(st.sampled_from(["same", "upper", "lower", "json", "pct", "hex", "entity", "hexentity"]))
         out.append(
             {
                 "same": char,
@@ -355,7 +360,11 @@ def disguised(draw: st.DrawFn) -> str:
                 "lower": char.lower(),
                 "json": f"\\u{ord(char):04x}",
                 "pct": f"%{ord(char):02X}",
+                "hex": f"\\x{ord(char):02x}",
+                "entity": f"&#{ord(char)};",
+                "hexentity": f"&#x{ord(char):X};",
             }[form]
+            + draw(st.sampled_from(INVISIBLE))
         )
     return "".join(out)
 
@@ -365,6 +374,26 @@ def disguised(draw: st.DrawFn) -> str:
 def test_scrub_finds_the_key_in_any_disguise(before: str, key: str, after: str) -> None:
     assert REDACTED in scrub(before + key + after, [SECRET])
     assert SECRET.lower() not in scrub(before + key + after, [SECRET]).lower()
+
+
+@FUZZ
+@given(st.binary(max_size=20), st.binary(max_size=20), st.booleans())
+def test_scrub_finds_the_key_in_base64_whatever_surrounds_it(before: bytes, after: bytes, url_safe: bool) -> None:
+    """Base64 of a text holding the key: which characters hold it depends on where it starts in a 3-byte group."""
+    encode = base64.urlsafe_b64encode if url_safe else base64.b64encode
+    text = encode(before + SECRET.encode() + after).decode()
+    clean = scrub(f"token {text} end", [SECRET])
+    assert REDACTED in clean
+    for lead in range(3):  # the middle of the key's base64, however it was aligned, is gone
+        assert encode(bytes(lead) + SECRET.encode()).decode()[4:-4] not in clean
+
+
+@FUZZ
+@given(st.text(max_size=30), disguised(), st.text(max_size=30))
+def test_scrub_finds_the_key_in_recorded_bytes_read_one_per_character(before: str, key: str, after: str) -> None:
+    """Recorded bytes are searched as Latin-1 text, where an invisible character is three characters."""
+    raw = (before + key + after).encode("utf-8").decode("latin-1")
+    assert REDACTED in scrub(raw, [SECRET])
 
 
 @FUZZ

@@ -18,6 +18,7 @@ HOLD_S seconds after the request, whichever comes first.
 
 from __future__ import annotations
 
+import base64
 import json
 import select
 import socket
@@ -890,6 +891,20 @@ def _echo_key_split_stacked(c: Conn, r: Req) -> None:
             return
         c.send(gzip_bytes([packer.compress(frame(event)) + packer.flush(zlib.Z_SYNC_FLUSH)]))
     c.send(gzip_bytes([packer.flush()]))
+
+
+@fault("echo_key_disguised")
+def _echo_key_disguised(c: Conn, r: Req) -> None:
+    """The key as base64 (after none, one and two other bytes: each alignment differs), with an invisible
+    character between every two of its characters (raw UTF-8 in a JSON answer), and as HTML references."""
+    key, invisible = r.key, "\u200b"
+    encoded = " ".join(base64.b64encode(lead + key.encode()).decode() for lead in (b"", b":", b"u:"))
+    references = "".join(f"&#{ord(ch)};" for ch in key) + " " + "".join(f"&#x{ord(ch):X};" for ch in key)
+    text = f"base64 {encoded} invisible {invisible.join(key)} html {references}"
+    if r.stream:
+        normal(c, r, text)
+    else:
+        c.answer(200, json.dumps(response_object(r.model, text), ensure_ascii=False).encode())
 
 
 # Answers that quote the key across the point where the suite cuts a quote short (a catalog's
