@@ -15,7 +15,11 @@ P = "peer"
 
 
 def cell(probe: str, status: str, rule: str | None = None, model: str = "m") -> dict[str, Any]:
-    findings = [] if rule is None else [{"rule": rule, "level": "MUST", "message": "x"}, {"rule": "other"}]
+    findings = (
+        []
+        if rule is None
+        else [{"rule": rule, "level": "MUST", "message": "x"}, {"rule": "other", "level": "INFO", "message": "y"}]
+    )
     return {"provider": P, "model": model, "probe": probe, "status": status, "findings": findings}
 
 
