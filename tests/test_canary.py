@@ -162,7 +162,9 @@ def test_a_recorded_run_never_writes_or_prints_the_key(
     replayed = {(r["model"], r["probe"]): r["exchanges"][0] for r in records}
     assert "Your key is REDACTED." in replayed[("fault:echo_key_gzip", "core.text_input")]["body"]
     assert "x-seen-redacted" in replayed[("fault:echo_key_headers", "core.text_input")]["headers"]
-    events = replayed[("fault:echo_key_body", "streaming.text")]["events"]
+    streamed = replayed[("fault:echo_key_body", "streaming.text")]
+    assert "events" in streamed, {k: streamed.get(k) for k in ("status", "error", "attempts", "body")}
+    events = streamed["events"]
     assert {e.get("id") for e in events} == {None, "REDACTED"}
     split = replayed[("fault:echo_key_split", "streaming.text")]["events"]
     deltas = [json.loads(e["data"])["delta"] for e in split if e["event"] == "response.output_text.delta"]
