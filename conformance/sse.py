@@ -133,12 +133,19 @@ class SSEParser:
 
 
 def parse_events(chunks: list[tuple[float, bytes]]) -> tuple[list[SSEEvent], bool]:
-    """Parse timed chunks at once; returns the events and whether an unterminated event was dropped."""
+    """Parse timed chunks at once; returns the events and whether an unterminated event was dropped.
+
+    Recorded chunks are parsed for what a reader got of them, so this never raises: a line over the
+    parser's cap ends the events there, as it ended the live read (whose error the recording keeps).
+    """
     parser = SSEParser()
     events: list[SSEEvent] = []
     last = 0.0
-    for offset_ms, chunk in chunks:
-        events.extend(parser.feed(chunk, offset_ms))
-        last = offset_ms
+    try:
+        for offset_ms, chunk in chunks:
+            events.extend(parser.feed(chunk, offset_ms))
+            last = offset_ms
+    except SSEError:
+        return events, True
     events.extend(parser.close(last))
     return events, parser.pending

@@ -248,3 +248,14 @@ def test_an_oversized_cassette_is_refused_unread(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="more than any cassette holds"):
         load_cassette(huge)
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 < 64 * 1024 * 1024
+
+
+def test_a_stream_line_over_the_cap_is_recorded_and_replays_as_it_ran(server: FaultServer, tmp_path: Path) -> None:
+    target = Target("faults", server.base_url, timeout_s=10)
+    plan = Plan(target, ("fault:sse_huge_line",), (STREAM,), RecordMode.ALL, tmp_path / "c")
+    Session(tmp_path / "live").run([plan])
+    Session(tmp_path / "replay").run(replay_plans(tmp_path / "c", probes=(STREAM,)))
+    live, replayed = (next(read_results(tmp_path / run / RESULTS_FILE)) for run in ("live", "replay"))
+    assert live["status"] == replayed["status"] == "ERROR"
+    assert live["findings"][0] == replayed["findings"][0]
+    assert live["findings"][0]["rule"] == "harness.transport", live["findings"][0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.evidence import SSEEvent
-from conformance.sse import SSEError, SSEParser, parse_events
+from conformance.sse import DEFAULT_MAX_LINE, SSEError, SSEParser, parse_events
 
 Fields = tuple[str, str | None, str | None, int | None]
 
@@ -251,3 +251,10 @@ def test_line_at_max_line_and_many_short_lines_are_fine() -> None:
     parser = SSEParser(max_line=8)
     assert parser.feed(b"data: 01") == []
     assert [e.data for e in parser.feed(b"\n\n" + b"data: a\n" * 100 + b"\n")] == ["01", "\n".join("a" * 100)]
+
+
+def test_parsing_recorded_chunks_stops_at_a_line_over_the_cap_without_raising() -> None:
+    """A recording of a stream the live read gave up on is parsed (to save it, to replay it) as far as it went."""
+    long = b"data: " + b"x" * (DEFAULT_MAX_LINE + 1) + b"\n\n"
+    events, pending = parse_events([(0.0, b"data: a\n\n"), (1.0, long), (2.0, b"data: b\n\n")])
+    assert [e.data for e in events] == ["a"] and pending
