@@ -7,7 +7,10 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from conformance import safejson
 
 REDACTED = "REDACTED"
 _SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie|password", re.IGNORECASE)
@@ -133,29 +136,87 @@ def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[i
     joined in order, as a client joins them. Wherever a secret shows in the joined text, every
     piece's share of it is cut: the first share becomes REDACTED, the others nothing. In piece order.
     """
-    live = [s for s in secrets if s]
-    patterns = [secret_pattern(s) for s in live]
-    if not patterns:
-        return []
     by_field: dict[str, list[tuple[int, str]]] = {}
     for index, piece in enumerate(pieces):
         for name, value in _top_strings(piece):
             by_field.setdefault(name, []).append((index, value))
-    shares: list[tuple[int, str, str, str]] = []
-    for name, values in by_field.items():
-        joined = "".join(value for _, value in values)
-        held = [p for p, secret in zip(patterns, live, strict=True) if may_hold(joined, secret)]
-        spans = [m.span() for pattern in held for m in pattern.finditer(joined)]
-        offset = 0
-        for index, value in values:
-            start, stop = offset, offset + len(value)
-            offset = stop
-            cuts = [
-                (max(a, start) - start, min(b, stop) - start, a >= start) for a, b in spans if a < stop and b > start
-            ]
-            if cuts:
-                shares.append((index, name, value, _cut(value, cuts)))
-    return sorted(shares)
+    return sorted(
+        (index, name, value, cut) for name, values in by_field.items() for index, value, cut in _shares(values, secrets)
+    )
+
+
+def nested_shares(data: Any, secrets: Iterable[str]) -> list[tuple[str, str]]:
+    """(value, value without its share) for each string of a JSON value holding a share of a split secret,
+    in document order.
+
+    Strings at one path, array indices aside (`output[].content[].text`), are joined in order, as a
+    client joins a Response's output_text across its items and parts.
+    """
+    by_path: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for order, (path, value) in enumerate(_strings(data, ())):
+        by_path.setdefault(path, []).append((order, value))
+    shares = [share for values in by_path.values() for share in _shares(values, secrets)]
+    return [(value, cut) for _, value, cut in sorted(shares)]
+
+
+def scrub_json_text(text: str, secrets: Sequence[str]) -> str:
+    """A body scrubbed, and when it is JSON a secret split across its strings cut from each (`nested_shares`),
+    the other bytes as sent; a share written in an escaping not found as such re-serialises the body."""
+    text = scrub(text, secrets)
+    if not any(secrets):
+        return text
+    try:
+        data = safejson.loads(text)
+    except ValueError:
+        return text
+    shares = nested_shares(data, secrets)
+    kept, cursor = [], 0
+    for value, cut in shares:
+        forms = (json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1])
+        found = [(text.find(f, cursor), f) for f in forms]
+        at, form = min(((i, f) for i, f in found if i != -1), default=(-1, ""))
+        if at == -1:
+            return json.dumps(_replaced(data, dict(shares)), ensure_ascii=False)
+        kept.append(text[cursor:at] + json.dumps(cut, ensure_ascii=False)[1:-1])
+        cursor = at + len(form)
+    return "".join(kept) + text[cursor:]
+
+
+def _replaced(data: Any, cuts: Mapping[str, str]) -> Any:
+    if isinstance(data, str):
+        return cuts.get(data, data)
+    if isinstance(data, list):
+        return [_replaced(item, cuts) for item in data]
+    if isinstance(data, dict):
+        return {name: _replaced(item, cuts) for name, item in data.items()}
+    return data
+
+
+def _strings(data: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, list):
+        for item in data:
+            yield from _strings(item, (*path, "[]"))
+    elif isinstance(data, dict):
+        for name, item in data.items():
+            yield from _strings(item, (*path, name))
+
+
+def _shares(values: Sequence[tuple[int, str]], secrets: Iterable[str]) -> list[tuple[int, str, str]]:
+    """(place, value, cut) for each value holding a share of a secret that shows in the values joined in
+    order: the first share becomes REDACTED, the others nothing."""
+    joined = "".join(value for _, value in values)
+    held = [secret_pattern(s) for s in secrets if s and may_hold(joined, s)]
+    spans = [m.span() for pattern in held for m in pattern.finditer(joined)]
+    shares, offset = [], 0
+    for place, value in values:
+        start, stop = offset, offset + len(value)
+        offset = stop
+        cuts = [(max(a, start) - start, min(b, stop) - start, a >= start) for a, b in spans if a < stop and b > start]
+        if cuts:
+            shares.append((place, value, _cut(value, cuts)))
+    return shares
 
 
 def _top_strings(piece: str) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, D
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.openapi import stricter_problems
 from conformance.probes import Expect, Probe, Request
-from conformance.redact import guard, redact_headers, scrub, scrub_across
+from conformance.redact import guard, redact_headers, scrub, scrub_across, scrub_json_text
 from conformance.schemas import build_all, built_once
 from conformance.sse import SSEError, SSEParser
 from conformance.transports import CLIENT_ERRORS, TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
@@ -219,7 +219,7 @@ def send(client: httpx.Client, target: Target, spec: Request, deadline: ProbeDea
             text, valid = _text(bytes(body))
             return Exchange(
                 **evidence,
-                body=scrub(text, secrets),
+                body=scrub(text, secrets) if is_sse else scrub_json_text(text, secrets),
                 events=_scrub_events(events, secrets) if is_sse else None,
                 elapsed_ms=elapsed,
                 first_byte_ms=first_byte,
@@ -495,6 +495,7 @@ def run_cell(
         except Exception as exc:  # parsing, judging or saving the cassette: this cell's error, not the run's
             status, findings = Status.ERROR, [internal_finding(exc, "running the cell")]
     findings = bounded_findings(findings, target.secrets)
+    tried = [(s, bounded_findings(fs, target.secrets), n) for s, fs, n in attempts]  # written too: as bounded
     return CellResult(
         provider=target.provider,
         model=model,
@@ -507,7 +508,7 @@ def run_cell(
         semantic=semantic,
         started_at=started_at,
         elapsed_ms=(time.perf_counter() - started) * 1000,
-        extra=_tries(attempts),
+        extra=_tries(tried),
     )
 
 

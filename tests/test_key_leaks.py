@@ -162,3 +162,38 @@ def test_a_key_split_across_coded_events_is_cut_from_each_and_replays_as_it_ran(
     body = undo_codings(coding, b"".join(c.data for c in interaction.chunks))
     assert not shows(body.decode("latin-1"), key) and b"REDACTED" in body
     assert written(tmp_path, key) == []
+
+
+def test_every_attempt_of_a_retried_cell_is_written_scrubbed_and_bounded(
+    server: FaultServer, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cell failed on meaning is tried again, and each attempt's findings are written beside the last."""
+    from conformance import runner
+    from conformance.evidence import Status
+
+    quoted = Finding("semantic.answer_mentions", Level.MUST, f"got {key} " + "x" * (2 * MAX_MESSAGE))
+    monkeypatch.setattr(runner, "judge_within", lambda *args, **kwargs: (Status.IGNORED, [quoted]))
+    target = Target("faults", server.base_url, api_key=key, timeout_s=10, semantic_tries=2)
+    result = runner.run_cell(BY_ID["core.text_input"], "fault:normal", target, lambda p, m: live_transport())
+    assert len(result.extra["attempts"]) == 2
+    assert not shows(json.dumps(result.extra), key), "an attempt's findings quote the key"
+    assert all(len(f["message"]) < MAX_MESSAGE + 100 for a in result.extra["attempts"] for f in a["findings"])
+
+
+def test_a_key_split_across_output_items_is_cut_from_each_and_replays_as_it_ran(
+    server: FaultServer, key: str, tmp_path: Path
+) -> None:
+    """A client joins output_text across items, and so do the checks: on replay, with no key to scrub
+    with, the cassette must already hold each item's share cut out."""
+    probes = (BY_ID["core.text_input"], BY_ID["core.multi_turn"])  # the second quotes the joined text
+    target = Target("faults", server.base_url, api_key=key, timeout_s=10)
+    plan = Plan(target, ("fault:echo_key_split_items",), probes, RecordMode.ALL, tmp_path / "cassettes")
+    Session(tmp_path / "live").run([plan])
+    Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=probes))
+    live, replayed = (
+        {r["probe"]: r for r in read_results(tmp_path / run / RESULTS_FILE)} for run in ("live", "replay")
+    )
+    assert {p: r["status"] for p, r in live.items()} == {p: r["status"] for p, r in replayed.items()}
+    body = json.loads(replayed["core.text_input"]["exchanges"][0]["body"])
+    assert [item["content"][0]["text"] for item in body["output"]] == ["Key: REDACTED", " end"]
+    assert written(tmp_path, key) == []

@@ -31,6 +31,7 @@ from conformance.transports.cassette import (
     Interaction,
     load_cassette,
     scrub_chunks,
+    scrub_json,
     scrub_stream,
 )
 
@@ -353,12 +354,12 @@ def _scrubbed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
         if decoded is None:
             return _not_kept(interaction, f"its content-encoding {encoding!r} could not be undone to scrub secrets")
         chunks = [Chunk(c.offset_ms, data) for c, data in zip(chunks, decoded, strict=True)]
-    if not interaction.is_stream or not secrets:
+    if not secrets:
         kept: list[Chunk] | None = scrub_chunks(chunks, secrets)
     else:
-        kept = scrub_stream(chunks, secrets)
+        kept = scrub_stream(chunks, secrets) if interaction.is_stream else scrub_json(chunks, secrets)
     if kept is None:
-        return _not_kept(interaction, "a secret is split across its events in a form that cannot be cut out")
+        return _not_kept(interaction, "a secret is split across its strings in a form that cannot be cut out")
     if not coded:
         return kept
     if kept == chunks:

@@ -31,7 +31,7 @@ from conformance.records import (
     InteractionRecord,
     TransportError,
 )
-from conformance.redact import may_hold, scrub, secret_pattern, secret_shares
+from conformance.redact import may_hold, nested_shares, scrub, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
 CASSETTE_VERSION: Literal[1] = 1
@@ -165,12 +165,30 @@ def scrub_stream(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
     """
     chunks = scrub_chunks(chunks, secrets)
     events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
-    shares = secret_shares([e.data for e in events], secrets)
+    return _cut_shares(chunks, [(value, cut) for _, _, value, cut in secret_shares([e.data for e in events], secrets)])
+
+
+def scrub_json(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
+    """A JSON answer's chunks scrubbed, a secret split across its strings included (two output items, two
+    parts: a client's output_text joins them, and so do the checks); None when it cannot be."""
+    chunks = scrub_chunks(chunks, secrets)
+    if not secrets:
+        return chunks
+    try:
+        data = safejson.loads(b"".join(c.data for c in chunks).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return chunks  # not JSON: no strings for a client to join
+    return _cut_shares(chunks, nested_shares(data, secrets))
+
+
+def _cut_shares(chunks: list[Chunk], shares: list[tuple[str, str]]) -> list[Chunk] | None:
+    """Each (value, cut), in order, found in the bytes as its JSON text and replaced by the cut; None when a
+    value is written in another escaping and cannot be found."""
     if not shares:
         return chunks
     data, cursor = b"".join(c.data for c in chunks), 0
     edits: list[tuple[int, int, bytes]] = []
-    for _, _, value, cut in shares:
+    for value, cut in shares:
         forms = [json.dumps(value, ensure_ascii=ascii)[1:-1].encode("utf-8") for ascii in (False, True)]
         found = [(data.find(form, cursor), form) for form in forms]
         at, form = min(((i, f) for i, f in found if i != -1), default=(-1, b""))

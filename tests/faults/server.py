@@ -818,6 +818,20 @@ def _echo_key_split(c: Conn, r: Req) -> None:
     send_stream(c, [frame(e) for e in _key_split_events(r)])
 
 
+@fault("echo_key_split_items")
+def _echo_key_split_items(c: Conn, r: Req) -> None:
+    """The key split across two output messages of a JSON answer, which a client's output_text joins."""
+    if r.stream:
+        normal(c, r)
+        return
+    half = len(r.key) // 2
+    body = response_object(r.model, "")
+    first, second = (json.loads(json.dumps(body["output"][0])) for _ in range(2))
+    first["content"][0]["text"], second["content"][0]["text"] = f"Key: {r.key[:half]}", f"{r.key[half:]} end"
+    second["id"] = "msg_fault_2"
+    c.answer(200, json.dumps({**body, "output": [first, second]}).encode())
+
+
 def _key_split_events(r: Req) -> list[dict[str, Any]]:
     """A text stream whose deltas are "Key: ", the key's first half, its second half, " end"."""
     half = len(r.key) // 2
