@@ -82,6 +82,15 @@ CASES = [
         "expected input_tokens above 4 (the same turn sent alone) with previous_response_id 'resp_test', got 4",
     ),
     Case(
+        "state.history",
+        "nothing to chain to",
+        checked(
+            [checks.history_counted],
+            json_exchange({**conformant_response(), "id": None}, request_body=request(store=True)),
+        ),
+        "expected the first turn's response to have an id to chain to, got None",
+    ),
+    Case(
         "state.history_measured",
         "no usage",
         checked([checks.history_counted], *chain(11, None, 4)),

@@ -124,6 +124,13 @@ def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     ok = [ex for ex in _ok(exchanges) if ex.method == "POST"]
     chained = _chained(ok)
     if chained is None:
+        if ok and not any("previous_response_id" in _sent(ex) for ex in exchanges):
+            body = ok[0].json_or_none()  # as the probe reads it: a Response object, not a stream of one
+            rid = body.get("id") if isinstance(body, dict) else None
+            yield HISTORY.finding(
+                f"expected the first turn's response to have an id to chain to, got {quote(rid)}: "
+                "no turn could be sent with previous_response_id"
+            )
         return
     asked = _sent(chained).get("input")
     alone = next((ex for ex in ok if "previous_response_id" not in _sent(ex) and _sent(ex).get("input") == asked), None)
