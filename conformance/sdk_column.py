@@ -14,7 +14,7 @@ runs. Records of feature "sdk" are never inputs, so deriving twice gives the sam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from conformance.catalog.model import claim_record
@@ -30,9 +30,17 @@ CELLS = (
 )
 
 
+CLIPPED = ("body_omitted_chars", "events_omitted")  # what results.jsonl says it cut of an answer's evidence
+
+
 def exchange_from_json(data: dict[str, Any]) -> Exchange:
-    """An Exchange back from its results form (Exchange.to_json)."""
-    return Exchange.from_json(data)
+    """An Exchange back from its results form (Exchange.to_json). An answer whose evidence was cut short
+    (over 1 MiB of body, or too many events) is no longer the answer the server sent, so it comes back as
+    one that did not arrive whole, which no client column reads."""
+    exchange = Exchange.from_json(data)
+    if any(data.get(key) for key in CLIPPED):
+        return replace(exchange, error="the answer was cut short in the results' evidence, so it is not read again")
+    return exchange
 
 
 @dataclass

@@ -337,3 +337,15 @@ def test_the_real_peers_get_an_sdk_cell_each(replayed: list[dict[str, Any]]) -> 
         print(cell["provider"], cell["probe"], cell["status"], *(f["message"] for f in cell["findings"]), sep="\n  ")
         assert cell["findings"][-1]["rule"] == COVERAGE.id
         assert cell["status"] in (Status.PASS.value, Status.FAIL.value, Status.NOT_RUN.value)
+
+
+def test_an_answer_cut_short_in_the_evidence_is_not_read_again() -> None:
+    """results.jsonl keeps 1 MiB of a body: what the SDK would read of it is not what the server sent."""
+    from conformance.runner import EVIDENCE_BODY, bounded_evidence
+
+    big = json_exchange(conformant_response("x" * (EVIDENCE_BODY + 10)))
+    clipped = record("core.text_input", big)
+    clipped["exchanges"] = [bounded_evidence(e) for e in clipped["exchanges"]]
+    assert clipped["exchanges"][0]["body_omitted_chars"]
+    derived = cells([clipped])
+    assert derived[("m", "sdk.parses")]["status"] == Status.NOT_RUN.value, derived[("m", "sdk.parses")]["findings"]
