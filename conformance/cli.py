@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -328,8 +329,13 @@ def _expectations(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Every line printed is inert (control characters escaped); every failure is one line and a distinct code."""
-    with inert_output():
+    """Every line printed is inert (control characters escaped); every failure is one line and a distinct code.
+
+    Pydantic's serializer warnings are silenced: a client library raises them, quoting the server's data
+    over many lines, when it re-serializes an answer of the wrong types, which the cells' findings name.
+    """
+    with inert_output(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:

@@ -546,3 +546,21 @@ def test_a_result_json_cannot_hold_is_an_error_line(server: FaultServer, tmp_pat
         Session(tmp_path / "out").run([_plan(server, tmp_path, ("m1",))])
     record = next(read_results(tmp_path / "out" / RESULTS_FILE))
     assert record["status"] == "ERROR" and "writing the cell's result" in record["findings"][0]["message"]
+
+
+def test_a_client_librarys_serializer_warnings_quoting_server_data_are_not_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import warnings
+
+    def warns(args: object) -> int:
+        warnings.warn(
+            "Pydantic serializer warnings:\n  Expected `str` - got {'server': 'data'}", UserWarning, stacklevel=1
+        )
+        return 0
+
+    monkeypatch.setattr(cli, "_main", warns)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert cli.main(["probes"]) == 0
+    assert not [w for w in seen if "serializer" in str(w.message)]
