@@ -359,7 +359,7 @@ def _scrubbed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
     else:
         kept = scrub_stream(chunks, secrets) if interaction.is_stream else scrub_json(chunks, secrets)
     if kept is None:
-        return _not_kept(interaction, "a secret is split across its strings in a form that cannot be cut out")
+        return _not_kept(interaction, "a secret is split across its events in a form that cannot be cut out")
     if not coded:
         return kept
     if kept == chunks:

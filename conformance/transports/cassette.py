@@ -31,7 +31,7 @@ from conformance.records import (
     InteractionRecord,
     TransportError,
 )
-from conformance.redact import may_hold, nested_shares, scrub, secret_pattern, secret_shares
+from conformance.redact import may_hold, scrub, scrub_json_text, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
 CASSETTE_VERSION: Literal[1] = 1
@@ -168,17 +168,17 @@ def scrub_stream(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
     return _cut_shares(chunks, [(value, cut) for _, _, value, cut in secret_shares([e.data for e in events], secrets)])
 
 
-def scrub_json(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
+def scrub_json(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
     """A JSON answer's chunks scrubbed, a secret split across its strings included (two output items, two
-    parts: a client's output_text joins them, and so do the checks); None when it cannot be."""
+    parts: a client's output_text joins them, and so do the checks) as the live evidence is
+    (`redact.scrub_json_text`). A cassette keeps such a body whole, timed by its first byte."""
     chunks = scrub_chunks(chunks, secrets)
-    if not secrets:
-        return chunks
     try:
-        data = safejson.loads(b"".join(c.data for c in chunks).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        text = b"".join(c.data for c in chunks).decode("utf-8")
+    except UnicodeDecodeError:
         return chunks  # not JSON: no strings for a client to join
-    return _cut_shares(chunks, nested_shares(data, secrets))
+    cut = scrub_json_text(text, secrets)
+    return chunks if cut == text else [Chunk(chunks[0].offset_ms, cut.encode("utf-8"))]
 
 
 def _cut_shares(chunks: list[Chunk], shares: list[tuple[str, str]]) -> list[Chunk] | None:
