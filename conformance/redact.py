@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from conformance import safejson
@@ -170,25 +170,26 @@ def scrub_json_text(text: str, secrets: Sequence[str]) -> str:
     except ValueError:
         return text
     shares = nested_shares(data, secrets)
-    kept, cursor = [], 0
+    cuts, kept, cursor = dict(shares), [], 0
     for value, cut in shares:
         forms = (json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1])
         found = [(text.find(f, cursor), f) for f in forms]
         at, form = min(((i, f) for i, f in found if i != -1), default=(-1, ""))
         if at == -1:
-            return json.dumps(_replaced(data, dict(shares)), ensure_ascii=False)
+            return json.dumps(mapped_strings(data, lambda s: cuts.get(s, s)), ensure_ascii=False)
         kept.append(text[cursor:at] + json.dumps(cut, ensure_ascii=False)[1:-1])
         cursor = at + len(form)
     return "".join(kept) + text[cursor:]
 
 
-def _replaced(data: Any, cuts: Mapping[str, str]) -> Any:
+def mapped_strings(data: Any, change: Callable[[str], str]) -> Any:
+    """A decoded JSON value with every string in it, member names too, passed through `change`."""
     if isinstance(data, str):
-        return cuts.get(data, data)
+        return change(data)
     if isinstance(data, list):
-        return [_replaced(item, cuts) for item in data]
+        return [mapped_strings(item, change) for item in data]
     if isinstance(data, dict):
-        return {name: _replaced(item, cuts) for name, item in data.items()}
+        return {change(name): mapped_strings(item, change) for name, item in data.items()}
     return data
 
 

@@ -197,3 +197,14 @@ def test_a_key_split_across_output_items_is_cut_from_each_and_replays_as_it_ran(
     body = json.loads(replayed["core.text_input"]["exchanges"][0]["body"])
     assert [item["content"][0]["text"] for item in body["output"]] == ["Key: REDACTED", " end"]
     assert written(tmp_path, key) == []
+
+
+def test_a_share_written_in_an_escaping_not_found_as_such_is_cut_from_the_body_reserialised(key: str) -> None:
+    from conformance.redact import scrub_json_text
+
+    half = len(key) // 2
+    first = "\\u" + f"{ord(key[0]):04x}" + key[1:half]  # the first share's first letter escaped
+    text = f'{{"output": [{{"text": "Key: {first}"}}, {{"text": "{key[half:]} end"}}]}}'
+    cut = scrub_json_text(text, [key])
+    assert json.loads(cut) == {"output": [{"text": "Key: REDACTED"}, {"text": " end"}]}
+    assert not shows(cut, key[1:]) and not shows(cut, key[half:])

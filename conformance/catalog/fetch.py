@@ -16,7 +16,7 @@ from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry, Parse
 from conformance.catalog.parsers import PARSERS
 from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
 from conformance.profiles import Profile
-from conformance.redact import may_hold, scrub
+from conformance.redact import mapped_strings, may_hold, scrub
 from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
@@ -124,16 +124,14 @@ def scrubbed_json(value: Any, secrets: Sequence[str], held: set[str]) -> Any:
     Scrubbed before the parsers read it, since their warnings quote values cut short, and a cut key
     is no longer one that scrubbing can find.
     """
-    if isinstance(value, str):
-        clean = scrub(value, secrets)
-        if clean != value:
-            held.add(clean)
-        return clean
-    if isinstance(value, list):
-        return [scrubbed_json(v, secrets, held) for v in value]
-    if isinstance(value, dict):
-        return {scrubbed_json(k, secrets, held): scrubbed_json(v, secrets, held) for k, v in value.items()}
-    return value
+
+    def clean(text: str) -> str:
+        scrubbed = scrub(text, secrets)
+        if scrubbed != text:
+            held.add(scrubbed)
+        return scrubbed
+
+    return mapped_strings(value, clean)
 
 
 def _scrubbed_entry(entry: ModelEntry, secrets: Sequence[str]) -> ModelEntry:

@@ -165,30 +165,12 @@ def scrub_stream(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
     """
     chunks = scrub_chunks(chunks, secrets)
     events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
-    return _cut_shares(chunks, [(value, cut) for _, _, value, cut in secret_shares([e.data for e in events], secrets)])
-
-
-def scrub_json(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
-    """A JSON answer's chunks scrubbed, a secret split across its strings included (two output items, two
-    parts: a client's output_text joins them, and so do the checks) as the live evidence is
-    (`redact.scrub_json_text`). A cassette keeps such a body whole, timed by its first byte."""
-    chunks = scrub_chunks(chunks, secrets)
-    try:
-        text = b"".join(c.data for c in chunks).decode("utf-8")
-    except UnicodeDecodeError:
-        return chunks  # not JSON: no strings for a client to join
-    cut = scrub_json_text(text, secrets)
-    return chunks if cut == text else [Chunk(chunks[0].offset_ms, cut.encode("utf-8"))]
-
-
-def _cut_shares(chunks: list[Chunk], shares: list[tuple[str, str]]) -> list[Chunk] | None:
-    """Each (value, cut), in order, found in the bytes as its JSON text and replaced by the cut; None when a
-    value is written in another escaping and cannot be found."""
+    shares = secret_shares([e.data for e in events], secrets)
     if not shares:
         return chunks
     data, cursor = b"".join(c.data for c in chunks), 0
     edits: list[tuple[int, int, bytes]] = []
-    for value, cut in shares:
+    for _, _, value, cut in shares:
         forms = [json.dumps(value, ensure_ascii=ascii)[1:-1].encode("utf-8") for ascii in (False, True)]
         found = [(data.find(form, cursor), form) for form in forms]
         at, form = min(((i, f) for i, f in found if i != -1), default=(-1, b""))
@@ -206,6 +188,19 @@ def _cut_shares(chunks: list[Chunk], shares: list[tuple[str, str]]) -> list[Chun
         out.append(Chunk(chunk.offset_ms, bytes(piece)))
         start = stop
     return out
+
+
+def scrub_json(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
+    """A JSON answer's chunks scrubbed, a secret split across its strings included (two output items, two
+    parts: a client's output_text joins them, and so do the checks) as the live evidence is
+    (`redact.scrub_json_text`). A cassette keeps such a body whole, timed by its first byte."""
+    chunks = scrub_chunks(chunks, secrets)
+    try:
+        text = b"".join(c.data for c in chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        return chunks  # not JSON: no strings for a client to join
+    cut = scrub_json_text(text, secrets)
+    return chunks if cut == text else [Chunk(chunks[0].offset_ms, cut.encode("utf-8"))]
 
 
 def _merged(chunks: list[Chunk], spans: list[tuple[int, int]]) -> list[Chunk]:
