@@ -7,12 +7,16 @@ user gets a real matrix offline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from conformance import __version__, expectations
@@ -48,7 +52,8 @@ EXIT_REGRESSION = 1  # diff: a cell regressed (models: the catalogs name no mode
 EXIT_HARNESS = 2  # diff: the new run newly could not judge a cell
 EXIT_INPUT = 3  # bad arguments or a bad local file, profile, URL; nothing to run
 EXIT_INTERNAL = 4  # a bug in the suite; one line says where
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM, as a shell reports it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -328,13 +333,35 @@ def _expectations(args: argparse.Namespace) -> int:
     return 1 if differences else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: a cancelled CI job or a supervisor stopping the run. Raised where Ctrl-C raises, so the run
+    stops its workers and keeps its finished cells the same way, and says so, rather than dying silent."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM handled as Ctrl-C while the command runs; only the main thread may set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Every line printed is inert (control characters escaped); every failure is one line and a distinct code.
 
     Pydantic's serializer warnings are silenced: a client library raises them, quoting the server's data
     over many lines, when it re-serializes an answer of the wrong types, which the cells' findings name.
     """
-    with inert_output(), warnings.catch_warnings():
+    with inert_output(), warnings.catch_warnings(), _terminate_as_interrupt():
         warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
         try:
             args = build_parser().parse_args(argv)
@@ -373,9 +400,10 @@ def _main(args: argparse.Namespace) -> int:
     except (ProfileError, CassetteError, ValueError, OSError, *CLIENT_ERRORS) as exc:
         print(f"conformance: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("conformance: interrupted; every finished cell is kept. Run the same command to resume.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"conformance: {stopped}; every finished cell is kept. Run the same command to resume.", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line naming it, not a traceback whose exit code 1 reads as "regression"
         print(f"conformance: internal error: {one_line(describe(exc))}", file=sys.stderr)
         return EXIT_INTERNAL

@@ -111,8 +111,10 @@ def _worker_started(started: Callable[[], None] | None) -> None:
 
 def leave_interrupts() -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the parent, which
-    stops its workers itself, is the one to answer it (a worker would only print a traceback)."""
+    stops its workers itself, is the one to answer it (a worker would only print a traceback). SIGTERM,
+    which the parent turns into an interrupt, ends a worker as it should: the parent stops them with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def launch(executor: ProcessPoolExecutor) -> list[BaseProcess]:

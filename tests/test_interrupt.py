@@ -1,4 +1,4 @@
-"""A run stopped by SIGINT or SIGKILL keeps every finished cell, and the same command resumes it.
+"""A run stopped by SIGINT, SIGTERM or SIGKILL keeps every finished cell, and the same command resumes it.
 
 The real CLI runs in a subprocess against the fault server. It is stopped while its fourth cell
 waits on the `slow` fault (the server has that cell's request, results.jsonl has three lines), then
@@ -65,7 +65,9 @@ def _as_request(cell: tuple[str, str]) -> tuple[str, bool]:
 
 
 @pytest.mark.parametrize(
-    ("stop", "mode"), [(signal.SIGINT, "once"), (signal.SIGKILL, "all")], ids=["SIGINT", "SIGKILL"]
+    ("stop", "mode"),
+    [(signal.SIGINT, "once"), (signal.SIGTERM, "once"), (signal.SIGKILL, "all")],
+    ids=["SIGINT", "SIGTERM", "SIGKILL"],
 )
 def test_a_stopped_run_keeps_its_cells_and_the_same_command_resumes(
     stop: signal.Signals, mode: str, server: FaultServer, tmp_path: Path
@@ -85,7 +87,9 @@ def test_a_stopped_run_keeps_its_cells_and_the_same_command_resumes(
             run.kill()
             run.communicate()
     if stop == signal.SIGINT:  # Ctrl-C is caught: a sentence, not a traceback, and the shell's 130
-        assert run.returncode == 130 and b"Run the same command to resume" in stderr, stderr[-2000:]
+        assert run.returncode == 130 and b"interrupted" in stderr and b"Run the same command" in stderr, stderr[-2000:]
+    elif stop == signal.SIGTERM:  # a cancelled CI job: caught the same way, with the shell's 143
+        assert run.returncode == 143 and b"terminated" in stderr and b"Run the same command" in stderr, stderr[-2000:]
     else:
         assert run.returncode == -stop, stderr.decode(errors="replace")[-2000:]
 
