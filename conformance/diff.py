@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from conformance import safejson
 from conformance.evidence import STATUSES
+from conformance.paths import DATA_FILE_BYTES, local_text
 from conformance.records import MatrixCell, first_problem
 from conformance.results import cell_key
 
@@ -73,7 +74,7 @@ def load_matrix(path: Path) -> dict[str, Any]:
     """A matrix.json, or a results directory holding one."""
     file = path / "matrix.json" if path.is_dir() else path
     try:
-        data = safejson.loads(file.read_text(encoding="utf-8"))
+        data = safejson.loads(local_text(file, DATA_FILE_BYTES))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{file}: cannot read a matrix ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from conformance.evidence import Status
+from conformance.paths import local_text
 
 DEFAULT = Status.PASS.value
 StatusName = str  # one of the published status strings, checked on load
@@ -148,8 +149,8 @@ def _key(text: str) -> str:
 def load(path: Path) -> Expectations:
     """The expectations in `path`; ValueError naming the file and the bad entry when it is not valid."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(local_text(path))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"{path}: cannot read expectations ({exc})") from exc
     known = {s.value for s in Status}
     out: Expectations = {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -98,3 +100,30 @@ def refuse_links_out(root: Path) -> None:
 def safe_name(name: str) -> str:
     """A readable slug (a provider named after its host); file names themselves come from `file_name`."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+
+
+# -- local files read whole ----------------------------------------------------------------------------
+
+SMALL_FILE_BYTES = 16 * 1024 * 1024  # a profile, expectations, a manifest, a run's state: kilobytes in practice
+DATA_FILE_BYTES = 4 * 1024**3  # results and matrices: a 10,000-model catalog's stays well under
+
+
+def local_text(path: Path, cap: int = SMALL_FILE_BYTES) -> str:
+    """A local file's UTF-8 text, read only if it is a regular file of at most `cap` bytes.
+
+    A FIFO or a device named as a profile, baseline or results file would block the read, or never end it
+    (`/dev/zero`), and a sparse file would fill memory: each is an OSError whose strerror says why, so every
+    caller's one-line error for an unreadable file says it too. Opened non-blocking, so a FIFO with no writer
+    is refused rather than waited on; the read stops at `cap`, so a file growing meanwhile is refused too.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a folder); not read")
+        data = handle.read(cap + 1) if info.st_size <= cap else b""
+    if max(len(data), info.st_size) > cap:
+        raise OSError(
+            errno.EFBIG, f"{max(len(data), info.st_size)} bytes, more than such a file holds ({cap}); not read"
+        )
+    return data.decode("utf-8")

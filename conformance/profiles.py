@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
 
-from conformance.paths import matrices_dir, safe_name
+from conformance.paths import local_text, matrices_dir, safe_name
 from conformance.probes import FEATURES, PROBES
 from conformance.urls import check_base_url
 
@@ -233,7 +233,7 @@ def load_profile(name_or_path: str, root: Path | None = None) -> Profile:
     if not path.suffix:
         path = (root or matrices_dir()) / f"{name_or_path}.toml"
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(local_text(path))
     except FileNotFoundError:
         known = sorted(p.stem for p in (root or matrices_dir()).glob("*.toml"))
         raise ProfileError(f"{path}: no such provider profile (known: {', '.join(known) or 'none'})") from None

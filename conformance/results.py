@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from conformance import safejson
+from conformance.paths import DATA_FILE_BYTES, SMALL_FILE_BYTES, local_text
 from conformance.records import ResultLine, first_problem
 
 RESULTS_FILE = "results.jsonl"
@@ -100,7 +101,7 @@ def read_results(path: Path) -> Iterator[dict[str, Any]]:
     Lines end at "\n" alone: the writer leaves U+2028, U+2029 and U+0085 raw inside strings, as JSON allows,
     and `str.splitlines` would cut a line at each of them.
     """
-    text = read_text_file(path, "results")
+    text = read_text_file(path, "results", DATA_FILE_BYTES)
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -143,10 +144,10 @@ def set_aside_torn_tail(path: Path) -> Path | None:
     return aside
 
 
-def read_text_file(path: Path, what: str) -> str:
+def read_text_file(path: Path, what: str, cap: int = SMALL_FILE_BYTES) -> str:
     """A local file's text, or ValueError naming the file and the problem in one line."""
     try:
-        return path.read_text(encoding="utf-8")
+        return local_text(path, cap)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such {what} file") from None
     except UnicodeDecodeError as exc:

@@ -448,6 +448,37 @@ def test_bad_local_files_are_one_line_naming_the_file(tmp_path: Path, capsys: py
         assert not (tmp_path / "o" / RESULTS_FILE).exists()  # refused before any cell ran
 
 
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command, in a child given 60 s: a read that blocks fails the test rather than hanging it."""
+    command = [sys.executable, "-m", "conformance.cli", *args]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_local_files_that_are_not_files_are_refused_never_waited_on_or_read_whole(tmp_path: Path) -> None:
+    """A FIFO blocked the read for ever, /dev/zero filled memory, a sparse file was read whole."""
+    fifo, sparse = tmp_path / "fifo.toml", tmp_path / "sparse.toml"
+    os.mkfifo(fifo)
+    with sparse.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    out = ("--out", str(tmp_path / "o"))
+    for args, named in (
+        (("run", "--provider", str(fifo), *out), str(fifo)),
+        (("run", "--provider", str(sparse), *out), str(sparse)),
+        (("replay", "--baseline", str(fifo), *out), str(fifo)),
+        (("diff", "/dev/zero", str(fifo)), "/dev/zero"),
+    ):
+        done = _cli(tmp_path, *args)
+        assert done.returncode == cli.EXIT_INPUT, (args, done.stderr[-2000:])
+        assert named in done.stderr and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+        assert "not a regular file" in done.stderr or "more than such a file holds" in done.stderr, done.stderr
+
+    report = tmp_path / "report"
+    report.mkdir()
+    os.mkfifo(report / RESULTS_FILE)
+    done = _cli(tmp_path, "report", str(report))
+    assert done.returncode == cli.EXIT_INPUT and "not a regular file" in done.stderr, done.stderr
+
+
 def test_exit_codes_never_read_as_a_regression(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

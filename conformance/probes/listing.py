@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conformance.paths import local_text
 from conformance.probes import PROBES
 
 START, END = "<!-- probes:start -->", "<!-- probes:end -->"
@@ -26,7 +27,7 @@ def probe_table() -> str:
 
 def update_readme(path: Path) -> bool:
     """Rewrite the section between the markers; True when the file changed."""
-    text = path.read_text(encoding="utf-8")
+    text = local_text(path)
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):
         raise ValueError(f"{path}: no {START} ... {END} section")

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from conformance import __version__, safejson
 from conformance.evidence import Chunk, Exchange
-from conformance.paths import CATALOG_DIR, UnsafeName, contained, file_name
+from conformance.paths import CATALOG_DIR, UnsafeName, contained, file_name, local_text
 from conformance.records import (
     CassetteRecord,
     CassetteRequest,
@@ -294,10 +294,7 @@ class Cassette:
 def load_cassette(path: Path) -> Cassette:
     """Read a cassette, turning every way it can be broken into a CassetteError that names it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_CASSETTE_BYTES:
-            raise CassetteError(path, f"{size} bytes, more than any cassette holds ({MAX_CASSETTE_BYTES}); not read")
-        raw = safejson.loads(path.read_text(encoding="utf-8"))
+        raw = safejson.loads(local_text(path, MAX_CASSETTE_BYTES))
     except FileNotFoundError as exc:
         raise CassetteError(path, "no such cassette") from exc
     except UnicodeDecodeError as exc:
