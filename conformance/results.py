@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from conformance import safejson
 from conformance.paths import DATA_FILE_BYTES, SMALL_FILE_BYTES, local_text
 from conformance.records import ResultLine, first_problem
+from conformance.runner import EVIDENCE_BODY, EVIDENCE_EVENTS, MAX_MESSAGE, MAX_SAME_RULE, bounded_evidence
 
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".conformance.lock"
@@ -120,7 +122,52 @@ def read_results(path: Path) -> Iterator[dict[str, Any]]:
             ResultLine.model_validate(record)
         except ValidationError as exc:
             raise ValueError(f"{path}:{number}: not a results line ({first_problem(exc, 'the line')})") from None
-        yield record
+        yield within_bounds(record)
+
+
+CUT_NOTE = 64  # room for the writer's own "... (N more characters)" after a cut message
+
+
+def within_bounds(record: dict[str, Any]) -> dict[str, Any]:
+    """The line cut to what the writer keeps (`runner.bounded_findings`, `runner.bounded_evidence`), so a line
+    written by hand or by another tool cannot copy megabytes into every page of the report. A line the suite
+    wrote is within them already, and comes back unchanged. Its findings and exchanges are objects (ResultLine)."""
+    findings: list[dict[str, Any]] = record.get("findings") or []
+    counts = Counter(str(f.get("rule")) for f in findings)
+    if max(counts.values(), default=0) > MAX_SAME_RULE + 1 or any(_long(f) for f in findings):
+        record = {**record, "findings": _bounded(findings, counts)}
+    exchanges: list[dict[str, Any]] = record.get("exchanges") or []
+    if any(_outsized(e) for e in exchanges):
+        record = {**record, "exchanges": [bounded_evidence(dict(e)) for e in exchanges]}
+    return record
+
+
+def _long(finding: dict[str, Any]) -> bool:
+    message = finding.get("message")
+    return isinstance(message, str) and len(message) > MAX_MESSAGE + CUT_NOTE
+
+
+def _outsized(exchange: dict[str, Any]) -> bool:
+    return len(exchange.get("body") or "") > EVIDENCE_BODY or len(exchange.get("events") or ()) > EVIDENCE_EVENTS
+
+
+def _bounded(findings: list[dict[str, Any]], counts: Counter[str]) -> list[dict[str, Any]]:
+    """MAX_SAME_RULE findings of a rule, then one counting the rest, as the writer does; long messages cut."""
+    seen: Counter[str] = Counter()
+    kept: list[dict[str, Any]] = []
+    for finding in findings:
+        rule = str(finding.get("rule"))
+        seen[rule] += 1
+        if seen[rule] <= MAX_SAME_RULE or counts[rule] == MAX_SAME_RULE + 1:  # the writer's own count stays
+            kept.append(_cut(finding) if _long(finding) else finding)
+        elif seen[rule] == MAX_SAME_RULE + 1:
+            kept.append({**finding, "message": f"and {counts[rule] - MAX_SAME_RULE} more {rule} findings"})
+    return kept
+
+
+def _cut(finding: dict[str, Any]) -> dict[str, Any]:
+    message = str(finding["message"])
+    return {**finding, "message": f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"}
 
 
 def set_aside_torn_tail(path: Path) -> Path | None:

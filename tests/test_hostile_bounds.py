@@ -5,6 +5,7 @@ never a hang, a crash or unbounded memory.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +14,17 @@ import httpx
 import pytest
 
 from conformance import cli
+from conformance.evidence import Finding, Level
 from conformance.plan import Plan, replay_plans
 from conformance.preflight import preflight
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE, read_results
-from conformance.runner import Target
+from conformance.runner import EVIDENCE_BODY, MAX_MESSAGE, MAX_SAME_RULE, Target, bounded_findings
 from conformance.schedule import Deadline, Pacing
 from conformance.session import Session
 from conformance.transports import RecordMode
 from conformance.transports.pacing import PacedTransport, RetryPolicy, TokenBucket, server_wait, within_budget
+from tests.exchanges import RESULT_LINE, exchange
 from tests.faults.server import FaultServer
 
 JSON, STREAM, STATE = BY_ID["core.text_input"], BY_ID["streaming.text"], BY_ID["state.store_then_get"]
@@ -259,3 +262,33 @@ def test_a_stream_line_over_the_cap_is_recorded_and_replays_as_it_ran(server: Fa
     assert live["status"] == replayed["status"] == "ERROR"
     assert live["findings"][0] == replayed["findings"][0]
     assert live["findings"][0]["rule"] == "harness.transport", live["findings"][0]
+
+
+# -- results written by someone else -----------------------------------------------------------------------
+
+
+def test_a_results_line_past_the_writers_bounds_is_cut_as_read(tmp_path: Path) -> None:
+    """A hand-edited line with a 10 MB finding and 5,000 of one rule was copied into every page (75 MB out)."""
+    huge = {"rule": "core.status", "level": "MUST", "message": "k" * 10_000_000}
+    flood = [{"rule": "stream.grammar", "level": "MUST", "message": f"event {n}"} for n in range(5000)]
+    body = exchange(body="b" * (3 * EVIDENCE_BODY)).to_json()
+    written = bounded_findings([Finding("stream.order", Level.MUST, f"m{n}") for n in range(40)], [])
+    honest = [{"rule": f.rule, "level": f.level.value, "message": f.message} for f in written]
+    lines = [
+        {**RESULT_LINE, "status": "FAIL", "findings": [huge, *flood], "exchanges": [body]},
+        {**RESULT_LINE, "probe": "streaming.text", "feature": "streaming", "status": "FAIL", "findings": honest},
+    ]
+    (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    cut, kept = list(read_results(tmp_path / RESULTS_FILE))
+    assert kept == lines[1], "a line the suite wrote comes back unchanged"
+    assert len(cut["findings"]) == 1 + MAX_SAME_RULE + 1
+    assert cut["findings"][0]["message"].endswith(f"({10_000_000 - MAX_MESSAGE} more characters)")
+    assert cut["findings"][-1]["message"] == f"and {5000 - MAX_SAME_RULE} more stream.grammar findings"
+    assert len(cut["exchanges"][0]["body"]) == EVIDENCE_BODY
+    assert cut["exchanges"][0]["body_omitted_chars"] == 2 * EVIDENCE_BODY
+    assert list(read_results(tmp_path / RESULTS_FILE)) == [cut, kept], "reading again cuts nothing more"
+
+    assert cli.main(["report", str(tmp_path)]) == 0
+    written_out = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != RESULTS_FILE)
+    assert written_out < 15_000_000, f"{written_out} bytes written for a report of two cells"
