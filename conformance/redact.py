@@ -122,41 +122,45 @@ def secret_pattern(secret: str) -> re.Pattern[str]:
 
 
 def scrub_across(pieces: Sequence[str], secrets: Iterable[str]) -> list[str]:
-    """Each piece as given, except that a secret split over consecutive pieces is cut out of each."""
+    """Each piece as given, except that a secret split over pieces is cut out of each share (`secret_shares`);
+    a piece holding a share is re-serialised, its other strings as they were."""
+    cuts: dict[int, dict[str, str]] = {}
+    for index, value, cut in secret_shares(pieces, secrets):
+        cuts.setdefault(index, {})[value] = cut
     out = list(pieces)
-    for index, name, _, value in secret_shares(pieces, secrets):
-        out[index] = _replace_field(out[index], name, value)
+    for index, mine in cuts.items():
+        out[index] = _with_cuts(pieces[index], mine)
     return out
 
 
-def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[int, str, str, str]]:
-    """(piece, field, value, value without its share) for each piece holding a share of a split secret.
+def _with_cuts(piece: str, cuts: dict[str, str]) -> str:
+    return json.dumps(mapped_strings(json.loads(piece), lambda s: cuts.get(s, s)), ensure_ascii=False)
 
-    Pieces are JSON objects (stream events); the values of one top-level string field (`delta`) are
-    joined in order, as a client joins them. Wherever a secret shows in the joined text, every
-    piece's share of it is cut: the first share becomes REDACTED, the others nothing. In piece order.
+
+def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[int, str, str]]:
+    """(piece, value, value without its share) for each string of a piece holding a share of a split secret,
+    in piece order, then document order.
+
+    Pieces are JSON (stream events). Strings at one path, array indices aside, are joined across the
+    pieces in order, as a client joins them: `delta` across deltas, and nested ones too, `part.text` or
+    `item.content[].text` across two messages, `response.output[].content[].text` within the final one.
     """
-    by_field: dict[str, list[tuple[int, str]]] = {}
-    for index, piece in enumerate(pieces):
-        for name, value in _top_strings(piece):
-            by_field.setdefault(name, []).append((index, value))
-    return sorted(
-        (index, name, value, cut) for name, values in by_field.items() for index, value, cut in _shares(values, secrets)
-    )
+    return [(index, value, cut) for (index, _), value, cut in _path_shares([_loaded(p) for p in pieces], secrets)]
 
 
 def nested_shares(data: Any, secrets: Iterable[str]) -> list[tuple[str, str]]:
     """(value, value without its share) for each string of a JSON value holding a share of a split secret,
-    in document order.
+    in document order: `secret_shares` of one piece."""
+    return [(value, cut) for _, value, cut in _path_shares([data], secrets)]
 
-    Strings at one path, array indices aside (`output[].content[].text`), are joined in order, as a
-    client joins a Response's output_text across its items and parts.
-    """
-    by_path: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-    for order, (path, value) in enumerate(_strings(data, ())):
-        by_path.setdefault(path, []).append((order, value))
-    shares = [share for values in by_path.values() for share in _shares(values, secrets)]
-    return [(value, cut) for _, value, cut in sorted(shares)]
+
+def _path_shares(docs: Sequence[Any], secrets: Iterable[str]) -> list[tuple[tuple[int, int], str, str]]:
+    """((doc, place in it), value, cut) for each share, the strings at each path joined across the docs."""
+    by_path: dict[tuple[str, ...], list[tuple[tuple[int, int], str]]] = {}
+    for index, doc in enumerate(docs):
+        for order, (path, value) in enumerate(_strings(doc, ())):
+            by_path.setdefault(path, []).append(((index, order), value))
+    return sorted(share for values in by_path.values() for share in _shares(values, secrets))
 
 
 def scrub_json_text(text: str, secrets: Sequence[str]) -> str:
@@ -204,7 +208,9 @@ def _strings(data: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...]
             yield from _strings(item, (*path, name))
 
 
-def _shares(values: Sequence[tuple[int, str]], secrets: Iterable[str]) -> list[tuple[int, str, str]]:
+def _shares(
+    values: Sequence[tuple[tuple[int, int], str]], secrets: Iterable[str]
+) -> list[tuple[tuple[int, int], str, str]]:
     """(place, value, cut) for each value holding a share of a secret that shows in the values joined in
     order: the first share becomes REDACTED, the others nothing."""
     joined = "".join(value for _, value in values)
@@ -220,12 +226,12 @@ def _shares(values: Sequence[tuple[int, str]], secrets: Iterable[str]) -> list[t
     return shares
 
 
-def _top_strings(piece: str) -> list[tuple[str, str]]:
+def _loaded(piece: str) -> Any:
+    """A piece's JSON, or None when it is not JSON a client would read (not JSON, or nested too deep)."""
     try:
-        data = json.loads(piece)
-    except (ValueError, RecursionError):
-        return []
-    return [(k, v) for k, v in data.items() if isinstance(v, str)] if isinstance(data, dict) else []
+        return safejson.loads(piece)
+    except ValueError:
+        return None
 
 
 def _cut(value: str, cuts: list[tuple[int, int, bool]]) -> str:
@@ -234,13 +240,6 @@ def _cut(value: str, cuts: list[tuple[int, int, bool]]) -> str:
         kept.append(value[last:a] + (REDACTED if first else ""))
         last = max(last, b)
     return "".join(kept) + value[last:]
-
-
-def _replace_field(piece: str, name: str, value: str) -> str:
-    """The piece re-serialised with one field replaced (its other bytes as JSON gives them)."""
-    data = json.loads(piece)
-    data[name] = value
-    return json.dumps(data, ensure_ascii=False)
 
 
 def redact_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:

@@ -37,6 +37,7 @@ ECHOES = (
     "echo_key_redirect",
     "echo_key_gzip",
     "echo_key_split",
+    "echo_key_split_nested",
     "echo_key_variants",
     "echo_key_gzip_members",
     "echo_key_gzip_stacked",

@@ -116,6 +116,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "id_newline": (STATE, FAIL, "http.unsafe_value", "holds '\\r', which a URL segment must not"),
     "id_query": (STATE, FAIL, "http.unsafe_value", "holds '?', which a URL segment must not"),
     "echo_key_split": (STREAM, PASS, None, ""),
+    "echo_key_split_nested": (STREAM, PASS, None, ""),
     "echo_key_split_items": (JSON, PASS, None, ""),
     "echo_key_variants": (JSON, PASS, None, ""),
     "echo_key_gzip_members": (JSON, PASS, None, ""),

@@ -25,14 +25,14 @@ from conformance.preflight import preflight
 from conformance.probes import BY_ID
 from conformance.profiles import profile_for
 from conformance.records import CatalogRecord
-from conformance.redact import guard
+from conformance.redact import guard, scrub_across
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import MAX_MESSAGE, Target, bounded_findings
 from conformance.schedule import Pacing
 from conformance.session import Session
 from conformance.terminal import InertStream
 from conformance.transports import RecordMode
-from conformance.transports.cassette import cassette_path, load_cassette
+from conformance.transports.cassette import Chunk, cassette_path, load_cassette, scrub_stream
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FaultServer
 from tests.test_canary import undo_codings
@@ -208,3 +208,29 @@ def test_a_share_written_in_an_escaping_not_found_as_such_is_cut_from_the_body_r
     cut = scrub_json_text(text, [key])
     assert json.loads(cut) == {"output": [{"text": "Key: REDACTED"}, {"text": " end"}]}
     assert not shows(cut, key[1:]) and not shows(cut, key[half:])
+
+
+def _sse(*events: dict[str, str]) -> list[Chunk]:
+    return [Chunk(float(n), f"data: {json.dumps(e)}\n\n".encode()) for n, e in enumerate(events)]
+
+
+def test_a_key_split_across_nested_fields_of_events_is_cut_from_each_share() -> None:
+    """Two messages' `part.text` join into a client's output_text, as deltas do; a hand-made stream."""
+    key = "sk-Nested-Key-0123456789abcdef"
+    chunks = _sse({"part": {"text": f"Key: {key[:12]}"}}, {"part": {"text": f"{key[12:]} end"}})
+    kept = scrub_stream(chunks, [key])
+    assert kept is not None
+    texts = [json.loads(c.data.decode()[len("data: ") :])["part"]["text"] for c in kept]
+    assert texts == ["Key: REDACTED", " end"]
+    assert scrub_across([c.data.decode()[len("data: ") :].strip() for c in chunks], [key]) == [
+        json.dumps({"part": {"text": "Key: REDACTED"}}),
+        json.dumps({"part": {"text": " end"}}),
+    ]
+
+
+def test_a_share_whose_text_shows_first_elsewhere_is_not_kept_half_cut() -> None:
+    """The byte search for a delta's share finds the same text earlier in its event: the wrong string would be
+    cut and the key kept, split across the deltas, so the stream is not kept at all; a hand-made stream."""
+    key = "sk-Shared-Key-0123456789abcdef"
+    chunks = _sse({"note": key[:12], "delta": key[:12]}, {"delta": key[12:]})
+    assert scrub_stream(chunks, [key]) is None

@@ -31,7 +31,7 @@ from conformance.records import (
     InteractionRecord,
     TransportError,
 )
-from conformance.redact import may_hold, scrub, scrub_json_text, secret_pattern, secret_shares
+from conformance.redact import may_hold, scrub, scrub_across, scrub_json_text, secret_pattern, secret_shares
 from conformance.sse import parse_events
 
 CASSETTE_VERSION: Literal[1] = 1
@@ -158,19 +158,42 @@ def scrub_chunks(chunks: list[Chunk], secrets: list[str]) -> list[Chunk]:
 
 
 def scrub_stream(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
-    """A stream's chunks scrubbed, a secret split across events' deltas included; None when it cannot be.
+    """A stream's chunks scrubbed, a secret split across events' strings included; None when it cannot be.
 
-    Each delta's share of a split secret is found in the bytes as its JSON text and cut; a share
-    written in another escaping cannot be found, and then the stream is not kept (None).
+    Each string's share of a split secret (`redact.secret_shares`: deltas, and nested fields such as two
+    messages' `part.text`) is found in the bytes as its JSON text and cut. A share written in another
+    escaping, or whose text shows first in another string of its event, cannot be cut so: the events are
+    read again, and unless each is what `redact.scrub_across` makes of it, the stream is not kept (None).
     """
     chunks = scrub_chunks(chunks, secrets)
+    cut = _cut_shares(chunks, secrets)
+    if cut is None or cut is chunks:
+        return cut
+    return cut if _events(cut) == scrub_across(_events(chunks), secrets) else None
+
+
+def _events(chunks: list[Chunk]) -> list[str]:
+    """Each event's data, as one JSON serialisation, so that two byte forms of one value compare equal."""
+    events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
+    return [_normal(e.data) for e in events]
+
+
+def _normal(data: str) -> str:
+    try:
+        return json.dumps(safejson.loads(data), ensure_ascii=False)
+    except ValueError:
+        return data
+
+
+def _cut_shares(chunks: list[Chunk], secrets: list[str]) -> list[Chunk] | None:
+    """The chunks with each share cut where its JSON text first shows after the previous one."""
     events, _ = parse_events([(c.offset_ms, c.data) for c in chunks])
     shares = secret_shares([e.data for e in events], secrets)
     if not shares:
         return chunks
     data, cursor = b"".join(c.data for c in chunks), 0
     edits: list[tuple[int, int, bytes]] = []
-    for _, _, value, cut in shares:
+    for _, value, cut in shares:
         forms = [json.dumps(value, ensure_ascii=ascii)[1:-1].encode("utf-8") for ascii in (False, True)]
         found = [(data.find(form, cursor), form) for form in forms]
         at, form = min(((i, f) for i, f in found if i != -1), default=(-1, b""))

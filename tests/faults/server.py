@@ -832,6 +832,33 @@ def _echo_key_split_items(c: Conn, r: Req) -> None:
     c.answer(200, json.dumps({**body, "output": [first, second]}).encode())
 
 
+@fault("echo_key_split_nested")
+def _echo_key_split_nested(c: Conn, r: Req) -> None:
+    """The key split across two output messages of a stream: besides the deltas, their halves sit in nested
+    fields (`part.text`, `item.content[].text`, the final `response.output[]`), which a client joins into
+    output_text; a JSON answer is normal."""
+    if not r.stream:
+        normal(c, r)
+        return
+    half = len(r.key) // 2
+    first, second = f"Key: {r.key[:half]}", f"{r.key[half:]} end"
+    one = stream_events(r.model, first)
+    two = [_as_second(e) for e in stream_events(r.model, second)[2:-1]]
+    final = response_object(r.model, "")
+    final["output"] = [one[-2]["item"], two[-1]["item"]]
+    send_stream(c, [frame(e) for e in renumber([*one[:-1], *two, {"type": "response.completed", "response": final}])])
+
+
+def _as_second(event: dict[str, Any]) -> dict[str, Any]:
+    """A message event moved to the second output item."""
+    moved = {**event, **({"output_index": 1} if "output_index" in event else {})}
+    if "item_id" in moved:
+        moved["item_id"] = "msg_fault_2"
+    if "item" in moved:
+        moved["item"] = {**moved["item"], "id": "msg_fault_2"}
+    return moved
+
+
 def _key_split_events(r: Req) -> list[dict[str, Any]]:
     """A text stream whose deltas are "Key: ", the key's first half, its second half, " end"."""
     half = len(r.key) // 2
