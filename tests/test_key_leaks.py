@@ -234,3 +234,22 @@ def test_a_share_whose_text_shows_first_elsewhere_is_not_kept_half_cut() -> None
     key = "sk-Shared-Key-0123456789abcdef"
     chunks = _sse({"note": key[:12], "delta": key[:12]}, {"delta": key[12:]})
     assert scrub_stream(chunks, [key]) is None
+
+
+def test_a_model_id_that_held_the_key_when_recorded_is_not_replayed(
+    server: FaultServer, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recorded catalog shows it as `...REDACTED`; replay has no key to recognise it by, and used to run it,
+    every cell an ERROR for want of a cassette."""
+    monkeypatch.setenv(KEY_ENV, key)
+    url = _catalog_url(server, "catalog_echo_key_ids")
+    cassettes = ["--cassettes", str(tmp_path / "c"), "--probe", "core.text_input"]
+    record = ["run", "--base-url", url, "--api-key-env", KEY_ENV, "--timeout", "10", "--record-mode", "all"]
+    assert cli.main([*record, *cassettes, "--out", str(tmp_path / "live")]) == 0
+    capsys.readouterr()
+    monkeypatch.delenv(KEY_ENV)
+    replay = ["run", "--base-url", url, "--timeout", "10", "--record-mode", "none", *cassettes]
+    assert cli.main([*replay, "--out", str(tmp_path / "replay")]) == 0
+    assert "a model id held the API key, so it is not run" in capsys.readouterr().err
+    for run in ("live", "replay"):
+        assert {r["model"] for r in read_results(tmp_path / run / RESULTS_FILE)} == {"fault:normal"}, run

@@ -16,7 +16,7 @@ from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry, Parse
 from conformance.catalog.parsers import PARSERS
 from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
 from conformance.profiles import Profile
-from conformance.redact import mapped_strings, may_hold, scrub
+from conformance.redact import REDACTED, mapped_strings, may_hold, scrub
 from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
@@ -83,15 +83,17 @@ def _catalog(
 ) -> Catalog:
     """The one way out of fetching: every text in it scrubbed, and no entry whose id held a secret.
 
-    Such an id, run, would name cassette folders, cells and report pages: it is one warning instead.
+    Such an id, run, would name cassette folders, cells and report pages: it is one warning instead. A
+    catalog replayed from its cassette shows such an id scrubbed already (`...REDACTED`), with no key to
+    know it by, so an id showing the scrubber's mark is left out the same way.
     """
     declared = [ModelEntry(id=m, sources=(PROFILE_SOURCE,)) for m in profile.models]
     merged = merge_entries([*groups, declared])
-    kept = _bounded([e for e in merged.entries if e.id not in held], warnings)
+    kept = _bounded([e for e in merged.entries if not _held(e.id, held)], warnings)
     left_out = [
         f"{', '.join(e.sources)}: a model id held the API key, so it is not run: {e.id}"
         for e in merged.entries
-        if e.id in held
+        if _held(e.id, held)
     ]
     return Catalog(
         profile.name,
@@ -100,6 +102,10 @@ def _catalog(
         tuple(replace(r, url=scrub(r.url, secrets), problem=scrub(r.problem, secrets)) for r in reports),
         profile.claims,
     )
+
+
+def _held(model_id: str, held: Collection[str]) -> bool:
+    return model_id in held or REDACTED in model_id
 
 
 def _bounded(entries: list[ModelEntry], warnings: list[str]) -> list[ModelEntry]:
