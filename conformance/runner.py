@@ -51,7 +51,10 @@ MAX_SAME_RULE = 10  # findings of one rule kept in a cell; the rest are counted 
 MAX_MESSAGE = 2_000  # characters of one finding's message
 EVIDENCE_BODY = 1024 * 1024  # characters of a body kept in results.jsonl (judging saw it all)
 EVIDENCE_EVENTS = 2_000  # events kept in results.jsonl: the first and the last halves
-JUDGE_BUDGET_S = 5.0  # wall time judging one attempt may take; past it the cell is ERROR, not judged
+JUDGE_BUDGET_S = 5.0  # CPU time judging one attempt may take; past it the cell is ERROR, not judged
+# and wall time, in multiples of that: a judge's CPU stretches over more wall time on a loaded machine,
+# which must not turn a cell ERROR, while one that waits rather than works is ended all the same
+WALL_FACTOR = 3.0
 # Judging is CPU-bound: one judge per core at a time, so that a judge's budget measures its own work,
 # not its share of a core time-sliced among every cell that finished at once.
 JUDGES = threading.BoundedSemaphore(os.cpu_count() or 1)
@@ -332,7 +335,7 @@ def judge_within(
     budget_s: float = JUDGE_BUDGET_S,
     judges: Judges | None = None,
 ) -> tuple[Status, list[Finding]]:
-    """`judge`, given at most `budget_s` of wall time, so a cell ends within its timeout plus the budget.
+    """`judge`, given at most `budget_s` of its own CPU time (and WALL_FACTOR times that of wall time).
 
     Judging runs in one of `judges`' processes when given (a large live run), which keep the budget
     themselves (conformance.judging); in the main thread of a process that keeps it with a timer (a
@@ -367,8 +370,10 @@ def _over_budget(signum: int, frame: FrameType | None) -> None:
 
 def judge_by_timer() -> None:
     """In a worker process of the suite's own (a replay's or judging's), whose main thread runs the cells: its
-    judges run in that thread, stopped past their budget by a timer signal. A thread per judge, waited for,
-    cost about a millisecond per cell, and a judge past its budget ran on unobserved."""
+    judges run in that thread, stopped past their budget by timer signals, one on the process's CPU time and
+    one on wall time. A thread per judge, waited for, cost about a millisecond per cell, and a judge past its
+    budget ran on unobserved."""
+    signal.signal(signal.SIGPROF, _over_budget)
     signal.signal(signal.SIGALRM, _over_budget)
     _TIMED.append(True)
 
@@ -379,11 +384,13 @@ def judged_by_timer(
     """`judge` in this thread (the main one, in a `judge_by_timer` process), ERROR past `budget_s`."""
     warm_validators()
     try:
-        signal.setitimer(signal.ITIMER_REAL, budget_s)
+        signal.setitimer(signal.ITIMER_PROF, budget_s)
+        signal.setitimer(signal.ITIMER_REAL, budget_s * WALL_FACTOR)
         try:
             return judge(probe, exchanges, semantic, refused)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
     except _OverBudget:
         return too_long(exchanges, budget_s)
 
@@ -403,7 +410,7 @@ def _judged_in_thread(
     thread = threading.Thread(target=work, name=f"judge {probe.id}", daemon=True)
     warm_validators()
     thread.start()
-    thread.join(budget_s)
+    _join_within(thread, budget_s)
     if raised:
         raise raised[0]
     if outcome:
@@ -411,11 +418,44 @@ def _judged_in_thread(
     return too_long(exchanges, budget_s)
 
 
+def _join_within(thread: threading.Thread, budget_s: float) -> None:
+    """Wait for the thread until it has used `budget_s` of CPU, or WALL_FACTOR times that of wall time.
+
+    Its CPU can only grow as fast as the wall clock, so each wait is for the CPU it has left; where a
+    thread's CPU clock cannot be read, its wall time stands for it."""
+    started = time.monotonic()
+    clock = _cpu_clock(thread)
+    while thread.is_alive():
+        wall = time.monotonic() - started
+        used = wall if clock is None else _cpu_s(clock)
+        left = min(budget_s - used, budget_s * WALL_FACTOR - wall)
+        if left <= 0:
+            return
+        thread.join(left)
+
+
+def _cpu_clock(thread: threading.Thread) -> int | None:
+    try:
+        return time.pthread_getcpuclockid(thread.ident) if thread.ident is not None else None
+    except (AttributeError, OSError):  # not on this platform, or the thread has ended
+        return None
+
+
+def _cpu_s(clock: int) -> float:
+    try:
+        return time.clock_gettime(clock)
+    except OSError:  # the thread ended meanwhile: it used no more
+        return 0.0
+
+
 def too_long(exchanges: list[Exchange], budget_s: float) -> tuple[Status, list[Finding]]:
     events = sum(len(ex.events or ()) for ex in exchanges)
     body = sum(len(ex.body) for ex in exchanges)
     return Status.ERROR, [
-        JUDGE_TIME.finding(f"judging took longer than {budget_s:g}s ({events} events, {body} body characters)")
+        JUDGE_TIME.finding(
+            f"judging took more than {budget_s:g}s of CPU, or {budget_s * WALL_FACTOR:g}s in all"
+            f" ({events} events, {body} body characters)"
+        )
     ]
 
 

@@ -19,6 +19,7 @@ import pytest
 from conformance import pool, runner
 from conformance.checks.clients import Client
 from conformance.derived import derived_records
+from conformance.evidence import Status
 from conformance.node_column import is_derived, node_records
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
@@ -193,19 +194,27 @@ def test_a_timed_judge_past_its_budget_is_stopped_and_the_next_one_is_judged() -
 
         runner.judge = stuck
         status, findings = runner.judge_within(probe, [], True, [], budget_s=0.2)
+        runner.judge = lambda *args: time.sleep(0.3) or (Status.PASS, [])  # off the core, as on a loaded machine
+        waited = runner.judge_within(probe, [], True, [], budget_s=0.2)[0].value
+        runner.judge = lambda *args: time.sleep(2) or (Status.PASS, [])  # waiting rather than working ends too
+        stalled = runner.judge_within(probe, [], True, [], budget_s=0.2)[0].value
         runner.judge = real
-        results.put((status.value, findings[0].rule, runner.judge_within(probe, [], True, [])[0].value))
+        results.put(
+            (status.value, findings[0].rule, runner.judge_within(probe, [], True, [])[0].value, waited, stalled)
+        )
 
     fork = multiprocessing.get_context("fork")
     results = fork.Queue()
     process = fork.Process(target=child, args=(results,))
     process.start()
     try:
-        status, rule, after = results.get(timeout=30)
+        status, rule, after, waited, stalled = results.get(timeout=30)
     finally:
         process.join(5)
     assert (status, rule) == ("ERROR", "harness.judge_time")
     assert after == runner.judge(probe, [], True, [])[0].value
+    assert waited == "PASS", "the budget is CPU: waiting is not charged"
+    assert stalled == "ERROR", "but not for ever: WALL_FACTOR times the budget"
 
 
 def test_the_cells_that_load_a_client_library_run_in_one_process_and_the_run_is_as_in_process(
