@@ -16,7 +16,7 @@ import pytest
 
 import conformance.checks.reasoning as checks
 from conformance.checks import run_checks
-from conformance.evidence import Exchange, Status
+from conformance.evidence import Exchange, Level, Status
 from conformance.probes import reasoning
 from conformance.probes.base import Probe, Request
 from conformance.runner import judge
@@ -289,3 +289,65 @@ def reasoning_server(spec: Request) -> Exchange:
 def test_every_probe_passes_against_a_reasoning_server(probe: Probe) -> None:
     exchange = reasoning_server(next(probe.script("test-model")))
     assert judge(probe, [exchange], semantic=True) == (Status.PASS, [])
+
+
+STREAM_PROBE = next(p for p in reasoning.PROBES if p.id == "reasoning.stream")
+SUMMARY_EVENTS = {
+    "response.content_part.added": "response.reasoning_summary_part.added",
+    "response.content_part.done": "response.reasoning_summary_part.done",
+    "response.reasoning_text.delta": "response.reasoning_summary_text.delta",
+    "response.reasoning_text.done": "response.reasoning_summary_text.done",
+}
+
+
+def as_summary(events: Events) -> None:
+    """The reasoning streamed as a summary instead of reasoning_text: summary_index and summary_text parts."""
+    for event in events:
+        if event.get("item_id") == RS_ID and event["type"] in SUMMARY_EVENTS:
+            event["type"] = SUMMARY_EVENTS[event["type"]]
+            event["summary_index"] = event.pop("content_index")
+            if "part" in event:
+                event["part"]["type"] = "summary_text"
+    text = "".join(REASONING)
+    events[-1]["response"]["output"][0] = {**reasoning_item(None), "status": "completed"}
+    events[-1]["response"]["output"][0]["summary"] = [{"type": "summary_text", "text": text}]
+    closed = next(e for e in events if e["type"] == "response.output_item.done")
+    closed["item"] = events[-1]["response"]["output"][0]
+
+
+def without_reasoning_parts(events: Events) -> None:
+    """The reasoning item's part events left out: its deltas open no part."""
+    parts = ("response.content_part.", "response.reasoning_summary_part.")
+    events[:] = [e for e in events if not (e.get("item_id") == RS_ID and e["type"].startswith(parts))]
+
+
+@pytest.mark.parametrize(
+    ("changes", "complaint"),
+    [
+        # Ollama's openai/responses.go (processThinking) streams its thinking this way; LiteLLM's chat bridge
+        # did too (BerriAI/litellm#32777).
+        ((as_summary, without_reasoning_parts), "summary_index 0 is not an open reasoning summary part"),
+        # vLLM's simple streaming path before vllm-project/vllm#35184.
+        ((without_reasoning_parts,), "content_index 0 is not an open content part"),
+    ],
+    ids=["summary", "reasoning_text"],
+)
+def test_reasoning_deltas_outside_an_open_part_fail_the_stream(
+    changes: tuple[Callable[[Events], None], ...], complaint: str
+) -> None:
+    """Hand-made fixture: the Node SDK's accumulator writes a reasoning delta into the part it names, and
+    throws "missing content at index 0" when that part was never added, so the stream is broken for it."""
+    events = reasoning_stream()
+    for change in changes:
+        change(events)
+    status, findings = judge(STREAM_PROBE, [stream_exchange(events, request_body=request(True))], semantic=False)
+    assert (status, findings[0].rule) == (Status.FAIL, "stream.grammar")
+    assert complaint in findings[0].message
+
+
+def test_a_summary_streamed_inside_its_parts_passes() -> None:
+    """Hand-made fixture: reasoning streamed as a summary, each run inside its reasoning_summary_part."""
+    events = reasoning_stream()
+    as_summary(events)
+    findings = run_checks(STREAM_PROBE.checks, [stream_exchange(events, request_body=request(True))])
+    assert not [f for f in findings if f.level is Level.MUST], findings

@@ -35,7 +35,9 @@ class Family:
     delta: str | None = None
     key: str | None = None  # the index field that tells this family's scopes of one item apart
     text: str | None = None  # the done event's field holding the whole text
-    part: str | None = None  # the part family whose open scope this family's events live in
+    # The part family whose open scope this family's events live in: the Node SDK's accumulator writes each
+    # delta into that part (content[content_index], summary[summary_index]) and throws when it was never added.
+    part: str | None = None
 
 
 FAMILIES = (
@@ -75,6 +77,7 @@ FAMILIES = (
         delta="response.reasoning_text.delta",
         key="content_index",
         text="text",
+        part="content_part",
     ),
     Family(
         "reasoning_summary_text",
@@ -83,6 +86,7 @@ FAMILIES = (
         delta="response.reasoning_summary_text.delta",
         key="summary_index",
         text="text",
+        part="reasoning_summary_part",
     ),
     Family(
         "function_call_arguments",
@@ -281,7 +285,8 @@ class Stream:
         index = self.index_of(e, family, item, opening=False)
         scope = (family.name, index)
         if family.part is not None and item.parts.get((family.part, index)) is not False:
-            self.grammar.append((e, f"content_index {quote(index)} is not an open content part"))
+            where = family.part.replace("_", " ")
+            self.grammar.append((e, f"{family.key} {quote(index)} is not an open {where}"))
         run = item.runs.setdefault(scope, Run())
         if run.done_at is not None:
             self.grammar.append((e, f"{e.type} after the done event of the same content"))
