@@ -805,3 +805,26 @@ def test_every_graded_shape_rule_is_declared_and_declares_its_home() -> None:
     assert {rule: (RULES[rule].level, RULES[rule].home) for rule in SHAPES if rule in RULES} == {
         rule: (shape.level, shape.home) for rule, shape in SHAPES.items()
     }
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        # The usage of Chat Completions inside a Response, as the gateway documented in
+        # xuzeyu91/Response2Chat (Response接口格式.md) answers /v1/responses.
+        {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+        None,
+    ],
+    ids=["chat-shaped", "null"],
+)
+def test_usage_is_judged_once_in_core_and_leaves_other_features_alone(usage: Any) -> None:
+    """Hand-made fixture: the openai-agents and LangChain readers take such a usage as zero tokens and go on,
+    so it is the core column's deviation, not one of every feature's cells."""
+    from conformance.checks.core import USAGE
+    from conformance.runner import judge
+
+    body = {**conformant_response(), "usage": usage}
+    home_status, home = judge(BY_ID["core.text_input"], [json_exchange(body)], semantic=False)
+    away_status, away = judge(BY_ID["parameters.user"], [json_exchange(body)], semantic=False)
+    assert home_status is Status.NON_STRICT and any(f.rule == USAGE.id and f.level is Level.SHOULD for f in home)
+    assert away_status is Status.ACCEPTED and [f.level for f in away if f.rule == USAGE.id] == [Level.INFO]

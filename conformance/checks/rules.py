@@ -32,12 +32,16 @@ class Shape:
 # indexes by output_index), and a MUST fails every column it shows in. Required fields are SHOULDs:
 # the official SDK builds its types without validating them, so a missing or mistyped field it does
 # not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams)
-# and by each feature's own checks. Behind an API gateway the error envelope is the gateway's (`{"message": ...}`):
-# the status code is what the SDK maps to its exception class, so the envelope is a SHOULD.
+# and by each feature's own checks. Usage is one of them: a usage that is null or shaped like Chat
+# Completions' (prompt_tokens) leaves the openai-agents and LangChain readers counting zero tokens,
+# whatever feature was asked; features that count tokens judge them with rules of their own. Behind
+# an API gateway the error envelope is the gateway's (`{"message": ...}`): the status code is what the
+# SDK maps to its exception class, so the envelope is a SHOULD.
 SHAPES: dict[str, Shape] = {
     "response.schema": Shape(("core",), Level.SHOULD),
     "response.fields": Shape(("core",), Level.SHOULD),
     "response.reference": Shape(("core",), Level.SHOULD),
+    "response.usage": Shape(("core",), Level.SHOULD),
     "stream.event_schema": Shape(("streaming",), Level.SHOULD),
     "stream.event_fields": Shape(("streaming",), Level.SHOULD),
     "stream.event_field": Shape(("streaming",), Level.SHOULD),
