@@ -547,6 +547,16 @@ CASES = [
         "after the done event of the same content",
     ),
     Case(
+        "stream.response_id",
+        "completed under another id",
+        # LiteLLM's Responses streaming iterator rewrote the id of response.completed alone (its
+        # tests/test_litellm/responses/test_responses_streaming_iterator.py: "applies model ID updates only
+        # to completed responses"), so response.created and response.completed named two Responses.
+        checked(STREAM, stream(setting(9, "response.id", "resp_encoded"))),
+        "event #9 response.completed: expected the Response id 'resp_test' that event #0 response.created gave, "
+        "got 'resp_encoded'",
+    ),
+    Case(
         "stream.indices",
         "item_id",
         checked(STREAM, stream(setting(4, "item_id", "msg_other"))),
@@ -828,3 +838,19 @@ def test_usage_is_judged_once_in_core_and_leaves_other_features_alone(usage: Any
     away_status, away = judge(BY_ID["parameters.user"], [json_exchange(body)], semantic=False)
     assert home_status is Status.NON_STRICT and any(f.rule == USAGE.id and f.level is Level.SHOULD for f in home)
     assert away_status is Status.ACCEPTED and [f.level for f in away if f.rule == USAGE.id] == [Level.INFO]
+
+
+def test_a_response_id_changed_mid_stream_fails_every_stream_column() -> None:
+    """Hand-made fixture (LiteLLM's completed-only id rewrite, above): the openai SDK's stream accumulator raises
+    "Lifecycle response identity changed" on it, so a working feature's stream is lost to that client too."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.runner import judge
+
+    events = conformant_stream()
+    events[-1]["response"]["id"] = "resp_encoded"
+    exchanges = [stream_exchange(events, request_body=request(stream=True))]
+    said = [complaint(read) for read in sdk_reads(exchanges)]
+    assert len(said) == 1 and "Lifecycle response identity changed" in str(said[0]), said
+    for probe in ("streaming.text", "parameters.stream_options"):
+        status, findings = judge(BY_ID[probe], exchanges, semantic=False)
+        assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "stream.response_id", Level.MUST)

@@ -58,8 +58,16 @@ DONE_SENTINEL = rule(
 TEXT_CONCAT = rule("stream.text_concat", Level.MUST, "deltas concatenate to the done text and the final response")
 FINAL_ITEMS = rule("stream.final_items", Level.MUST, "the final response's output equals the items streamed")
 INCREMENTAL = rule("stream.incremental", Level.SHOULD, "events arrive as they are produced, not all at once")
+RESPONSE_ID = rule(
+    "stream.response_id",
+    Level.MUST,
+    "every lifecycle event carries the Response under the id the first one gave it",
+    home=("streaming",),
+)
 
 TERMINAL = frozenset(TERMINAL_EVENTS)
+# The events whose Response the official SDK's accumulator checks against the one response.created began.
+LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress", *TERMINAL_EVENTS})
 # Runs whose missing done event a feature rule judges in its own column, so one gap is one finding:
 # tools.stream_arguments_done and reasoning.stream_events.
 OWNED = frozenset({"function_call_arguments", "reasoning_text"})
@@ -155,6 +163,23 @@ def event_order(v: View) -> Iterator[Finding]:
 
 
 @scoped(Scope.EVERY_OK)
+def one_response(v: View) -> Iterator[Finding]:
+    """The Python SDK's accumulator raises "Lifecycle response identity changed" on a lifecycle event whose
+    Response id is not the one it began with, so the stream is lost to it whatever the events held."""
+    carried = [(e, r) for e in v.events if e.type in LIFECYCLE and isinstance(r := e.get("response"), dict)]
+    if not v.is_stream or not carried:
+        return
+    (first, began), *later = carried
+    changed = next(((e, r) for e, r in later if r.get("id") != began.get("id")), None)
+    if changed is not None:
+        e, response = changed
+        yield RESPONSE_ID.finding(
+            f"{e.where()}: expected the Response id {quote(began.get('id'))} that {first.where()} gave, "
+            f"got {quote(response.get('id'))}"
+        )
+
+
+@scoped(Scope.EVERY_OK)
 def sequence_numbers(v: View) -> Iterator[Finding]:
     if not v.is_stream:
         return
@@ -232,4 +257,14 @@ def incremental(v: View) -> Iterator[Finding]:
         )
 
 
-STREAM_CHECKS = (is_sse, framing, event_schemas, event_order, sequence_numbers, grammar, final_agrees, incremental)
+STREAM_CHECKS = (
+    is_sse,
+    framing,
+    event_schemas,
+    event_order,
+    one_response,
+    sequence_numbers,
+    grammar,
+    final_agrees,
+    incremental,
+)
