@@ -36,6 +36,7 @@ from conformance.transports import CassetteError
 from conformance.verdict import verdict
 from tests.exchanges import (
     MODEL,
+    RESPONSE_ID,
     conformant_response,
     conformant_stream,
     error_exchange,
@@ -557,6 +558,14 @@ CASES = [
         "got 'resp_encoded'",
     ),
     Case(
+        "stream.response_output",
+        "no output in response.created",
+        # llama.cpp's llama-server opens its stream with a Response of id, object and status alone (its
+        # shipped cassettes hold it), which the Node SDK's accumulator cannot take as its snapshot.
+        checked(STREAM, stream(setting(0, "response", {"id": RESPONSE_ID, "object": "response"}))),
+        "expected the Response of every lifecycle event to hold an output list, got none in event #0 response.created",
+    ),
+    Case(
         "stream.indices",
         "item_id",
         checked(STREAM, stream(setting(4, "item_id", "msg_other"))),
@@ -854,3 +863,17 @@ def test_a_response_id_changed_mid_stream_fails_every_stream_column() -> None:
     for probe in ("streaming.text", "parameters.stream_options"):
         status, findings = judge(BY_ID[probe], exchanges, semantic=False)
         assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "stream.response_id", Level.MUST)
+
+
+def test_a_lifecycle_response_without_output_fails_every_stream_column() -> None:
+    """Hand-made fixture, llama-server's opening events (id, object and status alone): the Node SDK's accumulator
+    raises "rsp.output is not iterable" at the first event, so the stream is lost to it whatever followed."""
+    from conformance.runner import judge
+
+    events = conformant_stream()
+    for opening in events[:2]:
+        opening["response"] = {"id": RESPONSE_ID, "object": "response", "status": "in_progress"}
+    exchanges = [stream_exchange(events, request_body=request(stream=True))]
+    for probe in ("streaming.text", "parameters.stream_options"):
+        status, findings = judge(BY_ID[probe], exchanges, semantic=False)
+        assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "stream.response_output", Level.MUST)

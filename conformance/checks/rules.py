@@ -29,8 +29,9 @@ class Shape:
 # judged once per model, in its home column; in any other column it is INFO and leaves the cell
 # alone, so a Response that lacks a listed field reads NON-STRICT once, in core, and a working tool
 # call still reads PASS. Only what breaks the SDK is a MUST (stream.indices: its stream accumulator
-# indexes by output_index; stream.response_id: it refuses a Response whose id changed mid-stream), and
-# a MUST fails every column it shows in. Required fields are SHOULDs:
+# indexes by output_index; stream.response_id: it refuses a Response whose id changed mid-stream;
+# stream.response_output: the Node SDK reads each lifecycle Response's output), and a MUST fails every
+# column it shows in. Required fields are SHOULDs:
 # the official SDK builds its types without validating them, so a missing or mistyped field it does
 # not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams)
 # and by each feature's own checks. Usage is one of them: a usage that is null or shaped like Chat
@@ -52,6 +53,7 @@ SHAPES: dict[str, Shape] = {
     "stream.done_events": Shape(("streaming",), Level.SHOULD),
     "stream.indices": Shape(("streaming",), Level.MUST),
     "stream.response_id": Shape(("streaming",), Level.MUST),
+    "stream.response_output": Shape(("streaming",), Level.MUST),
     "error.object": Shape(("errors",), Level.SHOULD),
     "error.fields": Shape(("errors",), Level.SHOULD),
     "error.content_type": Shape(("errors",), Level.SHOULD),

@@ -64,6 +64,12 @@ RESPONSE_ID = rule(
     "every lifecycle event carries the Response under the id the first one gave it",
     home=("streaming",),
 )
+RESPONSE_OUTPUT = rule(
+    "stream.response_output",
+    Level.MUST,
+    "every lifecycle event carries a Response with an output list, empty before any item",
+    home=("streaming",),
+)
 
 TERMINAL = frozenset(TERMINAL_EVENTS)
 # The events whose Response the official SDK's accumulator checks against the one response.created began.
@@ -164,11 +170,19 @@ def event_order(v: View) -> Iterator[Finding]:
 
 @scoped(Scope.EVERY_OK)
 def one_response(v: View) -> Iterator[Finding]:
-    """The Python SDK's accumulator raises "Lifecycle response identity changed" on a lifecycle event whose
-    Response id is not the one it began with, so the stream is lost to it whatever the events held."""
+    """The SDKs' accumulators take each lifecycle event's Response as their snapshot: the Node SDK reads its
+    `output` ("rsp.output is not iterable" without one), and the Python SDK raises "Lifecycle response identity
+    changed" on an id that is not the one it began with. Either way the stream is lost to that client."""
     carried = [(e, r) for e in v.events if e.type in LIFECYCLE and isinstance(r := e.get("response"), dict)]
     if not v.is_stream or not carried:
         return
+    without = [e for e, response in carried if not isinstance(response.get("output"), list)]
+    if without:
+        yield RESPONSE_OUTPUT.finding(
+            f"expected the Response of every lifecycle event to hold an output list, "
+            f"got none in {', '.join(e.where() for e in without[:3])}"
+            + (f" and {len(without) - 3} more" if len(without) > 3 else "")
+        )
     (first, began), *later = carried
     changed = next(((e, r) for e, r in later if r.get("id") != began.get("id")), None)
     if changed is not None:
