@@ -400,8 +400,10 @@ def _judged_in_thread(
 ) -> tuple[Status, list[Finding]]:
     outcome: list[tuple[Status, list[Finding]]] = []
     raised: list[BaseException] = []
+    clock: list[int] = []
 
     def work() -> None:
+        clock.extend(_own_cpu_clock())
         try:
             outcome.append(judge(probe, exchanges, semantic, refused))
         except BaseException as exc:
@@ -410,7 +412,7 @@ def _judged_in_thread(
     thread = threading.Thread(target=work, name=f"judge {probe.id}", daemon=True)
     warm_validators()
     thread.start()
-    _join_within(thread, budget_s)
+    _join_within(thread, clock, budget_s)
     if raised:
         raise raised[0]
     if outcome:
@@ -418,33 +420,35 @@ def _judged_in_thread(
     return too_long(exchanges, budget_s)
 
 
-def _join_within(thread: threading.Thread, budget_s: float) -> None:
+def _join_within(thread: threading.Thread, clock: list[int], budget_s: float) -> None:
     """Wait for the thread until it has used `budget_s` of CPU, or WALL_FACTOR times that of wall time.
 
-    Its CPU can only grow as fast as the wall clock, so each wait is for the CPU it has left; where a
-    thread's CPU clock cannot be read, its wall time stands for it."""
+    Its CPU can only grow as fast as the wall clock, so each wait is for the CPU it has left; until the
+    thread has given its CPU clock (`clock`), or where there is none, its wall time stands for it."""
     started = time.monotonic()
-    clock = _cpu_clock(thread)
     while thread.is_alive():
         wall = time.monotonic() - started
-        used = wall if clock is None else _cpu_s(clock)
+        used = _cpu_s(clock[0]) if clock else wall
         left = min(budget_s - used, budget_s * WALL_FACTOR - wall)
         if left <= 0:
             return
         thread.join(left)
 
 
-def _cpu_clock(thread: threading.Thread) -> int | None:
+def _own_cpu_clock() -> list[int]:
+    """The calling thread's CPU clock, asked for by the thread itself: asked for by another thread,
+    pthread_getcpuclockid reads the thread's freed memory once it has ended (a segfault, under load)."""
     try:
-        return time.pthread_getcpuclockid(thread.ident) if thread.ident is not None else None
-    except (AttributeError, OSError):  # not on this platform, or the thread has ended
-        return None
+        return [time.pthread_getcpuclockid(threading.get_ident())]
+    except (AttributeError, OSError):  # not on this platform
+        return []
 
 
 def _cpu_s(clock: int) -> float:
+    """A thread's CPU seconds; clock_gettime is a system call, which refuses the clock of an ended thread."""
     try:
         return time.clock_gettime(clock)
-    except OSError:  # the thread ended meanwhile: it used no more
+    except OSError:  # the thread ended meanwhile: it uses no more
         return 0.0
 
 

@@ -613,3 +613,27 @@ def test_a_client_librarys_serializer_warnings_quoting_server_data_are_not_print
         warnings.simplefilter("always")
         assert cli.main(["probes"]) == 0
     assert not [w for w in seen if "serializer" in str(w.message)]
+
+
+def test_many_cells_judged_at_once_in_threads_never_crash_the_run() -> None:
+    """A live run judges each cell in a thread, many at once: reading an ended thread's CPU clock from outside
+    read freed memory and killed the run with a segfault. Run in a child, so a crash fails this test alone."""
+    script = """
+import threading
+from conformance import runner
+from conformance.evidence import Status
+from conformance.probes import BY_ID
+runner.JUDGES = threading.BoundedSemaphore(64)
+runner.judge = lambda *args: (Status.PASS, [])
+probe = BY_ID["core.text_input"]
+def many():
+    for _ in range(400):
+        assert runner.judge_within(probe, [], True, [], budget_s=5) == (Status.PASS, [])
+threads = [threading.Thread(target=many) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
