@@ -27,7 +27,15 @@ from pydantic import ValidationError
 from conformance import safejson
 from conformance.paths import DATA_FILE_BYTES, SMALL_FILE_BYTES, local_text
 from conformance.records import ResultLine, first_problem
-from conformance.runner import EVIDENCE_BODY, EVIDENCE_EVENTS, MAX_MESSAGE, MAX_SAME_RULE, bounded_evidence
+from conformance.runner import (
+    EVIDENCE_BODY,
+    EVIDENCE_EVENTS,
+    MAX_MESSAGE,
+    MAX_SAME_RULE,
+    bounded_evidence,
+    cut_message,
+    more_findings,
+)
 
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".conformance.lock"
@@ -159,15 +167,10 @@ def _bounded(findings: list[dict[str, Any]], counts: Counter[str]) -> list[dict[
         rule = str(finding.get("rule"))
         seen[rule] += 1
         if seen[rule] <= MAX_SAME_RULE or counts[rule] == MAX_SAME_RULE + 1:  # the writer's own count stays
-            kept.append(_cut(finding) if _long(finding) else finding)
+            kept.append({**finding, "message": cut_message(str(finding["message"]))} if _long(finding) else finding)
         elif seen[rule] == MAX_SAME_RULE + 1:
-            kept.append({**finding, "message": f"and {counts[rule] - MAX_SAME_RULE} more {rule} findings"})
+            kept.append({**finding, "message": more_findings(rule, counts[rule])})
     return kept
-
-
-def _cut(finding: dict[str, Any]) -> dict[str, Any]:
-    message = str(finding["message"])
-    return {**finding, "message": f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"}
 
 
 def set_aside_torn_tail(path: Path) -> Path | None:

@@ -485,14 +485,24 @@ def bounded_findings(findings: list[Finding], secrets: list[str]) -> list[Findin
         counts[finding.rule] = counts.get(finding.rule, 0) + 1
         if counts[finding.rule] <= MAX_SAME_RULE:
             message = scrub(finding.message, secrets)  # before the cut, which could leave part of a key
-            if len(message) > MAX_MESSAGE:
-                message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
-            kept.append(Finding(finding.rule, finding.level, message))
+            kept.append(Finding(finding.rule, finding.level, cut_message(message)))
     for rule_id, count in counts.items():
         if count > MAX_SAME_RULE:
             first = next(f for f in findings if f.rule == rule_id)
-            kept.append(Finding(rule_id, first.level, f"and {count - MAX_SAME_RULE} more {rule_id} findings"))
+            kept.append(Finding(rule_id, first.level, more_findings(rule_id, count)))
     return kept
+
+
+def cut_message(message: str) -> str:
+    """A finding's message cut to MAX_MESSAGE characters, saying how many more there were."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
+
+
+def more_findings(rule_id: str, count: int) -> str:
+    """The one finding that counts a rule's findings past the MAX_SAME_RULE kept."""
+    return f"and {count - MAX_SAME_RULE} more {rule_id} findings"
 
 
 _LEVEL_ORDER = {Level.MUST: 0, Level.SHOULD: 1, Level.INFO: 2}
