@@ -7,10 +7,12 @@ inline, since a tree of closures spent more on calls than on tests. The validato
 own keyword function only where the predicate fails; `properties`, `items` and `allOf` descend only
 into the children that fail. Valid parts yield no error in jsonschema either, so the errors, their
 order, their paths and their context are jsonschema's, while a valid subtree costs a few calls
-instead of a walk. One difference, by design: a tagged union (`oneOf` / `anyOf` whose members each
-pin the object's `type` field, as every union of the Responses API does) that fails carries in its
-context the errors of the member the instance's `type` names, not those of every member failing on
-the tag, which is what `schemas.problems` reads from it anyway.
+instead of a walk. Two differences, by design. An array explains its first MAX_FAILING failing
+items, and one error (validator UNREAD) counts the others: a finding quotes three anyway. And a
+tagged union (`oneOf` / `anyOf` whose members each pin the object's `type` field, as every union of
+the Responses API does) that fails carries in its context the errors of the member the instance's
+`type` names, not those of every member failing on the tag, which is what `schemas.problems` reads
+from it anyway.
 
 A keyword without a compiled predicate is judged by calling jsonschema's own function, so every
 predicate is exact and `oneOf` and `not` may rely on them. The generated code holds no value from a
@@ -39,6 +41,8 @@ from jsonschema.protocols import Validator
 Check = Callable[[Any], bool]
 Keyword = Callable[[Validator, Any, Any, Any], Iterable[ValidationError] | None]
 
+MAX_FAILING = 32  # the failing items of an array explained; a finding quotes three and counts the rest
+UNREAD = "unread"  # the validator of the one error that counts the failing items not explained
 _SCOPED = frozenset({"$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$schema"})
 _STOCK = jsonschema.Draft202012Validator.TYPE_CHECKER
 _STOCK_TYPES = {  # the stock type checker's, inline: a JSON type test costs no call
@@ -527,10 +531,21 @@ def _tagged(
 
 
 def _failing_items(validator: Any, valid: Check, items: Any, instance: list[Any]) -> Iterator[ValidationError]:
-    """jsonschema's `items` without `prefixItems`, descending only into the items that fail."""
+    """jsonschema's `items` without `prefixItems`, descending only into the first MAX_FAILING items that fail.
+
+    Explaining a failing item costs milliseconds (a union tries each member), so an answer of thousands
+    cost minutes; at the next one, an error of validator UNREAD counts the items from there on, unread.
+    """
+    explained = 0
     for index, item in enumerate(instance):
-        if not valid(item):
-            yield from validator.descend(instance=item, schema=items, path=index)
+        if valid(item):
+            continue
+        if explained == MAX_FAILING:
+            left = len(instance) - index
+            yield ValidationError(f"{left} more items not read", validator=UNREAD, validator_value=left, instance=item)
+            return
+        explained += 1
+        yield from validator.descend(instance=item, schema=items, path=index)
 
 
 def _failing_members(

@@ -27,7 +27,7 @@ from openai.types.responses import Response, ResponseOutputItem, ResponseStreamE
 from openai.types.shared import ErrorObject
 from pydantic import BaseModel, TypeAdapter
 
-from conformance.fastschema import skipping_validator
+from conformance.fastschema import MAX_FAILING, UNREAD, skipping_validator
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,7 +53,8 @@ class SchemaProblem:
 
     `kind` is what failed, read from jsonschema's error tree rather than its English message:
     "missing", "unexpected", "null" (a null where a value is expected), "shape" (no member of a
-    union fits), or the keyword that failed ("type", "enum", "const", "format", ...).
+    union fits), "unread" (items past the first MAX_FAILING that fail, counted, not explained), or the
+    keyword that failed ("type", "enum", "const", "format", ...).
     """
 
     path: str
@@ -170,6 +171,8 @@ def _read(error: ValidationError, prefix: str) -> Iterator[SchemaProblem]:
             yield SchemaProblem(where, kind, f"expected {_alternatives(members)}, got {_kind(instance)}")
         else:
             yield SchemaProblem(where, "shape", f"expected exactly one allowed shape, got {_kind(instance)}")
+    elif error.validator == UNREAD:
+        yield SchemaProblem(where, UNREAD, error.message)
     elif error.validator == "required" and isinstance(instance, dict):
         for name in expected:
             if name not in instance:
@@ -273,7 +276,10 @@ def summary(problems: Sequence[SchemaProblem], limit: int = 3) -> str:
     """Problems as one bounded line: the missing fields of one object grouped, the rest counted past `limit`."""
     missing: dict[str, list[str]] = {}
     lines: list[str] = []
+    unread = list(dict.fromkeys(str(p) for p in problems if p.kind == UNREAD))
     for p in problems:
+        if p.kind == UNREAD:
+            continue
         if p.kind == "missing":
             parent = p.path.removesuffix(f".{p.field}")
             if parent not in missing:
@@ -282,8 +288,8 @@ def summary(problems: Sequence[SchemaProblem], limit: int = 3) -> str:
         else:
             lines.append(str(p))
     said = [f"{line} lacks required {', '.join(missing[line])}" if line in missing else line for line in lines]
-    more = f" (and {len(said) - limit} more)" if len(said) > limit else ""
-    return "; ".join(said[:limit]) + more
+    more = [f"and {len(said) - limit} more", *unread] if len(said) > limit else unread
+    return "; ".join(said[:limit]) + (f" ({'; '.join(more)})" if more else "")
 
 
 def _listed(values: Sequence[Any], limit: int = 8) -> str:
@@ -299,9 +305,16 @@ def _truncate(value: Any) -> str:
 def response_problems(body: Any, prefix: str = "response") -> list[SchemaProblem]:
     """What the SDK requires of a Response, output items included."""
     found = problems(_response_validator(), body, prefix)
-    if isinstance(body, dict) and isinstance(body.get("output"), list):
-        for i, item in enumerate(body["output"]):
-            found.extend(output_item_problems(item, f"{prefix}.output[{i}]"))
+    output = body.get("output") if isinstance(body, dict) else None
+    output = output if isinstance(output, list) else []
+    failing = 0
+    for i, item in enumerate(output):
+        mine = output_item_problems(item, f"{prefix}.output[{i}]")
+        if mine and failing == MAX_FAILING:  # as fastschema reads an array's items
+            found.append(SchemaProblem(f"{prefix}.output", UNREAD, f"{len(output) - i} more items not read"))
+            break
+        failing += bool(mine)
+        found.extend(mine)
     return found
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conformance.evidence import Status
+from conformance.fastschema import MAX_FAILING
 from conformance.plan import Plan
 from conformance.probes import BY_ID
 from conformance.results import RESULTS_FILE
@@ -27,7 +28,7 @@ from conformance.safejson import MAX_DEPTH
 from conformance.session import Session
 from conformance.sse import DEFAULT_MAX_LINE
 from conformance.transports.deadline import live_transport
-from tests.faults.server import FAULTS, HOLD_S, FaultServer
+from tests.faults.server import FAULTS, HOLD_S, ITEMS_FLOOD, FaultServer
 
 JSON, STREAM, STATE = "core.text_input", "streaming.text", "state.store_then_get"
 ERROR, FAIL, PASS, NON_STRICT = Status.ERROR, Status.FAIL, Status.PASS, Status.NON_STRICT
@@ -129,6 +130,9 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "header_non_ascii": (JSON, PASS, None, ""),
     "sse_tiny_flood": (STREAM, ERROR, TRANSPORT, f"more than {MAX_EVENTS} events"),
     "findings_flood": (STREAM, FAIL, "stream.grammar", "(300 events, first #2)"),
+    # many failing parts: judged within the budget, the first few explained and the rest counted
+    "output_flood": (JSON, NON_STRICT, "response.schema", f"{ITEMS_FLOOD - MAX_FAILING} more items not read"),
+    "parts_flood": (JSON, NON_STRICT, "response.schema", f"{ITEMS_FLOOD - MAX_FAILING} more items not read"),
 }
 
 # Faults that only end by the probe's deadline get a short one; the rest must end by themselves and
@@ -138,7 +142,17 @@ SHORT_S, LONG_S, MARGIN_S = 3.0, 15.0, 3.0
 
 # Run last, together: they burn CPU (the cells share one GIL) or wait out the server, and must not
 # push the deadline-bound cells past their margin.
-HEAVY = ("sse_flood", "sse_huge_line", "gzip_bomb", "huge_body", "header_drip", "sse_tiny_flood", "findings_flood")
+HEAVY = (
+    "sse_flood",
+    "sse_huge_line",
+    "gzip_bomb",
+    "huge_body",
+    "header_drip",
+    "sse_tiny_flood",
+    "findings_flood",
+    "output_flood",
+    "parts_flood",
+)
 # Run first: the schema validators are built on first use behind functools.cache, which does not
 # lock, so fifty threads starting cold would each build them.
 WARM = ("normal", "sse_crlf")

@@ -141,6 +141,21 @@ def test_a_summary_groups_missing_fields_per_object_and_counts_the_rest() -> Non
     assert said.endswith("(and 1 more)")
 
 
+def test_an_array_of_many_failing_items_is_explained_in_part_and_the_rest_counted() -> None:
+    """Explaining a failing item costs milliseconds: thousands of them in a small answer cost minutes."""
+
+    def flooded(count: int) -> dict[str, Any]:
+        body = conformant_response()
+        body["output"][0]["content"] += [{"type": "output_text"}] * count
+        body["output"] += [{}] * (count // 2)
+        return body
+
+    said = summary([*response_problems(flooded(100)), *openapi.stricter_problems(flooded(100))])
+    assert "response.output[0].content: 68 more items not read" in said  # 101 parts, the 33rd failing at [33]
+    assert "response.output: 18 more items not read" in said  # 51 items, the 33rd failing at [33]
+    assert len(response_problems(flooded(1000))) == len(response_problems(flooded(100)))
+
+
 # The published reference is a second source, stricter than the SDK in three ways.
 
 

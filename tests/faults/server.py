@@ -1017,6 +1017,25 @@ def _findings_flood(c: Conn, r: Req) -> None:
     send_stream(c, [b"".join(frame(e) for e in [*events[:2], *flood, events[-1]])])
 
 
+ITEMS_FLOOD = 20_000  # output items (or content parts) that fail the schema: some 60 KB of JSON
+
+
+@fault("output_flood")
+def _output_flood(c: Conn, r: Req) -> None:
+    """A correct message followed by ITEMS_FLOOD empty output items, each failing every member of the union."""
+    body = response_object(r.model, TEXT)
+    body["output"] += [{}] * ITEMS_FLOOD
+    c.answer(200, json.dumps(body, separators=(",", ":")).encode())
+
+
+@fault("parts_flood")
+def _parts_flood(c: Conn, r: Req) -> None:
+    """One message whose content holds ITEMS_FLOOD output_text parts lacking their text."""
+    body = response_object(r.model, TEXT)
+    body["output"][0]["content"] += [{"type": "output_text"}] * ITEMS_FLOOD
+    c.answer(200, json.dumps(body, separators=(",", ":")).encode())
+
+
 # Catalog faults are chosen by the base URL's first path segment (`/catalog_drip/v1`), since a GET
 # /models carries no model to name them by.
 
