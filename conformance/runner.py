@@ -9,6 +9,7 @@ that cell's ERROR (`harness.internal`), never the run's end.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -340,9 +341,9 @@ def judge_within(
     Judging runs in one of `judges`' processes when given (a large live run), which keep the budget
     themselves (conformance.judging); in the main thread of a process that keeps it with a timer (a
     pooled replay's worker, `judge_by_timer`); else in a thread that is waited for. Past the budget the cell is
-    ERROR (`harness.judge_time`), and a thread's judging, whose inputs the read caps bound, finishes
-    unobserved. A thread's clock starts once a core is free for it (`JUDGES`); schema validators are
-    built first, outside the clock: a once-per-process cost.
+    ERROR (`harness.judge_time`), and a thread's judging is stopped (`_stop`). A thread's clock starts
+    once a core is free for it (`JUDGES`); schema validators are built first, outside the clock: a
+    once-per-process cost.
     """
     verdict = judges.submit(probe, exchanges, semantic, refused, budget_s) if judges is not None else None
     if verdict is not None:
@@ -361,7 +362,8 @@ _TIMED: list[bool] = []  # set in a worker process that keeps judging budgets wi
 
 
 class _OverBudget(BaseException):
-    """Raised into a judge by the process's timer; a BaseException, so no check's own handler takes it."""
+    """Raised into a judge past its budget (by the process's timer, or into its thread); a BaseException, so
+    no check's own handler takes it."""
 
 
 def _over_budget(signum: int, frame: FrameType | None) -> None:
@@ -406,6 +408,8 @@ def _judged_in_thread(
         clock.extend(_own_cpu_clock())
         try:
             outcome.append(judge(probe, exchanges, semantic, refused))
+        except _OverBudget:
+            return  # stopped by `_stop`: the cell is already ERROR
         except BaseException as exc:
             raised.append(exc)
 
@@ -417,6 +421,7 @@ def _judged_in_thread(
         raise raised[0]
     if outcome:
         return outcome[0]
+    _stop(thread)
     return too_long(exchanges, budget_s)
 
 
@@ -450,6 +455,17 @@ def _cpu_s(clock: int) -> float:
         return time.clock_gettime(clock)
     except OSError:  # the thread ended meanwhile: it uses no more
         return 0.0
+
+
+def _stop(thread: threading.Thread) -> None:
+    """Raise _OverBudget in a judge's thread, as the timer does in a worker's main thread.
+
+    A judge left running past its budget kept a core and the interpreter lock the run's other cells
+    need, for as long as its answer took to judge: minutes, for a small answer built to be costly.
+    The exception arrives at the thread's next Python instruction.
+    """
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_OverBudget))
 
 
 def too_long(exchanges: list[Exchange], budget_s: float) -> tuple[Status, list[Finding]]:

@@ -526,6 +526,29 @@ def test_a_judge_off_its_core_is_not_charged_for_the_wait(monkeypatch: pytest.Mo
     assert runner.judge_within(JSON, [], True, [], budget_s=0.2) == (Status.PASS, [])
 
 
+def test_a_judge_past_its_budget_is_stopped_not_left_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left running, it kept a core and the interpreter lock for as long as its answer took to judge."""
+    import threading
+
+    import conformance.runner as runner
+
+    ended = threading.Event()
+
+    def costly(*args: object) -> tuple[Status, list[object]]:
+        until = time.monotonic() + 10
+        try:
+            while time.monotonic() < until:
+                pass
+        finally:
+            ended.set()
+        return Status.PASS, []
+
+    monkeypatch.setattr(runner, "judge", costly)
+    status, findings = runner.judge_within(JSON, [], True, [], budget_s=0.2)
+    assert status is Status.ERROR and findings[0].rule == "harness.judge_time"
+    assert ended.wait(3), "the judge ran on past its budget"
+
+
 def test_a_judge_waiting_for_a_free_core_does_not_spend_its_budget_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
