@@ -292,7 +292,8 @@ def execute(
     steps = Steps()
     script = probe.script(model)
     try:
-        spec = next(script)
+        with deadline_scope(deadline):  # a script that waits (for a client library's next request) waits within it
+            spec = next(script)
         while True:
             if spec.delay_s:
                 wait(spec.delay_s)
@@ -300,7 +301,8 @@ def execute(
             steps.exchanges.append(exchange)
             if probe.expect is not Expect.REJECTED and first_rejection([exchange]) is not None:
                 break
-            spec = script.send(exchange)
+            with deadline_scope(deadline):
+                spec = script.send(exchange)
     except StopIteration:
         pass
     except UnsafeValue as exc:

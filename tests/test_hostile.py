@@ -162,6 +162,25 @@ def test_an_unexpected_error_in_a_cell_is_that_cells_error(
     assert (tmp_path / "out" / "matrix.json").is_file()
 
 
+def test_a_client_library_slowed_by_an_answer_is_stopped_by_the_deadline(server: FaultServer) -> None:
+    """The Agents SDK rebuilds the Response every event carries: thousands of costly events kept its
+    flow, and the cell, busy for minutes, far past the probe's timeout."""
+    import threading
+
+    from conformance.checks.clients import FLOW_S
+
+    probe = BY_ID["clients.agents_sdk_stream"]
+    before = set(threading.enumerate())
+    started = time.perf_counter()
+    target = Target("faults", server.base_url, timeout_s=3)
+    result = run_cell(probe, "fault:sse_costly_events", target, lambda p, m: live_transport())
+    elapsed_s = time.perf_counter() - started
+    assert result.status is Status.ERROR and result.findings[0].rule == "harness.judge_time", result.findings[:1]
+    assert elapsed_s < 3 + FLOW_S + LOAD_MARGIN_S, f"took {elapsed_s:.1f}s"
+    time.sleep(1)  # a stopped flow ends at the next event it reads
+    assert set(threading.enumerate()) <= before, "a flow still runs"
+
+
 # -- server-supplied ids never steer a request ---------------------------------------------------------
 
 

@@ -23,17 +23,19 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 
 from conformance import safejson
+from conformance.checks import robust
 from conformance.checks.core import _ok
 from conformance.checks.rules import Rule, Tag, quote, rule
-from conformance.checks.sdk import recorded_response
+from conformance.checks.sdk import recorded_response, sse_bytes
 from conformance.evidence import Exchange, Finding, Level
 
 AGENTS_SDK_RUNS = rule(
@@ -76,8 +78,10 @@ TOOL_RESULT = json.dumps({"city": "Paris", "temperature_c": 13, "conditions": "v
 RESULT_WORDS = ("volcanic", "13")
 MAX_TURNS = 4
 CLIENT_TIMEOUT_S = 120.0  # a client's own work between requests is milliseconds; this only stops a hang
+FLOW_S = 4.0  # a flow run again over recorded answers takes milliseconds; it is stopped within the judging budget
 
 Serve = Callable[[str, str, bytes], Exchange]  # (method, path under the base URL, body) -> the answer
+Stopped = Callable[[], bool]  # whether the flow is to stop: the probe ended, or its time ran out
 # A flow: given the model, an HTTP client to use, and a list its tool appends to when it runs, the final text.
 Flow = Callable[[str, httpx2.AsyncClient, list[str]], Awaitable[str]]
 
@@ -106,19 +110,22 @@ class Client:
 
 @dataclass(frozen=True)
 class ClientOutcome:
-    """What the flow did: its final answer, or what the library raised; whether the tool ran; requests made."""
+    """What the flow did: its final answer, or what the library raised; whether the tool ran; requests made;
+    whether it was stopped before its end (its time ran out), which says nothing of the answers."""
 
     final_output: str | None
     tool_ran: bool
     error: str | None
     requests: int
+    stopped: bool = False
 
 
 class _Serving(httpx2.AsyncBaseTransport):
     """Hands each request to `serve` (in a worker thread, as it may block) and answers with its Exchange."""
 
-    def __init__(self, serve: Serve) -> None:
+    def __init__(self, serve: Serve, stopped: Stopped) -> None:
         self.serve = serve
+        self.stopped = stopped
         self.requests = 0
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -128,7 +135,30 @@ class _Serving(httpx2.AsyncBaseTransport):
         exchange = await asyncio.to_thread(self.serve, request.method, path, body)
         if exchange.status is None:
             raise ServeFailed(exchange.error or "no answer")
-        return recorded_response(exchange, request)
+        answer = recorded_response(exchange, request)
+        if exchange.events is None:
+            return answer
+        pieces = [sse_bytes([event]) for event in exchange.events]
+        return httpx2.Response(answer.status_code, headers=answer.headers, stream=_Stoppable(pieces, self.stopped))
+
+
+class _Stoppable(httpx2.AsyncByteStream):
+    """A stream served event by event, that fails once the flow is to stop.
+
+    The library's own work on each event (the SDK rebuilds the Response each event carries) can take
+    milliseconds: a stream of thousands, built to be costly, kept a flow busy for minutes after its
+    probe or its check had given up on it.
+    """
+
+    def __init__(self, pieces: list[bytes], stopped: Stopped) -> None:
+        self.pieces = pieces
+        self.stopped = stopped
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            if self.stopped():
+                raise ServeFailed("the flow was stopped while reading this answer: its time ran out")
+            yield piece
 
 
 FLOWS_KEPT = 16  # outcomes waiting for their check: one per cell running, and those whose check never runs
@@ -157,13 +187,13 @@ def recalled(client: Client, model: str, exchanges: Sequence[Exchange]) -> Clien
     return outcome if same else None
 
 
-def run_client(client: Client, model: str, serve: Serve) -> ClientOutcome:
-    """Run the client's flow to its end, in a thread of its own with its own event loop."""
+def run_client(client: Client, model: str, serve: Serve, stopped: Stopped) -> ClientOutcome:
+    """Run the client's flow to its end, or until `stopped`, in a thread of its own with its own event loop."""
     box: list[ClientOutcome] = []
 
     def work() -> None:
         try:
-            box.append(asyncio.run(_run(client, model, serve)))
+            box.append(asyncio.run(_run(client, model, serve, stopped)))
         except Exception as exc:  # raised outside the flow itself
             box.append(ClientOutcome(None, False, f"{type(exc).__name__}: {exc}", 0))
 
@@ -175,14 +205,14 @@ def run_client(client: Client, model: str, serve: Serve) -> ClientOutcome:
     return box[0]
 
 
-async def _run(client: Client, model: str, serve: Serve) -> ClientOutcome:
-    transport = _Serving(serve)
+async def _run(client: Client, model: str, serve: Serve, stopped: Stopped) -> ClientOutcome:
+    transport = _Serving(serve, stopped)
     ran: list[str] = []
     async with httpx2.AsyncClient(transport=transport) as http:
         try:
             text = await client.flow(model, http, ran)
         except Exception as exc:
-            return ClientOutcome(None, bool(ran), f"{type(exc).__name__}: {exc}", transport.requests)
+            return ClientOutcome(None, bool(ran), f"{type(exc).__name__}: {exc}", transport.requests, stopped())
     return ClientOutcome(text, bool(ran), None, transport.requests)
 
 
@@ -278,6 +308,12 @@ def replaying(exchanges: Sequence[Exchange]) -> Serve:
     return serve
 
 
+def within(seconds: float) -> Stopped:
+    """Stopped once `seconds` have passed from now."""
+    end = time.monotonic() + seconds
+    return lambda: time.monotonic() > end
+
+
 def sent_model(exchanges: Sequence[Exchange]) -> str | None:
     body = exchanges[0].request_json() if exchanges else None
     model = body.get("model") if isinstance(body, dict) else None
@@ -294,8 +330,11 @@ def client_works(client: Client) -> Callable[[Sequence[Exchange]], Iterator[Find
         model = sent_model(exchanges)
         if model is None or not _ok(exchanges):
             return
-        outcome = recalled(client, model, exchanges) or run_client(client, model, replaying(exchanges))
+        outcome = recalled(client, model, exchanges) or run_client(client, model, replaying(exchanges), within(FLOW_S))
         where = f"after {outcome.requests} request(s)"
+        if outcome.stopped:
+            yield robust.JUDGE_TIME.finding(f"{where}, {client.name} ran past {FLOW_S:g}s over the recorded answers")
+            return
         if outcome.error is not None:
             yield client.runs.finding(f"{where}, {client.name} raised {quote(outcome.error, 400)}")
             return

@@ -73,13 +73,16 @@ class _Bridge:
 
 def client_script(client: Client) -> Script:
     def script(model: str) -> Generator[Request, Exchange, None]:
+        from conformance.transports.deadline import time_left  # here: the transports import the probe catalog
+
         if client.missing() is not None:
             return  # no request: the check says what is missing, and the cell is ERROR
         bridge = _Bridge()
 
         def work() -> None:
-            outcome = run_client(client, model, bridge.serve)
-            if not bridge.failed and outcome.requests == len(bridge.served):  # the flow ran over its answers alone
+            outcome = run_client(client, model, bridge.serve, bridge.closed.is_set)
+            ran_alone = not bridge.failed and not outcome.stopped  # over its answers alone, to its end
+            if ran_alone and outcome.requests == len(bridge.served):
                 remember(client, model, bridge.served, outcome)  # the check judges it from the recording
             bridge.pending.put(_DONE)
 
@@ -87,7 +90,7 @@ def client_script(client: Client) -> Script:
         worker.start()
         answer: Future[Exchange] | None = None
         try:
-            while (next_one := bridge.pending.get(timeout=CLIENT_TIMEOUT_S)) is not _DONE:
+            while (next_one := bridge.pending.get(timeout=min(CLIENT_TIMEOUT_S, time_left()))) is not _DONE:
                 request, answer = next_one
                 stream = request.body is not None and request.body.get("stream") is True
                 exchange = yield Request(request.body, request.method, request.path, stream, raw=request.raw)

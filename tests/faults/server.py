@@ -1036,6 +1036,22 @@ def _parts_flood(c: Conn, r: Req) -> None:
     c.answer(200, json.dumps(body, separators=(",", ":")).encode())
 
 
+COSTLY_EVENTS = 3000  # events that each carry a Response of 40 empty output items: some 2.5 MB
+
+
+@fault("sse_costly_events")
+def _sse_costly_events(c: Conn, r: Req) -> None:
+    """A stream whose every event is cheap to send and costly to read: a Response of empty output items,
+    which a client rebuilds and a judge explains, milliseconds per event. A JSON answer is normal."""
+    if not r.stream:
+        normal(c, r)
+        return
+    events = stream_events(r.model, TEXT)
+    costly = {**response_object(r.model, "", "in_progress"), "output": [{}] * 40}
+    flood = [{"type": "response.in_progress", "response": costly}] * COSTLY_EVENTS
+    send_stream(c, [b"".join(frame(e) for e in renumber([events[0], *flood, *events[1:]]))])
+
+
 # Catalog faults are chosen by the base URL's first path segment (`/catalog_drip/v1`), since a GET
 # /models carries no model to name them by.
 
