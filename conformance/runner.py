@@ -405,6 +405,8 @@ def _judged_in_thread(
     outcome: list[tuple[Status, list[Finding]]] = []
     raised: list[BaseException] = []
     clock: list[int] = []
+    done = threading.Event()
+    ending = threading.Lock()
 
     def work() -> None:
         clock.extend(_own_cpu_clock())
@@ -414,6 +416,9 @@ def _judged_in_thread(
             return  # stopped by `_stop`: the cell is already ERROR
         except BaseException as exc:
             raised.append(exc)
+        finally:
+            with ending:
+                done.set()
 
     thread = threading.Thread(target=work, name=f"judge {probe.id}", daemon=True)
     warm_validators()
@@ -423,7 +428,7 @@ def _judged_in_thread(
         raise raised[0]
     if outcome:
         return outcome[0]
-    _stop(thread)
+    _stop(thread, done, ending)
     return too_long(exchanges, budget_s)
 
 
@@ -459,15 +464,25 @@ def _cpu_s(clock: int) -> float:
         return 0.0
 
 
-def _stop(thread: threading.Thread) -> None:
+STOP_TRIES, STOP_WAIT_S = 5, 0.05
+
+
+def _stop(thread: threading.Thread, done: threading.Event, ending: threading.Lock) -> None:
     """Raise _OverBudget in a judge's thread, as the timer does in a worker's main thread.
 
     A judge left running past its budget kept a core and the interpreter lock the run's other cells
     need, for as long as its answer took to judge: minutes, for a small answer built to be costly.
-    The exception arrives at the thread's next Python instruction.
+    The exception arrives at the thread's next Python instruction; it is raised again while the judge
+    runs on, since one that lands in a destructor or a gc callback is swallowed there. It is raised
+    only under `ending`, which the judge takes to say it is done: an ended thread's id can be given to
+    a new thread, and the exception must not reach another cell's judge.
     """
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_OverBudget))
+    for _ in range(STOP_TRIES):
+        with ending:
+            if done.is_set() or not thread.is_alive() or thread.ident is None:
+                return
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_OverBudget))
+        thread.join(STOP_WAIT_S)
 
 
 def too_long(exchanges: list[Exchange], budget_s: float) -> tuple[Status, list[Finding]]:
