@@ -133,7 +133,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     # many failing parts: judged within the budget, the first few explained and the rest counted
     "output_flood": (JSON, NON_STRICT, "response.schema", f"{ITEMS_FLOOD - MAX_FAILING} more items not read"),
     "parts_flood": (JSON, NON_STRICT, "response.schema", f"{ITEMS_FLOOD - MAX_FAILING} more items not read"),
-    "sse_costly_events": (STREAM, ERROR, "harness.judge_time", "judging took longer than 5s"),
+    "sse_costly_events": (STREAM, ERROR, "harness.judge_time", "judging took more than 5s"),
 }
 
 # Faults that only end by the probe's deadline get a short one; the rest must end by themselves and
