@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from conformance.checks import RULES
 from conformance.checks.core import INCOMPLETE
-from conformance.checks.http import REJECTION, SERVER_ERROR, SERVER_ERROR_ONCE
+from conformance.checks.http import REJECTION, SERVER_ERROR, SERVER_ERROR_ONCE, server_error
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import Expect
 
@@ -53,7 +53,7 @@ def decide(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Fin
     rejection = first_rejection(exchanges)
     if expect is not Expect.REJECTED and rejection is not None:
         assert rejection.status is not None  # a transport error carries a harness finding
-        if rejection.status >= 500:
+        if server_error(rejection.status):
             reproduced = _first(findings, SERVER_ERROR.id)
             if reproduced is not None:
                 return Decision(Status.FAIL, reproduced)

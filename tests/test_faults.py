@@ -76,6 +76,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     ),
     "status_429": (JSON, ERROR, "harness.rate_limited", "retry-after: 7"),
     "redirect_loop": (JSON, FAIL, "http.status_class", "got 307"),
+    "status_600": (JSON, FAIL, "http.status_class", "got 600"),
     "no_response": (JSON, ERROR, TRANSPORT, "Server disconnected"),
     "garbage_status_line": (JSON, ERROR, TRANSPORT, "illegal status line"),
     "silent": (JSON, ERROR, TRANSPORT, "ReadTimeout"),

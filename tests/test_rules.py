@@ -33,7 +33,7 @@ from conformance.schedule import Deadline, over_budget
 from conformance.session import not_run
 from conformance.sse import parse_events
 from conformance.transports import CassetteError
-from conformance.verdict import verdict
+from conformance.verdict import Decision, decide, verdict
 from tests.exchanges import (
     MODEL,
     RESPONSE_ID,
@@ -185,6 +185,12 @@ CASES = [
         "redirect",
         checked(COMMON_CHECKS, exchange(status=307, headers={"location": "/v1/responses"})),
         "got 307 to '/v1/responses'",
+    ),
+    Case(
+        "http.status_class",
+        "a code past 599",
+        checked(COMMON_CHECKS, raw_exchange("oops", status=600)),
+        "expected a 2xx or an error, got 600: 'oops'",
     ),
     Case("harness.cassette", "bad version", unreadable_cassette, "unknown cassette version 9"),
     Case("harness.not_recorded", "no cassette", never_recorded, "no cassette at cassettes/x.json"),
@@ -761,7 +767,20 @@ VERDICTS = [
     (Status.ERROR, Expect.WORKS, RESPONSE_CHECKS, [raw_exchange("upstream down", status=502)]),
     (Status.ERROR, Expect.WORKS, RESPONSE_CHECKS, [retried(raw_exchange("busy", status=503), 503, 503)]),
     (Status.ERROR, Expect.WORKS, [boom], [json_exchange(conformant_response())]),
+    # a code past 599 breaks the protocol once, not only when it repeats; a rejection probe says so too
+    (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [raw_exchange("oops", status=600)]),
+    (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [retried(raw_exchange("oops", status=999), 999, 999)]),
+    (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [error_exchange(600)]),
 ]
+
+
+@pytest.mark.parametrize("status", [600, 999])
+def test_a_code_past_599_is_the_status_class_not_a_server_error(status: int) -> None:
+    exchanges = [retried(raw_exchange("oops", status=status), status, status)]
+    findings = run_checks((*COMMON_CHECKS, rejected_with(400)), exchanges)
+    musts = [f for f in findings if f.level is Level.MUST]
+    assert [f.rule for f in musts] == ["http.status_class"]
+    assert decide(Expect.WORKS, exchanges, findings) == Decision(Status.FAIL, musts[0])
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
+from conformance.checks.http import server_error
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
 
@@ -22,9 +23,9 @@ def rejected_with(*expected: int) -> Callable[[Sequence[Exchange]], Iterator[Fin
             return
         if 200 <= ex.status < 300:
             yield REJECTED.finding(f"expected a {wanted}, got {ex.status}: {quote(ex.body)}")
-        elif ex.status >= 500:
+        elif server_error(ex.status):
             yield CLIENT_ERROR.finding(f"expected a {wanted}, got {ex.status}: {quote(ex.body)}")
-        elif ex.status not in expected:
+        elif 400 <= ex.status < 500 and ex.status not in expected:
             yield STATUS.finding(f"expected {wanted}, got {ex.status}")
 
     check.__name__ = "rejected_with_" + "_or_".join(map(str, expected))

@@ -3,7 +3,8 @@
 A 5xx is a finding about the server only when it repeats: the pacing transport retries a 5xx, and
 when every try got one (503, which the server itself calls temporary, aside) the request breaks the
 server, so the cell FAILs with the tries as evidence. A 5xx that changed between tries, or that was
-not retried, is undecided (ERROR).
+not retried, is undecided (ERROR). A status past 599 is no class HTTP defines (RFC 9110, 15): a
+client library calls it a server error, but it is the server breaking the protocol, and FAILs once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ ERROR_FIELDS = rule(
 )
 AUTH = rule("harness.auth", Level.MUST, "the endpoint accepts the key (a 401/403 judges the key, not the feature)")
 UTF8 = rule("http.utf8", Level.MUST, "bodies and event streams are valid UTF-8, as JSON and SSE require")
-STATUS_CLASS = rule("http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx or a redirect")
+STATUS_CLASS = rule(
+    "http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx, a redirect or a code past 599"
+)
 ERROR_CONTENT_TYPE = rule("error.content_type", Level.SHOULD, "an error body is served as application/json")
 
 
@@ -66,12 +69,16 @@ def tries(ex: Exchange) -> list[int | None]:
 def reproducible(ex: Exchange) -> bool:
     """Every try of the request, and there was more than one, got a 5xx the server does not call temporary."""
     statuses = tries(ex)
-    return len(statuses) > 1 and all(isinstance(s, int) and s >= 500 and s != TEMPORARY for s in statuses)
+    return len(statuses) > 1 and all(isinstance(s, int) and server_error(s) and s != TEMPORARY for s in statuses)
+
+
+def server_error(status: int) -> bool:
+    return 500 <= status < 600
 
 
 def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     for ex in exchanges:
-        if ex.status is not None and ex.status >= 500:
+        if ex.status is not None and server_error(ex.status):
             statuses = ", ".join(str(s) for s in tries(ex))
             if reproducible(ex):
                 yield SERVER_ERROR.finding(
@@ -109,7 +116,7 @@ def valid_utf8(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 def expected_status_class(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     for ex in exchanges:
-        if ex.status is not None and (ex.status < 200 or 300 <= ex.status < 400):
+        if ex.status is not None and not (200 <= ex.status < 300 or 400 <= ex.status < 600):
             location = ex.headers.get("location")
             where = f" to {quote(location)}" if location else ""
             yield STATUS_CLASS.finding(f"expected a 2xx or an error, got {ex.status}{where}: {quote(ex.body)}")

@@ -95,7 +95,8 @@ class Conn:
         self.sock.sendall(data)
 
     def head(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
-        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+        lines = [f"HTTP/1.1 {status} {phrase}"]
         lines += [f"{name}: {value}" for name, value in headers]
         lines += ["Connection: close", "", ""]
         self.send("\r\n".join(lines).encode("latin-1"))
@@ -490,6 +491,12 @@ def _status_503_empty(c: Conn, r: Req) -> None:
 def _status_429(c: Conn, r: Req) -> None:
     body = error_body("Rate limit reached, retry later.", "rate_limit_error", "rate_limit_exceeded")
     c.answer(429, body, headers=[("Retry-After", "7")])
+
+
+@fault("status_600")
+def _status_600(c: Conn, r: Req) -> None:
+    """A status past 599, which HTTP does not define: the SDKs call it a server error and retry it."""
+    c.answer(600, error_body("The server had an error while processing your request.", "server_error"))
 
 
 @fault("redirect_loop")
