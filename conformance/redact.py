@@ -145,6 +145,9 @@ def secret_shares(pieces: Sequence[str], secrets: Iterable[str]) -> list[tuple[i
     pieces in order, as a client joins them: `delta` across deltas, and nested ones too, `part.text` or
     `item.content[].text` across two messages, `response.output[].content[].text` within the final one.
     """
+    secrets = [s for s in secrets if s]
+    if not secrets:  # a replay without a key: no event is parsed for a share
+        return []
     return [(index, value, cut) for (index, _), value, cut in _path_shares([_loaded(p) for p in pieces], secrets)]
 
 
