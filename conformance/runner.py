@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -368,6 +369,9 @@ class _OverBudget(BaseException):
     no check's own handler takes it."""
 
 
+STOP_TRIES, STOP_WAIT_S = 5, 0.05  # a stop is raised again this often, this many times into a thread
+
+
 def _over_budget(signum: int, frame: FrameType | None) -> None:
     raise _OverBudget
 
@@ -377,6 +381,7 @@ def judge_by_timer() -> None:
     judges run in that thread, stopped past their budget by timer signals, one on the process's CPU time and
     one on wall time. A thread per judge, waited for, cost about a millisecond per cell, and a judge past its
     budget ran on unobserved."""
+    quiet_stray_stops()
     signal.signal(signal.SIGPROF, _over_budget)
     signal.signal(signal.SIGALRM, _over_budget)
     _TIMED.append(True)
@@ -388,8 +393,10 @@ def judged_by_timer(
     """`judge` in this thread (the main one, in a `judge_by_timer` process), ERROR past `budget_s`."""
     warm_validators()
     try:
-        signal.setitimer(signal.ITIMER_PROF, budget_s)
-        signal.setitimer(signal.ITIMER_REAL, budget_s * WALL_FACTOR)
+        # each timer fires again every STOP_WAIT_S until cleared: a stop that lands in a destructor or a gc
+        # callback is swallowed there, and the judge would run on unbounded
+        signal.setitimer(signal.ITIMER_PROF, budget_s, STOP_WAIT_S)
+        signal.setitimer(signal.ITIMER_REAL, budget_s * WALL_FACTOR, STOP_WAIT_S)
         try:
             return judge(probe, exchanges, semantic, refused)
         finally:
@@ -464,9 +471,6 @@ def _cpu_s(clock: int) -> float:
         return 0.0
 
 
-STOP_TRIES, STOP_WAIT_S = 5, 0.05
-
-
 def _stop(thread: threading.Thread, done: threading.Event, ending: threading.Lock) -> None:
     """Raise _OverBudget in a judge's thread, as the timer does in a worker's main thread.
 
@@ -477,12 +481,30 @@ def _stop(thread: threading.Thread, done: threading.Event, ending: threading.Loc
     only under `ending`, which the judge takes to say it is done: an ended thread's id can be given to
     a new thread, and the exception must not reach another cell's judge.
     """
+    quiet_stray_stops()
     for _ in range(STOP_TRIES):
         with ending:
             if done.is_set() or not thread.is_alive() or thread.ident is None:
                 return
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_OverBudget))
         thread.join(STOP_WAIT_S)
+
+
+def quiet_stray_stops() -> None:
+    """Leave out of stderr the stop a destructor or a gc callback swallowed ("Exception ignored in ..."):
+    it is the suite's own, raised again until the judge ends, and says nothing to whoever runs it.
+    Any other unraisable exception goes to the hook that was there before."""
+    if sys.unraisablehook is not _unraisable:
+        _HOOKS.append(sys.unraisablehook)
+        sys.unraisablehook = _unraisable
+
+
+_HOOKS: list[Callable[[Any], object]] = []
+
+
+def _unraisable(unraisable: Any) -> None:
+    if not isinstance(unraisable.exc_value, _OverBudget):
+        _HOOKS[-1](unraisable)
 
 
 def too_long(exchanges: list[Exchange], budget_s: float) -> tuple[Status, list[Finding]]:

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -679,3 +680,71 @@ for thread in threads:
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+def test_a_stop_a_destructor_swallows_leaves_stderr_alone() -> None:
+    """Raised into a judge, the stop can land in a destructor, which prints it ("Exception ignored in")."""
+    import conformance.runner as runner
+
+    class Stopped:
+        def __del__(self) -> None:
+            raise runner._OverBudget
+
+    class Broken:
+        def __del__(self) -> None:
+            raise ValueError("a real problem")
+
+    seen: list[Any] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        runner.quiet_stray_stops()
+        Stopped()
+        Broken()
+    finally:
+        sys.unraisablehook = previous
+    assert [type(u.exc_value) for u in seen] == [ValueError]
+
+
+def _swallowing_judge(*args: object) -> tuple[Status, list[object]]:
+    """A judge whose first stops (the CPU timer's, then the wall clock's) are swallowed, as a destructor or a gc
+    callback would, then runs on for 20 s."""
+    import conformance.runner as runner
+
+    until = time.monotonic() + 20
+    for _ in range(2):
+        try:
+            while time.monotonic() < until:
+                pass
+        except runner._OverBudget:
+            pass
+    while time.monotonic() < until:
+        pass
+    return Status.PASS, []
+
+
+def _judged_in_a_timed_worker(answer: Any) -> None:
+    import conformance.runner as runner
+
+    runner.judge_by_timer()
+    runner.judge = _swallowing_judge  # type: ignore[assignment]  # this forked process's own
+    started = time.monotonic()
+    status, findings = runner.judge_within(JSON, [], True, [], budget_s=0.2)
+    answer.send((status.value, findings[0].rule if findings else None, time.monotonic() - started))
+
+
+def test_a_timed_judge_whose_first_stops_were_swallowed_is_stopped_again() -> None:
+    """In a replay worker the stop is a timer signal: each fired once, swallowed stops left the judge unbounded."""
+    import multiprocessing
+
+    mine, theirs = multiprocessing.get_context("fork").Pipe()
+    worker = multiprocessing.get_context("fork").Process(target=_judged_in_a_timed_worker, args=(theirs,))
+    worker.start()
+    try:
+        assert mine.poll(10), "the judge ran on past its budget"
+        status, rule, took = mine.recv()
+    finally:
+        worker.kill()
+        worker.join(5)
+    assert (status, rule) == ("ERROR", "harness.judge_time")
+    assert took < 5
