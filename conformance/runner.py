@@ -28,7 +28,7 @@ import httpx
 
 from conformance.checks import RULES, Tag, run_checks
 from conformance.checks.http import CASSETTE, COMMON_CHECKS, key_accepted
-from conformance.checks.robust import INTERNAL, JUDGE_TIME, UNSAFE_VALUE, unique_keys
+from conformance.checks.robust import INTERNAL, JUDGE_TIME, NOTHING_SENT, UNSAFE_VALUE, unique_keys
 from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.openapi import stricter_problems
@@ -310,6 +310,9 @@ def execute(
         steps.refused.append(UNSAFE_VALUE.finding(f"not sent: {exc}"))
     finally:
         script.close()
+    if not steps.exchanges and not steps.refused and deadline.passed():
+        said = f"the probe's deadline of {target.timeout_s:g}s passed before its script sent a request"
+        steps.refused.append(NOTHING_SENT.finding(said))
     return steps
 
 
@@ -322,6 +325,8 @@ def judge(
     failed = first_rejection(exchanges) is not None
     if probe.expect is Expect.REJECTED or not failed:
         findings += run_checks(probe.checks, exchanges, semantic)
+    if not exchanges and not any(f.level is Level.MUST for f in findings):
+        findings.append(NOTHING_SENT.finding("the probe's script ended without sending a request"))
     findings = [RULES[f.rule].in_cell(f, probe.feature) for f in findings]
     findings.sort(key=lambda f: _weight(f, probe.feature))
     decision = decide(probe.expect, exchanges, findings)

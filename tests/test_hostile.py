@@ -748,3 +748,50 @@ def test_a_timed_judge_whose_first_stops_were_swallowed_is_stopped_again() -> No
         worker.join(5)
     assert (status, rule) == ("ERROR", "harness.judge_time")
     assert took < 5
+
+
+@pytest.mark.parametrize(
+    ("waits_s", "said"),
+    [(0.0, "the probe's script ended without sending a request"), (0.5, "deadline of 0.2s passed before")],
+)
+def test_a_cell_whose_script_sent_nothing_says_why(waits_s: float, said: str) -> None:
+    """A client library that sent nothing in time (still loading on a loaded machine) left an ERROR with no reason."""
+    import dataclasses
+    from collections.abc import Generator
+
+    import httpx
+
+    from conformance.evidence import Exchange
+    from conformance.probes import Request
+
+    def script(model: str) -> Generator[Request, Exchange, None]:
+        time.sleep(waits_s)
+        yield from ()
+
+    probe = dataclasses.replace(JSON, script=script)
+    unused = httpx.MockTransport(lambda request: httpx.Response(500))
+    result = run_cell(probe, "m", Target("p", "http://conformance.invalid/v1", timeout_s=0.2), lambda p, m: unused)
+    assert result.status is Status.ERROR and result.exchanges == ()
+    assert result.findings and result.findings[0].rule == "harness.nothing_sent"
+    assert said in result.findings[0].message
+
+
+def test_loading_a_client_library_is_not_the_servers_time(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the Agents SDK takes a loaded machine seconds: counted in the probe's deadline, the library sent
+    nothing in time, and the cell was the server's ERROR."""
+    from conformance.checks import clients
+
+    loads = clients.Client.missing
+
+    def slow(self: clients.Client) -> str | None:
+        time.sleep(1.0)
+        return loads(self)
+
+    monkeypatch.setattr(clients.Client, "missing", slow)
+    result = run_cell(
+        BY_ID["clients.agents_sdk"],
+        "fault:normal",
+        Target("faults", server.base_url, timeout_s=0.8),
+        lambda p, m: live_transport(),
+    )
+    assert result.exchanges, result.findings[:1]

@@ -15,6 +15,9 @@ from conformance.evidence import Exchange, Finding, Level
 
 INTERNAL = rule("harness.internal", Level.MUST, "the cell ran without an unexpected error in the suite itself")
 JUDGE_TIME = rule("harness.judge_time", Level.MUST, "judging the cell finished within its time budget")
+NOTHING_SENT = rule(
+    "harness.nothing_sent", Level.MUST, "the probe sent a request (a cell with no exchange says why it has none)"
+)
 UNSAFE_VALUE = rule(
     "http.unsafe_value",
     Level.MUST,
