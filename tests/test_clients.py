@@ -20,8 +20,9 @@ from conformance import node_column
 from conformance.checks import clients, run_checks
 from conformance.checks.clients import AGENTS_SDK, AGENTS_SDK_STREAM, LANGCHAIN, client_works
 from conformance.checks.http import COMMON_CHECKS
-from conformance.evidence import Exchange, Finding, Status
+from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.node_column import node_records, node_unavailable
+from conformance.probes import BY_ID as EVERY_PROBE
 from conformance.probes import Request
 from conformance.probes.clients import PROBES
 from conformance.runner import judge
@@ -276,3 +277,45 @@ def test_without_node_the_cells_are_not_run_and_say_why(monkeypatch: pytest.Monk
     cells = node_cells(record("core.text_input", AS_STREAM))
     assert {cell["status"] for cell in cells.values()} == {"NOT RUN"}
     assert all(cell["findings"][0]["rule"] == "clients.node_unavailable" for cell in cells.values())
+
+
+def with_event(event: dict[str, Any]) -> Exchange:
+    """The conformant stream with `event` as its third event, every event numbered again."""
+    events = conformant_stream()
+    events.insert(2, event)
+    for number, each in enumerate(events):
+        each["sequence_number"] = number
+    return stream_exchange(events, request_body=request(stream=True))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # Perplexity's Responses stream reports its reasoning with events of its own (its OpenAPI
+        # ResponseStreamEvent: response.reasoning.started, response.reasoning.search_queries, ...).
+        {"type": "response.reasoning.started"},
+        # mistral.rs reports a server-side tool's progress mid-stream (mistralrs-server-core/src/chat_completion.rs,
+        # serialize_agentic_progress).
+        {"type": "agentic_tool_call_progress", "round": 1, "tool_name": "python", "phase": "calling", "data": {}},
+    ],
+    ids=["perplexity", "mistral.rs"],
+)
+def test_an_event_type_no_sdk_lists_breaks_the_node_stream_and_fails_every_stream_column(
+    node: None, event: dict[str, Any]
+) -> None:
+    """Hand-made fixtures: the Node SDK's accumulator raises "Unhandled response stream event" on a type it does not
+    know, so the stream is lost to Node users in whichever feature's cell it shows."""
+    exchange = with_event(event)
+    said = node_findings(record("streaming.text", exchange))()
+    assert any(f.rule == "clients.node_streams" and "Unhandled response stream event" in f.message for f in said), said
+    for probe in ("streaming.text", "parameters.stream_options"):
+        status, findings = judge(EVERY_PROBE[probe], [exchange], semantic=False)
+        assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "stream.known_event_type", Level.MUST)
+
+
+def test_a_keepalive_event_breaks_no_sdk_and_passes(node: None) -> None:
+    """The Node SDK's accumulator skips `keepalive`, though the Python SDK's types do not list it."""
+    exchange = with_event({"type": "keepalive"})
+    said = node_findings(record("streaming.text", exchange))()
+    assert [f.rule for f in said if f.level is not Level.INFO] == [], said
+    assert judge(EVERY_PROBE["streaming.text"], [exchange], semantic=False)[0] is Status.PASS

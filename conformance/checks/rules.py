@@ -25,20 +25,19 @@ class Shape:
     level: Level
 
 
-# Generic shape rules: what every answer is checked for, whatever the feature asked. Each SHOULD is
-# judged once per model, in its home column; in any other column it is INFO and leaves the cell
-# alone, so a Response that lacks a listed field reads NON-STRICT once, in core, and a working tool
-# call still reads PASS. Only what breaks the SDK is a MUST (stream.indices: its stream accumulator
-# indexes by output_index; stream.response_id: it refuses a Response whose id changed mid-stream;
-# stream.response_output: the Node SDK reads each lifecycle Response's output), and a MUST fails every
-# column it shows in. Required fields are SHOULDs:
-# the official SDK builds its types without validating them, so a missing or mistyped field it does
-# not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams)
-# and by each feature's own checks. Usage is one of them: a usage that is null or shaped like Chat
-# Completions' (prompt_tokens) leaves the openai-agents and LangChain readers counting zero tokens,
-# whatever feature was asked; features that count tokens judge them with rules of their own. Behind
-# an API gateway the error envelope is the gateway's (`{"message": ...}`): the status code is what the
-# SDK maps to its exception class, so the envelope is a SHOULD.
+# Generic shape rules: what every answer is checked for, whatever the feature asked. Each SHOULD is judged once per
+# model, in its home column; in any other column it is INFO and leaves the cell alone, so a Response that lacks a listed
+# field reads NON-STRICT once, in core, and a working tool call still reads PASS. Only what breaks the SDK is a MUST
+# (stream.indices: its stream accumulator indexes by output_index; stream.response_id: it refuses a Response whose id
+# changed mid-stream; stream.response_output: the Node SDK reads each lifecycle Response's output;
+# stream.known_event_type: the Node SDK's accumulator raises on an event type it does not know), and a MUST fails every
+# column it shows in. Required fields are SHOULDs: the official SDK builds its types without validating them, so a
+# missing or mistyped field it does not read breaks no client; what it does read is judged by the sdk column
+# (sdk.parses, sdk.streams) and by each feature's own checks. Usage is one of them: a usage that is null or shaped like
+# Chat Completions' (prompt_tokens) leaves the openai-agents and LangChain readers counting zero tokens, whatever
+# feature was asked; features that count tokens judge them with rules of their own. Behind an API gateway the error
+# envelope is the gateway's (`{"message": ...}`): the status code is what the SDK maps to its exception class, so the
+# envelope is a SHOULD.
 SHAPES: dict[str, Shape] = {
     "response.schema": Shape(("core",), Level.SHOULD),
     "response.fields": Shape(("core",), Level.SHOULD),
@@ -47,13 +46,13 @@ SHAPES: dict[str, Shape] = {
     "stream.event_schema": Shape(("streaming",), Level.SHOULD),
     "stream.event_fields": Shape(("streaming",), Level.SHOULD),
     "stream.event_field": Shape(("streaming",), Level.SHOULD),
-    "stream.known_event_type": Shape(("streaming",), Level.SHOULD),
     "stream.sequence_number_present": Shape(("streaming",), Level.SHOULD),
     "stream.in_progress_second": Shape(("streaming",), Level.SHOULD),
     "stream.done_events": Shape(("streaming",), Level.SHOULD),
     "stream.indices": Shape(("streaming",), Level.MUST),
     "stream.response_id": Shape(("streaming",), Level.MUST),
     "stream.response_output": Shape(("streaming",), Level.MUST),
+    "stream.known_event_type": Shape(("streaming",), Level.MUST),
     "error.object": Shape(("errors",), Level.SHOULD),
     "error.fields": Shape(("errors",), Level.SHOULD),
     "error.content_type": Shape(("errors",), Level.SHOULD),
