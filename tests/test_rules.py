@@ -124,6 +124,44 @@ def replacing(index: int, payload: Any) -> Callable[[Events], None]:
     return lambda events: events.__setitem__(index, payload)
 
 
+CALL = {
+    "type": "function_call",
+    "id": "fc_test",
+    "call_id": "call_test",
+    "name": "get_weather",
+    "arguments": '{"city": "Paris"}',
+    "status": "completed",
+}
+
+
+def then_a_call(final_order: Sequence[int]) -> Exchange:
+    """The conformant stream with a function_call item streamed after its message; the final Response lists the two
+    items in `final_order`, as mistral.rs lists its function calls before the message it streamed first
+    (mistralrs-server-core/src/responses.rs, build_current_response)."""
+    events = conformant_stream()
+    where = {"item_id": CALL["id"], "output_index": 1}
+    events[9:9] = [
+        {
+            "type": "response.output_item.added",
+            "output_index": 1,
+            "item": {**CALL, "arguments": "", "status": "in_progress"},
+        },
+        {"type": "response.function_call_arguments.delta", **where, "delta": CALL["arguments"]},
+        {
+            "type": "response.function_call_arguments.done",
+            **where,
+            "name": CALL["name"],
+            "arguments": CALL["arguments"],
+        },
+        {"type": "response.output_item.done", "output_index": 1, "item": CALL},
+    ]
+    final = events[-1]["response"]
+    items = [*final["output"], CALL]
+    final["output"] = [items[i] for i in final_order]
+    renumbered(events)
+    return stream_exchange(events)
+
+
 def boom(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     raise RuntimeError("kaput")
 
@@ -645,6 +683,20 @@ CASES = [
     ),
     Case("stream.final_items", "no items", checked(STREAM, stream(setting(9, "response.output", []))), "got []"),
     Case(
+        "stream.final_items",
+        "a streamed call missing",
+        checked(STREAM, then_a_call([0])),
+        "expected output items (id, type) [('msg_test', 'message'), ('fc_test', 'function_call')], "
+        "got [('msg_test', 'message')]",
+    ),
+    Case(
+        "stream.final_order",
+        "the call listed first",
+        checked(STREAM, then_a_call([1, 0])),
+        "in the order streamed, [('msg_test', 'message'), ('fc_test', 'function_call')], "
+        "got [('fc_test', 'function_call'), ('msg_test', 'message')]",
+    ),
+    Case(
         "stream.incremental",
         "buffered",
         checked(STREAM, stream(offsets=[5.0] * 10)),
@@ -896,3 +948,38 @@ def test_a_lifecycle_response_without_output_fails_every_stream_column() -> None
     for probe in ("streaming.text", "parameters.stream_options"):
         status, findings = judge(BY_ID[probe], exchanges, semantic=False)
         assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "stream.response_output", Level.MUST)
+
+
+def test_the_streamed_items_in_another_order_lose_no_client_anything() -> None:
+    """Hand-made fixture (mistral.rs's order, above): both SDKs take the terminal event's Response as the final one,
+    and it holds every streamed item, so the order alone leaves a tool stream NON-STRICT, not FAIL."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.probes.tools import WEATHER
+    from conformance.runner import judge
+
+    reordered = replace(then_a_call([1, 0]), request_body=request(stream=True, tools=[WEATHER]))
+    assert [complaint(read) for read in sdk_reads([reordered])] == [None]
+    status, findings = judge(BY_ID["tools.stream"], [reordered], semantic=False)
+    assert (status, findings[0].rule) == (Status.NON_STRICT, "stream.final_order")
+    assert not {f.rule for f in findings} & {"stream.final_items", "stream.text_concat"}
+
+
+def test_two_messages_in_another_order_are_compared_by_text_in_the_final_order() -> None:
+    """The final output_text joins the messages in the final order; the streamed text, read in that order, agrees."""
+    events = conformant_stream()
+    second = [copy.deepcopy(e) for e in events[2:9]]
+    for e in second:
+        e["output_index"] = 1
+        for holder in (e, e.get("item") or {}):
+            if holder.get("item_id") == "msg_test":
+                holder["item_id"] = "msg_two"
+            if holder.get("id") == "msg_test":
+                holder["id"] = "msg_two"
+    second[2]["delta"], second[3]["delta"] = " Bye", "."
+    second[4]["text"] = second[5]["part"]["text"] = second[6]["item"]["content"][0]["text"] = " Bye."
+    events[9:9] = second
+    final = events[-1]["response"]
+    final["output"] = [copy.deepcopy(second[6]["item"]), *final["output"]]
+    renumbered(events)
+    findings = run_checks(STREAM, [stream_exchange(events)])
+    assert [f.rule for f in findings] == ["stream.final_order"], findings

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 from conformance.checks.core import output_text
 from conformance.checks.rules import Rule, quote, rule
-from conformance.checks.stream_model import Stream, stream_of
+from conformance.checks.stream_model import Item, Stream, stream_of
 from conformance.checks.view import SENTINEL, TERMINAL_EVENTS, Ev, Scope, View, scoped
 from conformance.evidence import Finding, Level
 from conformance.schemas import event_problems, known_event_types, listed_fields
@@ -61,7 +62,10 @@ DONE_SENTINEL = rule(
     "a trailing `data: [DONE]` (the Chat Completions end marker) is not an event; the SDK skips it",
 )
 TEXT_CONCAT = rule("stream.text_concat", Level.MUST, "deltas concatenate to the done text and the final response")
-FINAL_ITEMS = rule("stream.final_items", Level.MUST, "the final response's output equals the items streamed")
+FINAL_ITEMS = rule("stream.final_items", Level.MUST, "the final response's output holds the items streamed")
+FINAL_ORDER = rule(
+    "stream.final_order", Level.SHOULD, "the final response's output lists the streamed items in the order streamed"
+)
 INCREMENTAL = rule("stream.incremental", Level.SHOULD, "events arrive as they are produced, not all at once")
 RESPONSE_ID = rule(
     "stream.response_id",
@@ -248,28 +252,51 @@ def _grouped(rule_: Rule, complaints: list[tuple[Ev, str]]) -> Iterator[Finding]
 
 def streamed_text(stream: Stream) -> str:
     """The answer text a stream carried: each output_text run's done text, or its deltas where no done text came."""
-    return "".join(text for item in stream.in_order() for text in item.texts("output_text"))
+    return _text(stream.in_order())
+
+
+def _text(items: list[Item]) -> str:
+    return "".join(text for item in items for text in item.texts("output_text"))
+
+
+def _key(item: tuple[Any, Any]) -> str:
+    """An (id, type) pair as a sortable key: a server's id may be any JSON value."""
+    return repr(item)
 
 
 @scoped(Scope.EVERY_OK)
 def final_agrees(v: View) -> Iterator[Finding]:
+    """The SDKs' final response is the terminal event's Response: an item streamed but missing there is lost to
+    whoever reads it, while the same items in another order (mistral.rs lists function calls before the message
+    it opened first) lose nothing, so the order alone is a SHOULD and the text is compared in the final order."""
     final = v.response
     if not v.is_stream or not isinstance(final, dict):
         return
     stream = stream_of(v)
-    streamed = streamed_text(stream)
+    items = stream.in_order()
+    output = final.get("output")
+    streamed_items = [(i.item_id, i.type) for i in items]
+    final_items = [
+        (o.get("id"), o.get("type")) if isinstance(o, dict) else (None, None)
+        for o in (output if isinstance(output, list) else [])
+    ]
+    reordered = streamed_items != final_items and sorted(map(_key, streamed_items)) == sorted(map(_key, final_items))
+    if reordered:
+        by_key: dict[str, list[Item]] = {}
+        for item in items:
+            by_key.setdefault(_key((item.item_id, item.type)), []).append(item)
+        items = [by_key[_key(pair)].pop(0) for pair in final_items]
+    streamed = _text(items)
     if stream.items and streamed != output_text(final):
         yield TEXT_CONCAT.finding(
             "expected the final response's text to equal the streamed text "
             f"{quote(streamed)}, got {quote(output_text(final))}"
         )
-    output = final.get("output")
-    streamed_items = [(i.item_id, i.type) for i in stream.in_order()]
-    final_items = [
-        (o.get("id"), o.get("type")) if isinstance(o, dict) else (None, None)
-        for o in (output if isinstance(output, list) else [])
-    ]
-    if streamed_items != final_items:
+    if reordered:
+        yield FINAL_ORDER.finding(
+            f"expected output items (id, type) in the order streamed, {quote(streamed_items)}, got {quote(final_items)}"
+        )
+    elif streamed_items != final_items:
         yield FINAL_ITEMS.finding(f"expected output items (id, type) {quote(streamed_items)}, got {quote(final_items)}")
 
 
