@@ -629,6 +629,28 @@ CASES = [
     ),
     Case(
         "stream.indices",
+        "a message's first part at content_index 1",
+        # vLLM's gpt-oss stream kept counting content parts across items, so the message after a reasoning item
+        # opened its first part at content_index 1 (https://github.com/vllm-project/vllm/issues/45742).
+        checked(STREAM, stream(lambda e: [ev.update(content_index=1) for ev in e if "content_index" in ev])),
+        "response.content_part.added: expected content_index 0, the part's place in the item, got 1",
+    ),
+    Case(
+        "stream.indices",
+        "a part after those the item came with",
+        checked(
+            STREAM,
+            stream(
+                lambda e: (
+                    setting(2, "item.content", [{"type": "output_text", "text": "", "annotations": []}])(e),
+                    [ev.update(content_index=2) for ev in e if "content_index" in ev],
+                )
+            ),
+        ),
+        "expected content_index 1, the part's place in the item, got 2",
+    ),
+    Case(
+        "stream.indices",
         "output_index 1 first",
         checked(STREAM, stream(setting(2, "output_index", 1))),
         "expected output_index 0, got 1",
@@ -983,3 +1005,20 @@ def test_two_messages_in_another_order_are_compared_by_text_in_the_final_order()
     renumbered(events)
     findings = run_checks(STREAM, [stream_exchange(events)])
     assert [f.rule for f in findings] == ["stream.final_order"], findings
+
+
+def test_a_part_opened_past_its_place_fails_as_both_sdks_raise() -> None:
+    """Hand-made fixture (vLLM's content_index carried across items, above): the Python SDK's accumulator raises
+    IndexError at the first delta, the Node SDK "missing content at index 1", so the stream is lost to both."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.runner import judge
+
+    events = conformant_stream()
+    for event in events:
+        if "content_index" in event:
+            event["content_index"] = 1
+    exchanges = [stream_exchange(events, request_body=request(stream=True))]
+    said = [complaint(read) for read in sdk_reads(exchanges)]
+    assert len(said) == 1 and "IndexError" in str(said[0]), said
+    status, findings = judge(BY_ID["streaming.text"], exchanges, semantic=False)
+    assert (status, findings[0].rule) == (Status.FAIL, "stream.indices")

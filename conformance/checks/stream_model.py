@@ -38,12 +38,20 @@ class Family:
     # The part family whose open scope this family's events live in: the Node SDK's accumulator writes each
     # delta into that part (content[content_index], summary[summary_index]) and throws when it was never added.
     part: str | None = None
+    # The item's list that both SDKs append each opened part to, and later index by `key`: a part opened at an
+    # index past its place in that list leaves its deltas no part there (IndexError, "missing content at index").
+    into: str | None = None
 
 
 FAMILIES = (
     Family("output_item", "item", "response.output_item.done", start="response.output_item.added"),
     Family(
-        "content_part", "part", "response.content_part.done", start="response.content_part.added", key="content_index"
+        "content_part",
+        "part",
+        "response.content_part.done",
+        start="response.content_part.added",
+        key="content_index",
+        into="content",
     ),
     Family(
         "reasoning_summary_part",
@@ -51,6 +59,7 @@ FAMILIES = (
         "response.reasoning_summary_part.done",
         start="response.reasoning_summary_part.added",
         key="summary_index",
+        into="summary",
     ),
     Family(
         "output_text",
@@ -260,6 +269,8 @@ class Stream:
         if opening:
             if scope in item.parts:
                 self.grammar.append((e, f"{label} opened twice"))
+            elif (scope[1] or 0) > (place := self.next_place(family, item)):
+                self.indices.append((e, f"expected {family.key} {place}, the part's place in the item, got {scope[1]}"))
             item.parts[scope] = False
             item.stack.append(scope)
             return
@@ -274,6 +285,11 @@ class Stream:
             item.stack.remove(scope)
         item.parts[scope] = True
         self.compare_part_text(e, item, scope[1])
+
+    def next_place(self, family: Family, item: Item) -> int:
+        """Where the SDKs put the item's next part of `family`: after the parts the item came with and those added."""
+        held = item.added.get(family.into or "")
+        return (len(held) if isinstance(held, list) else 0) + sum(name == family.name for name, _ in item.parts)
 
     def pop_runs(self, e: Ev, item: Item) -> None:
         """Text runs still open when their part or item closes: deltas that no done event closed."""
