@@ -319,3 +319,19 @@ def test_a_keepalive_event_breaks_no_sdk_and_passes(node: None) -> None:
     said = node_findings(record("streaming.text", exchange))()
     assert [f.rule for f in said if f.level is not Level.INFO] == [], said
     assert judge(EVERY_PROBE["streaming.text"], [exchange], semantic=False)[0] is Status.PASS
+
+
+@pytest.mark.parametrize("value", [None, "chat.completion"], ids=["absent", "chat.completion"])
+def test_a_response_of_another_object_leaves_the_node_user_no_output_text(node: None, value: str | None) -> None:
+    """Hand-made fixtures (Bifrost answered without `object`, LiteLLM's proxy with 'chat.completion'): the Node SDK adds
+    output_text only to a Response whose object is 'response', so a Node user reads undefined for the answer."""
+    body = {k: v for k, v in conformant_response().items() if k != "object"}
+    exchange = json_exchange(body if value is None else {**body, "object": value})
+    said = node_findings(record("core.text_input", exchange))()
+    assert any(
+        f.rule == "clients.node_parses" and "response.output_text is undefined, not the answer's text" in f.message
+        for f in said
+    ), said
+    for probe in ("core.text_input", "parameters.user"):
+        status, findings = judge(EVERY_PROBE[probe], [exchange], semantic=False)
+        assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "response.object", Level.MUST)

@@ -27,6 +27,7 @@ from conformance.render import render_dir
 from conformance.results import RESULTS_FILE, read_results
 from conformance.sdk_column import models_of
 from conformance.session import Session
+from tests.exchanges import conformant_response
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,13 @@ def node() -> None:
         pytest.skip(missing)
 
 
-CALL = {"kind": "parse", "params": {}, "status": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+CALL = {
+    "kind": "parse",
+    "params": {},
+    "status": 200,
+    "headers": {"content-type": "application/json"},
+    "body": json.dumps(conformant_response()),
+}
 
 
 def test_one_node_serves_many_batches_and_a_dead_one_is_started_again(node: None) -> None:

@@ -396,6 +396,20 @@ CASES = [
         "response.output[0].content[0] lacks required logprobs",
     ),
     Case(
+        "response.object",
+        "absent",
+        # Bifrost's /openai/v1/responses answered without `object` (https://github.com/maximhq/bifrost/issues/1638).
+        checked(RESPONSE_CHECKS, response(lambda b: b.pop("object"))),
+        "expected object 'response', got None: the Node SDK's response.output_text is undefined on it",
+    ),
+    Case(
+        "response.object",
+        "Chat Completions' object",
+        # LiteLLM's proxy answered /responses with object 'chat.completion' (https://github.com/BerriAI/litellm/issues/16624).
+        checked(RESPONSE_CHECKS, response(lambda b: b.update(object="chat.completion"))),
+        "expected object 'response', got 'chat.completion'",
+    ),
+    Case(
         "response.fields",
         "no top_p",
         checked(RESPONSE_CHECKS, response(lambda b: b.pop("top_p"))),

@@ -17,6 +17,12 @@ SCHEMA = rule(
     "response.schema", Level.MUST, "the Response has every field the SDK types require, well typed", home=("core",)
 )
 FIELDS = rule("response.fields", Level.SHOULD, "the Response carries every field the SDK types list")
+OBJECT = rule(
+    "response.object",
+    Level.MUST,
+    "a JSON Response says object 'response': the Node SDK adds output_text to no other",
+    home=("core",),
+)
 REFERENCE = rule(
     "response.reference",
     Level.SHOULD,
@@ -84,6 +90,11 @@ def response_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         body = response_body(ex)
         if body is None:
             continue
+        if not ex.is_stream and isinstance(body, dict) and body.get("object") != "response":
+            yield OBJECT.finding(
+                f"expected object 'response', got {quote(body.get('object'))}: "
+                "the Node SDK's response.output_text is undefined on it"
+            )
         problems = response_problems(body)
         if problems:
             yield SCHEMA.finding(summary(problems))

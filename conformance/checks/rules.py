@@ -30,19 +30,21 @@ class Shape:
 # field reads NON-STRICT once, in core, and a working tool call still reads PASS. Only what breaks the SDK is a MUST
 # (stream.indices: its stream accumulator indexes by output_index; stream.response_id: it refuses a Response whose id
 # changed mid-stream; stream.response_output: the Node SDK reads each lifecycle Response's output;
-# stream.known_event_type: the Node SDK's accumulator raises on an event type it does not know), and a MUST fails every
-# column it shows in. Required fields are SHOULDs: the official SDK builds its types without validating them, so a
-# missing or mistyped field it does not read breaks no client; what it does read is judged by the sdk column
-# (sdk.parses, sdk.streams) and by each feature's own checks. Usage is one of them: a usage that is null or shaped like
-# Chat Completions' (prompt_tokens) leaves the openai-agents and LangChain readers counting zero tokens, whatever
-# feature was asked; features that count tokens judge them with rules of their own. Behind an API gateway the error
-# envelope is the gateway's (`{"message": ...}`): the status code is what the SDK maps to its exception class, so the
-# envelope is a SHOULD.
+# stream.known_event_type: the Node SDK's accumulator raises on an event type it does not know; response.object: the
+# Node SDK adds output_text only to a JSON Response whose object is 'response'), and a MUST fails every column it shows
+# in. Required fields are SHOULDs: the official SDK builds its types without validating them, so a missing or mistyped
+# field it does not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams) and
+# by each feature's own checks. Usage is one of them: a usage that is null or shaped like Chat Completions'
+# (prompt_tokens) leaves the openai-agents and LangChain readers counting zero tokens, whatever feature was asked;
+# features that count tokens judge them with rules of their own. Behind an API gateway the error envelope is the
+# gateway's (`{"message": ...}`): the status code is what the SDK maps to its exception class, so the envelope is a
+# SHOULD.
 SHAPES: dict[str, Shape] = {
     "response.schema": Shape(("core",), Level.SHOULD),
     "response.fields": Shape(("core",), Level.SHOULD),
     "response.reference": Shape(("core",), Level.SHOULD),
     "response.usage": Shape(("core",), Level.SHOULD),
+    "response.object": Shape(("core",), Level.MUST),
     "stream.event_schema": Shape(("streaming",), Level.SHOULD),
     "stream.event_fields": Shape(("streaming",), Level.SHOULD),
     "stream.event_field": Shape(("streaming",), Level.SHOULD),

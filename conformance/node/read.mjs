@@ -13,10 +13,15 @@ const BASE_URL = 'http://recorded.invalid/v1';
 const NO_FINAL = new Set(['response.failed', 'response.incomplete']);
 const TOUCHED = ['output_text', 'output', 'usage', 'id'];
 
+// What users read off a Response. output_text is the SDK's own: it adds it only to a Response whose `object`
+// is 'response', so on any other a user reads undefined where the answer's text should be.
 function touch(response, prefix, at) {
   for (const name of TOUCHED) {
     at.step = `${prefix}.${name}`;
-    void response[name];
+    const value = response[name];
+    if (name === 'output_text' && typeof value !== 'string') {
+      throw new TypeError(`${prefix}.output_text is ${String(value)}, not the answer's text`);
+    }
   }
 }
 
