@@ -132,9 +132,9 @@ def bench(scenario: Scenario, paced: bool = True, out: Path | None = None) -> Ou
         wall, cpu_end = time.perf_counter() - started, time.process_time()
         tally = server.tally()
         cells = list(read_results(results / RESULTS_FILE))  # the cells run, not the matrix's derived ones
-        lost = sum(1 for c in cells for e in c["exchanges"][-1:] if e.get("status") == 429)
+        lost = sum(1 for c in cells for e in c.exchanges[-1:] if e.status == 429)
         return Outcome(
-            scenario, paced, wall, last_cell[0] - started, len(cells), Counter(c["status"] for c in cells),
+            scenario, paced, wall, last_cell[0] - started, len(cells), Counter(c.status for c in cells),
             sum(tally.statuses.values()), tally.statuses[429], lost, dict(tally.admitted),
             dict(tally.chain_s), tally.max_in_flight, last_cell[1] - cpu, cpu_end - last_cell[1],
         )  # fmt: skip

@@ -21,11 +21,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from conformance import pool
 from conformance.checks.sdk import RecordedSDK
 from conformance.node_column import NodeReader, node_asked, node_model_records, node_records
+from conformance.records import ResultLine
 from conformance.sdk_column import Said, cell_reads, model_records, models_of
 
 Key = tuple[str, str]  # (provider, model)
@@ -39,17 +40,17 @@ _SDK: dict[int, RecordedSDK] = {}  # and its SDK client, which holds no state be
 class Derived:
     """One model's derived records, and the fingerprint of the cells they were read from."""
 
-    fingerprint: tuple[tuple[Any, ...], ...]
-    sdk: list[dict[str, Any]]
-    node: list[dict[str, Any]]
+    fingerprint: tuple[tuple[str, str, float, str], ...]
+    sdk: list[ResultLine]
+    node: list[ResultLine]
 
 
-def fingerprint(cells: Sequence[dict[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+def fingerprint(cells: Sequence[ResultLine]) -> tuple[tuple[str, str, float, str], ...]:
     """What tells one run of a model's cells from another: each cell's probe, start, duration and status."""
-    return tuple((c.get("probe"), c.get("started_at"), c.get("elapsed_ms"), c.get("status")) for c in cells)
+    return tuple((c.probe, c.started_at, c.elapsed_ms, c.status) for c in cells)
 
 
-def still_true(ready: Mapping[Key, Derived], records: Sequence[dict[str, Any]]) -> dict[Key, Derived]:
+def still_true(ready: Mapping[Key, Derived], records: Sequence[ResultLine]) -> dict[Key, Derived]:
     """The models of `ready` whose cells among `records` are still those they were derived from."""
     return {
         key: ready[key]
@@ -61,12 +62,12 @@ def still_true(ready: Mapping[Key, Derived], records: Sequence[dict[str, Any]]) 
 Read = tuple[list[Said], list[Said] | str]  # what the SDK made of a cell's answers, and node (or why it could not)
 
 
-def read_cell(record: dict[str, Any]) -> Read:
+def read_cell(record: ResultLine) -> Read:
     """What the SDK and node made of one cell's answers, read in this process (both kept for the next cell)."""
     return read_cells([record])[0]
 
 
-def read_cells(records: Sequence[dict[str, Any]]) -> list[Read]:
+def read_cells(records: Sequence[ResultLine]) -> list[Read]:
     """`read_cell` of each record, node's reads asked in one batch and made while the SDK reads."""
     node = node_asked(records, _node().ask)
     sdk = [cell_reads(record, _sdk()) for record in records]
@@ -74,10 +75,10 @@ def read_cells(records: Sequence[dict[str, Any]]) -> list[Read]:
     return [(mine, said if isinstance(said, str) else said[i]) for i, mine in enumerate(sdk)]
 
 
-def tally_model(key: Key, reads: Sequence[tuple[dict[str, Any], Read]]) -> Derived | None:
+def tally_model(key: Key, reads: Sequence[tuple[ResultLine, Read]]) -> Derived | None:
     """A model's derived records from each of its cells' reads (in any order); None when node could not read
     one (the render derives that model, and says why)."""
-    ordered = sorted(reads, key=lambda r: str(r[0]["probe"]))
+    ordered = sorted(reads, key=lambda r: r[0].probe)
     records, sdk, node = [r for r, _ in ordered], [s for _, (s, _) in ordered], [n for _, (_, n) in ordered]
     said = [n for n in node if isinstance(n, list)]
     if len(said) < len(node):
@@ -114,29 +115,29 @@ def _own(held: dict[int, T], make: Callable[[], T]) -> T:
     return held[pid]
 
 
-def derived_records(records: list[dict[str, Any]], ready: Mapping[Key, Derived] | None = None) -> list[dict[str, Any]]:
+def derived_records(records: list[ResultLine], ready: Mapping[Key, Derived] | None = None) -> list[ResultLine]:
     """The sdk column's records of every model, then the Node cells, for `records` read from results.jsonl;
     a model's records in `ready` are used when its cells are those they were derived from."""
     models = models_of(records)
     fresh = still_true(ready or {}, records)
     todo = [(key, cells) for key, cells in models if key not in fresh]
     sdk, node = _derive(todo)
-    by_model = {key: [r for r in node if (r["provider"], r["model"]) == key] for key, _ in todo}
+    by_model = {key: [r for r in node if r.row == key] for key, _ in todo}
     return [r for key, _ in models for r in (fresh[key].sdk if key in fresh else sdk[key])] + [
         r for key, _ in models for r in (fresh[key].node if key in fresh else by_model[key])
     ]
 
 
 def _derive(
-    models: list[tuple[Key, list[dict[str, Any]]]],
-) -> tuple[dict[Key, list[dict[str, Any]]], list[dict[str, Any]]]:
+    models: list[tuple[Key, list[ResultLine]]],
+) -> tuple[dict[Key, list[ResultLine]], list[ResultLine]]:
     """Each model's sdk records, and the Node records of all of them from one node process."""
     if not models:
         return {}, []
     everything = [cell for _, cells in models for cell in cells]
     workers = pool.processes(len(models) + 1, len(everything))
 
-    def work(task: int) -> list[dict[str, Any]]:
+    def work(task: int) -> list[ResultLine]:
         """Task n is the n-th model; task -1 the node process."""
         if task < 0:
             return node_records(everything)
@@ -160,16 +161,16 @@ class Deriver:
 
     def __init__(self, expected: Mapping[Key, int]) -> None:
         self._expected = dict(expected)
-        self._cells: dict[Key, list[tuple[dict[str, Any], Future[Read]]]] = {}
+        self._cells: dict[Key, list[tuple[ResultLine, Future[Read]]]] = {}
         self._lock = threading.Lock()
         self._executor = ProcessPoolExecutor(
             READERS, mp_context=multiprocessing.get_context("fork"), initializer=_started
         )
         self._processes = pool.launch(self._executor)
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: ResultLine) -> None:
         """A cell's results line as written, for a model expected here."""
-        key = (record["provider"], record["model"])
+        key = record.row
         if key in self._expected:
             read = self._executor.submit(read_cell, record)
             with self._lock:

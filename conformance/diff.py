@@ -16,7 +16,6 @@ from conformance import safejson
 from conformance.evidence import STATUSES
 from conformance.paths import DATA_FILE_BYTES, local_text
 from conformance.records import MatrixCell, first_problem
-from conformance.results import cell_key
 
 RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
 NEUTRAL = {s.value for s, i in STATUSES.items() if i.rank is None}
@@ -57,7 +56,7 @@ def classify(old: str | None, new: str | None) -> str | None:
 
 
 def cell_statuses(matrix: dict[str, Any]) -> dict[Key, str]:
-    return {cell_key(c): c["status"] for c in matrix.get("cells", [])}
+    return {_key(c): c["status"] for c in matrix.get("cells", [])}
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
@@ -101,11 +100,15 @@ def exit_status(changes: list[Change], new: dict[str, Any]) -> int:
         return 1
     changed = {c.key for c in changes}
     for cell in new.get("cells", []):
-        key = cell_key(cell)
+        key = _key(cell)
         harness = any(f["rule"].startswith("harness.") for f in cell.get("findings", []))
         if cell["status"] == "ERROR" and harness and key in changed:
             return 2
     return 0
+
+
+def _key(cell: dict[str, Any]) -> Key:
+    return cell["provider"], cell["model"], cell["probe"]
 
 
 def render_text(changes: list[Change]) -> str:

@@ -35,13 +35,15 @@ from conformance.checks.clients import NODE_COVERAGE, NODE_PARSES, NODE_STREAMS,
 from conformance.checks.rules import Rule, quote
 from conformance.checks.sdk import STREAMS, answered, sdk_use, served, sse_bytes
 from conformance.evidence import Exchange, Status
+from conformance.records import MatrixCell, ResultLine
 from conformance.sdk_column import FEATURE as SDK_FEATURE
 from conformance.sdk_column import (
     Said,
     answer_label,
     derived_base,
     derived_cell,
-    exchange_from_json,
+    derived_line,
+    exchange_of,
     models_of,
     tallied,
 )
@@ -232,34 +234,34 @@ def _run_node(payload: str, count: int) -> list[dict[str, Any]] | str:
     return _results(done.stdout, count, done.returncode, done.stderr)
 
 
-def is_derived(record: dict[str, Any]) -> bool:
+def is_derived(record: ResultLine | MatrixCell) -> bool:
     """A cell made when rendering from the other cells' answers (the sdk column, the Node cells), not by a probe."""
-    return record.get("feature") == SDK_FEATURE or record.get("probe") in DERIVED
+    return record.feature == SDK_FEATURE or record.probe in DERIVED
 
 
-def node_records(records: Iterable[dict[str, Any]], read: Reader = read_with_node) -> list[dict[str, Any]]:
+def node_records(records: Iterable[ResultLine], read: Reader = read_with_node) -> list[ResultLine]:
     """Two Node cells per (provider, model) among `records`, all their answers read in one batch."""
     models = models_of(records, read=lambda record: not is_derived(record))
     said = node_said([cell for _, cells in models for cell in cells], read)
     per_cell = iter(() if isinstance(said, str) else said)
-    out: list[dict[str, Any]] = []
+    out: list[ResultLine] = []
     for key, cells in models:
         mine = said if isinstance(said, str) else [next(per_cell) for _ in cells]
         out += node_model_records(*key, cells, mine)
     return out
 
 
-def node_said(cells: Sequence[dict[str, Any]], read: Reader) -> list[list[Said]] | str:
+def node_said(cells: Sequence[ResultLine], read: Reader) -> list[list[Said]] | str:
     """What the Node SDK made of each cell's answers (per cell, in order), read in one batch; or why node could not."""
     return node_asked(cells, lambda calls: functools.partial(read, calls))()
 
 
-def node_asked(cells: Sequence[dict[str, Any]], ask: Asker) -> Callable[[], list[list[Said]] | str]:
+def node_asked(cells: Sequence[ResultLine], ask: Asker) -> Callable[[], list[list[Said]] | str]:
     """`node_said`, in two steps: the cells' answers are handed to node (`ask`, e.g. `NodeReader.ask`) now,
     and the function returned waits for what it made of them."""
     answers: list[list[Answer]] = []
     for cell in cells:
-        exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
+        exchanges = [exchange_of(e) for e in cell.exchanges]
         answers.append(
             [
                 Answer(answer_label(cell, number, len(exchanges)), made[0], made[1], served(ex))
@@ -291,18 +293,18 @@ def node_asked(cells: Sequence[dict[str, Any]], ask: Asker) -> Callable[[], list
 
 
 def node_model_records(
-    provider: str, model: str, cells: Sequence[dict[str, Any]], said: Sequence[Sequence[Said]] | str
-) -> list[dict[str, Any]]:
+    provider: str, model: str, cells: Sequence[ResultLine], said: Sequence[Sequence[Said]] | str
+) -> list[ResultLine]:
     """The model's two Node cells, from what node made of each cell's answers, or NOT RUN saying why it could not."""
     tallies = tallied([] if isinstance(said, str) else said, (rule.id for rule, _, _ in CELLS))
     base = derived_base(provider, model, cells, FEATURE)
-    out: list[dict[str, Any]] = []
+    out: list[ResultLine] = []
     for rule, title, what in CELLS:
         cell = derived_cell(rule, title, what, tallies[rule.id], model, FEATURE, NODE_COVERAGE, "the Node SDK")
         if isinstance(said, str):
             cell["status"] = Status.NOT_RUN.value
             cell["findings"] = [NODE_UNAVAILABLE.finding(said).to_json()]
-        out.append({**base, **cell})
+        out.append(derived_line(base, cell))
     return out
 
 

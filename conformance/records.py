@@ -174,6 +174,7 @@ class TryRecord(Record):
 
     status: Status
     findings: list[FindingRecord]
+    requests: int | None = Field(default=None, ge=0, description="HTTP requests the attempt sent, every try counted.")
 
 
 class CellExtras(Record):
@@ -248,6 +249,24 @@ class ResultLine(CellExtras):
     exchanges: list[ExchangeRecord] = []
     claim: ClaimRecord | None = None
     drift: bool = False
+
+    @classmethod
+    def of(cls, cell: CellRecord) -> ResultLine:
+        """A line the suite has just validated as it writes it, as a reader sees it: not validated again."""
+        fields = {**cell.__dict__, "status": cell.status.value, **(cell.model_extra or {})}
+        return cls.model_construct(cell.model_fields_set, **fields)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.provider, self.model, self.probe)
+
+    @property
+    def row(self) -> tuple[str, str]:
+        return (self.provider, self.model)
+
+    def written(self) -> dict[str, Any]:
+        """The line's JSON value: the keys it was read or made with, nothing a default added."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class RowRecord(Record):

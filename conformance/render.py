@@ -9,8 +9,9 @@ from typing import Any
 
 from conformance import safejson
 from conformance.derived import Derived, Key, derived_records
-from conformance.matrix import build_matrix, write_matrix
+from conformance.matrix import build_matrix, matrix_json, write_matrix
 from conformance.paths import refuse_links_out
+from conformance.records import ExchangeRecord, ResultLine
 from conformance.results import RESULTS_FILE, read_results
 
 
@@ -20,7 +21,7 @@ def render_dir(
     history: list[dict[str, Any]] | None = None,
     baseline: dict[str, Any] | None = None,
     ready: Mapping[Key, Derived] | None = None,
-    records: Sequence[dict[str, Any]] | None = None,
+    records: Sequence[ResultLine] | None = None,
 ) -> dict[str, Any]:
     """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made);
     `records` are its lines, when the run that wrote them read them meanwhile."""
@@ -30,8 +31,9 @@ def render_dir(
     records += derived_records(records, ready)
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    matrix = build_matrix(records, meta)  # not validated: results of a newer suite may hold a status unknown here
-    write_matrix(matrix, out_dir)
+    built = build_matrix(records, meta)
+    write_matrix(built, out_dir)
+    matrix = matrix_json(built)
     from conformance.report import write_reports  # the report layer reads results only
 
     write_reports(matrix, out_dir, baseline=baseline, history=history, records=records)
@@ -45,29 +47,29 @@ def warm() -> None:
     warm_pages()
 
 
-def _totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def _totals(records: Iterable[ResultLine]) -> dict[str, Any]:
     requests = tokens = 0
     providers: dict[str, str] = {}
     for record in records:
         requests += _requests(record)
-        for ex in record.get("exchanges", []):
-            providers.setdefault(record["provider"], ex["request"]["url"].split("/responses")[0])
+        for ex in record.exchanges:
+            providers.setdefault(record.provider, ex.request.url.split("/responses")[0])
             tokens += _tokens(ex)
     return {"providers": providers, "requests": requests, "tokens": tokens}
 
 
-def _requests(record: dict[str, Any]) -> int:
+def _requests(record: ResultLine) -> int:
     """Every request the cell sent: a semantic retry's earlier attempts too, whose exchanges are not kept."""
-    tries = record.get("attempts", [])
-    if tries and all(isinstance(t.get("requests"), int) for t in tries):
-        return sum(t["requests"] for t in tries)
-    return sum(1 + len(ex.get("attempts", [])) for ex in record.get("exchanges", []))
+    tries = [t.requests for t in record.attempts or ()]
+    if tries and all(n is not None for n in tries):
+        return sum(n or 0 for n in tries)
+    return sum(1 + len(ex.attempts or ()) for ex in record.exchanges)
 
 
-def _tokens(exchange: dict[str, Any]) -> int:
+def _tokens(exchange: ExchangeRecord) -> int:
     """total_tokens of a JSON response, or of a stream's last event's response."""
-    events = exchange.get("events")
-    text = events[-1]["data"] if events else exchange.get("body")
+    events = exchange.events
+    text = events[-1].data if events else exchange.body
     try:
         body = safejson.loads(text or "null")
     except ValueError:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from conformance import safejson
 from conformance.paths import DATA_FILE_BYTES, SMALL_FILE_BYTES, local_text
-from conformance.records import ResultLine, first_problem
+from conformance.records import ExchangeRecord, FindingRecord, MatrixCell, ResultLine, first_problem
 from conformance.runner import (
     EVIDENCE_BODY,
     EVIDENCE_EVENTS,
@@ -49,7 +49,7 @@ class ResultsWriter:
         self.path = out_dir / RESULTS_FILE
         self._held: list[bytes] | None = None  # lines of an open batch, written when it closes
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: ResultLine) -> None:
         self.append_line(encoded(record))
 
     def append_line(self, line: bytes) -> None:
@@ -95,17 +95,17 @@ def open_no_follow(path: Path, flags: int) -> int:
         raise
 
 
-def cell_key(record: dict[str, Any]) -> tuple[str, str, str]:
+def cell_key(record: ResultLine | MatrixCell) -> tuple[str, str, str]:
     """Where a cell goes: its provider, model and probe, in a results record and a matrix cell alike."""
-    return record["provider"], record["model"], record["probe"]
+    return record.key
 
 
-def encoded(record: dict[str, Any]) -> bytes:
+def encoded(record: ResultLine) -> bytes:
     """The results line of a record; ValueError for a value JSON cannot hold (NaN, infinity)."""
-    return (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    return (json.dumps(record.written(), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
-def read_results(path: Path) -> Iterator[dict[str, Any]]:
+def read_results(path: Path) -> Iterator[ResultLine]:
     """Yield each cell; a torn last line (a killed run) is skipped, any other bad line names the file.
 
     Lines end at "\n" alone: the writer leaves U+2028, U+2029 and U+0085 raw inside strings, as JSON allows,
@@ -127,49 +127,51 @@ def read_results(path: Path) -> Iterator[dict[str, Any]]:
         if not isinstance(record, dict):
             raise ValueError(f"{path}:{number}: expected a JSON object per line, got {type(record).__name__}")
         try:
-            ResultLine.model_validate(record)
+            result = ResultLine.model_validate(record)
         except ValidationError as exc:
             raise ValueError(f"{path}:{number}: not a results line ({first_problem(exc, 'the line')})") from None
-        yield within_bounds(record)
+        yield within_bounds(result)
 
 
 CUT_NOTE = 64  # room for the writer's own "... (N more characters)" after a cut message
 
 
-def within_bounds(record: dict[str, Any]) -> dict[str, Any]:
+def within_bounds(record: ResultLine) -> ResultLine:
     """The line cut to what the writer keeps (`runner.bounded_findings`, `runner.bounded_evidence`), so a line
     written by hand or by another tool cannot copy megabytes into every page of the report. A line the suite
-    wrote is within them already, and comes back unchanged. Its findings and exchanges are objects (ResultLine)."""
-    findings: list[dict[str, Any]] = record.get("findings") or []
-    counts = Counter(str(f.get("rule")) for f in findings)
-    if max(counts.values(), default=0) > MAX_SAME_RULE + 1 or any(_long(f) for f in findings):
-        record = {**record, "findings": _bounded(findings, counts)}
-    exchanges: list[dict[str, Any]] = record.get("exchanges") or []
-    if any(_outsized(e) for e in exchanges):
-        record = {**record, "exchanges": [bounded_evidence(dict(e)) for e in exchanges]}
-    return record
+    wrote is within them already, and comes back unchanged."""
+    update: dict[str, Any] = {}
+    counts = Counter(f.rule for f in record.findings)
+    if max(counts.values(), default=0) > MAX_SAME_RULE + 1 or any(_long(f) for f in record.findings):
+        update["findings"] = _bounded(record.findings, counts)
+    if any(_outsized(e) for e in record.exchanges):
+        update["exchanges"] = [
+            ExchangeRecord.model_validate(bounded_evidence(e.model_dump(mode="json", exclude_unset=True)))
+            for e in record.exchanges
+        ]
+    return record.model_copy(update=update) if update else record
 
 
-def _long(finding: dict[str, Any]) -> bool:
-    message = finding.get("message")
-    return isinstance(message, str) and len(message) > MAX_MESSAGE + CUT_NOTE
+def _long(finding: FindingRecord) -> bool:
+    return len(finding.message) > MAX_MESSAGE + CUT_NOTE
 
 
-def _outsized(exchange: dict[str, Any]) -> bool:
-    return len(exchange.get("body") or "") > EVIDENCE_BODY or len(exchange.get("events") or ()) > EVIDENCE_EVENTS
+def _outsized(exchange: ExchangeRecord) -> bool:
+    return len(exchange.body or "") > EVIDENCE_BODY or len(exchange.events or ()) > EVIDENCE_EVENTS
 
 
-def _bounded(findings: list[dict[str, Any]], counts: Counter[str]) -> list[dict[str, Any]]:
+def _bounded(findings: list[FindingRecord], counts: Counter[str]) -> list[FindingRecord]:
     """MAX_SAME_RULE findings of a rule, then one counting the rest, as the writer does; long messages cut."""
     seen: Counter[str] = Counter()
-    kept: list[dict[str, Any]] = []
+    kept: list[FindingRecord] = []
     for finding in findings:
-        rule = str(finding.get("rule"))
-        seen[rule] += 1
-        if seen[rule] <= MAX_SAME_RULE or counts[rule] == MAX_SAME_RULE + 1:  # the writer's own count stays
-            kept.append({**finding, "message": cut_message(str(finding["message"]))} if _long(finding) else finding)
-        elif seen[rule] == MAX_SAME_RULE + 1:
-            kept.append({**finding, "message": more_findings(rule, counts[rule])})
+        seen[finding.rule] += 1
+        if seen[finding.rule] <= MAX_SAME_RULE or counts[finding.rule] == MAX_SAME_RULE + 1:  # the writer's own count
+            kept.append(
+                finding.model_copy(update={"message": cut_message(finding.message)}) if _long(finding) else finding
+            )
+        elif seen[finding.rule] == MAX_SAME_RULE + 1:
+            kept.append(finding.model_copy(update={"message": more_findings(finding.rule, counts[finding.rule])}))
     return kept
 
 

@@ -44,6 +44,7 @@ from conformance.verdict import decide, first_rejection
 
 if TYPE_CHECKING:
     from conformance.judging import Judges
+    from conformance.records import ResultLine
 
 # Bounds per exchange and per cell: a hostile cell ends within its timeout plus judging, in tens of
 # MB of memory, and writes a few MB of evidence (results line and cassette together under 20 MB).
@@ -121,11 +122,11 @@ class CellResult:
             **self.extra,
         }
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> ResultLine:
         """The results.jsonl line, validated against the format (conformance.records.CellRecord)."""
-        from conformance.records import CellRecord  # the records module reads this one's evidence types
+        from conformance.records import CellRecord, ResultLine  # the records module reads this one's evidence types
 
-        return CellRecord.model_validate(self.to_json()).model_dump(mode="json", exclude_unset=True)
+        return ResultLine.of(CellRecord.model_validate(self.to_json()))
 
 
 def bounded_evidence(record: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from conformance.catalog.model import claim_record
 from conformance.checks.rules import Rule
 from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, RecordedSDK, complaint, sdk_reads
 from conformance.evidence import Exchange, Status
+from conformance.records import ExchangeRecord, ResultLine
 
 FEATURE = "sdk"
 SHOWN = 5  # cells named per finding; the rest are counted
@@ -33,12 +34,13 @@ CELLS = (
 CLIPPED = ("body_omitted_chars", "events_omitted")  # what results.jsonl says it cut of an answer's evidence
 
 
-def exchange_from_json(data: dict[str, Any]) -> Exchange:
-    """An Exchange back from its results form (Exchange.to_json). An answer whose evidence was cut short
-    (over 1 MiB of body, or too many events) is no longer the answer the server sent, so it comes back as
-    one that did not arrive whole, which no client column reads."""
-    exchange = Exchange.from_json(data)
-    if any(data.get(key) for key in CLIPPED):
+def exchange_of(record: ExchangeRecord) -> Exchange:
+    """An Exchange back from its results form. An answer whose evidence was cut short (over 1 MiB of body,
+    or too many events) is no longer the answer the server sent, so it comes back as one that did not arrive
+    whole, which no client column reads."""
+    exchange = record.exchange()
+    extra = record.model_extra or {}
+    if any(extra.get(key) for key in CLIPPED):
         return replace(exchange, error="the answer was cut short in the results' evidence, so it is not read again")
     return exchange
 
@@ -52,23 +54,23 @@ class Tally:
     where: dict[str, list[str]] = field(default_factory=dict)  # complaint -> the answers that drew it
 
 
-def sdk_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def sdk_records(records: Iterable[ResultLine]) -> list[ResultLine]:
     """One `sdk.parses` and one `sdk.streams` record per (provider, model) among `records`."""
     return [derived for key, cells in models_of(records) for derived in model_records(*key, cells)]
 
 
 def models_of(
-    records: Iterable[dict[str, Any]], read: Callable[[dict[str, Any]], bool] | None = None
-) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
+    records: Iterable[ResultLine], read: Callable[[ResultLine], bool] | None = None
+) -> list[tuple[tuple[str, str], list[ResultLine]]]:
     """The cells a column reads (`read`; by default every cell but this column's), per (provider, model), in
     the order the models first appear; a model's cells by probe, so what is derived does not depend on the
     order the cells finished in."""
-    by_model: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    by_model: dict[tuple[str, str], dict[str, ResultLine]] = {}
     for record in records:
-        if read(record) if read is not None else record.get("feature") != FEATURE:
+        if read(record) if read is not None else record.feature != FEATURE:
             # a later record of a cell replaces an earlier one, as in the matrix
-            by_model.setdefault((record["provider"], record["model"]), {})[record["probe"]] = record
-    return [(key, sorted(cells.values(), key=lambda cell: str(cell["probe"]))) for key, cells in by_model.items()]
+            by_model.setdefault(record.row, {})[record.probe] = record
+    return [(key, sorted(cells.values(), key=lambda cell: cell.probe)) for key, cells in by_model.items()]
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ class Said:
 
 
 def model_records(
-    provider: str, model: str, cells: Sequence[dict[str, Any]], said: Sequence[Sequence[Said]] | None = None
-) -> list[dict[str, Any]]:
+    provider: str, model: str, cells: Sequence[ResultLine], said: Sequence[Sequence[Said]] | None = None
+) -> list[ResultLine]:
     """The model's two sdk cells: each cell's answers read through one SDK client, unless `said` (per cell,
     in the cells' order) already holds what it made of them."""
     if said is None:
@@ -91,20 +93,20 @@ def model_records(
             said = [cell_reads(cell, sdk) for cell in cells]
     tallies = tallied(said, (PARSES.id, STREAMS.id))
     base = derived_base(provider, model, cells, FEATURE)
-    return [{**base, **derived_cell(rule, title, what, tallies[rule.id], model)} for rule, title, what in CELLS]
+    return [derived_line(base, derived_cell(rule, title, what, tallies[rule.id], model)) for rule, title, what in CELLS]
 
 
-def cell_reads(cell: dict[str, Any], sdk: RecordedSDK) -> list[Said]:
+def cell_reads(cell: ResultLine, sdk: RecordedSDK) -> list[Said]:
     """What the SDK made of each of the cell's answers it reads (the calls it refuses are left out)."""
-    exchanges = [exchange_from_json(e) for e in cell.get("exchanges", [])]
+    exchanges = [exchange_of(e) for e in cell.exchanges]
     return [
         Said(answer.rule.id, complaint(answer), answer_label(cell, answer.number, len(exchanges)))
         for answer in sdk_reads(exchanges, sdk)
     ]
 
 
-def answer_label(cell: dict[str, Any], number: int, exchanges: int) -> str:
-    return str(cell["probe"]) + (f" (exchange {number})" if exchanges > 1 else "")
+def answer_label(cell: ResultLine, number: int, exchanges: int) -> str:
+    return cell.probe + (f" (exchange {number})" if exchanges > 1 else "")
 
 
 def tallied(said: Iterable[Iterable[Said]], rules: Iterable[str]) -> dict[str, Tally]:
@@ -119,17 +121,22 @@ def tallied(said: Iterable[Iterable[Said]], rules: Iterable[str]) -> dict[str, T
     return tallies
 
 
-def derived_base(provider: str, model: str, cells: Sequence[dict[str, Any]], feature: str) -> dict[str, Any]:
+def derived_base(provider: str, model: str, cells: Sequence[ResultLine], feature: str) -> dict[str, Any]:
     """The fields a derived cell takes from the cells it read."""
     return {
         "provider": provider,
         "model": model,
         "feature": feature,
-        "semantic_checks": all(cell.get("semantic_checks", True) for cell in cells),
-        "started_at": max(str(cell.get("started_at", "")) for cell in cells),
+        "semantic_checks": all(cell.semantic_checks for cell in cells),
+        "started_at": max(cell.started_at for cell in cells),
         "elapsed_ms": 0.0,
         "exchanges": [],
     }
+
+
+def derived_line(base: dict[str, Any], cell: dict[str, Any]) -> ResultLine:
+    """A derived cell's record, validated: a few per model, made of values built here."""
+    return ResultLine.model_validate({**base, **cell})
 
 
 def derived_cell(

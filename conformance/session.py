@@ -26,7 +26,7 @@ from conformance.manifest import write_manifest
 from conformance.paths import file_name, refuse_links_out
 from conformance.plan import Plan, transports_for
 from conformance.probes import Probe
-from conformance.records import CatalogRecord
+from conformance.records import CatalogRecord, ResultLine
 from conformance.render import render_dir
 from conformance.render import warm as warm_report
 from conformance.results import (
@@ -58,7 +58,7 @@ from conformance.transports.pacing import within_budget
 class Emit(Protocol):
     """Writes a cell's results line (made here, or by a pooled replay's worker) and tells `on_cell`."""
 
-    def __call__(self, result: CellResult, line: bytes | None = None) -> dict[str, Any]: ...
+    def __call__(self, result: CellResult, line: bytes | None = None) -> ResultLine | None: ...
 
 
 LIVE_MIN_CELLS = 50  # a live run this large judges, and reads its derived cells, in processes of its own
@@ -95,10 +95,10 @@ class Session:
         done = self._resume_point(plans)
         writer, reporting = ResultsWriter(self.out_dir), threading.Lock()
 
-        def emit(result: CellResult, line: bytes | None = None) -> dict[str, Any]:
+        def emit(result: CellResult, line: bytes | None = None) -> ResultLine | None:
             """Called from each cell's thread: the line is written at once, `on_cell` hears one cell at a time.
-            Returns the record written; a pooled replay's worker made its line (and record) already."""
-            record: dict[str, Any] = {}
+            Returns the record written; None when a pooled replay's worker made the line."""
+            record = None
             if line is None:
                 result, record, line = written(result)
             writer.append_line(line)
@@ -148,7 +148,7 @@ class Session:
     @staticmethod
     def _emitted(result: CellResult, emit: Emit, deriver: Deriver | None) -> None:
         record = emit(result)
-        if deriver is not None:
+        if deriver is not None and record is not None:
             deriver.add(record)
 
     def _replay_pooled(
@@ -167,8 +167,8 @@ class Session:
         Every task's worker reads its cells' answers for the derived columns as well; a model's derived
         cells are tallied here once all its cells are back. This process mostly waits meanwhile: once the first
         model is written, it compiles the report's templates, in this thread, so none is alive when the render
-        forks. With `keep`, it also reads back each line it writes, so that the render need not read
-        results.jsonl again once the workers are done.
+        forks. It reads back each line it writes, which the tally reads; with `keep`, it keeps them, so that the
+        render need not read results.jsonl again once the workers are done.
         """
         models = [(i, cells) for i, plan in enumerate(plans) for _, cells in _todo(plan, done) if cells]
         offline = all(plan.mode is RecordMode.NONE for plan in plans)
@@ -187,27 +187,30 @@ class Session:
             made = [written(work[i](cell)) for i, cell in cells]
             reads = _reads([record for _, record, _ in made])
             return [
-                Replayed(replace(result, exchanges=()), line, _lean(record), read)
-                for (result, record, line), read in zip(made, reads, strict=True)
+                Replayed(replace(result, exchanges=()), line, read)
+                for (result, _, line), read in zip(made, reads, strict=True)
             ]
 
         ready: dict[Key, Derived] = {}
-        records: list[dict[str, Any]] | None = [] if keep else None
+        records: list[ResultLine] | None = [] if keep else None
         tasks = ([-1] if library else []) + list(range(len(models)))
         results = pool.in_order(replay, tasks, workers, started=judge_by_timer)
         waiting: dict[tuple[str, str, str], Replayed] = {}
         for replayed in next(results) if library else []:
-            waiting[cell_key(replayed.record)] = replayed
+            waiting[replayed.key] = replayed
         for n, ((i, cells), own) in enumerate(zip(models, results, strict=True)):
-            mine = {cell_key(r.record): r for r in own}
+            mine = {r.key: r for r in own}
             provider = plans[i].target.provider
             ordered = [mine.get(k) or waiting.pop(k) for k in ((provider, m, p.id) for m, p in cells)]
             with writer.batch():
                 for replayed in ordered:
                     emit(replayed.result, replayed.line)
-            if records is not None:
-                records = _read_back(records, ordered)
-            reads = [(r.record, r.read) for r in ordered if r.read is not None]
+            lines = _read_back(ordered)
+            if records is not None and lines is not None:
+                records.extend(lines)
+            elif lines is None:
+                records = None
+            reads = [(line, r.read) for line, r in zip(lines or (), ordered, strict=False) if r.read is not None]
             tallied = tally_model((provider, cells[0][0]), reads) if len(reads) == len(ordered) else None
             if tallied is not None:
                 ready[(provider, cells[0][0])] = tallied
@@ -265,14 +268,14 @@ class Session:
         self,
         meta: dict[str, Any],
         ready: Mapping[Key, Derived] | None = None,
-        records: Sequence[dict[str, Any]] | None = None,
+        records: Sequence[ResultLine] | None = None,
     ) -> dict[str, Any]:
         """matrix.json and the reports; `ready` holds derived cells already made during the run, `records` the
         lines of results.jsonl when the run read them as it wrote them."""
         return render_dir(self.out_dir, meta, baseline=self.baseline, ready=ready, records=records)
 
 
-def written(result: CellResult) -> tuple[CellResult, dict[str, Any], bytes]:
+def written(result: CellResult) -> tuple[CellResult, ResultLine, bytes]:
     """The cell, its results record and its line; a record JSON cannot hold (inf, a cycle) is the cell's ERROR."""
     try:
         record = result.record()
@@ -292,40 +295,39 @@ class Pooled:
     not kept, or when one could not be read back: the render reads results.jsonl then, and says what is wrong)."""
 
     ready: dict[Key, Derived]
-    records: list[dict[str, Any]] | None
+    records: list[ResultLine] | None
 
 
-def _read_back(records: list[dict[str, Any]], written: Sequence[Replayed]) -> list[dict[str, Any]] | None:
-    """`records` and the lines just written, parsed as the render would read them; None once one cannot be."""
+def _read_back(written: Sequence[Replayed]) -> list[ResultLine] | None:
+    """The lines just written, read as the render would read them; None when one cannot be. A record crosses
+    from the worker as its line: parsed and validated here, it costs less than a pickled model."""
     try:
-        records.extend(safejson.loads(replayed.line) for replayed in written)
+        return [ResultLine.model_validate(safejson.loads(replayed.line)) for replayed in written]
     except ValueError:
         return None
-    return records
 
 
 @dataclass(frozen=True)
 class Replayed:
-    """A cell a replay worker ran: as `on_cell` hears it, its results line, its record without its exchanges
-    (what a derived cell is tallied from), and what the SDK and node made of its answers (None: not read)."""
+    """A cell a replay worker ran: as `on_cell` hears it, its results line, and what the SDK and node made of
+    its answers (None: not read)."""
 
     result: CellResult
     line: bytes
-    record: dict[str, Any]
     read: Read | None
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.result.provider, self.result.model, self.result.probe)
 
-def _reads(records: list[dict[str, Any]]) -> list[Read | None]:
+
+def _reads(records: list[ResultLine]) -> list[Read | None]:
     """What the SDK and node made of each cell's answers, read where the records are; none when that fails
     (the render derives the models concerned, and says why)."""
     try:
         return list(read_cells(records))
     except Exception:
         return [None] * len(records)
-
-
-def _lean(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "exchanges"}
 
 
 def _todo(plan: Plan, done: set[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, Probe]]]]:

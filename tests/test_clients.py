@@ -25,6 +25,7 @@ from conformance.node_column import node_records, node_unavailable
 from conformance.probes import BY_ID as EVERY_PROBE
 from conformance.probes import Request
 from conformance.probes.clients import PROBES
+from conformance.records import ResultLine
 from conformance.runner import judge
 from tests.exchanges import (
     conformant_response,
@@ -194,25 +195,29 @@ def node() -> None:
         pytest.skip(missing)
 
 
-def record(probe: str, *exchanges: Exchange, feature: str = "core") -> dict[str, Any]:
-    return {
-        "provider": "test-provider",
-        "model": "test-model",
-        "feature": feature,
-        "probe": probe,
-        "status": "PASS",
-        "semantic_checks": True,
-        "started_at": "2026-11-30T00:00:00+00:00",
-        "exchanges": [ex.to_json() for ex in exchanges],
-    }
+def record(probe: str, *exchanges: Exchange, feature: str = "core") -> ResultLine:
+    return ResultLine.model_validate(
+        {
+            "provider": "test-provider",
+            "model": "test-model",
+            "feature": feature,
+            "probe": probe,
+            "status": "PASS",
+            "findings": [],
+            "semantic_checks": True,
+            "started_at": "2026-11-30T00:00:00+00:00",
+            "exchanges": [ex.to_json() for ex in exchanges],
+        }
+    )
 
 
-def node_cells(*records: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {cell["probe"]: cell for cell in node_records(records)}
+def node_cells(*records: ResultLine) -> dict[str, dict[str, Any]]:
+    """Each Node cell as its results line holds it."""
+    return {cell.probe: cell.written() for cell in node_records(records)}
 
 
-def node_findings(*records: dict[str, Any]) -> Callable[[], list[Finding]]:
-    return lambda: [Finding.from_json(f) for cell in node_cells(*records).values() for f in cell["findings"]]
+def node_findings(*records: ResultLine) -> Callable[[], list[Finding]]:
+    return lambda: [f.finding() for cell in node_records(records) for f in cell.findings]
 
 
 AS_STREAM = dataclasses.replace(stream_exchange(conformant_stream()), request_body=request())

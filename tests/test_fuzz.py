@@ -443,4 +443,4 @@ def test_a_torn_tail_is_set_aside_and_the_rest_reads_back(records: list[dict[str
         with contextlib.redirect_stderr(io.StringIO()):
             set_aside_torn_tail(path)
         assert path.read_bytes() == lines
-        assert list(read_results(path)) == records
+        assert [record.written() for record in read_results(path)] == records

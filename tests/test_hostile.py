@@ -26,6 +26,7 @@ from conformance.node_column import is_derived
 from conformance.paths import file_name
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
+from conformance.records import MatrixCell, ResultLine
 from conformance.results import RESULTS_FILE, DirLock, LockHeld, ResultsWriter, read_results
 from conformance.runner import Target, run_cell
 from conformance.session import Session
@@ -82,7 +83,7 @@ def test_a_hostile_mix_finishes_within_bounds_and_spares_the_healthy_model(serve
     assert usage.ru_maxrss * 1024 < MAX_RSS, f"{usage.ru_maxrss / 1024:.0f} MB"
 
     cells = [(m, p.id) for m in ("healthy-model", *HOSTILE) for p in (JSON, STREAM, STATE)]
-    records = list(read_results(tmp_path / "out" / RESULTS_FILE))
+    records = list(_records(tmp_path / "out" / RESULTS_FILE))
     assert sorted((r["model"], r["probe"]) for r in records) == sorted(cells)
     status = {(r["model"], r["probe"]): r["status"] for r in records}
     assert all(status[("healthy-model", p.id)] == "PASS" for p in (JSON, STREAM, STATE)), status
@@ -104,7 +105,9 @@ def test_a_hostile_mix_finishes_within_bounds_and_spares_the_healthy_model(serve
     assert status[("fault:deep_json", JSON.id)] == status[("fault:id_traversal", STATE.id)] == "FAIL"
 
     replayed = Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON, STREAM, STATE)))
-    again = {(c["model"], c["probe"]): c["status"] for c in replayed["cells"] if not is_derived(c)}
+    again = {
+        (c["model"], c["probe"]): c["status"] for c in replayed["cells"] if not is_derived(MatrixCell.model_validate(c))
+    }
     assert again == status, "the replay judges every recorded cell alike"
 
 
@@ -120,7 +123,7 @@ def test_one_poisoned_cassette_costs_one_cell(server: FaultServer, tmp_path: Pat
     garbled.write_text(json.dumps(data))
 
     Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes"))
-    cells = {(r["model"], r["probe"]): r for r in read_results(tmp_path / "replay" / RESULTS_FILE)}
+    cells = {(r["model"], r["probe"]): r for r in _records(tmp_path / "replay" / RESULTS_FILE)}
     assert cells[("m1", JSON.id)]["status"] == cells[("m2", STREAM.id)]["status"] == "ERROR"
     assert "nested deeper than" in cells[("m1", JSON.id)]["findings"][0]["message"]
     assert "harness." in cells[("m2", STREAM.id)]["findings"][0]["rule"]
@@ -153,7 +156,7 @@ def test_an_unexpected_error_in_a_cell_is_that_cells_error(
     target = Target("faults", server.base_url, timeout_s=10)
     plan = Plan(target, ("m1", "m2"), (JSON, STREAM), RecordMode.ALL, tmp_path / "cassettes")
     Session(tmp_path / "out", jobs=2).run([plan])
-    records = {(r["model"], r["probe"]): r for r in read_results(tmp_path / "out" / RESULTS_FILE)}
+    records = {(r["model"], r["probe"]): r for r in _records(tmp_path / "out" / RESULTS_FILE)}
     crashed = records[("m1", STREAM.id)]
     assert crashed["status"] == "ERROR" and crashed["findings"][0]["rule"] == "harness.internal"
     assert "RecursionError" in crashed["findings"][0]["message"]
@@ -226,7 +229,12 @@ def test_escape_sequences_from_a_catalog_never_reach_the_terminal(
     assert not any(line.startswith("FAKE PASS") for line in text.splitlines())
     assert len(list((tmp_path / "c").rglob(f"{file_name(HOSTILE_IDS[0])}/*.json"))) == 1
     assert "holds a lone surrogate; skipped" in text  # and the other models ran
-    assert {r["model"] for r in read_results(tmp_path / "o" / RESULTS_FILE)} == set(HOSTILE_IDS[:3])
+    assert {r["model"] for r in _records(tmp_path / "o" / RESULTS_FILE)} == set(HOSTILE_IDS[:3])
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    """Each line of a results file as its JSON, which these tests compare."""
+    return [record.written() for record in read_results(path)]
 
 
 # -- model ids are not paths -------------------------------------------------------------------------------
@@ -237,7 +245,7 @@ def test_model_ids_that_look_like_paths_get_their_own_cassettes(server: FaultSer
     target = Target("faults", server.base_url, timeout_s=10)
     plan = Plan(target, models, (JSON,), RecordMode.ALL, tmp_path / "cassettes")
     Session(tmp_path / "out").run([plan])
-    live = {r["model"]: r for r in read_results(tmp_path / "out" / RESULTS_FILE)}
+    live = {r["model"]: r for r in _records(tmp_path / "out" / RESULTS_FILE)}
     assert {m: live[m]["status"] for m in models[:-2]} == dict.fromkeys(models[:-2], "PASS")
     for refused in ("..", "."):
         assert live[refused]["status"] == "ERROR" and live[refused]["findings"][0]["rule"] == "harness.cassette"
@@ -248,7 +256,7 @@ def test_model_ids_that_look_like_paths_get_their_own_cassettes(server: FaultSer
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cassettes", "out"], "nothing written outside"
 
     replayed = Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON,)))
-    again = {c["model"]: c["status"] for c in replayed["cells"] if not is_derived(c)}
+    again = {c["model"]: c["status"] for c in replayed["cells"] if not is_derived(MatrixCell.model_validate(c))}
     assert again == {m: live[m]["status"] for m in models}
 
 
@@ -263,7 +271,7 @@ def test_symlinks_out_of_the_cassette_folder_are_never_followed(server: FaultSer
     target = Target("faults", server.base_url, timeout_s=10)
     plan = Plan(target, ("plain", "linked"), (JSON,), RecordMode.ALL, tmp_path / "cassettes")
     Session(tmp_path / "out").run([plan])
-    records = {r["model"]: r for r in read_results(tmp_path / "out" / RESULTS_FILE)}
+    records = {r["model"]: r for r in _records(tmp_path / "out" / RESULTS_FILE)}
     assert records["plain"]["status"] == "PASS"
     assert records["linked"]["status"] == "ERROR" and "symlink out of" in records["linked"]["findings"][0]["message"]
     assert (outside / "victim.json").read_text() == "precious" and sorted(os.listdir(outside)) == ["victim.json"]
@@ -277,7 +285,7 @@ def test_symlinks_out_of_the_output_folder_are_never_written_through(
     outside = tmp_path / "outside"
     outside.mkdir()
     out = tmp_path / "out"
-    ResultsWriter(out).append(RESULT_LINE)
+    ResultsWriter(out).append(ResultLine.model_validate(RESULT_LINE))
     assert cli.main(["report", str(out)]) == 0
     capsys.readouterr()
     link = out / planted
@@ -302,7 +310,7 @@ def test_a_symlink_in_place_of_a_file_written_in_place_is_refused(tmp_path: Path
     for name in (RESULTS_FILE, ".conformance.lock"):
         (tmp_path / name).symlink_to(tmp_path / "victim")
     with pytest.raises(OSError, match="is a symlink"):
-        ResultsWriter(tmp_path).append(RESULT_LINE)
+        ResultsWriter(tmp_path).append(ResultLine.model_validate(RESULT_LINE))
     with pytest.raises(OSError, match="is a symlink"):
         DirLock(tmp_path).acquire()
     assert (tmp_path / "victim").read_text() == "precious"
@@ -316,7 +324,7 @@ def test_non_ascii_header_bytes_replay_as_recorded(server: FaultServer, tmp_path
     plan = Plan(target, ("fault:header_non_ascii",), (JSON,), RecordMode.ALL, tmp_path / "cassettes")
     Session(tmp_path / "live").run([plan])
     Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON,)))
-    live, replay = (next(read_results(tmp_path / d / RESULTS_FILE)) for d in ("live", "replay"))
+    live, replay = (_records(tmp_path / d / RESULTS_FILE)[0] for d in ("live", "replay"))
     assert live["status"] == replay["status"] == "PASS"
     assert live["exchanges"][0]["headers"] == replay["exchanges"][0]["headers"]
     headers = replay["exchanges"][0]["headers"]  # httpx reads the set as Latin-1, as one value is not UTF-8
@@ -343,7 +351,7 @@ def test_a_torn_last_line_is_set_aside_on_resume(
 
     Session(out).run([plan])
     assert "ended in an unfinished line" in capsys.readouterr().err
-    records = list(read_results(out / RESULTS_FILE))
+    records = list(_records(out / RESULTS_FILE))
     assert sorted(r["model"] for r in records) == ["m1", "m2"]
     assert (out / RESULTS_FILE).read_bytes().endswith(b"\n")
     assert len(list(out.glob(f"{RESULTS_FILE}.torn-*"))) == 1
@@ -352,15 +360,15 @@ def test_a_torn_last_line_is_set_aside_on_resume(
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\r", "\x0b", "\x1c"])
 def test_a_line_separator_inside_a_string_does_not_end_a_results_line(separator: str, tmp_path: Path) -> None:
     record = {**RESULT_LINE, "title": f"one{separator}two"}
-    ResultsWriter(tmp_path).append(record)
-    ResultsWriter(tmp_path).append(RESULT_LINE)
-    assert list(read_results(tmp_path / RESULTS_FILE)) == [record, RESULT_LINE]
+    ResultsWriter(tmp_path).append(ResultLine.model_validate(record))
+    ResultsWriter(tmp_path).append(ResultLine.model_validate(RESULT_LINE))
+    assert _records(tmp_path / RESULTS_FILE) == [record, RESULT_LINE]
 
 
 def test_a_short_write_is_an_error_not_half_a_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "write", lambda fd, data: len(data) // 2)
     with pytest.raises(OSError, match="short write"):
-        ResultsWriter(tmp_path).append({"cell": 1})
+        ResultsWriter(tmp_path).append(ResultLine.model_validate(RESULT_LINE))
 
 
 def test_a_second_run_into_the_same_folder_is_refused_naming_the_holder(
@@ -636,7 +644,7 @@ def test_a_result_json_cannot_hold_is_an_error_line(server: FaultServer, tmp_pat
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(session, "run_planned", infinite)
         Session(tmp_path / "out").run([_plan(server, tmp_path, ("m1",))])
-    record = next(read_results(tmp_path / "out" / RESULTS_FILE))
+    record = _records(tmp_path / "out" / RESULTS_FILE)[0]
     assert record["status"] == "ERROR" and "writing the cell's result" in record["findings"][0]["message"]
 
 
@@ -666,6 +674,7 @@ import threading
 from conformance import runner
 from conformance.evidence import Status
 from conformance.probes import BY_ID
+from conformance.records import MatrixCell, ResultLine
 runner.JUDGES = threading.BoundedSemaphore(64)
 runner.judge = lambda *args: (Status.PASS, [])
 probe = BY_ID["core.text_input"]

@@ -104,7 +104,7 @@ def test_a_paced_run_against_a_tiny_announced_limit_finishes(server: FaultServer
     plan = Plan(target, (model,), (JSON, STREAM, STATE), None, tmp_path / "c", pacing=pacing)
     _run_in_thread(Session(tmp_path / "out"), plan, within_s=30)
     records = list(read_results(tmp_path / "out" / RESULTS_FILE))
-    assert {r["status"] for r in records} == {"PASS"}, [r["findings"] for r in records]
+    assert {r.status for r in records} == {"PASS"}, [r.findings for r in records]
 
 
 def test_the_budget_ends_a_cells_wait_for_a_slow_window(server: FaultServer, tmp_path: Path) -> None:
@@ -151,10 +151,10 @@ def test_an_unfollowable_location_is_a_transport_error_live_and_on_replay(
     Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON, STATE)))
     for run in ("live", "replay"):
         for record in read_results(tmp_path / run / RESULTS_FILE):
-            finding = record["findings"][0]
-            assert record["status"] == "ERROR" and finding["rule"] == "harness.transport", (run, finding)
-            assert "is not a URL a client can follow" in finding["message"]
-            assert record["exchanges"] and "UnusableAnswer" in record["exchanges"][0]["error"]
+            finding = record.findings[0]
+            assert record.status == "ERROR" and finding.rule == "harness.transport", (run, finding)
+            assert "is not a URL a client can follow" in finding.message
+            assert record.exchanges and "UnusableAnswer" in (record.exchanges[0].error or "")
 
 
 def test_an_unfollowable_location_at_preflight_or_in_the_catalog_is_one_line(
@@ -259,9 +259,9 @@ def test_a_stream_line_over_the_cap_is_recorded_and_replays_as_it_ran(server: Fa
     Session(tmp_path / "live").run([plan])
     Session(tmp_path / "replay").run(replay_plans(tmp_path / "c", probes=(STREAM,)))
     live, replayed = (next(read_results(tmp_path / run / RESULTS_FILE)) for run in ("live", "replay"))
-    assert live["status"] == replayed["status"] == "ERROR"
-    assert live["findings"][0] == replayed["findings"][0]
-    assert live["findings"][0]["rule"] == "harness.transport", live["findings"][0]
+    assert live.status == replayed.status == "ERROR"
+    assert live.findings[0] == replayed.findings[0]
+    assert live.findings[0].rule == "harness.transport", live.findings[0]
 
 
 # -- results written by someone else -----------------------------------------------------------------------
@@ -280,14 +280,14 @@ def test_a_results_line_past_the_writers_bounds_is_cut_as_read(tmp_path: Path) -
     ]
     (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 
-    cut, kept = list(read_results(tmp_path / RESULTS_FILE))
+    cut, kept = (record.written() for record in read_results(tmp_path / RESULTS_FILE))
     assert kept == lines[1], "a line the suite wrote comes back unchanged"
     assert len(cut["findings"]) == 1 + MAX_SAME_RULE + 1
     assert cut["findings"][0]["message"].endswith(f"({10_000_000 - MAX_MESSAGE} more characters)")
     assert cut["findings"][-1]["message"] == f"and {5000 - MAX_SAME_RULE} more stream.grammar findings"
     assert len(cut["exchanges"][0]["body"]) == EVIDENCE_BODY
     assert cut["exchanges"][0]["body_omitted_chars"] == 2 * EVIDENCE_BODY
-    assert list(read_results(tmp_path / RESULTS_FILE)) == [cut, kept], "reading again cuts nothing more"
+    assert [r.written() for r in read_results(tmp_path / RESULTS_FILE)] == [cut, kept], "reading again cuts nothing"
 
     assert cli.main(["report", str(tmp_path)]) == 0
     written_out = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != RESULTS_FILE)

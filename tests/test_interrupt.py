@@ -22,6 +22,7 @@ import pytest
 from conformance.node_column import is_derived
 from conformance.paths import safe_name
 from conformance.preflight import HEADER
+from conformance.records import MatrixCell
 from conformance.transports.cassette import cassette_path
 from tests.faults.server import FaultServer
 
@@ -106,4 +107,6 @@ def test_a_stopped_run_keeps_its_cells_and_the_same_command_resumes(
     assert {r["status"] for r in records} == {"PASS"}, [(r["model"], r["probe"], r["findings"]) for r in records]
     assert json.loads((tmp_path / "out" / "run.json").read_text())["complete"] is True
     cells = json.loads((tmp_path / "out" / "matrix.json").read_text())["cells"]
-    assert len([c for c in cells if not is_derived(c)]) == len(CELLS), "the SDK column is derived, not run"
+    assert len([c for c in cells if not is_derived(MatrixCell.model_validate(c))]) == len(CELLS), (
+        "the SDK column is derived, not run"
+    )

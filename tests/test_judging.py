@@ -23,6 +23,7 @@ from conformance.node_column import NodeReader, node_unavailable
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
 from conformance.probes import BY_ID, PROBES
+from conformance.records import ResultLine
 from conformance.render import render_dir
 from conformance.results import RESULTS_FILE, read_results
 from conformance.sdk_column import models_of
@@ -31,7 +32,7 @@ from tests.exchanges import conformant_response
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> list[ResultLine]:
     """Results records of the shipped cassettes (core and streaming probes, every recorded model)."""
     out = tmp_path_factory.mktemp("replayed")
     probes = tuple(p for p in PROBES if p.feature in ("core", "streaming"))
@@ -39,24 +40,24 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return list(read_results(out / RESULTS_FILE))
 
 
-def _exchanges(record: dict[str, Any]) -> list[Exchange]:
-    return [Exchange.from_json(e) for e in record["exchanges"]]
+def _exchanges(record: ResultLine) -> list[Exchange]:
+    return [e.exchange() for e in record.exchanges]
 
 
-def test_a_judge_process_gives_the_verdict_judging_in_process_gives(replayed: list[dict[str, Any]]) -> None:
+def test_a_judge_process_gives_the_verdict_judging_in_process_gives(replayed: list[ResultLine]) -> None:
     judges = Judges(1)
     try:
         for record in replayed[:12]:
-            probe, exchanges = BY_ID[record["probe"]], _exchanges(record)
+            probe, exchanges = BY_ID[record.probe], _exchanges(record)
             elsewhere = runner.judge_within(probe, exchanges, True, [], judges=judges)
-            assert elsewhere == runner.judge(probe, exchanges, True, []), record["probe"]
+            assert elsewhere == runner.judge(probe, exchanges, True, []), record.probe
     finally:
         judges.close()
 
 
-def test_a_judge_past_its_budget_is_stopped_and_the_worker_judges_on(replayed: list[dict[str, Any]]) -> None:
-    record = max(replayed, key=lambda r: len(json.dumps(r["exchanges"])))
-    probe, exchanges = BY_ID[record["probe"]], _exchanges(record)
+def test_a_judge_past_its_budget_is_stopped_and_the_worker_judges_on(replayed: list[ResultLine]) -> None:
+    record = max(replayed, key=lambda r: len(json.dumps(r.written()["exchanges"])))
+    probe, exchanges = BY_ID[record.probe], _exchanges(record)
     judges = Judges(1)
     try:
         status, findings = runner.judge_within(probe, exchanges, True, [], budget_s=1e-6, judges=judges)
@@ -69,10 +70,10 @@ def test_a_judge_past_its_budget_is_stopped_and_the_worker_judges_on(replayed: l
 
 
 def test_a_probe_the_workers_do_not_know_and_a_dead_worker_are_judged_in_process(
-    replayed: list[dict[str, Any]],
+    replayed: list[ResultLine],
 ) -> None:
     record = replayed[0]
-    probe, exchanges = BY_ID[record["probe"]], _exchanges(record)
+    probe, exchanges = BY_ID[record.probe], _exchanges(record)
     expected = runner.judge(probe, exchanges, True, [])
     judges = Judges(1)
     try:
@@ -87,7 +88,7 @@ def test_a_probe_the_workers_do_not_know_and_a_dead_worker_are_judged_in_process
         judges.close()
 
 
-def test_cells_read_as_they_come_derive_what_the_render_derives(replayed: list[dict[str, Any]]) -> None:
+def test_cells_read_as_they_come_derive_what_the_render_derives(replayed: list[ResultLine]) -> None:
     models = models_of(replayed)
     assert len(models) >= 2
     deriver = Deriver({key: len(cells) for key, cells in models})
@@ -102,13 +103,14 @@ def test_cells_read_as_they_come_derive_what_the_render_derives(replayed: list[d
 
 
 def test_a_model_whose_cells_changed_since_is_derived_again(
-    replayed: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    replayed: list[ResultLine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (key, cells), *_ = models_of(replayed)
-    stale = Derived(fingerprint(cells[1:]), [{"stale": True}], [])
+    old = cells[0].model_copy(update={"title": "derived from cells since changed"})
+    stale = Derived(fingerprint(cells[1:]), [old], [])
     calls = _spy_on_render_derivation(monkeypatch)
     made = derived_records(replayed, {key: stale})
-    assert {"stale": True} not in made
+    assert old not in made
     assert key in calls[0]
 
 
@@ -248,7 +250,7 @@ def test_an_interrupted_large_live_run_leaves_no_process_behind(monkeypatch: pyt
 
 
 def test_what_a_judge_raises_in_a_worker_reaches_the_cell(
-    replayed: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    replayed: list[ResultLine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As a judging thread's exception does: run_cell makes it the cell's harness.internal ERROR."""
 
@@ -260,6 +262,6 @@ def test_what_a_judge_raises_in_a_worker_reaches_the_cell(
     judges = Judges(1)
     try:
         with pytest.raises(RuntimeError, match="a check's bug"):
-            runner.judge_within(BY_ID[record["probe"]], _exchanges(record), True, [], judges=judges)
+            runner.judge_within(BY_ID[record.probe], _exchanges(record), True, [], judges=judges)
     finally:
         judges.close()

@@ -149,7 +149,7 @@ def test_a_key_split_across_coded_events_is_cut_from_each_and_replays_as_it_ran(
     plan = Plan(target, (f"fault:{fault}",), (STREAM,), RecordMode.ALL, tmp_path / "cassettes")
     Session(tmp_path / "live").run([plan])
     Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(STREAM,)))
-    live, replayed = (next(read_results(tmp_path / run / RESULTS_FILE)) for run in ("live", "replay"))
+    live, replayed = (next(read_results(tmp_path / run / RESULTS_FILE)).written() for run in ("live", "replay"))
     assert live["status"] == replayed["status"] == "PASS", replayed["findings"]
     events = replayed["exchanges"][0]["events"]
     deltas = [json.loads(e["data"])["delta"] for e in events if e["event"] == "response.output_text.delta"]
@@ -191,7 +191,7 @@ def test_a_key_split_across_output_items_is_cut_from_each_and_replays_as_it_ran(
     Session(tmp_path / "live").run([plan])
     Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=probes))
     live, replayed = (
-        {r["probe"]: r for r in read_results(tmp_path / run / RESULTS_FILE)} for run in ("live", "replay")
+        {r.probe: r.written() for r in read_results(tmp_path / run / RESULTS_FILE)} for run in ("live", "replay")
     )
     assert {p: r["status"] for p, r in live.items()} == {p: r["status"] for p, r in replayed.items()}
     body = json.loads(replayed["core.text_input"]["exchanges"][0]["body"])
@@ -252,4 +252,4 @@ def test_a_model_id_that_held_the_key_when_recorded_is_not_replayed(
     assert cli.main([*replay, "--out", str(tmp_path / "replay")]) == 0
     assert "a model id held the API key, so it is not run" in capsys.readouterr().err
     for run in ("live", "replay"):
-        assert {r["model"] for r in read_results(tmp_path / run / RESULTS_FILE)} == {"fault:normal"}, run
+        assert {r.model for r in read_results(tmp_path / run / RESULTS_FILE)} == {"fault:normal"}, run

@@ -250,7 +250,7 @@ def _plan(server_url: str, models: int, probes: int, tmp: Path, rpm: float | Non
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
-    return list(read_results(out / RESULTS_FILE))
+    return [record.written() for record in read_results(out / RESULTS_FILE)]
 
 
 def test_models_run_in_parallel_and_each_cell_writes_one_whole_line(tmp_path: Path) -> None:
@@ -304,7 +304,7 @@ def test_a_recorded_session_with_429s_replays_to_the_same_cells_without_waiting(
 
 def _exchanges(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Each cell's exchanges, from results.jsonl: the matrix keeps only their timings."""
-    return {(r["model"], r["probe"]): r["exchanges"] for r in read_results(out / RESULTS_FILE)}
+    return {(r.model, r.probe): r.written()["exchanges"] for r in read_results(out / RESULTS_FILE)}
 
 
 def test_a_lane_that_raises_stops_the_run_and_the_error_reaches_the_caller() -> None:

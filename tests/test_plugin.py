@@ -11,11 +11,16 @@ from pathlib import Path
 
 from conformance.cli import main
 from conformance.node_column import is_derived
+from conformance.records import MatrixCell
 
 
 def _statuses(out: Path) -> dict[tuple[str, str, str], str]:
     matrix = json.loads((out / "matrix.json").read_text())
-    return {(c["provider"], c["model"], c["probe"]): c["status"] for c in matrix["cells"] if not is_derived(c)}
+    return {
+        (c["provider"], c["model"], c["probe"]): c["status"]
+        for c in matrix["cells"]
+        if not is_derived(MatrixCell.model_validate(c))
+    }
 
 
 def test_plugin_replay_under_xdist_matches_the_cli(repo_root: Path, tmp_path: Path) -> None:

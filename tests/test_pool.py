@@ -24,6 +24,7 @@ from conformance.node_column import is_derived, node_records
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
 from conformance.probes import PROBES
+from conformance.records import MatrixCell
 from conformance.results import RESULTS_FILE, read_results
 from conformance.sdk_column import sdk_records
 from conformance.session import Session
@@ -112,7 +113,7 @@ def test_derived_cells_read_in_workers_are_those_read_in_process(
     records = list(read_results(tmp_path / RESULTS_FILE))
     alone = sdk_records(records) + node_records(records)
     monkeypatch.setattr(pool, "MIN_ITEMS", 1)
-    assert len({(r["provider"], r["model"]) for r in records}) >= 2, "several models, so several tasks"
+    assert len({r.row for r in records}) >= 2, "several models, so several tasks"
     assert derived_records(records) == alone
 
 
@@ -246,7 +247,7 @@ def test_the_cells_that_load_a_client_library_run_in_one_process_and_the_run_is_
         {k: v for k, v in cell.items() if k not in ("started_at", "latency")}
         for out in (pooled, alone)
         for cell in json.loads((out / "matrix.json").read_text(encoding="utf-8"))["cells"]
-        if is_derived(cell)
+        if is_derived(MatrixCell.model_validate(cell))
     ]
     assert len(derived) == 2 * 4 * len({(p, m) for p, m, _ in planned}), "two sdk and two node cells per model"
     assert derived[: len(derived) // 2] == derived[len(derived) // 2 :]

@@ -12,6 +12,7 @@ from conformance.node_column import is_derived
 from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
 from conformance.profiles import profile_for
+from conformance.records import MatrixCell
 from conformance.results import RESULTS_FILE, read_results
 from conformance.session import Session
 from conformance.transports import RecordMode
@@ -25,7 +26,7 @@ def _comparable(matrix: dict) -> list[dict]:
     return [
         {k: cell[k] for k in ("provider", "model", "probe", "status", "findings", "claim", "drift", "latency")}
         for cell in matrix["cells"]
-        if not is_derived(cell)  # derived from the probes' cells at render time
+        if not is_derived(MatrixCell.model_validate(cell))  # derived from the probes' cells at render time
     ]
 
 
@@ -58,7 +59,7 @@ def test_replay_with_network_blocked_gives_the_identical_matrix(
 
 def _exchanges(out: Path) -> dict[tuple[str, str], list[dict]]:
     """Each cell's exchanges, from results.jsonl: the matrix keeps only their timings."""
-    return {(r["model"], r["probe"]): r["exchanges"] for r in read_results(out / RESULTS_FILE)}
+    return {(r.model, r.probe): r.written()["exchanges"] for r in read_results(out / RESULTS_FILE)}
 
 
 # What each peer is known to get wrong (or right), as the matrix must say it: probe, status, evidence.

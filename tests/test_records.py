@@ -13,7 +13,7 @@ import pytest
 from conformance import records
 from conformance.cli import main
 from conformance.evidence import Exchange, SSEEvent, Status
-from conformance.matrix import build_matrix
+from conformance.matrix import build_matrix, matrix_json
 from conformance.paths import MANIFEST
 from conformance.probes import PROBES
 from conformance.report import load_schema, render_html
@@ -47,24 +47,15 @@ def test_an_exchange_read_back_keeps_everything_the_checks_read() -> None:
     assert again == exchange
 
 
-def _record(probe: str, title: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "provider": "p",
-        "model": "m",
-        "feature": probe.split(".")[0],
-        "probe": probe,
-        "title": title,
-        "status": "PASS",
-        "findings": [],
-        "exchanges": [],
-        **extra,
-    }
+def _record(probe: str, title: str, **extra: Any) -> records.ResultLine:
+    fields = {"provider": "p", "model": "m", "feature": probe.split(".")[0], "probe": probe, "title": title}
+    return records.ResultLine.model_validate({**fields, "status": "PASS", "findings": [], "exchanges": [], **extra})
 
 
 def test_a_rerendered_old_run_keeps_its_own_probe_titles() -> None:
     probe = PROBES[0]
     matrix = build_matrix([_record(probe.id, "the wording of an older suite")])
-    assert matrix["probes"][0]["title"] == "the wording of an older suite" != probe.title
+    assert matrix.probes[0].title == "the wording of an older suite" != probe.title
 
 
 def test_a_deprecation_redirect_reaches_the_report() -> None:
@@ -76,7 +67,7 @@ def test_a_deprecation_redirect_reaches_the_report() -> None:
     result = not_run(Target("p", "http://h/v1"), "m", probe, "fixture")
     result = annotate(replace(result, exchanges=(redirected,)), None)
     matrix = build_matrix([result.record()])
-    page = render_html(matrix)
+    page = render_html(matrix_json(matrix))
     assert 'title="m is retired, served by m2">DEPRECATED' in page
 
 
@@ -90,7 +81,7 @@ def test_the_over_cap_probe_follows_the_profile_cap() -> None:
 
 def test_a_cell_record_is_checked_as_it_is_written() -> None:
     result = annotate(not_run(Target("p", "http://h/v1"), "m", PROBES[0], "fixture"), None)
-    line = result.record()
+    line = result.record().written()
     assert line["status"] == Status.NOT_RUN.value and line["claim"] == {"claim": "unknown", "source": ""}
 
 

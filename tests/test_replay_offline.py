@@ -19,6 +19,7 @@ import pytest
 from conformance.node_column import is_derived
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
+from conformance.records import MatrixCell
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.session import Session
@@ -33,7 +34,11 @@ Cells = dict[tuple[str, str], dict[str, Any]]
 
 
 def _cells(matrix: dict[str, Any], *keys: str) -> Cells:
-    return {(c["model"], c["probe"]): {k: c[k] for k in keys} for c in matrix["cells"] if not is_derived(c)}
+    return {
+        (c["model"], c["probe"]): {k: c[k] for k in keys}
+        for c in matrix["cells"]
+        if not is_derived(MatrixCell.model_validate(c))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +85,7 @@ def test_replay_opens_no_socket_and_gives_the_recorded_cells(
 def _evidence(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The exchanges (from results.jsonl, their one home), less the request's `authorization: REDACTED`:
     replay has no key, so sends none."""
-    cells = {(r["model"], r["probe"]): r["exchanges"] for r in read_results(out / RESULTS_FILE)}
+    cells = {(r.model, r.probe): r.written()["exchanges"] for r in read_results(out / RESULTS_FILE)}
     for exchanges in cells.values():
         for exchange in exchanges:
             exchange["request"]["headers"].pop("authorization", None)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conformance.evidence import Exchange
+from conformance.records import ResultLine
 from conformance.report import render_html, render_junit, render_markdown, write_reports
 from conformance.report.data import UNREADABLE, read_matrix
 from conformance.report.html import cell_anchor, evidence_script, model_page, probe_page
@@ -203,7 +204,7 @@ def test_evidence_comes_from_the_records_when_the_matrix_has_none(tmp_path: Path
     """matrix.json keeps no exchange: results.jsonl is where they are stored, once."""
     record = _cell("core.a", "PASS", exchanges=[_exchange(body='{"from": "results"}')])
     lean = {k: v for k, v in record.items() if k != "exchanges"}
-    evidence = _evidence(_matrix([lean]), tmp_path, records=[record])
+    evidence = _evidence(_matrix([lean]), tmp_path, records=[ResultLine.model_validate(record)])
     assert evidence[0]["exchanges"][0]["body"] == '{"from": "results"}'
 
 

@@ -23,9 +23,10 @@ from conformance.checks import RULES
 from conformance.checks.sdk import COVERAGE, PARSES, STREAMS, sdk_kwargs, sdk_reads, sse_bytes
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.matrix import build_matrix
+from conformance.records import ExchangeRecord, ResultLine
 from conformance.report import load_schema
 from conformance.results import RESULTS_FILE, read_results
-from conformance.sdk_column import SHOWN, exchange_from_json, sdk_records
+from conformance.sdk_column import SHOWN, exchange_of, sdk_records
 from conformance.sse import parse_events
 from tests.exchanges import (
     conformant_response,
@@ -48,7 +49,7 @@ def sdk_findings(*exchanges: Exchange) -> Callable[[], list[Finding]]:
 
     def findings() -> list[Finding]:
         derived = sdk_records([record("core.case", *exchanges)])
-        return [Finding.from_json(f) for cell in derived for f in cell["findings"] if f["rule"] != COVERAGE.id]
+        return [f.finding() for cell in derived for f in cell.findings if f.rule != COVERAGE.id]
 
     return findings
 
@@ -224,27 +225,30 @@ def test_the_sdk_call_resends_the_recorded_request_body() -> None:
 # -- the derived column --------------------------------------------------------------------------
 
 
-def record(probe: str, *exchanges: Exchange, model: str = "m", feature: str = "core") -> dict[str, Any]:
+def record(probe: str, *exchanges: Exchange, model: str = "m", feature: str = "core") -> ResultLine:
     """A hand-made results record holding `exchanges`."""
-    return {
-        "provider": "p",
-        "model": model,
-        "feature": feature,
-        "probe": probe,
-        "title": probe,
-        "status": "PASS",
-        "findings": [],
-        "semantic_checks": True,
-        "started_at": "2026-01-01T00:00:00+00:00",
-        "elapsed_ms": 1.0,
-        "exchanges": [e.to_json() for e in exchanges],
-        "claim": {"claim": "unknown", "source": ""},
-        "drift": False,
-    }
+    return ResultLine.model_validate(
+        {
+            "provider": "p",
+            "model": model,
+            "feature": feature,
+            "probe": probe,
+            "title": probe,
+            "status": "PASS",
+            "findings": [],
+            "semantic_checks": True,
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "elapsed_ms": 1.0,
+            "exchanges": [e.to_json() for e in exchanges],
+            "claim": {"claim": "unknown", "source": ""},
+            "drift": False,
+        }
+    )
 
 
-def cells(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(r["model"], r["probe"]): r for r in sdk_records(records)}
+def cells(records: list[ResultLine]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each derived cell as its results line holds it."""
+    return {(r.model, r.probe): r.written() for r in sdk_records(records)}
 
 
 def test_a_model_whose_answers_all_read_passes_and_one_without_streams_is_not_run() -> None:
@@ -296,47 +300,47 @@ def test_derived_records_are_valid_results_records_and_matrix_cells() -> None:
     records = [record("core.text_input", json_exchange(conformant_response())), record("x", stream(lambda e: e.pop()))]
     derived = sdk_records(records)
     validator = Draft202012Validator(load_schema("results"))
-    assert [list(validator.iter_errors(r)) for r in derived] == [[], []]
+    assert [list(validator.iter_errors(r.written())) for r in derived] == [[], []]
     matrix = build_matrix([*records, *derived])
-    assert [p["id"] for p in matrix["probes"] if p["feature"] == "sdk"] == ["sdk.parses", "sdk.streams"]
+    assert [p.id for p in matrix.probes if p.feature == "sdk"] == ["sdk.parses", "sdk.streams"]
 
 
 def test_an_exchange_survives_its_results_form() -> None:
     for ex in (json_exchange(conformant_response()), stream_exchange(conformant_stream()), transport_error()):
-        assert exchange_from_json(json.loads(json.dumps(ex.to_json()))) == ex
+        assert exchange_of(ExchangeRecord.model_validate(json.loads(json.dumps(ex.to_json())))) == ex
 
 
 # -- the real peers' recorded answers -------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> list[ResultLine]:
     out, _ = replayed_run(tmp_path_factory.mktemp("sdk"))
     return list(read_results(Path(out) / RESULTS_FILE))
 
 
 def test_the_sdk_reads_every_recorded_exchange_of_the_shipped_cassettes_without_crashing(
-    replayed: list[dict[str, Any]],
+    replayed: list[ResultLine],
 ) -> None:
     read = 0
     for rec in replayed:
-        exchanges = [exchange_from_json(e) for e in rec["exchanges"]]
+        exchanges = [exchange_of(e) for e in rec.exchanges]
         read += len(list(sdk_reads(exchanges)))
         findings = sdk_findings(*exchanges)()
-        assert {f.rule for f in findings} <= {PARSES.id, STREAMS.id}, (rec["provider"], rec["probe"], findings)
+        assert {f.rule for f in findings} <= {PARSES.id, STREAMS.id}, (rec.provider, rec.probe, findings)
     assert read > 100
 
 
-def test_the_real_peers_get_an_sdk_cell_each(replayed: list[dict[str, Any]]) -> None:
+def test_the_real_peers_get_an_sdk_cell_each(replayed: list[ResultLine]) -> None:
     """What the SDK makes of each peer, printed for `pytest -s`; the suite pins only its shape."""
     derived = sdk_records(replayed)
-    assert {(r["provider"], r["probe"]) for r in derived} == {
-        (provider, probe) for provider in {r["provider"] for r in replayed} for probe in ("sdk.parses", "sdk.streams")
+    assert {(r.provider, r.probe) for r in derived} == {
+        (provider, probe) for provider in {r.provider for r in replayed} for probe in ("sdk.parses", "sdk.streams")
     }
     for cell in derived:
-        print(cell["provider"], cell["probe"], cell["status"], *(f["message"] for f in cell["findings"]), sep="\n  ")
-        assert cell["findings"][-1]["rule"] == COVERAGE.id
-        assert cell["status"] in (Status.PASS.value, Status.FAIL.value, Status.NOT_RUN.value)
+        print(cell.provider, cell.probe, cell.status, *(f.message for f in cell.findings), sep="\n  ")
+        assert cell.findings[-1].rule == COVERAGE.id
+        assert cell.status in (Status.PASS.value, Status.FAIL.value, Status.NOT_RUN.value)
 
 
 def test_an_answer_cut_short_in_the_evidence_is_not_read_again() -> None:
@@ -344,8 +348,9 @@ def test_an_answer_cut_short_in_the_evidence_is_not_read_again() -> None:
     from conformance.runner import EVIDENCE_BODY, bounded_evidence
 
     big = json_exchange(conformant_response("x" * (EVIDENCE_BODY + 10)))
-    clipped = record("core.text_input", big)
-    clipped["exchanges"] = [bounded_evidence(e) for e in clipped["exchanges"]]
-    assert clipped["exchanges"][0]["body_omitted_chars"]
+    whole = record("core.text_input", big).written()
+    cut = [ExchangeRecord.model_validate(bounded_evidence(e)) for e in whole["exchanges"]]
+    clipped = ResultLine.model_validate({**whole, "exchanges": cut})
+    assert (clipped.exchanges[0].model_extra or {})["body_omitted_chars"]
     derived = cells([clipped])
     assert derived[("m", "sdk.parses")]["status"] == Status.NOT_RUN.value, derived[("m", "sdk.parses")]["findings"]

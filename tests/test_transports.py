@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conformance.records import ResultLine
 from conformance.render import _totals
 from conformance.transports import CassetteMiss, CassetteTransport, RecordMode
 from conformance.transports.cassette import CassetteError, load_cassette
@@ -197,6 +198,7 @@ def test_a_semantic_failure_is_retried_every_attempt_kept_and_replayed_alike(tmp
     assert [a["status"] for a in live.extra["attempts"]] == ["IGNORED", "PASS"]
     assert len(load_cassette(path).interactions) == 2, "both attempts are in the cassette"
     assert [a["requests"] for a in live.extra["attempts"]] == [1, 1]
-    assert _totals([live.to_json()])["requests"] == 2, "the run's count includes the semantic retry"
+    line = ResultLine.model_validate(live.to_json())
+    assert _totals([line])["requests"] == 2, "the run's count includes the semantic retry"
     replayed = run_cell(probe, "m", target, lambda p, m: _transport(path, RecordMode.NONE, []))
     assert (replayed.status, replayed.extra) == (live.status, live.extra)

@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance.records import SCHEMAS, MatrixCell
-from conformance.report.data import Key, Report, inline_exchanges
+from conformance.records import SCHEMAS, ExchangeRecord, MatrixCell, ResultLine
+from conformance.report.data import Report, inline_exchanges
 from conformance.report.evidence import Exchanges
 from conformance.report.html import render_html, write_html
 from conformance.report.junit import render_junit
@@ -27,7 +27,7 @@ def write_reports(
     out_dir: Path,
     baseline: Mapping[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
-    records: Iterable[Mapping[str, Any]] | None = None,
+    records: Iterable[ResultLine] | None = None,
 ) -> list[Path]:
     """Write matrix.html (with its pages and evidence), summary.md and junit.xml into out_dir.
 
@@ -52,15 +52,11 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _exchanges_by_cell(records: Iterable[Mapping[str, Any]]) -> Exchanges:
+def _exchanges_by_cell(records: Iterable[ResultLine]) -> Exchanges:
     """A cell's exchanges from its record; a later record for the same cell wins, as in the matrix."""
-    found: dict[Key, Sequence[Mapping[str, Any]]] = {}
-    for record in records:
-        key = (str(record.get("provider", "")), str(record.get("model", "")), str(record.get("probe", "")))
-        exchanges = record.get("exchanges")
-        found[key] = [x for x in exchanges if isinstance(x, Mapping)] if isinstance(exchanges, list) else []
+    found = {record.key: record.exchanges for record in records}
 
-    def lookup(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:
+    def lookup(cell: MatrixCell) -> Sequence[ExchangeRecord]:
         return found.get(cell.key) or inline_exchanges(cell)
 
     return lookup

@@ -9,14 +9,22 @@ counted in `Report.problems`. A status this version does not know is kept as its
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from conformance.evidence import Level, Status
-from conformance.records import FindingRecord, MatrixCell, MatrixHead, ProbeRecord, RowRecord, first_problem
+from conformance.records import (
+    ExchangeRecord,
+    FindingRecord,
+    MatrixCell,
+    MatrixHead,
+    ProbeRecord,
+    RowRecord,
+    first_problem,
+)
 
 Key = tuple[str, str, str]
 Row = tuple[str, str]
@@ -108,10 +116,12 @@ def _cell(raw: Any, index: int, problems: list[str]) -> MatrixCell | None:
     )
 
 
-def inline_exchanges(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:
-    """The exchanges a matrix of an older format carried inline; newer ones keep them in results.jsonl."""
+def inline_exchanges(cell: MatrixCell) -> list[ExchangeRecord]:
+    """The exchanges a matrix of an older format carried inline, those that can be read; newer matrices keep
+    them in results.jsonl."""
     extra = cell.model_extra or {}
-    return [x for x in _list(extra.get("exchanges")) if isinstance(x, Mapping)]
+    read = (_one(ExchangeRecord, x) for x in _list(extra.get("exchanges")))
+    return [x for x in read if x is not None]
 
 
 def ms(value: Any) -> float | None:

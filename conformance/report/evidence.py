@@ -14,7 +14,7 @@ from typing import Any
 from markupsafe import Markup
 
 from conformance.diff import Change
-from conformance.records import MatrixCell
+from conformance.records import EventRecord, ExchangeRecord, MatrixCell
 from conformance.report.data import inline_exchanges, ms
 
 BODY_LIMIT = 20_000
@@ -24,20 +24,20 @@ EVIDENCE_CALLBACK = "conformanceEvidence"
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-Exchanges = Callable[[MatrixCell], Sequence[Mapping[str, Any]]]
+Exchanges = Callable[[MatrixCell], Sequence[ExchangeRecord]]
 
 
-def inline(cell: MatrixCell) -> Sequence[Mapping[str, Any]]:
+def inline(cell: MatrixCell) -> Sequence[ExchangeRecord]:
     return inline_exchanges(cell)
 
 
-def cell_evidence(cell: MatrixCell, exchanges: Sequence[Mapping[str, Any]], change: Change | None) -> dict[str, Any]:
+def cell_evidence(cell: MatrixCell, exchanges: Sequence[ExchangeRecord], change: Change | None) -> dict[str, Any]:
     """Everything the evidence panel shows for one cell, bounded in size, as plain JSON values."""
     out: dict[str, Any] = {
         "probe": cell.probe,
         "status": cell.status,
         "findings": [{"rule": f.rule, "level": f.level, "message": f.message} for f in cell.findings],
-        "exchanges": [_exchange(x) for x in exchanges if isinstance(x, Mapping)],
+        "exchanges": [_exchange(x) for x in exchanges],
     }
     if not cell.semantic_checks:
         out["semantic_off"] = True
@@ -46,47 +46,44 @@ def cell_evidence(cell: MatrixCell, exchanges: Sequence[Mapping[str, Any]], chan
     extras = {"drift": cell.drift, "flaky": cell.flaky, "tries": cell.tries, "deprecated": "; ".join(cell.redirected)}
     out.update({k: v for k, v in extras.items() if v})
     if cell.attempts is not None:
-        out["attempts"] = [a.model_dump(mode="json") for a in cell.attempts]
+        out["attempts"] = [a.model_dump(mode="json", exclude_unset=True) for a in cell.attempts]
     if change is not None:
         out["change"] = {"kind": change.kind, "old": change.old}
     return out
 
 
-def _exchange(exchange: Mapping[str, Any]) -> dict[str, Any]:
-    request = exchange.get("request") if isinstance(exchange.get("request"), Mapping) else {}
-    assert isinstance(request, Mapping)
+def _exchange(exchange: ExchangeRecord) -> dict[str, Any]:
+    request = exchange.request
     out: dict[str, Any] = {
-        "method": str(request.get("method", "")),
-        "url": str(request.get("url", "")),
-        "request_headers": _headers(request.get("headers")),
-        **_body("request_body", request.get("body"), request.get("body_length")),
-        "status": _plain(exchange.get("status")),
-        "headers": _headers(exchange.get("headers")),
-        "elapsed_ms": ms(exchange.get("elapsed_ms")),
-        "first_byte_ms": ms(exchange.get("first_byte_ms")),
+        "method": request.method,
+        "url": request.url,
+        "request_headers": _headers(request.headers),
+        **_body("request_body", request.body, request.body_length),
+        "status": exchange.status,
+        "headers": _headers(exchange.headers),
+        "elapsed_ms": ms(exchange.elapsed_ms),
+        "first_byte_ms": ms(exchange.first_byte_ms),
     }
-    if exchange.get("error") is not None:
-        out["error"] = str(exchange["error"])
-    if isinstance(exchange.get("events"), list):
-        out["events"], note = _events(exchange["events"])
+    if exchange.error is not None:
+        out["error"] = exchange.error
+    if exchange.events is not None:
+        out["events"], note = _events(exchange.events)
         out.update({"events_note": note} if note else {})
     else:
-        out.update(_body("body", exchange.get("body")))
+        out.update(_body("body", exchange.body))
     return out
 
 
-def _headers(headers: Any) -> list[list[str]]:
-    if not isinstance(headers, Mapping):
-        return []
-    return [[str(k), _clip(str(v), HEADER_LIMIT)[0]] for k, v in headers.items()]
+def _headers(headers: Mapping[str, str]) -> list[list[str]]:
+    return [[k, _clip(v, HEADER_LIMIT)[0]] for k, v in headers.items()]
 
 
-def _body(name: str, body: Any, length: Any = None) -> dict[str, str]:
+def _body(name: str, body: str | None, length: int | None = None) -> dict[str, str]:
     """The text as sent, clipped with a `<name>_note` when it is huge. The page lays JSON out when it shows
     it (matrix.js `laidOut`): indented here, it was half of the evidence files' CPU and a tenth of their size."""
-    text = "" if body is None else str(body)
+    text = body or ""
     shown, note = _clip(text, BODY_LIMIT)
-    if isinstance(length, int) and not isinstance(length, bool) and length > len(text):
+    if length is not None and length > len(text):
         note = f"truncated: showing the first {len(shown):,} of {length:,} characters (the cassette has all of them)"
     return {name: shown, f"{name}_note": note} if note else {name: shown}
 
@@ -97,36 +94,27 @@ def _clip(text: str, limit: int) -> tuple[str, str | None]:
     return text[:limit], f"truncated: showing the first {limit:,} of {len(text):,} characters"
 
 
-def _events(events: list[Any]) -> tuple[list[dict[str, Any]], str | None]:
+def _events(events: list[EventRecord]) -> tuple[list[dict[str, Any]], str | None]:
     """The first events up to EVENT_LIMIT or BODY_LIMIT characters of data, whichever comes first."""
     shown: list[dict[str, Any]] = []
     budget, cut = BODY_LIMIT, False
     for event in events[:EVENT_LIMIT]:
         if budget <= 0:
             break
-        event = event if isinstance(event, Mapping) else {"data": event}
-        data, note = _clip("" if event.get("data") is None else str(event["data"]), budget)
+        data, note = _clip(event.data, budget)
         budget, cut = budget - len(data), cut or note is not None
         shown.append(
             {
-                "offset_ms": ms(event.get("offset_ms")),
-                "event": None if event.get("event") is None else str(event["event"]),
+                "offset_ms": ms(event.offset_ms),
+                "event": event.event,
                 "data": data,
-                **{k: str(event[k]) for k in ("id", "retry") if event.get(k) is not None},
+                **{k: str(v) for k, v in (("id", event.id), ("retry", event.retry)) if v is not None},
             }
         )
     if len(shown) == len(events) and not cut:
         return shown, None
     last = ", the last one cut short" if cut else ""
     return shown, f"truncated: showing {len(shown):,} of {len(events):,} events{last}"
-
-
-def _plain(value: Any) -> Any:
-    """Optional keys of unknown shape, reduced to JSON values (anything odd becomes its text)."""
-    try:
-        return json.loads(json.dumps(value, default=str, allow_nan=False))
-    except ValueError:
-        return str(value)
 
 
 def script_json(value: Any) -> Markup:
