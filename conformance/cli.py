@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from conformance.plan import (
 from conformance.preflight import preflight
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import ProfileError, profile_for
+from conformance.records import Matrix
 from conformance.render import render_dir
 from conformance.runner import CellResult, describe
 from conformance.schedule import Deadline
@@ -236,15 +238,11 @@ def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
     return _finish(session.run(plans), args.out)
 
 
-def _finish(matrix: dict[str, Any], out: Path) -> int:
+def _finish(matrix: Matrix, out: Path) -> int:
     """Print the counts."""
-    cells = matrix["cells"]
-    assert isinstance(cells, list)
-    counts: dict[str, int] = {}
-    for cell in cells:
-        counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+    counts = Counter(cell.status for cell in matrix.cells)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    print(f"{len(cells)} cells: {summary}\nmatrix: {out / 'matrix.html'}")
+    print(f"{len(matrix.cells)} cells: {summary}\nmatrix: {out / 'matrix.html'}")
     return 0
 
 
@@ -302,14 +300,14 @@ def _unread(catalog: Catalog | None) -> str:
 
 def _diff(args: argparse.Namespace) -> int:
     old, new = load_matrix(args.old), load_matrix(args.new)
-    changes = diff(old, new)
+    changes = diff(old.cells, new.cells)
     print(json.dumps([c.to_json() for c in changes], indent=1) if args.json else render_text(changes))
-    return exit_status(changes, new)
+    return exit_status(changes, new.cells)
 
 
 def _expectations(args: argparse.Namespace) -> int:
     """One file per provider in the run; every difference printed, then a one-line verdict."""
-    cells = load_matrix(args.run)["cells"]
+    cells = load_matrix(args.run).cells
     folder = args.dir or expectations_dir()
     differences = 0
     for provider in expectations.providers_of(cells):

@@ -6,6 +6,7 @@ regression (a known gap); a cell going from PASS to UNSUPPORTED is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from pydantic import ValidationError
 from conformance import safejson
 from conformance.evidence import STATUSES
 from conformance.paths import DATA_FILE_BYTES, local_text
-from conformance.records import MatrixCell, first_problem
+from conformance.records import Matrix, MatrixCell, first_problem
+from conformance.results import cell_key
 
 RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
 NEUTRAL = {s.value for s, i in STATUSES.items() if i.rank is None}
@@ -55,11 +57,12 @@ def classify(old: str | None, new: str | None) -> str | None:
     return "improved" if RANK[new] < RANK[old] else "regressed"
 
 
-def cell_statuses(matrix: dict[str, Any]) -> dict[Key, str]:
-    return {_key(c): c["status"] for c in matrix.get("cells", [])}
+def cell_statuses(cells: Iterable[MatrixCell]) -> dict[Key, str]:
+    return {cell_key(c): c.status for c in cells}
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+def diff(old: Iterable[MatrixCell], new: Iterable[MatrixCell]) -> list[Change]:
+    """Each cell whose status changed between two runs' cells."""
     before, after = cell_statuses(old), cell_statuses(new)
     changes = []
     for key in sorted(before.keys() | after.keys()):
@@ -69,8 +72,9 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     return changes
 
 
-def load_matrix(path: Path) -> dict[str, Any]:
-    """A matrix.json, or a results directory holding one."""
+def load_matrix(path: Path) -> Matrix:
+    """A matrix.json, or a results directory holding one, validated: a baseline or a history file is compared
+    cell by cell, and a part of the wrong shape must be its file's one-line error, not a crash."""
     file = path / "matrix.json" if path.is_dir() else path
     try:
         data = safejson.loads(local_text(file, DATA_FILE_BYTES))
@@ -78,19 +82,23 @@ def load_matrix(path: Path) -> dict[str, Any]:
         raise ValueError(f"{file}: cannot read a matrix ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise ValueError(f"{file}: not a matrix (expected an object with a 'cells' list)")
-    return {**data, "cells": [_cell(file, number, cell) for number, cell in enumerate(data["cells"], 1)]}
-
-
-def _cell(file: Path, number: int, raw: Any) -> dict[str, Any]:
-    """A cell read through the matrix's format, older forms brought up to date: a baseline or a history
-    file is compared key by key, and a cell of the wrong shape must be its file's error, not a crash."""
+    cells = [_cell(file, number, cell) for number, cell in enumerate(data["cells"], 1)]
     try:
-        return MatrixCell.model_validate(raw).model_dump(mode="json")
+        rest = Matrix.model_validate({**data, "cells": []})
+    except ValidationError as exc:
+        raise ValueError(f"{file}: not a matrix ({first_problem(exc, 'the matrix')})") from None
+    return rest.model_copy(update={"cells": cells})
+
+
+def _cell(file: Path, number: int, raw: Any) -> MatrixCell:
+    """A cell read through the matrix's format, older forms brought up to date."""
+    try:
+        return MatrixCell.model_validate(raw)
     except ValidationError as exc:
         raise ValueError(f"{file}: cell {number} is not a matrix cell ({first_problem(exc, 'the cell')})") from None
 
 
-def exit_status(changes: list[Change], new: dict[str, Any]) -> int:
+def exit_status(changes: list[Change], new: Iterable[MatrixCell]) -> int:
     """0 when nothing regressed; 1 on a regression; 2 when the harness newly could not judge a cell.
 
     A harness error is an ERROR cell with a `harness.*` finding (transport, rate limit, cassette,
@@ -99,16 +107,11 @@ def exit_status(changes: list[Change], new: dict[str, Any]) -> int:
     if any(c.kind == "regressed" for c in changes):
         return 1
     changed = {c.key for c in changes}
-    for cell in new.get("cells", []):
-        key = _key(cell)
-        harness = any(f["rule"].startswith("harness.") for f in cell.get("findings", []))
-        if cell["status"] == "ERROR" and harness and key in changed:
+    for cell in new:
+        harness = any(f.rule.startswith("harness.") for f in cell.findings)
+        if cell.status == "ERROR" and harness and cell.key in changed:
             return 2
     return 0
-
-
-def _key(cell: dict[str, Any]) -> Key:
-    return cell["provider"], cell["model"], cell["probe"]
 
 
 def render_text(changes: list[Change]) -> str:

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from conformance.evidence import Status
 from conformance.paths import local_text
+from conformance.records import MatrixCell
 
 DEFAULT = Status.PASS.value
 StatusName = str  # one of the published status strings, checked on load
@@ -65,22 +65,20 @@ def _shown(status: str, rule: str | None) -> str:
 UNDECIDED = (Status.PASS.value, Status.ACCEPTED.value)  # no finding decides these: nothing was wrong
 
 
-def deciding_rule(cell: Mapping[str, Any]) -> str | None:
+def deciding_rule(cell: MatrixCell) -> str | None:
     """The rule of the finding that decided the cell: the first one (the runner puts it first)."""
-    findings = cell.get("findings") or []
-    if cell.get("status") in UNDECIDED or not findings or not isinstance(findings[0], dict):
+    if cell.status in UNDECIDED or not cell.findings:
         return None
-    rule = findings[0].get("rule")
-    return rule if isinstance(rule, str) else None
+    return cell.findings[0].rule
 
 
-def from_cells(cells: Iterable[Mapping[str, Any]], provider: str) -> Expectations:
+def from_cells(cells: Iterable[MatrixCell], provider: str) -> Expectations:
     """The expectations a run's matrix cells of `provider` amount to."""
     out: Expectations = {}
     for cell in cells:
-        if cell.get("provider") != provider:
+        if cell.provider != provider:
             continue
-        model, probe, status = str(cell["model"]), str(cell["probe"]), str(cell["status"])
+        model, probe, status = cell.model, cell.probe, cell.status
         table = out.setdefault(model, {})
         if status != DEFAULT:
             table[probe] = Expected(status=status, rule=deciding_rule(cell))
@@ -99,14 +97,14 @@ def carry_intermittent(new: Expectations, old: Expectations) -> Expectations:
     return kept
 
 
-def compare(expected: Expectations, cells: Iterable[Mapping[str, Any]], provider: str) -> list[Mismatch]:
+def compare(expected: Expectations, cells: Iterable[MatrixCell], provider: str) -> list[Mismatch]:
     """Every cell of `provider` whose status (or deciding rule, where one is expected) differs."""
     mismatches: list[Mismatch] = []
     seen: set[tuple[str, str]] = set()
     for cell in cells:
-        if cell.get("provider") != provider:
+        if cell.provider != provider:
             continue
-        model, probe, status = str(cell["model"]), str(cell["probe"]), str(cell["status"])
+        model, probe, status = cell.model, cell.probe, cell.status
         seen.add((model, probe))
         want = expected.get(model, {}).get(probe, Expected(status=DEFAULT))
         rule = deciding_rule(cell)
@@ -170,5 +168,5 @@ def load(path: Path) -> Expectations:
     return out
 
 
-def providers_of(cells: Iterable[Mapping[str, Any]]) -> list[str]:
-    return sorted({str(c["provider"]) for c in cells})
+def providers_of(cells: Iterable[MatrixCell]) -> list[str]:
+    return sorted({c.provider for c in cells})

@@ -36,7 +36,7 @@ from conformance.plan import (
 from conformance.probes import Probe
 from conformance.profiles import profile_for
 from conformance.report import view
-from conformance.report.data import read_matrix
+from conformance.report.data import MatrixSource, read_matrix
 from conformance.report.html import cell_anchor
 from conformance.results import RESULTS_FILE, ResultsWriter
 from conformance.runner import CellResult
@@ -244,7 +244,7 @@ def _cell_html(result: CellResult) -> str:
     )
 
 
-def _summary_html(matrix: dict[str, Any], link: str) -> str:
+def _summary_html(matrix: MatrixSource, link: str) -> str:
     report = read_matrix(matrix)
     tally = view.counts(report.cells.values())
     rows = "".join(

@@ -177,14 +177,18 @@ class TryRecord(Record):
     requests: int | None = Field(default=None, ge=0, description="HTTP requests the attempt sent, every try counted.")
 
 
+TRIES = Field(default=None, pattern=r"^\d+/\d+$", description="Attempts that met the semantic checks")
+FLAKY = Field(default=None, description="Attempts of the cell disagreed.")
+
+
 class CellExtras(Record):
     """What a cell may carry beside its verdict: retries, and the provider's deprecation notices."""
 
     redirected: list[str] | None = Field(
         default=None, description="Each distinct x-warning (redirect notice) the provider sent."
     )
-    tries: str | None = Field(default=None, pattern=r"^\d+/\d+$", description="Attempts that met the semantic checks")
-    flaky: bool | None = Field(default=None, description="Attempts of the cell disagreed.")
+    tries: str | None = TRIES
+    flaky: bool | None = FLAKY
     attempts: list[TryRecord] | None = None
 
 
@@ -301,8 +305,10 @@ class TimingRecord(Record):
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-class MatrixCell(CellExtras):
-    """One cell of the matrix; DRIFT is recomputed from the status, the evidence stays in results.jsonl."""
+class MatrixCell(Record):
+    """One cell of the matrix; DRIFT is recomputed from the status, the evidence stays in results.jsonl.
+
+    Its fields are in the order matrix.json has always had its keys, so CellExtras's come between them."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -321,6 +327,9 @@ class MatrixCell(CellExtras):
     redirected: list[str] = Field(
         default=[], description="Each distinct x-warning (redirect notice) the provider sent."
     )
+    tries: str | None = TRIES
+    flaky: bool | None = FLAKY
+    attempts: list[TryRecord] | None = None
     latency: list[TimingRecord] = Field(
         default=[],
         description="Per exchange, in order: time to first byte and total time in ms (null when unknown). "
@@ -360,15 +369,16 @@ class MatrixHead(Record):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=written("suite_version", "generated_at", "providers"))
 
+    # in the order a run writes them, so that matrix.json keeps its key order
     suite_version: str = ""
-    generated_at: str = Field(default="", json_schema_extra=DATE_TIME)
-    started_at: str | None = Field(default=None, json_schema_extra=DATE_TIME)
-    mode: str | None = Field(default=None, description="replay, live, record (<mode>), merged or pytest.")
     providers: dict[str, str] = Field(default={}, description="Provider name to the endpoint its requests went to.")
     requests: int | None = Field(default=None, ge=0, description="HTTP requests sent, every try counted.")
     tokens: int | None = Field(default=None, ge=0, description="total_tokens reported by the answers.")
-    duration_s: float | None = Field(default=None, ge=0)
+    mode: str | None = Field(default=None, description="replay, live, record (<mode>), merged or pytest.")
+    started_at: str | None = Field(default=None, json_schema_extra=DATE_TIME)
     not_probed: dict[str, str] | None = Field(default=None, description="Catalog models left out, and why.")
+    duration_s: float | None = Field(default=None, ge=0)
+    generated_at: str = Field(default="", json_schema_extra=DATE_TIME)
 
 
 class Matrix(MatrixHead):

@@ -9,20 +9,20 @@ from typing import Any
 
 from conformance import safejson
 from conformance.derived import Derived, Key, derived_records
-from conformance.matrix import build_matrix, matrix_json, write_matrix
+from conformance.matrix import build_matrix, write_matrix
 from conformance.paths import refuse_links_out
-from conformance.records import ExchangeRecord, ResultLine
+from conformance.records import ExchangeRecord, Matrix, ResultLine
 from conformance.results import RESULTS_FILE, read_results
 
 
 def render_dir(
     out_dir: Path,
     meta: dict[str, Any] | None = None,
-    history: list[dict[str, Any]] | None = None,
-    baseline: dict[str, Any] | None = None,
+    history: Sequence[Matrix] | None = None,
+    baseline: Matrix | None = None,
     ready: Mapping[Key, Derived] | None = None,
     records: Sequence[ResultLine] | None = None,
-) -> dict[str, Any]:
+) -> Matrix:
     """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made);
     `records` are its lines, when the run that wrote them read them meanwhile."""
     refuse_links_out(out_dir)
@@ -31,9 +31,8 @@ def render_dir(
     records += derived_records(records, ready)
     meta = {**_totals(records), **(meta or {})}
     meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    built = build_matrix(records, meta)
-    write_matrix(built, out_dir)
-    matrix = matrix_json(built)
+    matrix = build_matrix(records, meta)
+    write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 
     write_reports(matrix, out_dir, baseline=baseline, history=history, records=records)

@@ -26,7 +26,7 @@ from conformance.manifest import write_manifest
 from conformance.paths import file_name, refuse_links_out
 from conformance.plan import Plan, transports_for
 from conformance.probes import Probe
-from conformance.records import CatalogRecord, ResultLine
+from conformance.records import CatalogRecord, Matrix, ResultLine
 from conformance.render import render_dir
 from conformance.render import warm as warm_report
 from conformance.results import (
@@ -73,9 +73,9 @@ class Session:
     on_cell: Callable[[CellResult], None] | None = None
     jobs: int | None = None  # models run at once; None: all of them (limits are per model)
     budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
-    baseline: dict[str, Any] | None = None  # a past matrix: the reports outline what changed since
+    baseline: Matrix | None = None  # a past matrix: the reports outline what changed since
 
-    def run(self, plans: Sequence[Plan]) -> dict[str, Any]:
+    def run(self, plans: Sequence[Plan]) -> Matrix:
         """Holds a lock on the output directory, and on each cassette folder it records into, meanwhile."""
         refuse_links_out(self.out_dir)
         recorded = {p.cassettes for p in plans if p.mode is not None and p.mode is not RecordMode.NONE}
@@ -90,7 +90,7 @@ class Session:
             for lock in held:
                 lock.release()
 
-    def _run(self, plans: Sequence[Plan]) -> dict[str, Any]:
+    def _run(self, plans: Sequence[Plan]) -> Matrix:
         started = time.perf_counter()
         done = self._resume_point(plans)
         writer, reporting = ResultsWriter(self.out_dir), threading.Lock()
@@ -269,7 +269,7 @@ class Session:
         meta: dict[str, Any],
         ready: Mapping[Key, Derived] | None = None,
         records: Sequence[ResultLine] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Matrix:
         """matrix.json and the reports; `ready` holds derived cells already made during the run, `records` the
         lines of results.jsonl when the run read them as it wrote them."""
         return render_dir(self.out_dir, meta, baseline=self.baseline, ready=ready, records=records)

@@ -39,6 +39,7 @@ from typing import Any
 
 from conformance.paths import MANIFEST, cassettes_dir, safe_name
 from conformance.plan import replay_plans
+from conformance.records import Matrix
 from conformance.report import write_reports
 from conformance.results import RESULTS_FILE, read_results
 from conformance.session import Session
@@ -105,7 +106,7 @@ class _TimedSession(Session):
     render_s = 0.0
     at_render: tuple[float, float] = (0.0, 0.0)
 
-    def render(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def render(self, *args: Any, **kwargs: Any) -> Matrix:
         started, self.at_render = time.perf_counter(), cpu_s()
         try:
             return super().render(*args, **kwargs)
@@ -131,7 +132,7 @@ def child(cassettes: Path, out: Path) -> None:
         "run_s": run_s,
         "render_s": session.render_s,
         "reports_s": reports_s,
-        "cells": len(matrix["cells"]),
+        "cells": len(matrix.cells),
         "cpu": cpu,
     }
     print(json.dumps(figures))

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from conformance import expectations
 from conformance.cli import main
 from conformance.expectations import Expected
+from conformance.records import MatrixCell
 
 P = "peer"
 
 
-def cell(probe: str, status: str, rule: str | None = None, model: str = "m") -> dict[str, Any]:
+def cell(probe: str, status: str, rule: str | None = None, model: str = "m") -> MatrixCell:
     findings = (
         []
         if rule is None
         else [{"rule": rule, "level": "MUST", "message": "x"}, {"rule": "other", "level": "INFO", "message": "y"}]
     )
-    return {"provider": P, "model": model, "probe": probe, "status": status, "findings": findings}
+    return MatrixCell.model_validate(
+        {"provider": P, "model": model, "probe": probe, "status": status, "findings": findings}
+    )
 
 
 RUN = [
@@ -67,10 +69,10 @@ def test_the_file_reads_back_as_written(tmp_path: Path) -> None:
         (cell("vision.base64_png", "IGNORED", "vision.names"), "expected PASS, got IGNORED (vision.names)"),
     ],
 )
-def test_a_changed_status_or_deciding_rule_is_a_difference(changed: dict[str, Any], says: str) -> None:
+def test_a_changed_status_or_deciding_rule_is_a_difference(changed: MatrixCell, says: str) -> None:
     expected = expectations.from_cells(RUN, P)
-    run = [changed if c["probe"] == changed["probe"] else c for c in RUN]
-    assert [str(m) for m in expectations.compare(expected, run, P)] == [f"m {changed['probe']}: {says}"]
+    run = [changed if c.probe == changed.probe else c for c in RUN]
+    assert [str(m) for m in expectations.compare(expected, run, P)] == [f"m {changed.probe}: {says}"]
 
 
 def test_a_known_intermittent_status_and_an_unchanged_run_are_not_differences() -> None:
@@ -78,7 +80,7 @@ def test_a_known_intermittent_status_and_an_unchanged_run_are_not_differences() 
     assert expectations.compare(expected, RUN, P) == []
     expected["m"]["tools.strict_enum"] = Expected(status="FAIL", known_intermittent=("ERROR",))
     run = [
-        cell("tools.strict_enum", "ERROR", "http.server_error_transient") if c["probe"] == "tools.strict_enum" else c
+        cell("tools.strict_enum", "ERROR", "http.server_error_transient") if c.probe == "tools.strict_enum" else c
         for c in RUN
     ]
     assert expectations.compare(expected, run, P) == []
@@ -118,12 +120,13 @@ def test_the_command_updates_then_compares(tmp_path: Path, capsys: pytest.Captur
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "matrix.json").write_text(json.dumps({"cells": RUN}))
+    (run / "matrix.json").write_text(json.dumps({"cells": [c.model_dump(mode="json") for c in RUN]}))
     folder = tmp_path / "expect"
     assert main(["expectations", str(run), "--dir", str(folder)]) == 1, "no file yet"
     assert main(["expectations", str(run), "--dir", str(folder), "--update"]) == 0
     assert main(["expectations", str(run), "--dir", str(folder)]) == 0
-    (run / "matrix.json").write_text(json.dumps({"cells": [cell("core.text_input", "FAIL", "x"), *RUN[1:]]}))
+    changed = [cell("core.text_input", "FAIL", "x"), *RUN[1:]]
+    (run / "matrix.json").write_text(json.dumps({"cells": [c.model_dump(mode="json") for c in changed]}))
     capsys.readouterr()
     assert main(["expectations", str(run), "--dir", str(folder)]) == 1
     assert "peer m core.text_input: expected NON-STRICT (response.schema), got FAIL (x)" in capsys.readouterr().out

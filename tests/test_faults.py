@@ -261,7 +261,7 @@ def test_a_session_runs_past_every_fault(server: FaultServer, tmp_path: Path) ->
     assert sorted((r["model"], r["probe"]) for r in records) == sorted((m, p.id) for m, p in plan.cells())
     on_disk = json.loads((tmp_path / "out" / "matrix.json").read_text(encoding="utf-8"))
     derived = 4 * len(models)  # sdk.parses, sdk.streams, clients.node_parses, clients.node_streams per model
-    assert len(on_disk["cells"]) == len(matrix["cells"]) == len(plan.cells()) + derived
+    assert len(on_disk["cells"]) == len(matrix.cells) == len(plan.cells()) + derived
     by_cell = {(c["model"], c["probe"]): c["status"] for c in on_disk["cells"]}
     assert by_cell[("fault:normal", JSON)] == by_cell[("fault:normal", STREAM)] == "PASS"
     assert by_cell[("fault:line_separators", JSON)] == by_cell[("fault:line_separators", STREAM)] == "PASS"

@@ -26,7 +26,7 @@ from conformance.node_column import is_derived
 from conformance.paths import file_name
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
-from conformance.records import MatrixCell, ResultLine
+from conformance.records import ResultLine
 from conformance.results import RESULTS_FILE, DirLock, LockHeld, ResultsWriter, read_results
 from conformance.runner import Target, run_cell
 from conformance.session import Session
@@ -105,9 +105,7 @@ def test_a_hostile_mix_finishes_within_bounds_and_spares_the_healthy_model(serve
     assert status[("fault:deep_json", JSON.id)] == status[("fault:id_traversal", STATE.id)] == "FAIL"
 
     replayed = Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON, STREAM, STATE)))
-    again = {
-        (c["model"], c["probe"]): c["status"] for c in replayed["cells"] if not is_derived(MatrixCell.model_validate(c))
-    }
+    again = {(c.model, c.probe): c.status for c in replayed.cells if not is_derived(c)}
     assert again == status, "the replay judges every recorded cell alike"
 
 
@@ -256,7 +254,7 @@ def test_model_ids_that_look_like_paths_get_their_own_cassettes(server: FaultSer
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cassettes", "out"], "nothing written outside"
 
     replayed = Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=(JSON,)))
-    again = {c["model"]: c["status"] for c in replayed["cells"] if not is_derived(MatrixCell.model_validate(c))}
+    again = {c.model: c.status for c in replayed.cells if not is_derived(c)}
     assert again == {m: live[m]["status"] for m in models}
 
 

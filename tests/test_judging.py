@@ -19,6 +19,7 @@ from conformance.bench import Scenario, bench
 from conformance.derived import Derived, Deriver, derived_records, fingerprint
 from conformance.evidence import Exchange, Status
 from conformance.judging import Judges
+from conformance.matrix import matrix_json
 from conformance.node_column import NodeReader, node_unavailable
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
@@ -141,7 +142,7 @@ def test_a_pooled_replay_derives_in_its_workers_what_the_render_derives(
     again = render_dir(tmp_path)
     assert reads == [tmp_path / RESULTS_FILE]
     assert len(calls[1]) >= 2, "a render of results.jsonl alone derives every model"
-    assert run["cells"] == again["cells"]
+    assert run.cells == again.cells
 
 
 def test_a_line_the_run_cannot_read_back_leaves_the_render_to_read_results_jsonl(
@@ -163,7 +164,7 @@ def test_a_line_the_run_cannot_read_back_leaves_the_render_to_read_results_jsonl
     plans = replay_plans(cassettes_dir(), probes=probes)
     run = Session(tmp_path, jobs=2).run(plans)
     assert reads == [tmp_path / RESULTS_FILE]
-    assert len(run["cells"]) >= sum(len(plan.models) * len(probes) for plan in plans)
+    assert len(run.cells) >= sum(len(plan.models) * len(probes) for plan in plans)
 
 
 def test_a_large_live_run_judges_and_derives_in_its_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,7 +185,9 @@ def test_a_large_live_run_judges_and_derives_in_its_workers(tmp_path: Path, monk
     run = json.loads((tmp_path / "matrix.json").read_text(encoding="utf-8"))
     again = render_dir(tmp_path)
     assert len(calls[1]) == 3
-    assert run["cells"] == again["cells"], "the derived cells made during the run are those the render makes"
+    assert run["cells"] == matrix_json(again)["cells"], (
+        "the derived cells made during the run are those the render makes"
+    )
 
 
 @pytest.fixture

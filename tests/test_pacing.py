@@ -22,6 +22,7 @@ from conformance.bench import BENCH_PROBES as BENCH
 from conformance.bench import Scenario, response, serving
 from conformance.catalog.model import Catalog, ModelEntry
 from conformance.evidence import Status
+from conformance.matrix import matrix_json
 from conformance.plan import Plan, replay_plans
 from conformance.preflight import HEADER
 from conformance.probes import BY_ID
@@ -289,13 +290,13 @@ def test_a_recorded_session_with_429s_replays_to_the_same_cells_without_waiting(
     cell builds the schema caches)."""
     with serving(Scenario(models=1, rpm=6, latency_ms=10), lifetime_s=60) as server:
         plan = _plan(server.base_url, 1, 2, tmp_path, rpm=None, mode=RecordMode.ALL)
-        live = Session(tmp_path / "live").run([plan])
+        live = matrix_json(Session(tmp_path / "live").run([plan]))
     assert server.statuses[429] >= 1
     assert {c["status"] for c in live["cells"]} == {"PASS"}
     assert any(e.get("attempts") for r in _exchanges(tmp_path / "live").values() for e in r)
 
     started = time.perf_counter()
-    replayed = Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=plan.probes))
+    replayed = matrix_json(Session(tmp_path / "replay").run(replay_plans(tmp_path / "cassettes", probes=plan.probes)))
     assert time.perf_counter() - started < 1.0
     keys = ("model", "probe", "status", "findings", "latency")
     assert [{k: c[k] for k in keys} for c in replayed["cells"]] == [{k: c[k] for k in keys} for c in live["cells"]]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.checks.rules import RULES, Tag
+from conformance.matrix import matrix_json
 from conformance.node_column import is_derived
 from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
@@ -38,7 +39,7 @@ def recorded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     assert profile is not None
     live = live_plan(profile, None, PROBES, RecordMode.ALL, root / "cassettes", timeout_s=30)
     assert live.plan.models == (peer.model,), "the model comes from the server's own catalog"
-    return Session(root / "out").run([live.plan]), root
+    return matrix_json(Session(root / "out").run([live.plan])), root
 
 
 def test_replay_with_network_blocked_gives_the_identical_matrix(
@@ -51,7 +52,7 @@ def test_replay_with_network_blocked_gives_the_identical_matrix(
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    replayed = Session(root / "replay").run(replay_plans(root / "cassettes"))
+    replayed = matrix_json(Session(root / "replay").run(replay_plans(root / "cassettes")))
     assert len(_comparable(live)) == len(PROBES)
     assert _comparable(replayed) == _comparable(live)
     assert _exchanges(root / "replay") == _exchanges(root / "out")

@@ -13,7 +13,7 @@ import pytest
 from conformance import records
 from conformance.cli import main
 from conformance.evidence import Exchange, SSEEvent, Status
-from conformance.matrix import build_matrix, matrix_json
+from conformance.matrix import build_matrix
 from conformance.paths import MANIFEST
 from conformance.probes import PROBES
 from conformance.report import load_schema, render_html
@@ -67,7 +67,7 @@ def test_a_deprecation_redirect_reaches_the_report() -> None:
     result = not_run(Target("p", "http://h/v1"), "m", probe, "fixture")
     result = annotate(replace(result, exchanges=(redirected,)), None)
     matrix = build_matrix([result.record()])
-    page = render_html(matrix_json(matrix))
+    page = render_html(matrix)
     assert 'title="m is retired, served by m2">DEPRECATED' in page
 
 

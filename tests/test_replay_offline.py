@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conformance.matrix import matrix_json
 from conformance.node_column import is_derived
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
@@ -47,7 +48,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     root = tmp_path_factory.mktemp("recorded")
     with FaultServer() as server:
         target = Target("faults", server.base_url, api_key="sk-replay-test", timeout_s=10)
-        matrix = Session(root / "out").run([Plan(target, MODELS, PROBES, RecordMode.ALL, root / "cassettes")])
+        matrix = matrix_json(
+            Session(root / "out").run([Plan(target, MODELS, PROBES, RecordMode.ALL, root / "cassettes")])
+        )
     return matrix, root / "cassettes"
 
 
@@ -67,7 +70,7 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def _replay(cassettes: Path, out: Path) -> dict[str, Any]:
-    return Session(out).run(replay_plans(cassettes, probes=PROBES))
+    return matrix_json(Session(out).run(replay_plans(cassettes, probes=PROBES)))
 
 
 def test_replay_opens_no_socket_and_gives_the_recorded_cells(

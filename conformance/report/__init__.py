@@ -7,13 +7,13 @@ can be re-rendered; the exchanges come from results.jsonl, where they are stored
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from conformance.records import SCHEMAS, ExchangeRecord, MatrixCell, ResultLine
-from conformance.report.data import Report, inline_exchanges
+from conformance.report.data import MatrixSource, Report, inline_exchanges
 from conformance.report.evidence import Exchanges
 from conformance.report.html import render_html, write_html
 from conformance.report.junit import render_junit
@@ -23,15 +23,16 @@ __all__ = ["load_schema", "render_html", "render_junit", "render_markdown", "wri
 
 
 def write_reports(
-    matrix: Mapping[str, Any],
+    matrix: MatrixSource,
     out_dir: Path,
-    baseline: Mapping[str, Any] | None = None,
-    history: list[dict[str, Any]] | None = None,
+    baseline: MatrixSource | None = None,
+    history: Sequence[MatrixSource] | None = None,
     records: Iterable[ResultLine] | None = None,
 ) -> list[Path]:
     """Write matrix.html (with its pages and evidence), summary.md and junit.xml into out_dir.
 
-    `history` holds past matrices, oldest first, for the per-model trend. `records` are the results.jsonl
+    `matrix` is the run's `Matrix`, or a matrix.json's contents (read leniently, part by part). `history`
+    holds past matrices, oldest first, for the per-model trend. `records` are the results.jsonl
     lines the matrix was built from: the evidence files take the exchanges from them. Without them, a
     matrix that carries its exchanges inline (older runs) still gets its evidence.
     """

@@ -1,15 +1,17 @@
-"""The one place the report layer reads a matrix: the typed records of `conformance.records`, read leniently.
+"""The one place the report layer reads a matrix: the typed records of `conformance.records`.
 
-A matrix may be old, hand-made, truncated or hostile. Its header, each row, each column and each cell are
-validated apart, so one bad part costs only itself: a cell that does not fit `MatrixCell` but says where
-it belongs is shown as an ERROR cell naming what is wrong, anything else unreadable is left out and
-counted in `Report.problems`. A status this version does not know is kept as its own text.
+A `Matrix` the suite built (or read through `diff.load_matrix`) is typed already and taken as it is. The
+contents of a matrix.json handed over as parsed may be old, hand-made, truncated or hostile: its header,
+each row, each column and each cell are validated apart, so one bad part costs only itself: a cell that
+does not fit `MatrixCell` but says where it belongs is shown as an ERROR cell naming what is wrong,
+anything else unreadable is left out and counted in `Report.problems`. A status this version does not
+know is kept as its own text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,6 +21,7 @@ from conformance.evidence import Level, Status
 from conformance.records import (
     ExchangeRecord,
     FindingRecord,
+    Matrix,
     MatrixCell,
     MatrixHead,
     ProbeRecord,
@@ -48,30 +51,43 @@ class Report:
         return [c for p in self.probes if (c := self.cells.get((*row, p.id))) is not None]
 
 
-def read_matrix(matrix: Mapping[str, Any]) -> Report:
+MatrixSource = Matrix | Mapping[str, Any]  # a typed matrix, or a matrix.json's contents as parsed
+
+
+def read_matrix(matrix: MatrixSource) -> Report:
     """The matrix as the renderers see it; probes and rows that only a cell names still get their place."""
+    if isinstance(matrix, Matrix):
+        cells = {c.key: c for c in matrix.cells}
+        return _report(matrix, matrix.statuses, matrix.rows, matrix.probes, cells, [])
     problems: list[str] = []
     head = _one(MatrixHead, _head_keys(matrix))
     if head is None:
         problems.append("the run's metadata could not be read; it is left out")
         head = MatrixHead()
-    cells: dict[Key, MatrixCell] = {}
+    cells = {}
     for i, raw in enumerate(_list(matrix.get("cells"))):
         cell = _cell(raw, i, problems)
         if cell is not None:
             cells[cell.key] = cell
-    probes = {p.id: p for p in _many(ProbeRecord, matrix.get("probes"), "column", problems)}
+    probes = _many(ProbeRecord, matrix.get("probes"), "column", problems)
+    rows = _many(RowRecord, matrix.get("rows"), "row", problems)
+    statuses = [s for s in _list(matrix.get("statuses")) if isinstance(s, str)]
+    return _report(head, statuses, rows, probes, cells, problems)
+
+
+def _report(
+    head: MatrixHead,
+    statuses: Sequence[str],
+    rows: Sequence[RowRecord],
+    columns: Sequence[ProbeRecord],
+    cells: dict[Key, MatrixCell],
+    problems: Sequence[str],
+) -> Report:
+    probes = {p.id: p for p in columns}
     for cell in cells.values():
         probes.setdefault(cell.probe, ProbeRecord(id=cell.probe, feature=cell.feature, title=cell.probe))
-    rows = [(r.provider, r.model) for r in _many(RowRecord, matrix.get("rows"), "row", problems)]
-    rows += [c.row for c in cells.values()]
-    statuses = [s for s in _list(matrix.get("statuses")) if isinstance(s, str)]
-    return Report(head, tuple(statuses), tuple(dict.fromkeys(rows)), tuple(probes.values()), cells, tuple(problems))
-
-
-def read_head(matrix: Mapping[str, Any]) -> MatrixHead:
-    """A matrix's metadata alone (a baseline's date, say); empty when it cannot be read."""
-    return _one(MatrixHead, _head_keys(matrix)) or MatrixHead()
+    places = [(r.provider, r.model) for r in rows] + [c.row for c in cells.values()]
+    return Report(head, tuple(statuses), tuple(dict.fromkeys(places)), tuple(probes.values()), cells, tuple(problems))
 
 
 def _head_keys(matrix: Mapping[str, Any]) -> dict[str, Any]:

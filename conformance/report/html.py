@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -25,7 +25,7 @@ from conformance import pool
 from conformance.diff import Change
 from conformance.records import MatrixCell, ProbeRecord
 from conformance.report import view
-from conformance.report.data import Key, Report, Row, read_head, read_matrix
+from conformance.report.data import Key, MatrixSource, Report, Row, read_matrix
 from conformance.report.evidence import EVIDENCE_CALLBACK, Exchanges, cell_evidence, inline, script_json
 from conformance.report.trend import Trend, trends
 from conformance.report.view import Group, Latency, StatusStyle, Verdict
@@ -87,18 +87,17 @@ class RowView:
 
 
 def render_html(
-    matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None = None, history: list[dict[str, Any]] | None = None
+    matrix: MatrixSource, baseline: MatrixSource | None = None, history: Sequence[MatrixSource] | None = None
 ) -> str:
     """The first screen alone, as text; `write_html` writes it with its pages and evidence."""
-    site = _Site(read_matrix(matrix), view.changes(matrix, baseline), baseline, history or [])
-    return site.index()
+    return _Site(read_matrix(matrix), baseline, history or []).index()
 
 
 def write_html(
-    matrix: Mapping[str, Any],
+    matrix: MatrixSource,
     out_dir: Path,
-    baseline: Mapping[str, Any] | None = None,
-    history: list[dict[str, Any]] | None = None,
+    baseline: MatrixSource | None = None,
+    history: Sequence[MatrixSource] | None = None,
     exchanges: Exchanges | None = None,
     also: Sequence[Callable[[Report], list[Path]]] = (),
 ) -> list[Path]:
@@ -108,7 +107,7 @@ def write_html(
     A catalog's pages are written by forked workers, on every core, and so are the files `also` writes
     (each given the matrix as read here, once).
     """
-    site = _Site(read_matrix(matrix), view.changes(matrix, baseline), baseline, history or [])
+    site = _Site(read_matrix(matrix), baseline, history or [])
     probes = [(group, probe) for group in site.grid for probe in group.probes]
     warm()  # compiled once here, before any fork, rather than in each worker
 
@@ -195,14 +194,10 @@ def _asset(name: str) -> Markup:
 class _Site:
     """Everything the pages share, worked out once: the grid, each row's verdicts, the changes."""
 
-    def __init__(
-        self,
-        report: Report,
-        changes: dict[Key, Change],
-        baseline: Mapping[str, Any] | None,
-        history: list[dict[str, Any]],
-    ) -> None:
-        self.report, self.changes, self.baseline = report, changes, baseline
+    def __init__(self, report: Report, baseline: MatrixSource | None, history: Sequence[MatrixSource]) -> None:
+        self.report = report
+        self.baseline = None if baseline is None else read_matrix(baseline)
+        self.changes = view.changes(report, self.baseline)
         self.grid = view.groups(report)
         self.rows = [self._row(row) for row in report.rows]
         if history:
@@ -331,11 +326,11 @@ def _header(report: Report, providers: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _diff(changes: dict[Key, Change], baseline: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _diff(changes: dict[Key, Change], baseline: Report | None) -> dict[str, Any] | None:
     if baseline is None:
         return None
     kinds = ("regressed", "improved", "changed", "added", "removed")
-    head = read_head(baseline)
+    head = baseline.head
     return {
         "when": view.when(head),
         "suite": head.suite_version,

@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 from conformance.evidence import STATUSES
 from conformance.records import FindingRecord, MatrixCell
 from conformance.report import view
-from conformance.report.data import Report, read_matrix
+from conformance.report.data import MatrixSource, Report, read_matrix
 
 MESSAGE_LIMIT = 500
 OUTCOMES = {s.value: i.outcome.junit for s, i in STATUSES.items() if i.outcome.junit is not None}
@@ -29,7 +28,7 @@ COUNTERS = {"failure": "failures", "error": "errors", "skipped": "skipped"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def render_junit(matrix: Mapping[str, Any], report: Report | None = None) -> str:
+def render_junit(matrix: MatrixSource, report: Report | None = None) -> str:
     """The whole document as text; it always parses, whatever bytes a server sent. `report` is the matrix
     already read, when the caller has it."""
     report = report if report is not None else read_matrix(matrix)

@@ -6,11 +6,10 @@ literal text it is: no table breakout, no HTML, no links, no code spans, no math
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from conformance.report import view
-from conformance.report.data import Report, read_head, read_matrix
+from conformance.report.data import MatrixSource, Report, read_matrix
 
 REASONS_PER_MODEL = 3
 LIST_LIMIT = 50
@@ -31,15 +30,13 @@ def escape(text: Any) -> str:
     return "".join(c if c.isprintable() or c == " " else " " for c in str(text).translate(_ESCAPES))
 
 
-def render_markdown(
-    matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None = None, report: Report | None = None
-) -> str:
+def render_markdown(matrix: MatrixSource, baseline: MatrixSource | None = None, report: Report | None = None) -> str:
     """summary.md; `report` is the matrix already read, when the caller has it."""
     report = report if report is not None else read_matrix(matrix)
     lines = [_title(report), "", _facts(report), "", *_table(report), "", _legend(), ""]
     lines += [*_reasons(report), "", _totals(report)]
     if baseline is not None:
-        lines += ["", *_changes(matrix, baseline)]
+        lines += ["", *_changes(report, read_matrix(baseline))]
     return "\n".join(lines) + "\n"
 
 
@@ -127,9 +124,9 @@ def _totals(report: Report) -> str:
     return "**Probe cells:** " + (" · ".join(parts) or "no cells")
 
 
-def _changes(matrix: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
-    changes = list(view.changes(matrix, baseline).values())
-    since = view.when(read_head(baseline))
+def _changes(report: Report, baseline: Report) -> list[str]:
+    changes = list(view.changes(report, baseline).values())
+    since = view.when(baseline.head)
     lines = [f"### Changes since the baseline{' of ' + escape(since) if since else ''}", ""]
     kinds = ("regressed", "improved", "changed", "added", "removed")
     counts = [f"{sum(1 for c in changes if c.kind == k)} {k}" for k in kinds]

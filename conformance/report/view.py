@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -184,10 +184,10 @@ def semantic_note(cells: list[MatrixCell]) -> str:
     return "semantic checks off" if off == len(cells) else f"semantic checks off in {off} of {len(cells)}"
 
 
-def changes(matrix: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> dict[Key, Change]:
+def changes(report: Report, baseline: Report | None) -> dict[Key, Change]:
     if baseline is None:
         return {}
-    return {c.key: c for c in diff(dict(baseline), dict(matrix))}
+    return {c.key: c for c in diff(baseline.cells.values(), report.cells.values())}
 
 
 def providers(report: Report) -> dict[str, str]:

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import expectations
@@ -24,6 +23,7 @@ from conformance.paths import cassettes_dir, expectations_dir, safe_name
 from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
 from conformance.profiles import load_profile
+from conformance.records import Matrix
 from conformance.session import Session
 from conformance.transports import RecordMode
 from tests.peers.servers import PEERS, PeerUnavailable, running
@@ -52,16 +52,17 @@ def record(name: str, cassettes: Path, logs: Path) -> None:
     print(f"recorded {name} into {cassettes / safe_name(profile.name)} in {time.monotonic() - start:.0f} s")
 
 
-def write_baselines(matrix: dict[str, Any]) -> None:
+def write_baselines(matrix: Matrix) -> None:
     """Per provider: the statuses `conformance diff` compares with, and the reviewed expectations."""
-    for provider in expectations.providers_of(matrix["cells"]):
-        cells = [{k: c[k] for k in BASELINE_KEYS} for c in matrix["cells"] if c["provider"] == provider]
-        baseline = {"suite_version": matrix["suite_version"], "cells": cells}
+    for provider in expectations.providers_of(matrix.cells):
+        mine = [c for c in matrix.cells if c.provider == provider]
+        cells = [c.model_dump(mode="json", include=set(BASELINE_KEYS)) for c in mine]
+        baseline = {"suite_version": matrix.suite_version, "cells": cells}
         path = BASELINES / f"{safe_name(provider)}.json"
         path.write_text(json.dumps(baseline, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         expected = expectations_dir() / f"{safe_name(provider)}.toml"
         old = expectations.load(expected) if expected.exists() else {}
-        new = expectations.carry_intermittent(expectations.from_cells(matrix["cells"], provider), old)
+        new = expectations.carry_intermittent(expectations.from_cells(matrix.cells, provider), old)
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(expectations.render(provider, new), encoding="utf-8")
         print(f"wrote {path} and {expected}")
