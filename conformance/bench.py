@@ -43,6 +43,7 @@ from conformance.bench_endpoint import response as endpoint_response
 from conformance.bench_endpoint import serving as served_from_child
 from conformance.plan import Plan
 from conformance.probes import BY_ID
+from conformance.records import MatrixHead
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.schedule import Pacing
@@ -128,7 +129,7 @@ def bench(scenario: Scenario, paced: bool = True, out: Path | None = None) -> Ou
             last_cell[:] = time.perf_counter(), time.process_time()
 
         started, cpu = time.perf_counter(), time.process_time()
-        Session(results, {"mode": "bench"}, on_cell=cell_done).run([plan])
+        Session(results, MatrixHead(mode="bench"), on_cell=cell_done).run([plan])
         wall, cpu_end = time.perf_counter() - started, time.process_time()
         tally = server.tally()
         cells = list(read_results(results / RESULTS_FILE))  # the cells run, not the matrix's derived ones

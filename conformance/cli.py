@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from conformance import __version__, expectations
 from conformance.catalog.model import Catalog
@@ -37,7 +37,7 @@ from conformance.plan import (
 from conformance.preflight import preflight
 from conformance.probes.listing import probe_table, update_readme
 from conformance.profiles import ProfileError, profile_for
-from conformance.records import Matrix
+from conformance.records import Matrix, MatrixHead
 from conformance.render import render_dir
 from conformance.runner import CellResult, describe
 from conformance.schedule import Deadline
@@ -213,7 +213,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _session(args: argparse.Namespace, meta: dict[str, Any]) -> Session:
+def _session(args: argparse.Namespace, meta: MatrixHead) -> Session:
     budget = None if args.budget is None else Deadline(args.budget)
     baseline = None if args.baseline is None else load_matrix(args.baseline)
     return Session(
@@ -234,7 +234,7 @@ def _replay(args: argparse.Namespace, providers: Sequence[str] = ()) -> int:
     if not plans:
         print(f"conformance: no recorded provider under {cassettes}", file=sys.stderr)
         return EXIT_INPUT
-    session = _session(args, {"mode": "replay"})
+    session = _session(args, MatrixHead(mode="replay"))
     return _finish(session.run(plans), args.out)
 
 
@@ -280,11 +280,11 @@ def _run(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"conformance: {one_line(problem.message)}; nothing was run.", file=sys.stderr)
             return EXIT_INPUT
-    meta = {
-        "mode": "live" if mode is None else f"record ({mode.value})",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "not_probed": live.skipped,
-    }
+    meta = MatrixHead(
+        mode="live" if mode is None else f"record ({mode.value})",
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        not_probed=live.skipped,
+    )
     plans = args.shard.apply([live.plan]) if args.shard else [live.plan]
     session = _session(args, meta)
     return _finish(session.run(plans), args.out)
@@ -379,7 +379,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.command == "merge":
             cells = merge(args.parts, args.out)
             print(f"merged {cells} cells from {len(args.parts)} parts")
-            return _finish(render_dir(args.out, {"mode": "merged"}), args.out)
+            return _finish(render_dir(args.out, MatrixHead(mode="merged")), args.out)
         if args.command == "diff":
             return _diff(args)
         if args.command == "expectations":

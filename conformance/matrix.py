@@ -11,14 +11,24 @@ from conformance import __version__
 from conformance.catalog.model import drift
 from conformance.evidence import Status
 from conformance.probes import PROBES
-from conformance.records import ClaimRecord, Matrix, MatrixCell, ProbeRecord, ResultLine, RowRecord, TimingRecord
+from conformance.records import (
+    ClaimRecord,
+    Matrix,
+    MatrixCell,
+    MatrixHead,
+    ProbeRecord,
+    ResultLine,
+    RowRecord,
+    TimingRecord,
+)
 
 STATUS_ORDER = [s.value for s in Status]
 UNKNOWN_CLAIM = ClaimRecord(claim="unknown", source="")
 
 
-def build_matrix(records: Iterable[ResultLine], meta: dict[str, Any] | None = None) -> Matrix:
-    """Later records for the same cell replace earlier ones (a resumed or re-run cell).
+def build_matrix(records: Iterable[ResultLine], meta: MatrixHead | None = None) -> Matrix:
+    """Later records for the same cell replace earlier ones (a resumed or re-run cell); `meta` is the run's
+    metadata, the keys it was made with kept as they are.
 
     Not validated again: the records were, as they were read or made, and a status a newer suite wrote is
     kept as its text."""
@@ -33,7 +43,7 @@ def build_matrix(records: Iterable[ResultLine], meta: dict[str, Any] | None = No
     ordered = [
         cells[(prov, model, probe)] for prov, model in rows for probe in probe_ids if (prov, model, probe) in cells
     ]
-    head = {"suite_version": __version__, **(meta or {})}
+    head = {"suite_version": __version__, **(meta or MatrixHead()).model_dump(exclude_unset=True)}
     return Matrix.model_construct(
         **head,
         statuses=STATUS_ORDER,

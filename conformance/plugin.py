@@ -35,6 +35,7 @@ from conformance.plan import (
 )
 from conformance.probes import Probe
 from conformance.profiles import profile_for
+from conformance.records import MatrixHead
 from conformance.report import view
 from conformance.report.data import MatrixSource, read_matrix
 from conformance.report.html import cell_anchor
@@ -121,7 +122,7 @@ def _plans(config: pytest.Config) -> list[Plan]:
 
 def _session(config: pytest.Config) -> Session:
     """The CLI's Session over the plugin's output directory: one manifest, snapshot and render for both."""
-    return Session(Path(config.getoption("--conformance-out")), {"mode": "pytest"})
+    return Session(Path(config.getoption("--conformance-out")), MatrixHead(mode="pytest"))
 
 
 class CellItem(pytest.Item):

@@ -11,27 +11,29 @@ from conformance import safejson
 from conformance.derived import Derived, Key, derived_records
 from conformance.matrix import build_matrix, write_matrix
 from conformance.paths import refuse_links_out
-from conformance.records import ExchangeRecord, Matrix, ResultLine
+from conformance.records import ExchangeRecord, Matrix, MatrixHead, ResultLine
 from conformance.results import RESULTS_FILE, read_results
 
 
 def render_dir(
     out_dir: Path,
-    meta: dict[str, Any] | None = None,
+    meta: MatrixHead | None = None,
     history: Sequence[Matrix] | None = None,
     baseline: Matrix | None = None,
     ready: Mapping[Key, Derived] | None = None,
     records: Sequence[ResultLine] | None = None,
 ) -> Matrix:
     """Rebuild matrix.json and the reports from results.jsonl alone (and `ready`: derived cells the run made);
-    `records` are its lines, when the run that wrote them read them meanwhile."""
+    `records` are its lines, when the run that wrote them read them meanwhile. `meta` is the run's metadata:
+    what it does not say (the totals, the time) is added here."""
     refuse_links_out(out_dir)
     records = list(read_results(out_dir / RESULTS_FILE)) if records is None else list(records)
     # Derived cells: the Python SDK (the "sdk" column) and the Node SDK ("clients") re-read the recorded answers.
     records += derived_records(records, ready)
-    meta = {**_totals(records), **(meta or {})}
-    meta.setdefault("generated_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    matrix = build_matrix(records, meta)
+    head = meta or MatrixHead()
+    now = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    unsaid = {k: v for k, v in {**_totals(records), **now}.items() if k not in head.model_fields_set}
+    matrix = build_matrix(records, head.model_copy(update=unsaid))
     write_matrix(matrix, out_dir)
     from conformance.report import write_reports  # the report layer reads results only
 

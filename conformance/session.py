@@ -26,7 +26,7 @@ from conformance.manifest import write_manifest
 from conformance.paths import file_name, refuse_links_out
 from conformance.plan import Plan, transports_for
 from conformance.probes import Probe
-from conformance.records import CatalogRecord, Matrix, ResultLine
+from conformance.records import CatalogRecord, Matrix, MatrixHead, ResultLine
 from conformance.render import render_dir
 from conformance.render import warm as warm_report
 from conformance.results import (
@@ -69,7 +69,7 @@ class Session:
     """Runs plans into one output directory, appending each cell as it finishes."""
 
     out_dir: Path
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: MatrixHead = field(default_factory=MatrixHead)
     on_cell: Callable[[CellResult], None] | None = None
     jobs: int | None = None  # models run at once; None: all of them (limits are per model)
     budget: Deadline | None = None  # once spent, the cells not yet started are ERROR (harness.budget)
@@ -115,7 +115,7 @@ class Session:
         else:
             ready, records = pooled.ready, pooled.records
         self._state(plans, complete=True)
-        meta = {**self.meta, "duration_s": round(time.perf_counter() - started, 3)}
+        meta = self.meta.model_copy(update={"duration_s": round(time.perf_counter() - started, 3)})
         return self.render(meta, ready, records)
 
     def _run_in_process(self, plans: Sequence[Plan], done: set[tuple[str, str, str]], emit: Emit) -> dict[Key, Derived]:
@@ -266,7 +266,7 @@ class Session:
 
     def render(
         self,
-        meta: dict[str, Any],
+        meta: MatrixHead,
         ready: Mapping[Key, Derived] | None = None,
         records: Sequence[ResultLine] | None = None,
     ) -> Matrix:

@@ -8,6 +8,7 @@ from typing import Any
 from conformance.matrix import matrix_json
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
+from conformance.records import MatrixHead
 from conformance.session import Session
 
 
@@ -17,4 +18,4 @@ def replayed_run(root: Path) -> tuple[Path, dict[str, Any]]:
     plans = replay_plans(cassettes_dir())
     assert plans, f"no cassettes shipped under {cassettes_dir()}: run python -m tests.peers.record"
     out = root / "replay"
-    return out, matrix_json(Session(out, {"mode": "replay"}).run(plans))
+    return out, matrix_json(Session(out, MatrixHead(mode="replay")).run(plans))

@@ -39,7 +39,7 @@ from typing import Any
 
 from conformance.paths import MANIFEST, cassettes_dir, safe_name
 from conformance.plan import replay_plans
-from conformance.records import Matrix
+from conformance.records import Matrix, MatrixHead
 from conformance.report import write_reports
 from conformance.results import RESULTS_FILE, read_results
 from conformance.session import Session
@@ -119,7 +119,7 @@ def child(cassettes: Path, out: Path) -> None:
 
     The reports alone are timed once more after the run, from the files it wrote, outside its figure.
     """
-    session = _TimedSession(out, {"mode": "replay"})
+    session = _TimedSession(out, MatrixHead(mode="replay"))
     started, at_start = time.perf_counter(), cpu_s()
     matrix = session.run(replay_plans(cassettes))
     run_s, at_end = time.perf_counter() - started, cpu_s()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
+from conformance.records import MatrixHead
 from conformance.session import Session
 from tests.browser import Browser, find_chromium
 from tests.report_bench import build_corpus
@@ -27,7 +28,7 @@ OPENED = "tools"  # the group the second picture opens
 
 def replay_corpus(root: Path, models: int) -> Path:
     build_corpus(cassettes_dir(), root / "cassettes", models)
-    Session(root / "report", {"mode": "replay"}).run(replay_plans(root / "cassettes"))
+    Session(root / "report", MatrixHead(mode="replay")).run(replay_plans(root / "cassettes"))
     return root / "report" / "matrix.html"
 
 

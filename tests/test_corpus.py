@@ -21,6 +21,7 @@ from conformance.matrix import matrix_json
 from conformance.paths import cassettes_dir
 from conformance.plan import replay_plans
 from conformance.probes import BY_ID
+from conformance.records import MatrixHead
 from conformance.runner import judge
 from conformance.session import Session
 from tests.exchanges import conformant_response, json_exchange, raw_exchange, request, retried
@@ -123,7 +124,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     """Only the corpus' probes, replayed from the shipped cassettes."""
     probes = tuple(BY_ID[p] for p in sorted({r.probe for r in RECORDED}))
     out: Path = tmp_path_factory.mktemp("corpus")
-    matrix = matrix_json(Session(out, {"mode": "replay"}).run(replay_plans(cassettes_dir(), probes=probes)))
+    matrix = matrix_json(Session(out, MatrixHead(mode="replay")).run(replay_plans(cassettes_dir(), probes=probes)))
     return {(c["provider"], c["probe"]): c for c in matrix["cells"]}
 
 
@@ -141,7 +142,7 @@ def test_a_recorded_deviation_gets_its_status_and_names_its_field(
 
 def test_no_replayed_cell_fails_for_a_generic_shape_gap(tmp_path: Path) -> None:
     """What the SDK consumes is at most a SHOULD: a FAIL is never decided by a shape rule the SDK does not need."""
-    matrix = matrix_json(Session(tmp_path, {"mode": "replay"}).run(replay_plans(cassettes_dir())))
+    matrix = matrix_json(Session(tmp_path, MatrixHead(mode="replay")).run(replay_plans(cassettes_dir())))
     should_shapes = {rule for rule, shape in SHAPES.items() if shape.level is not Level.MUST}
     failing = [(c["provider"], c["probe"], c["findings"][0]["rule"]) for c in matrix["cells"] if c["status"] == "FAIL"]
     assert not [f for f in failing if f[2] in should_shapes]

@@ -23,7 +23,7 @@ from conformance.paths import cassettes_dir, expectations_dir, safe_name
 from conformance.plan import live_plan, replay_plans
 from conformance.probes import PROBES
 from conformance.profiles import load_profile
-from conformance.records import Matrix
+from conformance.records import Matrix, MatrixHead
 from conformance.session import Session
 from conformance.transports import RecordMode
 from tests.peers.servers import PEERS, PeerUnavailable, running
@@ -85,7 +85,7 @@ def main(names: list[str]) -> int:
     if not skipped:
         shutil.rmtree(logs)  # every peer recorded: its logs and recording run are not needed any more
     shutil.rmtree(SAMPLE, ignore_errors=True)
-    matrix = Session(SAMPLE, {"mode": "replay"}).run(replay_plans(cassettes))
+    matrix = Session(SAMPLE, MatrixHead(mode="replay")).run(replay_plans(cassettes))
     (SAMPLE / "results.jsonl").unlink()
     (SAMPLE / "run.json").unlink()
     write_baselines(matrix)
