@@ -353,6 +353,22 @@ def test_the_stream_grammar_and_the_tool_checks_agree_on_a_conformant_call_strea
     assert run_checks(STREAM_CHECKS, [call_stream()]) == []
 
 
+def test_a_call_streamed_without_argument_events_reaches_every_client() -> None:
+    """Hand-made fixture, LocalAI's shape (core/http/endpoints/openresponses/responses.go): the function_call item is
+    added with its arguments whole, then done, with no argument event. Both SDKs' accumulators, the Agents SDK and
+    LangChain take the call from the items and response.completed, so the gap is NON-STRICT, not FAIL."""
+    from conformance.checks.sdk import complaint, sdk_reads
+
+    def whole(events: Events) -> None:
+        events[2]["item"] = call_item()
+        del events[3:5]
+
+    exchanges = [call_stream((ARGS,), change=renumbered(whole))]
+    assert [complaint(read) for read in sdk_reads(exchanges)] == [None]
+    status, findings = judge(BY_ID["tools.stream"], exchanges, semantic=False)
+    assert (status, findings[0].rule) == (Status.NON_STRICT, "tools.stream_arguments_done"), findings
+
+
 def conformant_answer(spec: Request, turn: int) -> Exchange:
     """What a conformant server answers to one request of a tools probe (hand-made)."""
     body = spec.body or {}

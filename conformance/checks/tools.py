@@ -65,9 +65,12 @@ PARALLEL = rule(
 PARALLEL_OFF = rule(
     "tools.parallel_off", Level.MUST, "with parallel_tool_calls false, at most one call per turn", effect=True
 )
+# A SHOULD, as stream.done_events is for text: both SDKs' accumulators, the Agents SDK and LangChain take a call
+# from output_item.added, the deltas, output_item.done and response.completed, so a call streamed without its done
+# event (LocalAI sends the item whole, added then done) reaches every client whole.
 STREAM_DONE = rule(
     "tools.stream_arguments_done",
-    Level.MUST,
+    Level.SHOULD,
     "each streamed function_call gets response.function_call_arguments.done before its output_item.done",
 )
 STREAM_ARGS = rule(
