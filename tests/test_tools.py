@@ -265,7 +265,17 @@ CASES = [
         "tools.stream_arguments",
         "deltas disagree",
         checked([streamed_calls], call_stream(change=lambda e: e[3].update(delta='{"town": '))),
-        'concatenation \'{"town": "Paris"}\', got \'{"city": "Paris"}\'',
+        'followed by the deltas, \'{"town": "Paris"}\', got \'{"city": "Paris"}\'',
+    ),
+    Case(
+        # vLLM (entrypoints/openai/responses/simple_streaming_events.py) opens a call with the arguments of the
+        # parser's first tool delta and streams that delta too; mistral.rs (mistralrs-server-core/src/responses.rs)
+        # opens every call whole and streams its whole arguments. LangChain's chunks then hold them twice, and it
+        # sends the call back so on the next turn.
+        "tools.stream_arguments",
+        "opened whole, then streamed again",
+        checked([streamed_calls], call_stream((ARGS,), change=lambda e: e[2]["item"].update(arguments=ARGS))),
+        'followed by the deltas, \'{"city": "Paris"}{"city": "Paris"}\', got \'{"city": "Paris"}\'',
     ),
     Case(
         "tools.stream_arguments",
@@ -351,6 +361,17 @@ def test_conformant_call_stream_has_no_findings() -> None:
 
 def test_the_stream_grammar_and_the_tool_checks_agree_on_a_conformant_call_stream() -> None:
     assert run_checks(STREAM_CHECKS, [call_stream()]) == []
+
+
+def test_a_call_opened_with_the_start_of_its_arguments_streams_the_rest() -> None:
+    """The SDKs' accumulators and LangChain append each delta to the arguments the call was opened with."""
+    whole = call_stream()
+    events = [json.loads(e.data) for e in whole.events or ()]
+    events[2]["item"]["arguments"] = events[3].pop("delta")
+    del events[3]
+    for i, event in enumerate(events):
+        event["sequence_number"] = i
+    assert run_checks([streamed_calls], [dataclasses.replace(whole, events=stream_exchange(events).events)]) == []
 
 
 def test_a_call_streamed_without_argument_events_reaches_every_client() -> None:

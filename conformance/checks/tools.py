@@ -76,7 +76,8 @@ STREAM_DONE = rule(
 STREAM_ARGS = rule(
     "tools.stream_arguments",
     Level.MUST,
-    "streamed argument deltas concatenate to the call's final arguments; call_id and name do not change",
+    "the arguments output_item.added opened the call with, then its deltas, make its final arguments; "
+    "call_id and name do not change",
 )
 USES_RESULT = rule(
     "tools.answer_uses_result",
@@ -365,11 +366,13 @@ def _judge_call(item: Item, in_response: dict[str, Any] | None) -> Iterator[Find
             f"without a response.function_call_arguments.done before it"
         )
     arguments = final.get("arguments")
-    deltas = "".join(run.deltas) if run is not None else ""
-    if run is not None and run.deltas and deltas != arguments:
+    # What the SDKs' accumulators and LangChain's chunks build: the opened item's arguments, each delta appended.
+    opened = item.added.get("arguments")
+    streamed = (opened if isinstance(opened, str) else "") + ("".join(run.deltas) if run is not None else "")
+    if run is not None and run.deltas and streamed != arguments:
         yield STREAM_ARGS.finding(
-            f"{who}: expected output_item.done arguments to equal the deltas' concatenation "
-            f"{quote(deltas)}, got {quote(arguments)}"
+            f"{who}: expected output_item.done arguments to equal output_item.added's {quote(opened)} "
+            f"followed by the deltas, {quote(streamed)}, got {quote(arguments)}"
         )
     if run is not None and done_at is not None and run.done != arguments:
         yield STREAM_ARGS.finding(
