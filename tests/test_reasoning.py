@@ -345,6 +345,22 @@ def test_reasoning_deltas_outside_an_open_part_fail_the_stream(
     assert complaint in findings[0].message
 
 
+def test_reasoning_sent_whole_in_its_done_event_reaches_every_client() -> None:
+    """Hand-made fixture: LM Studio sends the reasoning text whole in response.reasoning_text.done, with no delta
+    (earendil-works/pi#4193); the item around it is framed as OpenAI frames it. Both SDKs read it to the final
+    response, which holds the reasoning, so the missing deltas are NON-STRICT, not FAIL."""
+    from conformance.checks.sdk import complaint, sdk_reads
+
+    events = reasoning_stream()
+    drop_all("response.reasoning_text.delta")(events)
+    for i, event in enumerate(events):
+        event["sequence_number"] = i
+    exchanges = [stream_exchange(events, request_body=request(True, reasoning={"effort": "high"}))]
+    assert [complaint(read) for read in sdk_reads(exchanges)] == [None]
+    status, findings = judge(STREAM_PROBE, exchanges, semantic=False)
+    assert (status, findings[0].rule) == (Status.NON_STRICT, "reasoning.stream_events"), findings
+
+
 def test_a_summary_streamed_inside_its_parts_passes() -> None:
     """Hand-made fixture: reasoning streamed as a summary, each run inside its reasoning_summary_part."""
     events = reasoning_stream()
