@@ -530,6 +530,12 @@ CASES = [
         "expected `event: response.created`, got `event: message`",
     ),
     Case(
+        "stream.event_name_thread",
+        "thread name",
+        checked(STREAM, stream(names=["thread.run.created"] + [e["type"] for e in conformant_stream()[1:]])),
+        "1 of 10 events are named `thread.*`, first event #0 response.created (`event: thread.run.created`)",
+    ),
+    Case(
         "stream.event_schema",
         "delta a number",
         checked(STREAM, stream(setting(4, "delta", 5))),
@@ -911,6 +917,33 @@ def test_a_shape_must_that_breaks_the_sdk_fails_every_column_it_shows_in() -> No
     away_status, away = judge(BY_ID["parameters.stream_options"], [stream_exchange(events)], semantic=False)
     assert (home_status, home[0].rule) == (Status.FAIL, "stream.indices")
     assert (away_status, away[0].rule, away[0].level) == (Status.FAIL, "stream.indices", Level.MUST)
+
+
+@pytest.mark.parametrize("name", ["message", "error", "response.output_text.delta"])
+def test_an_event_name_that_is_not_the_type_breaks_no_sdk_and_is_a_should_at_home(name: str) -> None:
+    """Both SDKs read an event's `type` and pass over its `event:` name, so a wrong name loses no client anything."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.runner import judge
+
+    renamed = [stream_exchange(conformant_stream(), names=[name] * len(conformant_stream()))]
+    home_status, home = judge(BY_ID["streaming.text"], renamed, semantic=False)
+    away_status, away = judge(BY_ID["parameters.stream_options"], renamed, semantic=False)
+    assert [complaint(read) for read in sdk_reads(renamed)] == [None]
+    assert (home_status, home[0].rule, home[0].level) == (Status.NON_STRICT, "stream.event_matches_type", Level.SHOULD)
+    assert away_status is not Status.FAIL
+    assert {f.level for f in away if f.rule == "stream.event_matches_type"} == {Level.INFO}
+
+
+def test_an_event_named_thread_fails_every_stream_column_as_the_sdks_lose_it() -> None:
+    """Under a `thread.` name the SDKs yield {event, data}: the Python SDK's accumulator never sees response.created."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.runner import judge
+
+    renamed = [stream_exchange(conformant_stream(), names=["thread.message.delta"] * len(conformant_stream()))]
+    assert "Expected to have received `response.created`" in str(complaint(next(sdk_reads(renamed))))
+    for probe in ("streaming.text", "parameters.stream_options"):
+        status, findings = judge(BY_ID[probe], renamed, semantic=False)
+        assert (status, findings[0].rule) == (Status.FAIL, "stream.event_name_thread")
 
 
 def test_the_cells_first_finding_is_the_one_that_decided_it() -> None:

@@ -30,7 +30,8 @@ class Shape:
 # field reads NON-STRICT once, in core, and a working tool call still reads PASS. Only what breaks the SDK is a MUST
 # (stream.indices: its stream accumulator indexes by output_index; stream.response_id: it refuses a Response whose id
 # changed mid-stream; stream.response_output: the Node SDK reads each lifecycle Response's output;
-# stream.known_event_type: the Node SDK's accumulator raises on an event type it does not know; response.object: the
+# stream.known_event_type: the Node SDK's accumulator raises on an event type it does not know;
+# stream.event_name_thread: both SDKs hand a `thread.*`-named event over as {event, data}; response.object: the
 # Node SDK adds output_text only to a JSON Response whose object is 'response'), and a MUST fails every column it shows
 # in. Required fields are SHOULDs: the official SDK builds its types without validating them, so a missing or mistyped
 # field it does not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams) and
@@ -48,6 +49,8 @@ SHAPES: dict[str, Shape] = {
     "stream.event_schema": Shape(("streaming",), Level.SHOULD),
     "stream.event_fields": Shape(("streaming",), Level.SHOULD),
     "stream.event_field": Shape(("streaming",), Level.SHOULD),
+    "stream.event_matches_type": Shape(("streaming",), Level.SHOULD),
+    "stream.event_name_thread": Shape(("streaming",), Level.MUST),
     "stream.sequence_number_present": Shape(("streaming",), Level.SHOULD),
     "stream.in_progress_second": Shape(("streaming",), Level.SHOULD),
     "stream.done_events": Shape(("streaming",), Level.SHOULD),

@@ -22,7 +22,16 @@ from conformance.schemas import event_problems, known_event_types, listed_fields
 IS_SSE = rule("stream.is_sse", Level.MUST, "`stream: true` gives a text/event-stream of events", effect=True)
 DATA_JSON = rule("stream.data_json", Level.MUST, "every event's data is a JSON object with a string `type`")
 EVENT_FIELD = rule("stream.event_field", Level.SHOULD, "every event has an `event:` line")
-EVENT_MATCHES = rule("stream.event_matches_type", Level.MUST, "the `event:` name equals the payload's `type`")
+EVENT_MATCHES = rule(
+    "stream.event_matches_type",
+    Level.SHOULD,
+    "the `event:` name equals the payload's `type` (the SDKs read the type and pass over the name)",
+)
+EVENT_THREAD = rule(
+    "stream.event_name_thread",
+    Level.MUST,
+    "no `event:` name starts with `thread.`: both SDKs then hand the user {event, data}, not the event",
+)
 EVENT_SCHEMA = rule(
     "stream.event_schema",
     Level.MUST,
@@ -86,6 +95,10 @@ LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progr
 # Event types the SDK's types do not list that the Node SDK's accumulator still takes (it skips them): its
 # lib/responses/ResponseAccumulator.js. Any other unlisted type makes it raise "Unhandled response stream event".
 NODE_SKIPS = frozenset({"keepalive"})
+# An `event:` name the SDKs act on: under it they yield {"event": name, "data": payload} (Assistants streaming), so
+# the Responses event is lost to the user (openai-python's _streaming.py, openai-node's core/streaming.js). Any other
+# name, matching or not, they pass over.
+THREAD_PREFIX = "thread."
 # Runs whose missing done event a feature rule judges in its own column, so one gap is one finding:
 # tools.stream_arguments_done and reasoning.stream_events.
 OWNED = frozenset({"function_call_arguments", "reasoning_text"})
@@ -114,6 +127,12 @@ def framing(v: View) -> Iterator[Finding]:
             yield DATA_JSON.finding(f"{e.where()}: expected a JSON object with a `type`, got {quote(e.data)}")
         elif e.name is not None and e.name != e.type:
             yield EVENT_MATCHES.finding(f"{e.where()}: expected `event: {e.type}`, got `event: {e.name}`")
+    threads = [e for e in v.events if e.name is not None and e.name.startswith(THREAD_PREFIX)]
+    if threads:
+        yield EVENT_THREAD.finding(
+            f"{len(threads)} of {len(v.events)} events are named `thread.*`, first {threads[0].where()} "
+            f"(`event: {threads[0].name}`): the SDKs read those as Assistants events and lose the Responses event"
+        )
     if v.sentinel is not None:
         yield DONE_SENTINEL.finding(
             f"event #{v.sentinel.index}: `data: {SENTINEL}` after the last event; the official SDK stops reading there"
