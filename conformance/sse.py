@@ -1,7 +1,15 @@
-"""An incremental server-sent-events parser that follows the WHATWG event-stream rules.
+"""An incremental server-sent-events parser that follows the WHATWG event-stream rules, but one.
 
 It keeps the arrival time of each event, which is why it is ours and not a library's: the streaming
 checks need to know *when* each event arrived, not just what it said.
+
+The one departure is a block that ends without a `data:` line. WHATWG drops it; the official SDKs'
+decoders dispatch it as an event with empty data, which they then parse as JSON and raise on
+(openai-python issues #2722 and #3833: a gateway's `retry: 3000` block ends the stream). Such a
+block is kept as an event with empty data when the SDKs would dispatch it: when it named an event
+(both SDKs) or set a retry (the Python SDK), and at every blank line once an id has been set, since
+the Python SDK checks the last event id, which persists, to decide whether a blank line ends an
+event. So the checks judge the events a client's decoder reads.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ class SSEParser:
     _last_id: str | None = None
     _retry: int | None = None
     _has_fields: bool = False
+    _retry_set: bool = False  # this block set a valid retry
     _strict: codecs.IncrementalDecoder | None = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")())
     comments: int = 0
 
@@ -122,12 +131,13 @@ class SSEParser:
                 self._last_id = value
         elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= MAX_RETRY_DIGITS:
             self._retry = int(value)
+            self._retry_set = True
         return None
 
     def _dispatch(self, offset_ms: float) -> SSEEvent | None:
-        data, event = self._data, self._event
-        self._data, self._event, self._has_fields = [], None, False
-        if not data:
+        data, event, retry_set = self._data, self._event, self._retry_set
+        self._data, self._event, self._has_fields, self._retry_set = [], None, False, False
+        if not data and not (event or retry_set or self._last_id):
             return None
         return SSEEvent(data="\n".join(data), event=event, id=self._last_id, retry=self._retry, offset_ms=offset_ms)
 

@@ -946,6 +946,34 @@ def test_an_event_named_thread_fails_every_stream_column_as_the_sdks_lose_it() -
         assert (status, findings[0].rule) == (Status.FAIL, "stream.event_name_thread")
 
 
+@pytest.mark.parametrize(
+    "block",
+    [b"event: ping\n\n", b"retry: 3000\n\n", b": keep-alive\n\n"],
+    ids=["event only", "retry only", "comment after an id"],
+)
+def test_a_block_without_data_fails_the_stream_as_the_sdk_raises_on_it(block: bytes) -> None:
+    """The SDKs dispatch such a block (openai-python #2722) and raise parsing its empty data, though WHATWG drops it.
+
+    The comment is such a block only for the Python SDK, and only because an id was set before it."""
+    from conformance.checks.sdk import complaint, sdk_reads, sse_bytes
+    from conformance.runner import judge
+
+    conformant = stream_exchange(conformant_stream())
+    assert conformant.events is not None
+    served = sse_bytes(conformant.events).split(b"\n\n")
+    served[0] = b"id: 1\n" + served[0]
+    served.insert(1, block.rstrip(b"\n"))
+    events, _ = parse_events([(0.0, b"\n\n".join(served))])
+    broken = [replace(conformant, events=tuple(events))]
+    status, findings = judge(BY_ID["streaming.text"], broken, semantic=False)
+    assert (status, findings[0].rule) == (Status.FAIL, "stream.data_json")
+    assert "got an event with no data" in findings[0].message
+    assert "JSONDecodeError" in str(complaint(next(sdk_reads(broken))))
+    # the SDK columns are served the block as it came, with no `data:` line: the Node SDK dispatches only on `event:`
+    again, _ = parse_events([(0.0, sse_bytes(events))])
+    assert b"data: \n" not in sse_bytes(events) and [e.data for e in again] == [e.data for e in events]
+
+
 def test_the_cells_first_finding_is_the_one_that_decided_it() -> None:
     """An UNSUPPORTED cell leads with the server's reason, not with a nit about its error object."""
     from conformance.runner import judge

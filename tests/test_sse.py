@@ -44,7 +44,27 @@ def test_id_persists_across_events_until_changed() -> None:
 
 
 def test_id_set_by_an_event_without_data_still_applies_to_the_next() -> None:
-    assert [e.id for e in parse(b"id: 7\n\ndata: a\n\n")] == ["7"]
+    assert [e.id for e in parse(b"id: 7\n\ndata: a\n\n")][-1] == "7"
+
+
+# The one departure from WHATWG (see conformance/sse.py): blocks without data that the official SDKs'
+# decoders still dispatch, as an event with empty data that they then fail to parse as JSON.
+@pytest.mark.parametrize(
+    ("stream", "kept"),
+    [
+        (b"event: ping\n\ndata: a\n\n", [("", "ping", None, None), ("a", None, None, None)]),
+        (b"retry: 3000\n\ndata: a\n\n", [("", None, None, 3000), ("a", None, None, 3000)]),
+        (b"id: 7\n\ndata: a\n\n", [("", None, "7", None), ("a", None, "7", None)]),
+        # once an id is set, every blank line ends an event for the Python SDK: an extra one, a comment's
+        (b"id: 1\ndata: a\n\n\n: keep-alive\n\n", [("a", None, "1", None), *[("", None, "1", None)] * 2]),
+        # what dispatches nothing in either SDK stays dropped
+        (b"\n\n: keep-alive\n\nfoo: bar\n\nevent:\n\nretry: x\n\ndata: a\n\n", [("a", None, None, None)]),
+        (b"id: 1\ndata: a\n\nid\n\n\ndata: b\n\n", [("a", None, "1", None), ("b", None, "", None)]),
+    ],
+    ids=["event", "retry", "id", "id then blank lines", "nothing to dispatch", "id reset"],
+)
+def test_a_block_without_data_is_kept_where_the_sdks_dispatch_it(stream: bytes, kept: list[Fields]) -> None:
+    assert fields(parse(stream)) == kept
 
 
 def test_id_containing_nul_is_ignored() -> None:
@@ -161,11 +181,12 @@ def test_empty_data_line_dispatches_an_empty_string() -> None:
 
 
 def test_blank_lines_without_data_dispatch_nothing() -> None:
-    assert parse(b"\n\n\nevent: x\n\n\r\n") == []
+    assert parse(b"\n\n\n\r\n\r\r") == []
 
 
-def test_event_name_of_an_event_without_data_is_dropped_with_it() -> None:
-    assert fields(parse(b"event: x\n\ndata: a\n\n")) == [("a", None, None, None)]
+def test_event_name_of_an_event_without_data_does_not_outlive_it() -> None:
+    """WHATWG drops the block; the SDKs dispatch it (kept, see above), and the name still ends with it."""
+    assert fields(parse(b"event: x\n\ndata: a\n\n")) == [("", "x", None, None), ("a", None, None, None)]
 
 
 def test_invalid_utf8_is_replaced_not_raised() -> None:

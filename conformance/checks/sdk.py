@@ -101,16 +101,23 @@ def recorded_response(ex: Exchange, request: httpx2.Request) -> httpx2.Response:
 
 
 def sse_bytes(events: Sequence[SSEEvent]) -> bytes:
-    """The events as an event stream again: what the SDK's SSE decoder reads off the wire."""
+    """The events as an event stream again: what the SDK's SSE decoder reads off the wire.
+
+    An event without data that has another field to end it is written without a `data:` line, as the
+    block of `event:`, `id:` or `retry:` lines it most likely was (conformance/sse.py keeps those), so
+    each SDK dispatches it only where its own decoder does: the Node SDK does not for `id:` or `retry:`.
+    """
     lines: list[str] = []
     for event in events:
+        fields = len(lines)
         if event.event is not None:
             lines.append(f"event: {event.event}")
         if event.id is not None:
             lines.append(f"id: {event.id}")
         if event.retry is not None:
             lines.append(f"retry: {event.retry}")
-        lines.extend(f"data: {line}" for line in event.data.split("\n"))
+        if event.data or len(lines) == fields:
+            lines.extend(f"data: {line}" for line in event.data.split("\n"))
         lines.append("")
     return "\n".join([*lines, ""]).encode("utf-8")
 

@@ -123,7 +123,12 @@ def framing(v: View) -> Iterator[Finding]:
             f"{len(missing_name)} of {len(v.events)} events lack an `event:` line, first {missing_name[0].where()}"
         )
     for e in v.events:
-        if e.type is None:
+        if e.type is None and e.data == "":
+            yield DATA_JSON.finding(
+                f"{e.where()}: expected a JSON object with a `type`, got an event with no data (a block of "
+                "`event:`, `id:` or `retry:` lines only, or an empty `data:`); the SDKs parse '' as JSON and raise"
+            )
+        elif e.type is None:
             yield DATA_JSON.finding(f"{e.where()}: expected a JSON object with a `type`, got {quote(e.data)}")
         elif e.name is not None and e.name != e.type:
             yield EVENT_MATCHES.finding(f"{e.where()}: expected `event: {e.type}`, got `event: {e.name}`")
