@@ -780,6 +780,22 @@ def test_a_trailing_done_marker_is_information_and_leaves_the_stream_passing() -
     assert verdict(Expect.WORKS, [broken], findings) is Status.PASS
 
 
+@pytest.mark.parametrize(("marker", "stops"), [("[DONE] ", True), ("[DONE]\r", True), (" [DONE]", False)])
+def test_the_done_marker_is_what_the_sdks_take_for_one(marker: str, stops: bool) -> None:
+    """The SDKs stop at data that starts with [DONE]; `data:  [DONE]` (two spaces) they parse as JSON, and raise."""
+    from conformance.checks.sdk import complaint, sdk_reads
+
+    broken = stream(lambda e: e.append(marker))
+    findings = run_checks((*COMMON_CHECKS, *STREAM), [broken])
+    sdk_said = complaint(next(sdk_reads([broken])))
+    if stops:
+        assert [f.rule for f in findings] == ["stream.done_sentinel"] and sdk_said is None
+    else:
+        assert [f.rule for f in findings if f.level is Level.MUST] == ["stream.data_json"]
+        assert "stream.done_sentinel" not in {f.rule for f in findings}
+        assert "JSONDecodeError" in str(sdk_said)
+
+
 def test_text_agreement_reads_the_deltas_when_no_done_event_carries_the_text() -> None:
     """Deltas that match the final text agree with it, though no output_text.done came: no "streamed text ''"."""
     findings = run_checks(STREAM, [stream(drop(6))])

@@ -61,7 +61,8 @@ class View:
         status = exchange.status
         self.ok = status is not None and 200 <= status < 300
         raw = [Ev(i, e.event, e.data, _parse(e.data), e.offset_ms) for i, e in enumerate(exchange.events or ())]
-        trailing = raw[-1] if raw and raw[-1].data.strip() == SENTINEL else None
+        # the SDKs' own test (`data.startswith("[DONE]")`): a sentinel after a space is JSON to them, and raises
+        trailing = raw[-1] if raw and raw[-1].data.startswith(SENTINEL) else None
         self.sentinel: Ev | None = trailing
         self.events: tuple[Ev, ...] = tuple(raw[:-1] if trailing is not None else raw)
         self.body: Any = None if exchange.is_stream else exchange.json_or_none()
