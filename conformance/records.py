@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
@@ -181,6 +181,25 @@ TRIES = Field(default=None, pattern=r"^\d+/\d+$", description="Attempts that met
 FLAKY = Field(default=None, description="Attempts of the cell disagreed.")
 
 
+class _Place(Protocol):
+    provider: str
+    model: str
+    probe: str
+
+
+class Placed:
+    """Where a cell goes, for a results line and a matrix cell alike. Not a model of its own: fields it
+    declared would come first in both records, and change the order their files have always been written in."""
+
+    @property
+    def key(self: _Place) -> tuple[str, str, str]:
+        return (self.provider, self.model, self.probe)
+
+    @property
+    def row(self: _Place) -> tuple[str, str]:
+        return (self.provider, self.model)
+
+
 class CellExtras(Record):
     """What a cell may carry beside its verdict: retries, and the provider's deprecation notices."""
 
@@ -235,7 +254,7 @@ STATUS_TEXT = Field(
 )
 
 
-class ResultLine(CellExtras):
+class ResultLine(CellExtras, Placed):
     """A results.jsonl line as it is read back, written by a run of any version: the types CellRecord writes
     are checked, so a hand-edited or foreign line is one error naming its line rather than a crash further
     on, while keys added since are optional and a status this version does not know is kept as text."""
@@ -259,14 +278,6 @@ class ResultLine(CellExtras):
         """A line the suite has just validated as it writes it, as a reader sees it: not validated again."""
         fields = {**cell.__dict__, "status": cell.status.value, **(cell.model_extra or {})}
         return cls.model_construct(cell.model_fields_set, **fields)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.provider, self.model, self.probe)
-
-    @property
-    def row(self) -> tuple[str, str]:
-        return (self.provider, self.model)
 
     def written(self) -> dict[str, Any]:
         """The line's JSON value: the keys it was read or made with, nothing a default added."""
@@ -305,7 +316,7 @@ class TimingRecord(Record):
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-class MatrixCell(Record):
+class MatrixCell(Record, Placed):
     """One cell of the matrix; DRIFT is recomputed from the status, the evidence stays in results.jsonl.
 
     Its fields are in the order matrix.json has always had its keys, so CellExtras's come between them."""
@@ -349,14 +360,6 @@ class MatrixCell(Record):
             timings = [x for x in data["exchanges"] if isinstance(x, dict)]
             upgraded["latency"] = [{k: x.get(k) for k in ("first_byte_ms", "elapsed_ms")} for x in timings]
         return upgraded
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.provider, self.model, self.probe)
-
-    @property
-    def row(self) -> tuple[str, str]:
-        return (self.provider, self.model)
 
     @property
     def reason(self) -> str:
