@@ -17,7 +17,6 @@ from conformance import safejson
 from conformance.evidence import STATUSES
 from conformance.paths import DATA_FILE_BYTES, local_text
 from conformance.records import Matrix, MatrixCell, first_problem
-from conformance.results import cell_key
 
 RANK = {s.value: i.rank for s, i in STATUSES.items() if i.rank is not None}
 NEUTRAL = {s.value for s, i in STATUSES.items() if i.rank is None}
@@ -58,7 +57,7 @@ def classify(old: str | None, new: str | None) -> str | None:
 
 
 def cell_statuses(cells: Iterable[MatrixCell]) -> dict[Key, str]:
-    return {cell_key(c): c.status for c in cells}
+    return {c.key: c.status for c in cells}
 
 
 def diff(old: Iterable[MatrixCell], new: Iterable[MatrixCell]) -> list[Change]:

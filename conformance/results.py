@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from conformance import safejson
 from conformance.paths import DATA_FILE_BYTES, SMALL_FILE_BYTES, local_text
-from conformance.records import ExchangeRecord, FindingRecord, MatrixCell, ResultLine, first_problem
+from conformance.records import ExchangeRecord, FindingRecord, ResultLine, first_problem
 from conformance.runner import (
     EVIDENCE_BODY,
     EVIDENCE_EVENTS,
@@ -93,11 +93,6 @@ def open_no_follow(path: Path, flags: int) -> int:
         if exc.errno == errno.ELOOP:
             raise OSError(f"{path} is a symlink; refusing to write through it") from None
         raise
-
-
-def cell_key(record: ResultLine | MatrixCell) -> tuple[str, str, str]:
-    """Where a cell goes: its provider, model and probe, in a results record and a matrix cell alike."""
-    return record.key
 
 
 def encoded(record: ResultLine) -> bytes:

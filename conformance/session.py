@@ -33,7 +33,6 @@ from conformance.results import (
     RESULTS_FILE,
     DirLock,
     ResultsWriter,
-    cell_key,
     encoded,
     read_json_file,
     read_results,
@@ -254,7 +253,7 @@ class Session:
             state = read_json_file(state_path, "run state")
             if isinstance(state, dict) and not state.get("complete") and state.get("plans") == key:
                 set_aside_torn_tail(results)
-                return {cell_key(r) for r in read_results(results)}
+                return {r.key for r in read_results(results)}
         self._state(plans, complete=False)
         results.write_bytes(b"")  # a run with no cell (an empty shard) is still a run
         return set()

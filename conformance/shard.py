@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conformance.plan import Plan
-from conformance.results import RESULTS_FILE, ResultsWriter, cell_key, read_results
+from conformance.results import RESULTS_FILE, ResultsWriter, read_results
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def merge(parts: list[Path], out: Path) -> int:
         if not results.exists():
             raise ValueError(f"{part}: no {RESULTS_FILE} to merge")
         for record in read_results(results):
-            key = cell_key(record)
+            key = record.key
             if key in seen:
                 raise ValueError(f"{part}: cell {' '.join(key)} is also in {seen[key]}; shards never overlap")
             seen[key] = part
