@@ -224,8 +224,8 @@ class Exchange:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
     def json(self) -> Any:
-        """The body parsed as JSON; raises ValueError when it is not JSON."""
-        return safejson.loads(self.body)
+        """The body parsed as JSON, as a client parses it; raises ValueError when it is not JSON."""
+        return safejson.loads_answer(self.body)
 
     def json_or_none(self) -> Any:
         try:

@@ -64,6 +64,7 @@ ROUTES: dict[str, tuple[int, str, bytes]] = {
     "/odd/openrouter": (200, "application/json", (FIXTURES / "openrouter_odd.json").read_bytes()),
     "/broken": (503, "text/plain", b"catalog down for maintenance"),
     "/html": (200, "text/html", b"<html>not a catalog</html>"),
+    "/bom/openrouter": (200, "application/json", b"\xef\xbb\xbf" + (FIXTURES / "openrouter.json").read_bytes()),
 }
 
 
@@ -112,6 +113,11 @@ def other_server() -> Iterator[FixtureServer]:
     """A second origin, standing for a third-party catalog host."""
     with FixtureServer() as running:
         yield running
+
+
+def folder(path: Path) -> Path:
+    path.mkdir()
+    return path
 
 
 def write_profile(tmp_path: Path, base_url: str, sources: str, extra: str = "", models: str = "[]") -> Path:
@@ -427,6 +433,18 @@ def test_fetch_catalog_over_a_real_socket(tmp_path: Path, server: FixtureServer,
     assert gpt is not None and gpt.claims["reasoning"] == "yes"
     assert server.seen == [("/v1/models", f"Bearer {KEY}")]
     assert other_server.seen == [("/rest/v1/models_v2", None), ("/rest/v2/openrouter", None)]  # key stays home
+
+
+def test_a_catalog_after_a_byte_order_mark_is_read_as_a_client_reads_it(tmp_path: Path, server: FixtureServer) -> None:
+    """The SDKs' response.json() skips a BOM (RFC 8259 lets a parser), so a catalog served after one is no warning."""
+    plain, marked = (
+        fetch_catalog(load_profile(str(write_profile(folder(tmp_path / name), server.url, source))), live)
+        for name, source in (
+            ("plain", f'{{ kind = "openrouter", url = "{server.url}/rest/v2/openrouter" }}'),
+            ("marked", f'{{ kind = "openrouter", url = "{server.url}/bom/openrouter" }}'),
+        )
+    )
+    assert not marked.warnings and marked.entries == plain.entries and plain.entries
 
 
 def test_failing_sources_are_warnings(tmp_path: Path, server: FixtureServer) -> None:

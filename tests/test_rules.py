@@ -28,7 +28,7 @@ from conformance.checks.structured import STRUCTURED_CHECKS
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import BY_ID, Expect
 from conformance.probes.streaming import FINAL_CHECKS
-from conformance.runner import Target, run_cell
+from conformance.runner import Target, judge, run_cell
 from conformance.schedule import Deadline, over_budget
 from conformance.session import not_run
 from conformance.sse import parse_events
@@ -217,6 +217,14 @@ CASES = [
         "latin-1",
         checked(COMMON_CHECKS, replace(json_exchange(conformant_response()), invalid_utf8=True)),
         "expected UTF-8, the body holds invalid bytes",
+    ),
+    Case(
+        "http.json_bom",
+        "a byte order mark first",
+        checked(
+            COMMON_CHECKS, raw_exchange("\ufeff" + json.dumps(conformant_response()), content_type="application/json")
+        ),
+        "got a BOM first",
     ),
     Case(
         "http.status_class",
@@ -882,6 +890,17 @@ VERDICTS = [
     (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [retried(raw_exchange("oops", status=999), 999, 999)]),
     (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [error_exchange(600)]),
 ]
+
+
+def test_a_json_body_after_a_bom_is_read_as_the_sdks_read_it() -> None:
+    """Both SDKs skip a byte order mark before a JSON body (response.json()), so the answer works: NON-STRICT,
+    not the FAIL of a body that is not JSON. Hand-made answers."""
+    body = "\ufeff" + json.dumps(conformant_response())
+    answered = replace(raw_exchange(body, content_type="application/json"), request_body=request())
+    status, findings = judge(BY_ID["core.text_input"], [answered], True)
+    assert status is Status.NON_STRICT and [f.rule for f in findings] == ["http.json_bom"]
+    rejected = raw_exchange("\ufeff" + PROPER_ERROR, status=400, content_type="application/json")
+    assert {f.rule for f in run_checks(COMMON_CHECKS, [rejected], True)} == {"http.rejection", "http.json_bom"}
 
 
 @pytest.mark.parametrize("status", [600, 999])

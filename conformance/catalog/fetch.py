@@ -191,7 +191,7 @@ def _get_json(
     if not 200 <= status < 300:
         return None, status, f"HTTP {status}: {scrub(text, secrets)[:200]}"
     try:
-        body = safejson.loads(text)
+        body = safejson.loads_answer(text)
     except ValueError as exc:
         return None, status, scrub(f"not JSON ({exc}): ", secrets) + repr(scrub(text, secrets)[:80])
     if any(may_hold(text, secret) for secret in secrets):

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
+from conformance.safejson import BOM
 from conformance.schemas import error_object_problems
 
 TRANSPORT = rule("harness.transport", Level.MUST, "the exchange completed at the transport level")
@@ -36,6 +37,11 @@ STATUS_CLASS = rule(
     "http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx, a redirect or a code past 599"
 )
 ERROR_CONTENT_TYPE = rule("error.content_type", Level.SHOULD, "an error body is served as application/json")
+JSON_BOM = rule(
+    "http.json_bom",
+    Level.SHOULD,
+    "a JSON body does not start with a byte order mark (RFC 8259: the SDKs skip it, stricter parsers refuse it)",
+)
 
 
 def not_a_transport_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
@@ -114,6 +120,15 @@ def valid_utf8(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield UTF8.finding(f"expected UTF-8, the {where} holds invalid bytes (shown as U+FFFD): {quote(ex.body)}")
 
 
+def no_json_bom(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """A JSON body after a byte order mark: both SDKs read it, Go's encoding/json and jq do not."""
+    for ex in exchanges:
+        if not ex.is_stream and ex.body.startswith(BOM) and ex.json_or_none() is not None:
+            yield JSON_BOM.finding(
+                f"expected the JSON body to start at its first byte, got a BOM first: {quote(ex.body)}"
+            )
+
+
 def expected_status_class(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     for ex in exchanges:
         if ex.status is not None and not (200 <= ex.status < 300 or 400 <= ex.status < 600):
@@ -150,6 +165,7 @@ COMMON_CHECKS = (
     not_a_server_error,
     expected_status_class,
     valid_utf8,
+    no_json_bom,
     rejection_is_error_object,
 )
 

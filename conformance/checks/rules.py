@@ -61,6 +61,7 @@ SHAPES: dict[str, Shape] = {
     "error.object": Shape(("errors",), Level.SHOULD),
     "error.fields": Shape(("errors",), Level.SHOULD),
     "error.content_type": Shape(("errors",), Level.SHOULD),
+    "http.json_bom": Shape(("core", "errors"), Level.SHOULD),
     "sdk.parses": Shape(("sdk",), Level.MUST),
     "sdk.streams": Shape(("sdk",), Level.MUST),
 }
