@@ -48,6 +48,13 @@ BY_ID = {p.id: p for p in PROBES}
 FORCE_TIME = {"type": "function", "name": "get_time"}
 CHAT_FORCE_TIME = {"type": "function", "function": {"name": "get_time"}}
 Events = list[dict[str, Any]]
+# Calls as servers have left them in the answer text, unparsed (hand-made in the shapes reported): gpt-oss's Harmony
+# recipient and call token, and MiniMax's XML call.
+HARMONY_CALL = '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>'
+MINIMAX_CALL = (
+    '<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Paris</parameter>\n</invoke>\n'
+    "</minimax:tool_call>"
+)
 
 
 def call_item(
@@ -204,6 +211,18 @@ CASES = [
         "bare JSON call",
         checked(CALL_CHECKS, calling(text='{"name": "get_weather", "arguments": {"city": "Paris"}}')),
         'tool-call syntax \'"name": "get_weather"\'',
+    ),
+    Case(
+        "tools.no_markup_in_text",
+        "gpt-oss Harmony call left in the text",
+        checked(CALL_CHECKS, calling(text=HARMONY_CALL)),
+        "tool-call syntax 'to=functions.'",
+    ),
+    Case(
+        "tools.no_markup_in_text",
+        "MiniMax XML call left in the text",
+        checked(CALL_CHECKS, calling(text=MINIMAX_CALL)),
+        "tool-call syntax '<minimax:tool_call>'",
     ),
     Case(
         "tools.choice_none",
@@ -469,6 +488,19 @@ def test_tool_choice_none_answered_with_markup_is_ignored() -> None:
     assert [f.rule for f in findings] == ["tools.choice_none"]
 
 
+@pytest.mark.parametrize("text", [HARMONY_CALL, MINIMAX_CALL])
+def test_tool_choice_none_answered_with_an_unparsed_call_is_ignored(text: str) -> None:
+    """The client is handed the call's syntax as its answer: the 'none' was not honoured, not a clean text answer."""
+    status, findings = judge(BY_ID["tools.choice_none"], [calling(text=text, tool_choice="none")], semantic=True)
+    assert (status, findings[0].rule) == (Status.IGNORED, "tools.choice_none")
+
+
+@pytest.mark.parametrize("text", [HARMONY_CALL, MINIMAX_CALL])
+def test_an_unparsed_call_is_a_failure_not_an_absent_call(text: str) -> None:
+    status, findings = judge(BY_ID["tools.function_call"], [calling(text=text)], semantic=True)
+    assert (status, findings[0].rule) == (Status.FAIL, "tools.no_markup_in_text")
+
+
 def test_a_call_written_as_text_is_a_failure() -> None:
     probe = BY_ID["tools.choice_required"]
     exchange = calling(text="<tool_call>get_weather</tool_call>", tool_choice="required")
@@ -527,6 +559,10 @@ def test_declared_tools_read_both_shapes_and_their_strict_defaults() -> None:
         ('Use {"name": "get_time"}', None),
         ('<|python_tag|>{"name": "get_weather"}', "<|python_tag|>"),
         ('{ "name" : "get_weather", "parameters": {} }', '"name" : "get_weather"'),
+        ("<|channel|>analysis<|message|>Paris is in France.<|end|>", None),
+        ("I can invoke the weather service for you.", None),
+        (HARMONY_CALL, "to=functions."),
+        ('<invoke name="get_weather"><parameter name="city">Paris</parameter></invoke>', "<invoke name="),
     ],
 )
 def test_markup_in(text: str, found: str | None) -> None:

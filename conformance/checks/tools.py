@@ -97,8 +97,10 @@ EMPTY_MESSAGE = rule(
     "a turn that calls a tool carries no message item without text beside the call",
 )
 
-# Chat-template tool-call syntaxes (Hermes/Qwen, Mistral, Llama 3, Functionary, DeepSeek, Kimi) that
-# a server should have parsed into a function_call item.
+# Chat-template tool-call syntaxes (Hermes/Qwen, Mistral, Llama 3, Functionary, DeepSeek, Kimi, gpt-oss's
+# Harmony, MiniMax) that a server should have parsed into a function_call item. Harmony's is its recipient and
+# its call token, not `<|channel|>`, which a reasoning leak without any call shows too; MiniMax's `<invoke name=`
+# is also the Anthropic-style XML call.
 MARKERS = (
     "<tool_call>",
     "</tool_call>",
@@ -109,6 +111,10 @@ MARKERS = (
     "<function=",
     "<｜tool▁call",
     "<|tool_calls_section_begin|>",
+    "to=functions.",
+    "<|call|>",
+    "<minimax:tool_call>",
+    "<invoke name=",
 )
 
 
