@@ -44,6 +44,21 @@ def answered(text: str, fmt: dict[str, Any], echo: dict[str, Any] | None = None)
     return json_exchange(body, request_body=request(text={"format": fmt}))
 
 
+def in_parts(*messages: list[Any], fmt: dict[str, Any]) -> Exchange:
+    """A hand-made answer to a request for `fmt` whose messages hold these output_text part texts."""
+    body = conformant_response()
+    body["output"] = [
+        {
+            **body["output"][0],
+            "id": f"msg_{i}",
+            "content": [{**body["output"][0]["content"][0], "text": t} for t in texts],
+        }
+        for i, texts in enumerate(messages)
+    ]
+    body["text"] = {"format": fmt}
+    return json_exchange(body, request_body=request(text={"format": fmt}))
+
+
 def streamed(pieces: Sequence[str], fmt: dict[str, Any]) -> Exchange:
     """A hand-made conformant stream of `pieces` answering a request for `fmt`."""
     events = conformant_stream(pieces)
@@ -75,6 +90,30 @@ CASES = [
         "streamed prose",
         checked(STRUCTURED_CHECKS, streamed(["Hel", "lo."], json_schema())),
         "'Hello.'",
+    ),
+    Case(
+        "structured.parts_parse",
+        "JSON split across parts",
+        checked(STRUCTURED_CHECKS, in_parts(['{"name": "Ada",', ' "age": 36}'], fmt=json_schema())),
+        'got part 0 of 2: \'{"name": "Ada",\'',
+    ),
+    Case(
+        "structured.parts_parse",
+        "JSON split across messages",
+        checked(STRUCTURED_CHECKS, in_parts(['{"name": "Ada",'], [' "age": 36}'], fmt=json_schema(strict=False))),
+        "got part 0 of 2",
+    ),
+    Case(
+        "structured.parts_parse",
+        "an empty part beside the JSON",
+        checked(STRUCTURED_CHECKS, in_parts([ADA, ""], fmt=json_schema())),
+        "got part 1 of 2: ''",
+    ),
+    Case(
+        "structured.parts_parse",
+        "a null part beside the JSON",
+        checked(STRUCTURED_CHECKS, in_parts([None, ADA], fmt=json_schema())),
+        "got part 0 of 2: None",
     ),
     Case(
         "structured.schema_valid",
@@ -256,6 +295,17 @@ def test_json_in_the_wrong_shape_for_a_strict_schema_is_ignored() -> None:
 def test_a_loose_schema_broken_is_non_strict() -> None:
     probe = BY_ID["structured.json_schema_loose"]
     assert _status(probe, _with_request(probe, answered('{"name": "Ada"}', _format(probe)))) is Status.NON_STRICT
+
+
+def test_json_split_across_parts_fails_where_it_only_joins_to_json() -> None:
+    """Both SDKs' parse() raise on the first part; json.loads(output_text) is fine, so json_object is not judged."""
+    probe = BY_ID["structured.json_schema_strict"]
+    split = in_parts(['{"surname": "Lovelace",', ' "born": 1815}'], fmt=_format(probe))
+    assert _status(probe, _with_request(probe, split)) is Status.FAIL
+    assert (
+        run_checks(STRUCTURED_CHECKS, [in_parts(['{"name": "Ada",', ' "age": 36}'], fmt={"type": "json_object"})]) == []
+    )
+    assert run_checks(STRUCTURED_CHECKS, [in_parts([LOVELACE + "\n"], fmt=_format(probe))]) == []
 
 
 def test_a_conformant_answer_passes() -> None:

@@ -40,6 +40,11 @@ SCHEMA_VALID_LOOSE = rule(
     Level.SHOULD,
     "with a non-strict json_schema, the answer validates against the schema",
 )
+PARTS_PARSE = rule(
+    "structured.parts_parse",
+    Level.MUST,
+    "with text.format json_schema, each output_text part is JSON on its own, as the SDKs' parse() reads them",
+)
 FORMAT_ECHO = rule(
     "structured.format_echo", Level.SHOULD, "the Response echoes the requested text.format (type, name, strict)"
 )
@@ -122,6 +127,33 @@ def answer_is_json_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         )
 
 
+def output_text_parts(body: Any) -> list[Any]:
+    """The `text` of every output_text part of every message item, in order, whatever its type."""
+    output = body.get("output") if isinstance(body, dict) else None
+    messages = (
+        [i for i in output if isinstance(i, dict) and i.get("type") == "message"] if isinstance(output, list) else []
+    )
+    contents = [m["content"] for m in messages if isinstance(m.get("content"), list)]
+    return [p.get("text") for c in contents for p in c if isinstance(p, dict) and p.get("type") == "output_text"]
+
+
+def answer_parts_parse(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The SDKs' `responses.parse()` parses each output_text part alone (Python raises ValidationError, Node
+    SyntaxError on the first that is not JSON), so JSON split across parts, or an empty or null part beside it,
+    breaks them although output_text joins to JSON."""
+    asked = _structured_answer(exchanges)
+    if asked is None or asked[0].get("type") != "json_schema" or not isinstance(parse_json(asked[1])[0], dict):
+        return  # no schema asked, or not a JSON object at all: answer_is_json_object says so
+    parts = output_text_parts(response_body(_ok(exchanges)[-1]))
+    broken = [(i, t) for i, t in enumerate(parts) if not isinstance(t, str) or not parse_json(t)[1]]
+    if broken:
+        at, text = broken[0]
+        yield PARTS_PARSE.finding(
+            f"expected each output_text part to be JSON on its own (the SDKs' parse() reads each alone), "
+            f"got part {at} of {len(parts)}: {quote(text)}"
+        )
+
+
 def answer_matches_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     asked = _structured_answer(exchanges)
     if asked is None or asked[0].get("type") != "json_schema":
@@ -157,4 +189,4 @@ def echoes_format(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         yield FORMAT_ECHO.finding(f"expected text.format echoed with {quote(want)}, got {quote(got, 200)}")
 
 
-STRUCTURED_CHECKS = (answer_is_json_object, answer_matches_schema, echoes_format)
+STRUCTURED_CHECKS = (answer_is_json_object, answer_parts_parse, answer_matches_schema, echoes_format)
