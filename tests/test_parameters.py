@@ -81,6 +81,12 @@ def cut_at(
     return change
 
 
+def dropped_cut(body: dict[str, Any]) -> None:
+    """vLLM 0.10's answer to a limit its reasoning used up (issue 24184): completed, no output, usage zeros."""
+    body.update(status="completed", output=[], incomplete_details=None)
+    body["usage"].update(input_tokens=0, output_tokens=0, total_tokens=0)
+
+
 def obfuscated(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**e, "obfuscation": "x7Qa"} if e["type"].endswith(".delta") else e for e in events]
 
@@ -118,6 +124,13 @@ CASES = [
         "says completed",
         checked([checks.within_max_output_tokens], answered({"max_output_tokens": 16}, cut_at(16, "completed", None))),
         "expected status 'incomplete' for an answer that used 16 of max_output_tokens 16, got 'completed'",
+    ),
+    Case(
+        "parameters.incomplete",
+        "empty and completed",
+        checked([checks.within_max_output_tokens], answered({"max_output_tokens": 16}, dropped_cut)),
+        "expected status 'incomplete' for an answer with no text (0 output tokens) under max_output_tokens 16, "
+        "got 'completed'",
     ),
     Case(
         "parameters.incomplete",
@@ -286,6 +299,28 @@ def test_every_probe_passes_against_an_honouring_server(probe: Probe) -> None:
     status, findings = judge(probe, exchanges, semantic=True)
     default = Status.ACCEPTED if probe.expect is Expect.UNOBSERVABLE else Status.PASS
     assert (status, judged(findings)) == (EXPECTED.get(probe.id, default), [])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (cut_at(140, "completed", None), (Status.IGNORED, "parameters.max_output_tokens")),
+        (dropped_cut, (Status.FAIL, "parameters.incomplete")),
+        (cut_at(16, "completed", None), (Status.FAIL, "parameters.incomplete")),
+        (cut_at(10, "completed", None), (Status.PASS, None)),
+    ],
+    ids=["limit ignored", "cut answer dropped, said completed", "cut, said completed", "short whole answer"],
+)
+def test_max_output_tokens_verdicts(change: Callable[[dict[str, Any]], None], expected: tuple[Status, str]) -> None:
+    """A limit ignored is IGNORED (the answer was whole, its status true); a cut answer called whole FAILs."""
+
+    def echoed(body: dict[str, Any]) -> None:
+        change(body)
+        body["max_output_tokens"] = 16
+
+    exchange = answered({"max_output_tokens": 16}, echoed)
+    status, findings = judge(_probe("parameters.max_output_tokens"), [exchange], semantic=True)
+    assert (status, findings[0].rule if findings else None) == expected
 
 
 def test_background_polls_until_the_response_is_no_longer_pending() -> None:

@@ -119,27 +119,33 @@ def _int(value: Any) -> int | None:
 def within_max_output_tokens(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """The limit holds, and an answer that reached it says so (status incomplete, with the reason).
 
-    An answer using exactly the limit is read as stopped by it: the probe asks for far more text.
+    The probe asks for far more text than the limit allows, so an answer is read as stopped by it when
+    it used exactly the limit, or when it holds no text at all (the budget went on reasoning, or the
+    server dropped the cut answer, as vLLM 0.10 did: status completed, empty output, usage zeros):
+    reported as completed, a client takes it for the whole answer (the Agents SDK's final output is '').
+    An answer over the limit was not cut at all: the limit was ignored, and its status is true.
     """
     last = _last(exchanges)
     if last is None:
         return
     ex, body = last
     limit = _int(_sent(ex).get("max_output_tokens"))
+    if limit is None:
+        return
     usage = body.get("usage")
     used = _int(usage.get("output_tokens")) if isinstance(usage, dict) else None
-    if limit is None or used is None:
-        return
-    if used > limit:
-        yield MAX_OUTPUT.finding(f"expected usage.output_tokens <= max_output_tokens {limit}, got {used}")
     status, details = body.get("status"), body.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
-    if used >= limit and status != "incomplete":
+    text = output_text(body)
+    if used is not None and used > limit:
+        yield MAX_OUTPUT.finding(f"expected usage.output_tokens <= max_output_tokens {limit}, got {used}")
+    elif status != "incomplete" and (used == limit or not text.strip()):
+        cut = f"that used {used} of" if used == limit else f"with no text ({quote(used)} output tokens) under"
         yield INCOMPLETE.finding(
-            f"expected status 'incomplete' for an answer that used {used} of max_output_tokens {limit}, "
-            f"got {quote(status)} with text {quote(output_text(body))}"
+            f"expected status 'incomplete' for an answer {cut} max_output_tokens {limit}, "
+            f"got {quote(status)} with text {quote(text)}"
         )
-    elif status == "incomplete" and reason != "max_output_tokens":
+    if status == "incomplete" and reason != "max_output_tokens":
         yield INCOMPLETE.finding(f"expected incomplete_details.reason 'max_output_tokens', got {quote(details)}")
 
 
