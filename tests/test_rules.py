@@ -500,9 +500,12 @@ CASES = [
     ),
     Case(
         "response.instructions_echo",
-        "dropped",
-        checked([echoes_instructions], json_exchange(conformant_response(), request_body=BRIEF_REQUEST)),
-        "expected instructions 'Be brief.', got None",
+        "other instructions",
+        checked(
+            [echoes_instructions],
+            json_exchange({**conformant_response(), "instructions": "Be verbose."}, request_body=BRIEF_REQUEST),
+        ),
+        "expected instructions 'Be brief.', got 'Be verbose.'",
     ),
     Case(
         "semantic.answer_mentions",
@@ -848,6 +851,23 @@ def test_conformant_stream_still_passes_after_a_trip_through_the_sse_parser() ->
     assert not pending
     parsed = exchange(headers={"content-type": "text/event-stream"}, events=events)
     assert run_checks((*COMMON_CHECKS, *STREAM), [parsed]) == []
+
+
+@pytest.mark.parametrize("echo", [None, "absent"])
+def test_instructions_not_echoed_are_the_echo_gap_not_the_probes_should(echo: str | None) -> None:
+    """Absent or null, the echo is a field the Response lacks: information here, judged in core by the shape rules."""
+    body = conformant_response()
+    if echo is None:
+        body["instructions"] = None
+    else:
+        del body["instructions"]
+    findings = run_checks([echoes_instructions], [json_exchange(body, request_body=BRIEF_REQUEST)])
+    assert [(f.rule, f.level) for f in findings] == [("response.echo_absent", Level.INFO)]
+
+
+def test_instructions_echoed_as_sent_pass() -> None:
+    body = {**conformant_response(), "instructions": "Be brief."}
+    assert run_checks([echoes_instructions], [json_exchange(body, request_body=BRIEF_REQUEST)]) == []
 
 
 @pytest.mark.parametrize("sent", ["true", "[1]", '"Be brief."', "{"])

@@ -6,9 +6,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from conformance import safejson
+from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import Tag, quote, rule
 from conformance.checks.view import view
 from conformance.evidence import Exchange, Finding, Level
+from conformance.jsonpath import MISSING
 from conformance.openapi import stricter_problems
 from conformance.schemas import missing_listed_fields, response_problems, summary
 
@@ -98,8 +100,8 @@ def response_schema(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         problems = response_problems(body)
         if problems:
             yield SCHEMA.finding(summary(problems))
-        for path, absent in missing_listed_fields(body).items():
-            yield FIELDS.finding(f"{path} lacks {len(absent)} listed field(s): {', '.join(absent)}")
+        for path, lacking in missing_listed_fields(body).items():
+            yield FIELDS.finding(f"{path} lacks {len(lacking)} listed field(s): {', '.join(lacking)}")
         stricter = stricter_problems(body, sdk_problems=problems)
         if stricter:
             yield REFERENCE.finding(summary(stricter))
@@ -155,14 +157,19 @@ def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 
 def echoes_instructions(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """Other instructions echoed are a SHOULD; none echoed (absent or null) is the echo gap of checks/echo.py."""
     ok = _ok(exchanges)
     if not ok:
         return
     request = ok[-1].request_json()
-    sent = request.get("instructions") if isinstance(request, dict) else None
+    sent = request.get("instructions", MISSING) if isinstance(request, dict) else MISSING
+    if sent is MISSING:
+        return
     body = response_body(ok[-1])
-    got = body.get("instructions") if isinstance(body, dict) else None
-    if sent != got:
+    got = body.get("instructions", MISSING) if isinstance(body, dict) else MISSING
+    if absent(got):
+        yield absent_echo("instructions", sent)
+    elif sent != got:
         yield ECHO_INSTRUCTIONS.finding(f"expected instructions {quote(sent)}, got {quote(got)}")
 
 
