@@ -108,6 +108,15 @@ CASES = [
         "expected text.verbosity 'low' echoed, got 'high'",
     ),
     Case(
+        "parameters.echo",
+        "service tier 'auto'",
+        checked(
+            [checks.echoes_service_tier],
+            answered({"service_tier": "default"}, lambda b: b.update(service_tier="auto")),
+        ),
+        "expected service_tier to name the tier used for 'default', got 'auto'",
+    ),
+    Case(
         "parameters.metadata",
         "dropped",
         checked([checks.echoes_metadata], answered({"metadata": {"suite": "x"}})),
@@ -207,6 +216,18 @@ def test_broken_exchange_fires_its_rule(case: Case) -> None:
 
 def test_every_parameters_rule_has_a_case() -> None:
     assert fired(CASES) == declared_in(checks)
+
+
+@pytest.mark.parametrize("tier", ["default", "flex", "priority", "on_demand"])
+def test_service_tier_echo_may_name_another_tier(tier: str) -> None:
+    """The API documents that the echo is the tier used, which may differ from the one asked."""
+    served = answered({"service_tier": "default"}, lambda b: b.update(service_tier=tier))
+    assert run_checks([checks.echoes_service_tier], [served]) == []
+
+
+def test_service_tier_not_echoed_is_the_echo_gap() -> None:
+    served = answered({"service_tier": "default"}, lambda b: b.update(service_tier=None))
+    assert [f.rule for f in run_checks([checks.echoes_service_tier], [served])] == ["response.echo_absent"]
 
 
 def test_echo_compares_numbers_loosely_and_skips_what_was_not_sent() -> None:

@@ -99,6 +99,23 @@ def echoes(*paths: str, rule_: Rule = ECHO) -> Callable[[Sequence[Exchange]], It
 echoes_metadata = echoes("metadata", rule_=METADATA)
 
 
+def echoes_service_tier(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The Response names the tier that served the request, which the API documents may differ from the one asked.
+
+    Clients read it to price the request, so any tier's name will do; 'auto' names none (it asks the
+    provider to choose), and absent or null is the echo gap (checks/echo.py).
+    """
+    for ex in _ok(exchanges):
+        sent, body = _sent(ex).get("service_tier", MISSING), response_body(ex)
+        if sent is MISSING or not isinstance(body, dict):
+            continue
+        got = body.get("service_tier", MISSING)
+        if absent(got):
+            yield absent_echo("service_tier", sent)
+        elif not isinstance(got, str) or not got or (got == "auto" and sent != "auto"):
+            yield ECHO.finding(f"expected service_tier to name the tier used for {quote(sent)}, got {quote(got)}")
+
+
 def _last(exchanges: Sequence[Exchange]) -> tuple[Exchange, dict[str, Any]] | None:
     """The last answered exchange and its Response, when it is an object."""
     ok = _ok(exchanges)

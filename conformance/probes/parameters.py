@@ -15,6 +15,7 @@ from conformance.checks.core import RESPONSE_CHECKS, json_body, response_schema,
 from conformance.checks.parameters import (
     echoes,
     echoes_metadata,
+    echoes_service_tier,
     has_encrypted_reasoning,
     has_logprobs,
     has_top_logprobs,
@@ -171,7 +172,14 @@ PROBES = (
         "`safety_identifier`: accepted (used for abuse detection only), echoed",
         safety_identifier="conformance-user-0001",
     ),
-    _accepted("service_tier", "`service_tier: default`: accepted, echoed as the tier used", service_tier="default"),
+    Probe(
+        "parameters.service_tier",
+        "parameters",
+        "`service_tier: default`: accepted, echoed as the tier used",
+        single(lambda model: Request({"model": model, "input": HELLO, "service_tier": "default"})),
+        (*RESPONSE_CHECKS, echoes_service_tier),
+        Expect.UNOBSERVABLE,
+    ),
     _accepted("user", "`user` (the deprecated end-user id): accepted, echoed", user="conformance-user-0001"),
     _accepted(
         "verbosity",
