@@ -214,3 +214,10 @@ def test_a_server_that_keeps_the_history_passes_though_its_model_cannot_say_the_
     exchanges[1] = dataclasses.replace(exchanges[1], body=json.dumps(weak))
     assert judge(probe, exchanges, semantic=True)[1][0].rule == "semantic.answer_mentions"
     assert judge(probe, exchanges, semantic=False)[0] is Status.PASS
+
+
+def test_usage_zeros_measure_no_history() -> None:
+    """A prompt has tokens: zeros on every turn (vLLM 0.10's usage) say nothing about the history, so not IGNORED."""
+    findings = run_checks([checks.history_counted], chain(0, 0, 0))
+    assert [(f.rule, f.level.value) for f in findings] == [("state.history_measured", "SHOULD")]
+    assert run_checks([checks.history_counted], chain(11, 20, 4)) == []

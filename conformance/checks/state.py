@@ -32,7 +32,7 @@ HISTORY = rule(
 HISTORY_UNSEEN = rule(
     "state.history_measured",
     Level.SHOULD,
-    "the chained and the lone turn both report usage.input_tokens, so the history can be seen on the wire",
+    "the chained and the lone turn both report a positive usage.input_tokens, so the history can be seen on the wire",
 )
 
 
@@ -89,11 +89,15 @@ def _same_items(made: list[dict[str, Any]], read: list[dict[str, Any]]) -> Itera
             )
 
 
-def _input_tokens(ex: Exchange) -> int | None:
+def _input_tokens(ex: Exchange) -> Any:
     body = response_body(ex)
     usage = body.get("usage") if isinstance(body, dict) else None
-    tokens = usage.get("input_tokens") if isinstance(usage, dict) else None
-    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+    return usage.get("input_tokens") if isinstance(usage, dict) else None
+
+
+def _measured(tokens: Any) -> bool:
+    """A count the history can be read from: a prompt has tokens, so 0 (vLLM 0.10's usage zeros) measured none."""
+    return isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0
 
 
 def _sent(ex: Exchange) -> dict[str, Any]:
@@ -137,9 +141,9 @@ def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     if alone is None:
         return
     with_history, without = _input_tokens(chained), _input_tokens(alone)
-    if with_history is None or without is None:
+    if not (_measured(with_history) and _measured(without)):
         yield HISTORY_UNSEEN.finding(
-            f"expected integer usage.input_tokens on both turns, got {quote(with_history)} with "
+            f"expected a positive integer usage.input_tokens on both turns, got {quote(with_history)} with "
             f"previous_response_id and {quote(without)} without: the history cannot be seen on the wire"
         )
         return
