@@ -20,7 +20,7 @@ import pytest
 
 from conformance.probes import FEATURES
 from conformance.report import render_html
-from conformance.report.html import cell_anchor
+from conformance.report.html import cell_anchor, model_page, probe_page
 from conformance.report.view import CAPABILITIES, KNOWN, number
 from tests.browser import REQUIRE_ENV, Browser, find_chromium
 from tests.replayed import replayed_run
@@ -285,3 +285,48 @@ def test_evidence_lays_json_out_keeping_every_token_as_sent(browser: Browser, tm
     laid = ["{", '  "n": 1.0e2,', '  "a": 1,', '  "a": [],', '  "s": "x,:{}",', '  "o": {', '    "k": [']
     assert response.splitlines() == [*laid, "      true,", "      null", "    ]", "  }", "}"]
     assert shown[1][0] == '{"cut": "short', "text that is not JSON is shown as it is"
+
+
+def _press(browser: Browser, key: str, code: int) -> None:
+    for kind in ("keyDown", "keyUp"):
+        browser.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code})
+
+
+def test_the_keyboard_opens_a_group_and_a_cells_evidence_and_escape_comes_back(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Focus follows the evidence into its panel, so Tab reads it next, and returns to the cell on Escape."""
+    _site(_matrix([_cell("core.a", "FAIL"), _cell("core.b", "PASS")]), tmp_path)
+    browser.open((tmp_path / "matrix.html").as_uri())
+    browser.eval("document.querySelector('td.gc').focus()")
+    _press(browser, "Enter", 13)
+    assert browser.eval("document.querySelector('.exp').getAttribute('aria-expanded')") == "true"
+    browser.eval("document.querySelector(\"td.pc[data-p='core.a']\").focus()")
+    _press(browser, "Enter", 13)
+    _wait_for_evidence(browser)
+    assert browser.eval("document.activeElement.id") == "panel"
+    _press(browser, "Escape", 27)
+    assert browser.eval("document.getElementById('panel').hidden") is True
+    assert browser.eval("document.activeElement.dataset.p") == "core.a"
+
+
+def test_a_regressed_cell_in_the_baseline_list_opens_its_evidence(browser: Browser, tmp_path: Path) -> None:
+    baseline = _matrix([_cell("core.a", "PASS"), _cell("tools.b", "PASS")])
+    _site(_matrix([_cell("core.a", "PASS"), _cell("tools.b", "FAIL")]), tmp_path, baseline=baseline)
+    browser.open((tmp_path / "matrix.html").as_uri())
+    browser.click(".diff summary")
+    browser.click(".diff .changes a")
+    _wait_for_evidence(browser)
+    assert browser.eval("document.querySelector('#panel-body h2').textContent") == "tools.b"
+    assert browser.eval("document.querySelector('td.pc.sel').dataset.p") == "tools.b"
+    assert _visible(browser, "#matrix td.pc") == 1, "its group opened"
+
+
+def test_a_probe_pages_title_is_as_large_as_a_model_pages(browser: Browser, tmp_path: Path) -> None:
+    _site(_matrix([_cell("core.a", "FAIL")]), tmp_path)
+    title = "document.querySelector('.pagetitle code') ?? document.querySelector('.pagetitle')"
+    size = f"getComputedStyle({title}).fontSize"
+    browser.open((tmp_path / probe_page("core.a")).as_uri())
+    probe = browser.eval(size)
+    browser.open((tmp_path / model_page("prov", "model-a")).as_uri())
+    assert probe == browser.eval(size) == "18px"

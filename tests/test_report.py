@@ -293,7 +293,18 @@ def test_markdown_gives_the_capability_table_the_reasons_and_the_changes() -> No
     assert "- **model-a**\n  - tools (partly 1/2): tools.b: FAIL: finding for tools.b" in markdown
     assert "### Changes since the baseline of 2026-11-24 16:13 UTC" in markdown
     assert "1 regressed, 0 improved, 0 changed, 0 added, 0 removed." in markdown
-    assert "| regressed | prov | model-a | tools.b | ✓ PASS | ✗ FAIL |" in markdown
+    assert "| regressed | prov | model-a | tools.b | ✓ PASS | ✗ FAIL | finding for tools.b |" in markdown
+
+
+def test_a_changed_cell_says_why_in_markdown_unless_it_is_now_clean() -> None:
+    """A regression in a step summary reads without opening the report; a PASS's note is no reason."""
+    baseline = _matrix([_cell("core.a", "PASS"), _cell("core.b", "FAIL")])
+    long = [{"rule": "r", "level": "MUST", "message": "x " * 200}]
+    matrix = _matrix([_cell("core.a", "FAIL", findings=long), _cell("core.b", "PASS")])
+    markdown = render_markdown(matrix, baseline)
+    regressed = next(line for line in markdown.splitlines() if line.startswith("| regressed "))
+    assert regressed.endswith(" | " + "x " * 79 + "x… |"), "one line, clipped"
+    assert "| improved | prov | model-a | core.b | ✗ FAIL | ✓ PASS |  |" in markdown
 
 
 def test_a_model_whose_groups_all_work_has_no_reasons() -> None:
@@ -309,6 +320,8 @@ def test_baseline_marks_regressed_improved_added_and_removed_cells() -> None:
     assert re.search(r'<td class="pc c s-pass d-improved"[^>]*title="[^"]*baseline: FAIL, improved', html)
     assert "1 regressed" in html and "1 improved" in html and "1 added" in html and "1 removed" in html
     assert "<code>core.gone</code>" in html and "<code>core.new</code>" in html
+    assert f'<a href="{cell_anchor("prov", "model-a", "core.a")}"><code>core.a</code></a>' in html, "its evidence"
+    assert f'href="{cell_anchor("prov", "model-a", "core.gone")}"' not in html, "a removed cell has none"
 
 
 def test_the_model_page_lists_every_probe_with_findings_latency_and_change(tmp_path: Path) -> None:
@@ -322,6 +335,25 @@ def test_the_model_page_lists_every_probe_with_findings_latency_and_change(tmp_p
     assert "regressed: was PASS" in page
     assert f'href="../matrix.html{cell_anchor("prov", "model-a", "core.a")}"' in page
     assert f'href="../{probe_page("core.a")}"' in page
+
+
+def test_the_model_page_links_each_groups_reason_to_that_probes_evidence(tmp_path: Path) -> None:
+    matrix = _matrix([_cell("tools.a", "PASS"), _cell("tools.b", "FAIL"), _cell("core.a", "PASS")])
+    _site(matrix, tmp_path)
+    page = (tmp_path / model_page("prov", "model-a")).read_text(encoding="utf-8")
+    link = f'<a href="../matrix.html{cell_anchor("prov", "model-a", "tools.b")}" title="this probe\'s evidence">'
+    assert f'<td class="reason">{link}tools.b: FAIL: finding for tools.b</a></td>' in page
+    assert '<td class="reason"></td>' in page, "a group that works has no reason and no link"
+
+
+def test_the_first_screen_says_what_k_of_n_claim_and_drift_mean() -> None:
+    """Read without the docs: the key sits beside the legend, not behind a click."""
+    html = render_html(_matrix([_cell("tools.a", "PASS", claim={"claim": "yes", "source": "catalog"})]))
+    key = re.search(r'<p class="key" id="key">(.*?)</p>', html)
+    assert key is not None and "<details" not in html[: html.index('<p class="key"')].split("</details>")[-1]
+    text = re.sub(r"<[^>]+>", "", key.group(1))
+    assert "k/n: k of its n decided probes work" in text
+    assert "claim: what the provider documents" in text and "DRIFT: claim and observation disagree" in text
 
 
 def test_the_probe_page_shows_every_models_verdict_side_by_side(tmp_path: Path) -> None:

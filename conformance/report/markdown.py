@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.diff import Change
 from conformance.report import view
 from conformance.report.data import MatrixSource, Report, read_matrix
 
 REASONS_PER_MODEL = 3
 LIST_LIMIT = 50
+WHY_LIMIT = 160
 _BREAKS = dict.fromkeys("\r\n\t\x0b\x0c\x85\u2028\u2029", " ")
 _ESCAPES = str.maketrans(
     {
@@ -137,14 +139,22 @@ def _changes(report: Report, baseline: Report) -> list[str]:
         came_or_went = "; models or probes came or went" if changes else ""
         lines.append(f"No cell changed status{came_or_went}.")
         return lines
-    lines += [_line(["Change", "Provider", "Model", "Probe", "Baseline", "Now"]), _line([":--"] * 6)]
+    lines += [_line(["Change", "Provider", "Model", "Probe", "Baseline", "Now", "Why now"]), _line([":--"] * 7)]
     lines += [
-        _line([c.kind, escape(c.key[0]), escape(c.key[1]), escape(c.key[2]), _named(c.old), _named(c.new)])
+        _line([c.kind, *(escape(k) for k in c.key), _named(c.old), _named(c.new), _why(report, c)])
         for c in shown[:LIST_LIMIT]
     ]
     if len(shown) > LIST_LIMIT:
         lines += ["", f"…and {len(shown) - LIST_LIMIT} more (see matrix.html)."]
     return lines
+
+
+def _why(report: Report, change: Change) -> str:
+    """The finding that decided the cell now, so a regression reads without the report; a clean cell has none."""
+    cell = report.cells.get(change.key)
+    if cell is None or cell.status in view.CLEAN or not cell.reason:
+        return ""
+    return escape(view.one_line(cell.reason, WHY_LIMIT))
 
 
 def _named(status: str | None) -> str:

@@ -274,6 +274,7 @@
     show([head, status]);
     panel.hidden = false;
     panel.scrollTop = 0;
+    panel.focus({ preventScroll: true }); // a keyboard user reads the evidence next, not the rest of the table
     history.replaceState(null, "", `#cell=${encodeURIComponent(JSON.stringify([row.dataset.provider, row.dataset.model, cell.dataset.p]))}`);
     loadRow(row).then((cells) => {
       if (selected !== cell) return;
@@ -288,7 +289,10 @@
   function close() {
     panel.hidden = true;
     delete panel.dataset.loaded;
-    if (selected) selected.classList.remove("sel");
+    if (selected) {
+      selected.classList.remove("sel");
+      selected.focus({ preventScroll: true }); // back where the reader left the table
+    }
     selected = null;
     history.replaceState(null, "", location.pathname + location.search);
   }
@@ -334,4 +338,5 @@
 
   applyFilters();
   openFromHash();
+  window.addEventListener("hashchange", openFromHash); // the links of the versus-baseline list
 })();

@@ -93,6 +93,7 @@ class Verdict:
     claim: str  # the provider's claim for the group: yes / no / partial, "mixed", or "" when unknown
     drift: int  # cells whose claim and observation disagree
     reason: str  # the first probe that keeps the group from being green, and why
+    probe: str = ""  # that probe's id, for a link to its evidence
 
     @property
     def k_of_n(self) -> str:
@@ -143,6 +144,7 @@ def verdict(cells: Sequence[MatrixCell]) -> Verdict:
         claim=claim,
         drift=sum(1 for c in cells if c.drift),
         reason=reason,
+        probe="" if blocking is None else blocking.probe,
     )
 
 
