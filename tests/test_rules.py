@@ -1040,6 +1040,21 @@ def test_the_cells_first_finding_is_the_one_that_decided_it() -> None:
     assert any(f.rule == "error.fields" and f.level is Level.INFO for f in findings)
 
 
+def test_openais_own_unknown_model_answer_passes() -> None:
+    """OpenAI's /v1/responses answers an unknown model 400 model_not_found (chat completions answers 404): a server
+    copying either is right. Hand-made exchange of that body."""
+    said = {
+        "message": "The requested model 'conformance-no-such-model' does not exist.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    for code in (400, 404):
+        status, findings = judge(BY_ID["errors.unknown_model"], [error_exchange(code, said)], True)
+        assert status is Status.PASS, findings
+    assert judge(BY_ID["errors.unknown_model"], [error_exchange(422, said)], True)[0] is Status.NON_STRICT
+
+
 def test_every_graded_shape_rule_is_declared_and_declares_its_home() -> None:
     """A shape rule renamed where it is declared would silently lose its grading."""
     from conformance.checks.rules import SHAPES

@@ -19,9 +19,10 @@ PROBES = (
     Probe(
         "errors.unknown_model",
         "errors",
-        "an unknown model gets 404 and an error object",
+        "an unknown model gets 404 (or 400, as OpenAI's own /v1/responses answers, code model_not_found) "
+        "and an error object",
         single(lambda model: Request({"model": UNKNOWN_MODEL, "input": "Say hello."})),
-        (rejected_with(404),),
+        (rejected_with(404, 400),),
         Expect.REJECTED,
     ),
     Probe(
