@@ -1055,6 +1055,24 @@ def test_openais_own_unknown_model_answer_passes() -> None:
     assert judge(BY_ID["errors.unknown_model"], [error_exchange(422, said)], True)[0] is Status.NON_STRICT
 
 
+def test_a_failed_answer_says_what_the_server_reported() -> None:
+    """A failed Response, or a stream that ends in an `error` event, FAILs with the server's own words as the reason
+    (both SDKs stop there: Node throws the event, Python's get_final_response raises). Hand-made answers."""
+    failed = {
+        **conformant_response(),
+        "status": "failed",
+        "output": [],
+        "error": {"code": "server_error", "message": "boom"},
+    }
+    status, findings = judge(BY_ID["core.text_input"], [json_exchange(failed)], True)
+    assert status is Status.FAIL and findings[0].message.endswith(
+        "got 'failed': the server reported 'server_error': 'boom'"
+    )
+    events = [*conformant_stream()[:3], {"type": "error", "code": "server_error", "message": "boom", "param": None}]
+    status, findings = judge(BY_ID["streaming.text"], [stream_exchange(events)], True)
+    assert status is Status.FAIL and "the server reported 'server_error': 'boom'" in findings[0].message
+
+
 def test_every_graded_shape_rule_is_declared_and_declares_its_home() -> None:
     """A shape rule renamed where it is declared would silently lose its grading."""
     from conformance.checks.rules import SHAPES

@@ -129,7 +129,23 @@ def response_completed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             f"after {quote(used)} output tokens ({asked})"
         )
     elif status != "completed":
-        yield COMPLETED.finding(f"expected status 'completed', got {quote(status)}")
+        said = reported_error(ok[-1])
+        yield COMPLETED.finding(f"expected status 'completed', got {quote(status)}" + (f": {said}" if said else ""))
+
+
+def reported_error(ex: Exchange) -> str | None:
+    """The error the server reported inside a 2xx, in its words: a failed Response's `error`, or a stream's
+    `error` event (what both SDKs' stream readers stop on), so the cell's reason says why it failed."""
+    v = view(ex)
+    response = v.response
+    said = response.get("error") if isinstance(response, dict) else None
+    if not isinstance(said, dict):
+        said = next((e.payload for e in reversed(v.events) if e.type == "error"), None)
+    if not isinstance(said, dict):
+        return None
+    code, message = said.get("code"), said.get("message")
+    words = [quote(w, 200) for w in (code, message) if w not in (None, "")]
+    return "the server reported " + ": ".join(words) if words else None
 
 
 def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:

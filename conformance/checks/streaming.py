@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from conformance.checks.core import output_text
+from conformance.checks.core import output_text, reported_error
 from conformance.checks.rules import Rule, quote, rule
 from conformance.checks.stream_model import Item, Stream, stream_of
 from conformance.checks.view import SENTINEL, TERMINAL_EVENTS, Ev, Scope, View, scoped
@@ -198,7 +198,11 @@ def event_order(v: View) -> Iterator[Finding]:
         yield IN_PROGRESS.finding(f"expected response.in_progress second, got {typed[1].where()}")
     terminals = [e for e in typed if e.type in TERMINAL]
     if not terminals:
-        yield TERMINAL_LAST.finding(f"expected a terminal event last, got {typed[-1].where()} and no terminal event")
+        said = reported_error(v.exchange)
+        why = f": {said}" if said else ""
+        yield TERMINAL_LAST.finding(
+            f"expected a terminal event last, got {typed[-1].where()} and no terminal event{why}"
+        )
     elif len(terminals) > 1:
         yield TERMINAL_LAST.finding(
             f"expected one terminal event, got {len(terminals)}: {', '.join(t.where() for t in terminals)}"
