@@ -4,8 +4,9 @@ A cell answers "does this feature work for a client?", so the status follows cli
 grading principle, conformance/README.md). Precedence, first match wins:
 
 1. the harness could not decide (a `harness.*` MUST: transport error, 429, refused key): ERROR;
-2. a feature probe was not served: a 5xx on every try is FAIL (the request breaks the server), any
-   other 5xx ERROR; a 4xx is UNSUPPORTED, whatever its envelope (the SDK raises by status code);
+2. a feature probe was not served: a 4xx, or a 501 Not Implemented, is UNSUPPORTED, whatever its
+   envelope (the SDK raises by status code); a 5xx on every try is FAIL (the request breaks the
+   server), any other 5xx ERROR, for a probe expecting a rejection too (a blip says nothing of it);
 3. the answer was cut short (status incomplete): FAIL with its reason, never an absent effect;
 4. a MUST was broken: FAIL, or IGNORED when every broken MUST is an `effect` rule;
 5. a SHOULD was broken: NON-STRICT; otherwise PASS, or ACCEPTED when the effect cannot be observed.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from conformance.checks import RULES
 from conformance.checks.core import INCOMPLETE
-from conformance.checks.http import REJECTION, SERVER_ERROR, SERVER_ERROR_ONCE, server_error
+from conformance.checks.http import REJECTION, SERVER_ERROR, SERVER_ERROR_ONCE, refusal, reproducible, server_error
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import Expect
 
@@ -43,6 +44,25 @@ def _first(findings: Iterable[Finding], *rules: str) -> Finding | None:
     return next((f for f in findings if not rules or f.rule in rules), None)
 
 
+def _not_served(expect: Expect, rejection: Exchange, findings: Sequence[Finding]) -> Decision | None:
+    """A request that got no 2xx. A feature refused (4xx, 501) is UNSUPPORTED; a 5xx on every try FAIL,
+    any other ERROR. A probe expecting a rejection is its checks' to judge, but for a 5xx that did not
+    repeat: a blip says nothing of how the server refuses."""
+    assert rejection.status is not None  # a transport error carries a harness finding
+    status = rejection.status
+    if expect is Expect.REJECTED:
+        blip = server_error(status) and not reproducible(rejection)
+        return Decision(Status.ERROR, _first(findings, SERVER_ERROR_ONCE.id)) if blip else None
+    if refusal(status):
+        return Decision(Status.UNSUPPORTED, _first(findings, REJECTION.id))
+    if server_error(status):
+        reproduced = _first(findings, SERVER_ERROR.id)
+        if reproduced is not None:
+            return Decision(Status.FAIL, reproduced)
+        return Decision(Status.ERROR, _first(findings, SERVER_ERROR_ONCE.id))
+    return Decision(Status.FAIL, _first(f for f in findings if f.level is Level.MUST))
+
+
 def decide(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Finding]) -> Decision:
     if not exchanges:
         return Decision(Status.ERROR, None)
@@ -51,16 +71,10 @@ def decide(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Fin
     if harness is not None:
         return Decision(Status.ERROR, harness)
     rejection = first_rejection(exchanges)
-    if expect is not Expect.REJECTED and rejection is not None:
-        assert rejection.status is not None  # a transport error carries a harness finding
-        if server_error(rejection.status):
-            reproduced = _first(findings, SERVER_ERROR.id)
-            if reproduced is not None:
-                return Decision(Status.FAIL, reproduced)
-            return Decision(Status.ERROR, _first(findings, SERVER_ERROR_ONCE.id))
-        if 400 <= rejection.status < 500:
-            return Decision(Status.UNSUPPORTED, _first(findings, REJECTION.id))
-        return Decision(Status.FAIL, _first(musts))
+    if rejection is not None:
+        unserved = _not_served(expect, rejection, findings)
+        if unserved is not None:
+            return unserved
     cut = _first(musts, INCOMPLETE.id)
     if cut is not None:
         return Decision(Status.FAIL, cut)

@@ -297,6 +297,26 @@ CASES = [
         "answered 404: an empty body",
     ),
     Case(
+        "http.rejection",
+        "501 Not Implemented",
+        checked(COMMON_CHECKS, retried(error_exchange(501, {"message": "Only 'auto' tool_choice"}), 501, 501)),
+        "answered 501 Not Implemented (both SDKs raise InternalServerError for it, after retrying it): \"Only 'auto'",
+    ),
+    Case(
+        "http.error_in_success",
+        "error envelope under a 200",
+        checked(
+            COMMON_CHECKS, json_exchange({"error": {"message": "input is required", "type": "invalid_request_error"}})
+        ),
+        "expected a 4xx or 5xx with the error, got 200: 'input is required'",
+    ),
+    Case(
+        "http.error_in_success",
+        "vLLM's top-level envelope under a 200",
+        checked(COMMON_CHECKS, json_exchange({"object": "error", "message": "The model `x` does not exist."})),
+        "got 200: 'The model `x` does not exist.'",
+    ),
+    Case(
         "error.object",
         "no error key",
         checked(COMMON_CHECKS, json_exchange({"detail": "bad"}, status=400)),
@@ -909,6 +929,16 @@ VERDICTS = [
     (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [raw_exchange("oops", status=600)]),
     (Status.FAIL, Expect.WORKS, RESPONSE_CHECKS, [retried(raw_exchange("oops", status=999), 999, 999)]),
     (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [error_exchange(600)]),
+    # 501 Not Implemented is the server declining the feature, once or on every try
+    (Status.UNSUPPORTED, Expect.WORKS, RESPONSE_CHECKS, [error_exchange(501)]),
+    (Status.UNSUPPORTED, Expect.WORKS, RESPONSE_CHECKS, [retried(error_exchange(501), 501, 501)]),
+    # an invalid request: a 5xx on every try FAILs, one that did not repeat says nothing (ERROR)
+    (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [retried(raw_exchange("boom", status=500), 500, 500)]),
+    (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [retried(error_exchange(501), 501, 501)]),
+    (Status.ERROR, Expect.REJECTED, [rejected_with(400)], [raw_exchange("bad gateway", status=502)]),
+    (Status.ERROR, Expect.REJECTED, [rejected_with(400)], [retried(raw_exchange("busy", status=503), 503, 503)]),
+    # refused, but under a 200: clients read the error as a Response
+    (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [json_exchange({"error": {"message": "input is required"}})]),
 ]
 
 
@@ -1038,6 +1068,45 @@ def test_the_cells_first_finding_is_the_one_that_decided_it() -> None:
     assert status is Status.UNSUPPORTED
     assert findings[0].rule == "http.rejection" and "previous_response_id is not supported" in findings[0].message
     assert any(f.rule == "error.fields" and f.level is Level.INFO for f in findings)
+
+
+# What vLLM answers a tool_choice its Harmony path cannot honour (vllm-project/vllm#53626), as a hand-made exchange.
+VLLM_501 = {
+    "message": "Only 'auto' or 'none' tool_choice is supported in response API with Harmony",
+    "type": "NotImplementedError",
+    "param": None,
+    "code": 501,
+}
+
+
+def test_a_501_is_the_server_declining_the_feature_with_its_words() -> None:
+    """Both SDKs raise InternalServerError for a 501 after retrying it, with the server's message: the feature is
+    refused, not broken, so the cell is UNSUPPORTED and leads with why, however many tries got it."""
+    answered = retried(error_exchange(501, VLLM_501), 501, 501)
+    status, findings = judge(BY_ID["tools.choice_named"], [answered], semantic=False)
+    assert status is Status.UNSUPPORTED
+    assert findings[0].rule == "http.rejection" and "Only 'auto' or 'none' tool_choice" in findings[0].message
+    assert not [f for f in findings if f.rule.startswith("http.not_server_error")]
+
+
+def test_a_refusal_under_a_200_fails_with_the_servers_words_not_ignored() -> None:
+    """worker-vllm answered an unknown model with a 200 and vLLM's error object (runpod-workers/worker-vllm#57);
+    the Python SDK raises TypeError on its output_text, the Node SDK reads undefined. Not served: it was refused,
+    but no client can tell, so FAIL, not IGNORED. Hand-made exchange of the issue's body."""
+    body = {"code": 404, "message": "The model `nope` does not exist.", "object": "error", "param": None}
+    status, findings = judge(BY_ID["errors.unknown_model"], [json_exchange({**body, "type": "NotFoundError"})], True)
+    assert status is Status.FAIL
+    assert findings[0].rule == "http.error_in_success" and "The model `nope` does not exist." in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [conformant_response(), {**conformant_response(), "status": "failed", "error": {"code": "server_error"}}],
+    ids=["completed", "failed Response"],
+)
+def test_a_response_is_not_an_error_envelope(body: dict[str, Any]) -> None:
+    """A Response carries `error` (null, or set when it failed): it is the answer the SDKs expect, not a refusal."""
+    assert not [f for f in run_checks(COMMON_CHECKS, [json_exchange(body)]) if f.rule == "http.error_in_success"]
 
 
 def test_openais_own_unknown_model_answer_passes() -> None:

@@ -3,8 +3,10 @@
 A 5xx is a finding about the server only when it repeats: the pacing transport retries a 5xx, and
 when every try got one (503, which the server itself calls temporary, aside) the request breaks the
 server, so the cell FAILs with the tries as evidence. A 5xx that changed between tries, or that was
-not retried, is undecided (ERROR). A status past 599 is no class HTTP defines (RFC 9110, 15): a
-client library calls it a server error, but it is the server breaking the protocol, and FAILs once.
+not retried, is undecided (ERROR). 501 Not Implemented is no breakage but a refusal: the server says
+it does not do what was asked (RFC 9110, 15.6.2), as vLLM answers a `tool_choice` it cannot honour,
+so it is read as a 4xx is. A status past 599 is no class HTTP defines (RFC 9110, 15): a client
+library calls it a server error, but it is the server breaking the protocol, and FAILs once.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ UTF8 = rule("http.utf8", Level.MUST, "bodies and event streams are valid UTF-8, 
 STATUS_CLASS = rule(
     "http.status_class", Level.MUST, "the answer is a 2xx, 4xx or 5xx, not a 1xx, a redirect or a code past 599"
 )
+ERROR_IN_SUCCESS = rule(
+    "http.error_in_success",
+    Level.MUST,
+    "an error is served with a 4xx or 5xx, not a 2xx: the SDKs read a 2xx body as the answer, not as an error",
+)
 ERROR_CONTENT_TYPE = rule("error.content_type", Level.SHOULD, "an error body is served as application/json")
 JSON_BOM = rule(
     "http.json_bom",
@@ -51,6 +58,7 @@ def not_a_transport_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 
 TEMPORARY = 503  # Service Unavailable: the server says the condition is temporary
+NOT_IMPLEMENTED = 501  # the server does not support what the request needs (RFC 9110, 15.6.2)
 
 
 def server_words(ex: Exchange) -> str:
@@ -82,9 +90,21 @@ def server_error(status: int) -> bool:
     return 500 <= status < 600
 
 
+def refusal(status: int) -> bool:
+    """The server declined the request as asked: a 4xx, or a 501 saying it does not implement it."""
+    return 400 <= status < 500 or status == NOT_IMPLEMENTED
+
+
+def said_status(status: int) -> str:
+    """A rejection's status as a reader needs it: a 501 is retried as a server error by both SDKs."""
+    if status == NOT_IMPLEMENTED:
+        return f"{status} Not Implemented (both SDKs raise InternalServerError for it, after retrying it)"
+    return str(status)
+
+
 def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     for ex in exchanges:
-        if ex.status is not None and server_error(ex.status):
+        if ex.status is not None and server_error(ex.status) and not refusal(ex.status):
             statuses = ", ".join(str(s) for s in tries(ex))
             if reproducible(ex):
                 yield SERVER_ERROR.finding(
@@ -96,8 +116,8 @@ def not_a_server_error(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
                     f"{ex.status} after {len(tries(ex))} try(ies) ({statuses}), not reproduced on every try: "
                     f"{server_words(ex)}"
                 )
-        if ex.status is not None and 400 <= ex.status < 500:
-            yield REJECTION.finding(f"{ex.method} answered {ex.status}: {server_words(ex)}")
+        if ex.status is not None and refusal(ex.status):
+            yield REJECTION.finding(f"{ex.method} answered {said_status(ex.status)}: {server_words(ex)}")
         if ex.status == 429:
             yield RATE_LIMITED.finding(
                 f"got 429 (retry-after: {ex.headers.get('retry-after', 'absent')}): {quote(ex.body)}"
@@ -137,8 +157,28 @@ def expected_status_class(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             yield STATUS_CLASS.finding(f"expected a 2xx or an error, got {ex.status}{where}: {quote(ex.body)}")
 
 
+def error_envelope(body: object) -> bool:
+    """An error and no Response: `{"error": ...}` set, or vLLM's `{"object": "error", "message": ...}`."""
+    if not isinstance(body, dict) or body.get("object") == "response":
+        return False
+    return body.get("object") == "error" or body.get("error") not in (None, "", {})
+
+
+def no_error_in_success(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """A refusal under a 2xx reaches the client as an answer: the Python SDK raises TypeError reading its
+    output_text, the Node SDK reads output_text undefined, and neither raises the error it was."""
+    for ex in exchanges:
+        if ex.status is not None and 200 <= ex.status < 300 and not ex.is_stream and error_envelope(ex.json_or_none()):
+            yield ERROR_IN_SUCCESS.finding(
+                f"expected a 4xx or 5xx with the error, got {ex.status}: {server_words(ex)}; the SDKs read it "
+                "as a Response (Python raises TypeError on output_text, Node's output_text is undefined)"
+            )
+
+
 def rejection_is_error_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    """MUST: a JSON body with error.message, so clients can say why. SHOULD: the rest well typed."""
+    """SHOULD: a JSON body with error.message, the rest well typed. The status already picks the SDKs' exception
+    class; the envelope is what they say why with (without an `error` key the Node SDK's message is
+    "400 status code (no body)", the Python SDK keeps the body in `e.body`)."""
     for ex in exchanges:
         if ex.status is None or ex.status < 400:
             continue
@@ -166,6 +206,7 @@ COMMON_CHECKS = (
     expected_status_class,
     valid_utf8,
     no_json_bom,
+    no_error_in_success,
     rejection_is_error_object,
 )
 
