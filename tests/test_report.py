@@ -135,7 +135,7 @@ def test_every_status_is_shown_with_its_glyph_text_and_meaning() -> None:
     ("statuses", "expected"),
     [
         (["PASS", "ACCEPTED"], ("works", 2, 2)),
-        (["PASS", "NON-STRICT"], ("works with deviations", 2, 2)),
+        (["PASS", "NON-STRICT"], ("deviates", 2, 2)),
         (["PASS", "FAIL", "NOT RUN"], ("partly", 1, 2)),
         (["NON-STRICT", "IGNORED"], ("partly", 1, 2)),
         (["FAIL", "UNSUPPORTED"], ("broken", 0, 2)),
@@ -447,3 +447,21 @@ def test_write_reports_writes_the_pages_the_evidence_and_the_summary(tmp_path: P
     assert names[0] == "matrix.html" and names[-2:] == ["summary.md", "junit.xml"]
     assert {n.split("/")[0] for n in names[1:-2]} == {"models", "evidence", "probes"}
     assert all(p.read_text(encoding="utf-8") for p in paths)
+
+
+def test_a_verdict_has_one_name_in_cells_legend_pages_and_summary(tmp_path: Path) -> None:
+    """A cell, the legend, a model page and summary.md call one verdict by the same words beside the same glyph."""
+    cells = [_cell("core.a", "PASS"), _cell("core.b", "NON-STRICT"), _cell("tools.a", "FAIL")]
+    _site(_matrix(cells), tmp_path)
+    html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
+    page = (tmp_path / model_page("prov", "model-a")).read_text(encoding="utf-8")
+    markdown = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    named = re.compile(r'<span class="g">(.)</span>([^<]+)</span>')
+    in_cells = dict(re.findall(r'<span class="cap"><span class="g">(.)</span>([^<]+)</span>', html))
+    legend = dict(named.findall("".join(re.findall(r'<button type="button" class="lg".*?</button>', html, re.S))))
+    on_page = dict(named.findall(page.split('<table class="groups">')[1].split("</table>")[0]))
+    assert in_cells == {"≈": "deviates", "✗": "broken"}
+    for glyph, name in in_cells.items():
+        assert legend[glyph] == on_page[glyph] == name
+        assert f"{glyph} {name} " in markdown and f"{glyph} {name}: " in markdown
+    assert "works with deviations" not in html + page + markdown

@@ -82,7 +82,7 @@ def _table(report: Report) -> list[str]:
 
 def _verdict(verdict: view.Verdict) -> str:
     c = verdict.capability
-    text = f"{c.glyph} {c.short} {verdict.k_of_n}" if verdict.decided else f"{c.glyph} {c.short}"
+    text = f"{c.glyph} {c.name} {verdict.k_of_n}" if verdict.decided else f"{c.glyph} {c.name}"
     if verdict.claim:
         text += f" · claim {escape(verdict.claim)}"
     return text + (" · **DRIFT**" if verdict.drift else "")
@@ -93,7 +93,7 @@ def _line(cells: list[str]) -> str:
 
 
 def _legend() -> str:
-    parts = [f"{c.glyph} {c.short}: {c.meaning}" for c in view.CAPABILITIES.values()]
+    parts = [f"{c.glyph} {c.name}: {c.meaning}" for c in view.CAPABILITIES.values()]
     return "**Legend:** " + " · ".join(parts) + ". k/n: probes that work of those decided (ERROR and NOT RUN left out)."
 
 
@@ -111,7 +111,7 @@ def _reasons(report: Report) -> list[str]:
             continue
         lines.append(f"- **{_label(report, *row)}**")
         for group, verdict in blocked[:REASONS_PER_MODEL]:
-            verdict_text = f"{verdict.capability.short} {verdict.k_of_n}"
+            verdict_text = f"{verdict.capability.name} {verdict.k_of_n}"
             lines.append(f"  - {escape(group.feature)} ({verdict_text}): {escape(verdict.reason)}")
         if len(blocked) > REASONS_PER_MODEL:
             lines.append(f"  - …and {len(blocked) - REASONS_PER_MODEL} more groups (see matrix.html)")

@@ -52,8 +52,7 @@ def vocabulary(report: Report) -> list[StatusStyle]:
 class Capability:
     """A feature group's verdict for one model, in the words a user choosing a model would use."""
 
-    name: str
-    short: str  # what a cell of the first screen has room for
+    name: str  # short enough for a cell of the first screen: the one name the legend, pages and summary use
     glyph: str
     slug: str
     meaning: str
@@ -63,21 +62,14 @@ class Capability:
 CAPABILITIES: dict[str, Capability] = {
     c.name: c
     for c in (
-        Capability("works", "works", "✓", "pass", "every probe of the group works and conforms", 7),
-        Capability(
-            "works with deviations",
-            "deviates",
-            "≈",
-            "non-strict",
-            "every probe works for clients; some break a SHOULD",
-            6,
-        ),
-        Capability("partly", "partly", "◐", "partly", "some probes work, others do not", 5),
-        Capability("unsupported", "unsupported", "⊘", "unsupported", "rejected cleanly: a client is told why", 4),
-        Capability("ignored", "ignored", "∅", "ignored", "accepted, and the documented effect is absent", 3),
-        Capability("broken", "broken", "✗", "fail", "nothing works: accepted but broken or wrong", 2),
-        Capability("undecided", "undecided", "!", "error", "could not decide (5xx, timeout, transport)", 1),
-        Capability("not run", "not run", "–", "not-run", "no probe of the group ran", 0),
+        Capability("works", "✓", "pass", "every probe of the group works and conforms", 7),
+        Capability("deviates", "≈", "non-strict", "every probe works for clients; some break a SHOULD", 6),
+        Capability("partly", "◐", "partly", "some probes work, others do not", 5),
+        Capability("unsupported", "⊘", "unsupported", "rejected cleanly: a client is told why", 4),
+        Capability("ignored", "∅", "ignored", "accepted, and the documented effect is absent", 3),
+        Capability("broken", "✗", "fail", "nothing works: accepted but broken or wrong", 2),
+        Capability("undecided", "!", "error", "could not decide (5xx, timeout, transport)", 1),
+        Capability("not run", "–", "not-run", "no probe of the group ran", 0),
     )
 }
 
@@ -114,7 +106,7 @@ def capability(statuses: Sequence[str]) -> tuple[Capability, int, int]:
     if not decided:
         name = "undecided" if "ERROR" in statuses else "not run"
     elif working == len(decided):
-        name = "works" if all(s in CLEAN for s in decided) else "works with deviations"
+        name = "works" if all(s in CLEAN for s in decided) else "deviates"
     elif working:
         name = "partly"
     elif set(decided) == {"UNSUPPORTED"}:
