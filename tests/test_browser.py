@@ -330,3 +330,19 @@ def test_a_probe_pages_title_is_as_large_as_a_model_pages(browser: Browser, tmp_
     probe = browser.eval(size)
     browser.open((tmp_path / model_page("prov", "model-a")).as_uri())
     assert probe == browser.eval(size) == "18px"
+
+
+def test_the_evidence_panel_shows_a_titles_backticks_as_code_and_its_markup_as_text(
+    browser: Browser, tmp_path: Path
+) -> None:
+    matrix = _matrix([_cell("core.a", "FAIL")])
+    matrix["probes"][0]["title"] = "<script>document.title='owned'</script> sends `tool_choice`"
+    _site(matrix, tmp_path)
+    browser.open((tmp_path / "matrix.html").as_uri())
+    browser.click(".exp[data-g='0']")
+    browser.click("td.pc[data-p='core.a']")
+    _wait_for_evidence(browser)
+    title = "document.querySelector('#panel-body h2').nextElementSibling"
+    assert browser.eval(f"{title}.textContent") == "<script>document.title='owned'</script> sends tool_choice"
+    assert browser.eval(f"Array.from({title}.children, (n) => n.outerHTML)") == ["<code>tool_choice</code>"]
+    assert browser.eval("document.title") != "owned"

@@ -465,3 +465,19 @@ def test_a_verdict_has_one_name_in_cells_legend_pages_and_summary(tmp_path: Path
         assert legend[glyph] == on_page[glyph] == name
         assert f"{glyph} {name} " in markdown and f"{glyph} {name}: " in markdown
     assert "works with deviations" not in html + page + markdown
+
+
+def test_a_probe_titles_backticks_are_code_and_its_markup_stays_text(tmp_path: Path) -> None:
+    """Titles are written in Markdown's inline code; they are escaped first, so a hostile one stays inert."""
+    matrix = _matrix([_cell("core.a", "FAIL"), _cell("core.b", "PASS")])
+    matrix["probes"][0]["title"] = f"{XSS} sends `tool_choice` and `a<b>`"
+    matrix["probes"][1]["title"] = "an odd ` stays as written"
+    _site(matrix, tmp_path)
+    shown = f"{HTML_ESCAPED}&lt;/script&gt; sends <code>tool_choice</code> and <code>a&lt;b&gt;</code>"
+    for page in (tmp_path / model_page("prov", "model-a"), tmp_path / probe_page("core.a")):
+        text = page.read_text(encoding="utf-8")
+        assert RAW not in text and shown in text, page
+    assert "an odd ` stays as written" in (tmp_path / probe_page("core.b")).read_text(encoding="utf-8")
+    html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
+    tooltip = 'title="core.a: &lt;script&gt;alert(1)&lt;/script&gt; sends tool_choice and a&lt;b&gt;"'
+    assert RAW not in html and tooltip in html

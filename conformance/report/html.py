@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from conformance import pool
 from conformance.diff import Change
@@ -182,7 +182,19 @@ def _template(name: str) -> Template:
         keep_trailing_newline=True,
     )
     env.globals["anchor"] = cell_anchor
+    env.filters["inline_code"] = inline_code
     return env.get_template(name)
+
+
+def inline_code(text: str) -> Markup:
+    """A title's `spans` as <code>, as its Markdown means them; every part is escaped, so no markup gets through.
+
+    An odd number of backticks pairs nothing: the text is shown as written.
+    """
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:
+        return escape(text)
+    return Markup("").join(Markup("<code>%s</code>") % p if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 @cache

@@ -233,12 +233,18 @@
     return [el("h3", null, `Attempts (${list.length})`), el("ol", null, items)];
   }
 
+  // A title's `spans` as <code>, as its Markdown means them; each part is a text node. Odd backticks pair nothing.
+  function inlineCode(text) {
+    const parts = text.split("`");
+    return parts.length % 2 ? parts.map((part, i) => (i % 2 ? el("code", null, part) : part)) : [text];
+  }
+
   function heading(row, cell) {
     const probe = cell.dataset.p;
     const [title, feature] = meta.probes[probe] ?? ["", ""];
     return [
       el("h2", null, probe),
-      el("p", null, title),
+      el("p", null, inlineCode(title)),
       el("p", "who", `${row.dataset.provider} · ${row.dataset.model} · ${feature}`),
       el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null),
       cell.title ? el("p", "reason", cell.title) : null,
