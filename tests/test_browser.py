@@ -346,3 +346,20 @@ def test_the_evidence_panel_shows_a_titles_backticks_as_code_and_its_markup_as_t
     assert browser.eval(f"{title}.textContent") == "<script>document.title='owned'</script> sends tool_choice"
     assert browser.eval(f"Array.from({title}.children, (n) => n.outerHTML)") == ["<code>tool_choice</code>"]
     assert browser.eval("document.title") != "owned"
+
+
+def test_the_evidence_panel_shows_a_clean_cells_finding_as_a_note(browser: Browser, tmp_path: Path) -> None:
+    note = [{"rule": "sampling.echo", "level": "INFO", "message": "temperature 0.3 was sent and the Response has none"}]
+    _site(_matrix([_cell("core.a", "ACCEPTED", findings=note), _cell("core.b", "FAIL")]), tmp_path)
+    shown = {}
+    for probe in ("core.a", "core.b"):
+        browser.open((tmp_path / "matrix.html").as_uri())
+        browser.click(".exp[data-g='0']")
+        browser.click(f"td.pc[data-p='{probe}']")
+        _wait_for_evidence(browser)
+        line = "document.querySelector('#panel-body .statusline').nextElementSibling"
+        shown[probe] = browser.eval(f"[{line}.className, {line}.textContent]")
+    assert shown == {
+        "core.a": ["note", "note: temperature 0.3 was sent and the Response has none"],
+        "core.b": ["reason", "finding for core.b"],
+    }

@@ -481,3 +481,22 @@ def test_a_probe_titles_backticks_are_code_and_its_markup_stays_text(tmp_path: P
     html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
     tooltip = 'title="core.a: &lt;script&gt;alert(1)&lt;/script&gt; sends tool_choice and a&lt;b&gt;"'
     assert RAW not in html and tooltip in html
+
+
+def test_a_clean_cells_first_finding_is_shown_as_a_note_not_as_its_reason(tmp_path: Path) -> None:
+    """A PASS or ACCEPTED cell has no reason: its INFO finding is a note, and says so wherever a reason would be."""
+    note = [{"rule": "sampling.echo", "level": "INFO", "message": "temperature 0.3 was sent and the Response has none"}]
+    cells = [
+        _cell("core.a", "FAIL", model="m1"),
+        _cell("core.a", "ACCEPTED", model="m2", findings=note),
+        _cell("core.a", "PASS", model="m3", findings=note),
+        _cell("core.a", "PASS", model="m4", findings=[]),
+    ]
+    _site(_matrix(cells), tmp_path)
+    page = (tmp_path / probe_page("core.a")).read_text(encoding="utf-8")
+    why = re.findall(r'<td class="(reason|note)">(.*?)</td>', page)
+    labelled = '<span class="nl">note</span> temperature 0.3 was sent and the Response has none'
+    assert why == [("reason", "finding for core.a"), ("note", labelled), ("note", labelled), ("reason", "")]
+    html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
+    assert 'data-s="ACCEPTED" tabindex="0" title="note: temperature 0.3 was sent' in html
+    assert 'data-s="FAIL" tabindex="0" title="finding for core.a"' in html

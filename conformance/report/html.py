@@ -42,7 +42,8 @@ class ProbeCell:
 
     probe: ProbeRecord
     style: StatusStyle
-    reason: str
+    reason: str  # why a cell is not green; a green cell has none
+    note: str = ""  # a green cell's first finding: an INFO note, never its reason
     claim: str = ""
     claim_source: str = ""
     drift: bool = False
@@ -58,10 +59,10 @@ class ProbeCell:
 
     @property
     def title(self) -> str:
-        text = self.reason
+        text = self.reason or (f"note: {self.note}" if self.note else "")
         if self.change is not None:
             text += f" (baseline: {self.change.old or 'absent'}, {self.change.kind})"
-        return text
+        return text.strip()
 
 
 @dataclass
@@ -249,10 +250,12 @@ class _Site:
             return None
         status = view.style(cell.status)
         claim = "" if cell.claim.claim == "unknown" else cell.claim.claim
+        clean = cell.status in view.CLEAN
         return ProbeCell(
             probe=probe,
             style=status,
-            reason=view.one_line(cell.reason or f"{status.name}: {status.meaning}"),
+            reason="" if clean else view.one_line(cell.reason or f"{status.name}: {status.meaning}"),
+            note=view.one_line(cell.reason) if clean else "",
             claim=claim,
             claim_source=cell.claim.source if claim else "",
             drift=cell.drift,
@@ -285,7 +288,11 @@ class _Site:
             rows=self.rows,
             diff=_diff(self.changes, self.baseline),
             meta=script_json(
-                {"callback": EVIDENCE_CALLBACK, "probes": {p.id: [p.title, p.feature] for p in self.report.probes}}
+                {
+                    "callback": EVIDENCE_CALLBACK,
+                    "clean": sorted(view.CLEAN),  # a cell of these statuses has notes, not a reason
+                    "probes": {p.id: [p.title, p.feature] for p in self.report.probes},
+                }
             ),
             js=_asset("matrix.js"),
         )

@@ -247,7 +247,7 @@
       el("p", null, inlineCode(title)),
       el("p", "who", `${row.dataset.provider} · ${row.dataset.model} · ${feature}`),
       el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null),
-      cell.title ? el("p", "reason", cell.title) : null,
+      cell.title ? el("p", meta.clean.includes(cell.dataset.s) ? "note" : "reason", cell.title) : null,
     ];
   }
 
