@@ -363,3 +363,18 @@ def test_the_evidence_panel_shows_a_clean_cells_finding_as_a_note(browser: Brows
         "core.a": ["note", "note: temperature 0.3 was sent and the Response has none"],
         "core.b": ["reason", "finding for core.b"],
     }
+
+
+def test_the_evidence_panel_links_to_the_models_page_and_the_probes_page(browser: Browser, tmp_path: Path) -> None:
+    _site(_matrix([_cell("core.a", "FAIL"), _cell("core.a", "PASS", model="model-b")]), tmp_path)
+    browser.open((tmp_path / "matrix.html").as_uri())
+    browser.click(".exp[data-g='0']")
+    browser.click("#matrix tbody tr:nth-child(2) td.pc[data-p='core.a']")
+    _wait_for_evidence(browser)
+    links = browser.eval("Array.from(document.querySelectorAll('#panel-body .pages a'), (a) => [a.text, a.href])")
+    assert links == [
+        ["model-b: every probe", (tmp_path / model_page("prov", "model-b")).as_uri()],
+        ["core.a: every model", (tmp_path / probe_page("core.a")).as_uri()],
+    ]
+    browser.open(links[0][1])
+    assert browser.eval("document.querySelector('.pagetitle').textContent") == "model-b", "it opens from file://"

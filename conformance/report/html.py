@@ -291,7 +291,7 @@ class _Site:
                 {
                     "callback": EVIDENCE_CALLBACK,
                     "clean": sorted(view.CLEAN),  # a cell of these statuses has notes, not a reason
-                    "probes": {p.id: [p.title, p.feature] for p in self.report.probes},
+                    "probes": {p.id: [p.title, p.feature, probe_page(p.id)] for p in self.report.probes},
                 }
             ),
             js=_asset("matrix.js"),

@@ -239,13 +239,21 @@
     return parts.length % 2 ? parts.map((part, i) => (i % 2 ? el("code", null, part) : part)) : [text];
   }
 
+  function link(href, text) {
+    const a = el("a", null, text);
+    a.href = href; // relative to matrix.html, so it opens from file:// as from a server
+    return a;
+  }
+
   function heading(row, cell) {
     const probe = cell.dataset.p;
-    const [title, feature] = meta.probes[probe] ?? ["", ""];
+    const [title, feature, page] = meta.probes[probe] ?? ["", "", null];
     return [
       el("h2", null, probe),
       el("p", null, inlineCode(title)),
       el("p", "who", `${row.dataset.provider} · ${row.dataset.model} · ${feature}`),
+      el("p", "pages", link($("a.model", row).getAttribute("href"), `${row.dataset.model}: every probe`),
+        page ? [" · ", link(page, `${probe}: every model`)] : null),
       el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null),
       cell.title ? el("p", meta.clean.includes(cell.dataset.s) ? "note" : "reason", cell.title) : null,
     ];
