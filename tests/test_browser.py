@@ -378,3 +378,50 @@ def test_the_evidence_panel_links_to_the_models_page_and_the_probes_page(browser
     ]
     browser.open(links[0][1])
     assert browser.eval("document.querySelector('.pagetitle').textContent") == "model-b", "it opens from file://"
+
+
+def _description(browser: Browser, selector: str) -> str:
+    """What a screen reader announces for the element beside its name: its accessible description."""
+    root = browser.call("DOM.getDocument")["root"]["nodeId"]
+    node = browser.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    (ax, *_) = browser.call("Accessibility.getPartialAXTree", {"nodeId": node, "fetchRelatives": False})["nodes"]
+    return str(ax.get("description", {}).get("value", ""))
+
+
+def test_a_group_cells_reason_shows_on_keyboard_focus_and_its_deciding_probe_is_marked(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Reachable without a mouse: focus (a tap focuses too) shows it beside the cell; it is the description too."""
+    cells = [_cell(f"{g}.a", "PASS") for g in GROUPS] + [_cell("core.b", "FAIL"), _cell("sdk.b", "IGNORED")]
+    _site(_matrix(cells), tmp_path)
+    browser.open((tmp_path / "matrix.html").as_uri())
+    tip = "document.getElementById('tip')"
+    assert browser.eval(f"{tip}.hidden") is True
+    reason = "core: partly, 1/2 work (✓ PASS 1 · ✗ FAIL 1). core.b: FAIL: finding for core.b"
+    assert _description(browser, "td.gc[data-g='0']") == reason
+    for _ in range(60):
+        _press(browser, "Tab", 9)
+        if browser.eval("document.activeElement.matches('td.gc')"):
+            break
+    assert browser.eval("document.activeElement.dataset.g") == "0"
+    assert browser.eval(f"[{tip}.hidden, {tip}.textContent]") == [False, reason]
+    box = browser.eval(f"(({{left, right, top, bottom}}) => [left, right, top, bottom])({tip}.getBoundingClientRect())")
+    assert 0 <= box[0] < box[1] <= WIDTH and 0 <= box[2] < box[3] <= HEIGHT, "beside the cell, on screen"
+    _press(browser, "Enter", 13)
+    assert _visible(browser, "td.pc.dec") == 1
+    assert browser.eval("document.querySelector('td.pc.dec').dataset.p") == "core.b"
+    assert "decides" in browser.eval("document.querySelector('td.pc.dec').textContent")
+    browser.eval("document.querySelector('td.pc.dec').click()")
+    _wait_for_evidence(browser)
+    statusline = "Array.from(document.querySelector('#panel-body .statusline').children, (n) => n.textContent)"
+    assert browser.eval(statusline) == ["✗FAIL", "decides the core verdict"]
+    browser.click("#panel-close")
+    browser.eval("document.querySelector(\"td.gc[data-g='0']\").focus()")
+    _press(browser, "Enter", 13)
+    last = len(GROUPS) - 1
+    browser.eval(f"document.querySelector(\"td.gc[data-g='{last}']\").focus()")
+    assert browser.eval(f"{tip}.textContent").startswith("sdk: partly, 1/2 work")
+    assert browser.eval(f"{tip}.getBoundingClientRect().right") <= WIDTH, "kept on screen at the right edge"
+    assert browser.eval("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
+    _press(browser, "Escape", 27)
+    assert browser.eval(f"{tip}.hidden") is True, "dismissed without moving focus"

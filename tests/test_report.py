@@ -124,7 +124,7 @@ class _TagBalance(HTMLParser):
 def test_every_status_is_shown_with_its_glyph_text_and_meaning() -> None:
     html = render_html(_all_statuses())
     for style in KNOWN.values():
-        assert f'<span class="g">{style.glyph}</span>{style.name}</td>' in html
+        assert re.search(f'<td class="pc c [^>]*><span class="g">{style.glyph}</span>{style.name}[<]', html)
         assert style.meaning in html
     assert '<td class="pc c s-unknown" ' in html
     assert '<span class="g">?</span>WEIRD</td>' in html
@@ -162,10 +162,10 @@ def test_the_first_screen_has_one_verdict_per_group_with_k_of_n_claim_and_drift(
         _cell("vision.a", "UNSUPPORTED"),
     ]
     html = render_html(_matrix(cells))
-    tools = re.search(r'<td class="gc s-partly" data-g="0" data-cap="partly"[^>]*title="([^"]*)">(.*?)</td>', html)
+    tools = re.search(r'<td class="gc s-partly" data-g="0" data-cap="partly"[^>]*>(.*?)</td>', html)
     assert tools is not None
-    assert '<span class="kn">1/2</span>' in tools.group(2)
-    assert '<span class="claim">claim yes</span><span class="drift">DRIFT</span>' in tools.group(2)
+    assert '<span class="kn">1/2</span>' in tools.group(1)
+    assert '<span class="claim">claim yes</span><span class="drift">DRIFT</span>' in tools.group(1)
     assert "tools.b: FAIL: finding for tools.b" in tools.group(1), "the reason names the probe that does not work"
     assert 'data-cap="unsupported"' in html
     assert html.count('class="gc ') == 2
@@ -316,7 +316,7 @@ def test_baseline_marks_regressed_improved_added_and_removed_cells() -> None:
     baseline = _matrix([_cell("core.a", "PASS"), _cell("core.b", "FAIL"), _cell("core.gone", "PASS")])
     matrix = _matrix([_cell("core.a", "FAIL"), _cell("core.b", "PASS"), _cell("core.new", "PASS")])
     html = render_html(matrix, baseline)
-    assert re.search(r'<td class="pc c s-fail d-regressed"[^>]*title="[^"]*baseline: PASS, regressed', html)
+    assert re.search(r'<td class="pc c s-fail d-regressed[ "][^>]*title="[^"]*baseline: PASS, regressed', html)
     assert re.search(r'<td class="pc c s-pass d-improved"[^>]*title="[^"]*baseline: FAIL, improved', html)
     assert "1 regressed" in html and "1 improved" in html and "1 added" in html and "1 removed" in html
     assert "<code>core.gone</code>" in html and "<code>core.new</code>" in html
@@ -500,3 +500,18 @@ def test_a_clean_cells_first_finding_is_shown_as_a_note_not_as_its_reason(tmp_pa
     html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
     assert 'data-s="ACCEPTED" tabindex="0" title="note: temperature 0.3 was sent' in html
     assert 'data-s="FAIL" tabindex="0" title="finding for core.a"' in html
+
+
+def test_a_group_cells_reason_is_its_description_and_its_deciding_probe_is_marked() -> None:
+    """Not a tooltip only: a keyboard, touch or screen reader user reaches it; the probe it names says so."""
+    cells = [_cell("tools.a", "PASS"), _cell("tools.b", "FAIL"), _cell("tools.c", "FAIL"), _cell("core.a", "PASS")]
+    html = render_html(_matrix(cells))
+    tools = re.search(r'<td class="gc [^>]*data-g="0"[^>]*>', html)
+    assert tools is not None and " title=" not in tools.group(0)
+    described = re.search(r'aria-describedby="([^"]+)"', tools.group(0))
+    assert described is not None
+    why = re.search(rf'<span class="why" id="{described.group(1)}">([^<]*)</span>', html)
+    assert why is not None
+    assert why.group(1) == "tools: partly, 1/3 work (✗ FAIL 2 · ✓ PASS 1). tools.b: FAIL: finding for tools.b"
+    deciding = re.findall(r'<td class="pc c [^"]*\bdec\b[^"]*"[^>]*data-p="([^"]+)"[^>]*>(.*?)</td>', html)
+    assert [(probe, "decides" in text) for probe, text in deciding] == [("tools.b", True)], "one per group, if any"

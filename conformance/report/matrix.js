@@ -88,6 +88,51 @@
   $("#expand-all").addEventListener("click", () => setExpanded(null, true));
   $("#collapse-all").addEventListener("click", () => setExpanded(null, false));
 
+  // A group cell's verdict and reason, shown beside it on focus (keyboard, or a tap) and on hover; a screen
+  // reader hears the same text as the cell's description (aria-describedby), so the tip itself is aria-hidden.
+  const tip = $("#tip");
+  let tipped = null;
+
+  function showTip(cell) {
+    tipped = cell;
+    tip.textContent = $(".why", cell).textContent;
+    tip.hidden = false;
+    const box = cell.getBoundingClientRect();
+    const below = box.bottom + 4;
+    tip.style.left = `${Math.max(4, Math.min(box.left, innerWidth - tip.offsetWidth - 4))}px`;
+    tip.style.top = `${below + tip.offsetHeight <= innerHeight ? below : Math.max(4, box.top - tip.offsetHeight - 4)}px`;
+  }
+
+  function hideTip() {
+    tipped = null;
+    tip.hidden = true;
+  }
+
+  function focusedGroup() {
+    return table.contains(document.activeElement) ? document.activeElement.closest("td.gc") : null;
+  }
+
+  table.addEventListener("focusin", (event) => {
+    const cell = event.target.closest("td.gc");
+    if (cell) showTip(cell);
+    else hideTip();
+  });
+  table.addEventListener("focusout", (event) => {
+    if (!event.relatedTarget?.closest?.("td.gc")) hideTip();
+  });
+  table.addEventListener("mouseover", (event) => {
+    const cell = event.target.closest("td.gc");
+    if (cell && cell !== tipped) showTip(cell);
+  });
+  table.addEventListener("mouseout", (event) => {
+    const cell = event.target.closest("td.gc");
+    if (!cell || cell.contains(event.relatedTarget)) return;
+    const focused = focusedGroup();
+    if (focused) showTip(focused);
+    else hideTip();
+  });
+  document.addEventListener("scroll", () => tipped && showTip(tipped), { capture: true, passive: true });
+
   // Sorting ---------------------------------------------------------------------------------------
   function sortKey(row, key) {
     if (key === "model") return `${row.dataset.model}\u0000${row.dataset.provider}`.toLowerCase();
@@ -140,7 +185,7 @@
   function chipOf(cell) {
     const chip = el("span", `chip ${Array.from(cell.classList).find((c) => c.startsWith("s-"))}`);
     for (const node of cell.childNodes) {
-      if (!(node instanceof Element && node.classList.contains("flags"))) chip.append(node.cloneNode(true));
+      if (!(node instanceof Element && node.matches(".flags, .decides"))) chip.append(node.cloneNode(true));
     }
     return chip;
   }
@@ -254,7 +299,8 @@
       el("p", "who", `${row.dataset.provider} · ${row.dataset.model} · ${feature}`),
       el("p", "pages", link($("a.model", row).getAttribute("href"), `${row.dataset.model}: every probe`),
         page ? [" · ", link(page, `${probe}: every model`)] : null),
-      el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null),
+      el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null,
+        cell.classList.contains("dec") ? el("span", "flag", `decides the ${feature} verdict`) : null),
       cell.title ? el("p", meta.clean.includes(cell.dataset.s) ? "note" : "reason", cell.title) : null,
     ];
   }
@@ -318,6 +364,7 @@
     if (groupCell) {
       const g = groupCell.dataset.g;
       setExpanded(g, !table.classList.contains(`x${g}`));
+      if (tipped) showTip(tipped); // its probes opened beside it: the cell may have moved
     }
   }
   table.addEventListener("click", (event) => activate(event.target));
@@ -330,6 +377,7 @@
   $("#panel-close").addEventListener("click", close);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !panel.hidden) close();
+    else if (event.key === "Escape") hideTip();
   });
 
   function openFromHash() {
