@@ -150,6 +150,8 @@ def load(path: Path) -> Expectations:
         data = tomllib.loads(local_text(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"{path}: cannot read expectations ({exc})") from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ValueError(f"{path}: cannot read expectations (nested too deep)") from None
     known = {s.value for s in Status}
     out: Expectations = {}
     for model, table in data.items():

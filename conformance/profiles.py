@@ -7,6 +7,7 @@ Misspelled keys and claim values fail loudly: a typo would otherwise drop a clai
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from conformance import safejson
 from conformance.paths import local_text, matrices_dir, safe_name
 from conformance.probes import FEATURES, PROBES
 from conformance.urls import check_base_url
@@ -150,6 +152,18 @@ class ProviderTable(_Table):
     body_cap_bytes: PositiveInt | None = Field(default=None, description="The documented request body cap.")
     request_defaults: dict[str, Any] = Field(default={}, description="Fields every probe sends unless it sets them.")
 
+    @field_validator("request_defaults")
+    @classmethod
+    def _json_values(cls, defaults: dict[str, Any]) -> dict[str, Any]:
+        """Every probe's body is JSON: a TOML date or time, nan or inf, or deep nesting cannot be sent."""
+        if safejson.depth(defaults) > safejson.MAX_DEPTH:
+            raise ValueError(f"nested deeper than {safejson.MAX_DEPTH} levels")
+        try:
+            json.dumps(defaults, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not a JSON value ({exc}): use a string, number, boolean, array or table") from None
+        return defaults
+
     @field_validator("semantic_probes")
     @classmethod
     def _known_probes(cls, ids: list[str]) -> list[str]:
@@ -239,6 +253,8 @@ def load_profile(name_or_path: str, root: Path | None = None) -> Profile:
         raise ProfileError(f"{path}: no such provider profile (known: {', '.join(known) or 'none'})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses per nesting level: a few hundred arrays or tables exhaust it
+        raise ProfileError(f"{path}: not valid TOML (nested too deep)") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return parse_profile(data, path)
@@ -304,16 +320,20 @@ def _claims(raw: dict[str, Any], path: Path) -> Claims:
 
 
 def _claim_table(raw: Mapping[str, Any], features: set[str], path: Path, where: str) -> dict[str, ClaimSpec]:
-    """Claims by key. An unquoted dotted key (state.store = "no") arrives nested; it is flattened back."""
+    """Claims by key. An unquoted dotted key (state.store = "no") arrives nested; it is flattened back.
+
+    Flattened with a stack, not by recursion: a dotted key of a thousand parts must be an error, not a crash."""
     out: dict[str, ClaimSpec] = {}
-    for key, value in raw.items():
+    pending: list[tuple[str, Any]] = list(raw.items())[::-1]
+    while pending:
+        key, value = pending.pop()
         if isinstance(value, dict) and "claim" not in value:
-            out.update(_claim_table({f"{key}.{k}": v for k, v in value.items()}, features, path, where))
+            pending.extend([(f"{key}.{k}", v) for k, v in value.items()][::-1])
             continue
         group = key.split(".", 1)[0]
         if group not in features:
             raise ProfileError(
-                f"{path}: {where} {key!r}: unknown feature group {group!r} (known: {', '.join(sorted(features))})"
+                f"{path}: {where} {key[:200]!r}: unknown feature group {group!r} (known: {', '.join(sorted(features))})"
             )
         out[key] = _claim_spec(value, path, f"{where} {key!r}")
     return out

@@ -1,0 +1,69 @@
+"""Round four of the hostile cases: values that parse but cannot be used, in a profile, a catalog or a cassette.
+
+Every fixture here is hand-made to be hostile. A file or an answer that reads without error can still
+hold what no request can carry (a TOML date, nan), what a recursive reader cannot walk, or what costs far
+more to hold than its size promises; each is one clear line or a warning, never a crash or a blow-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance import cli
+from conformance.expectations import load as load_expectations
+from conformance.profiles import ProfileError, load_profile
+
+HEAD = '[provider]\nname = "p"\nbase_url = "http://p.test/v1"\n'
+
+
+def _one_line(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "internal error" not in err, err
+    assert all(f in err for f in fragments), err
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ("request_defaults = { when = 1979-05-27T07:32:00Z }\n", "request_defaults: not a JSON value"),
+        ("request_defaults = { temperature = nan }\n", "request_defaults: not a JSON value"),
+        ("request_defaults = { top_p = -inf }\n", "request_defaults: not a JSON value"),
+        ("request_defaults = { at = 07:32:00 }\n", "request_defaults: not a JSON value"),
+        ("request_defaults = { x = " + "[" * 150 + "]" * 150 + " }\n", "nested deeper than 100 levels"),
+        ("request_defaults = { x = " + "[" * 5000 + "]" * 5000 + " }\n", "nested too deep"),
+        ("request_defaults = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n", "nested too deep"),
+    ],
+    ids=["datetime", "nan", "inf", "time", "deep", "deeper-than-tomllib", "deep-tables"],
+)
+def test_a_profile_value_no_request_can_carry_is_one_line_naming_it(
+    toml: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: a TOML date became exit 4 (an internal error) at the first request; nan a line naming no file;
+    deep nesting a RecursionError in tomllib."""
+    profile = tmp_path / "hostile.toml"
+    profile.write_text(HEAD + toml)
+    with pytest.raises(ProfileError, match=said):
+        load_profile(str(profile))
+    assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
+    _one_line(capsys, str(profile), said)
+
+
+def test_a_dotted_claim_key_of_thousands_of_parts_is_read_without_recursion(tmp_path: Path) -> None:
+    """Hand-made: each part of an unquoted dotted key is one more nested table, which the claims were
+    flattened from by recursion."""
+    profile = tmp_path / "dotted.toml"
+    profile.write_text(HEAD + "[claims]\n" + ".".join(["nosuchgroup"] + ["a"] * 3000) + ' = "yes"\n')
+    with pytest.raises(ProfileError, match="unknown feature group 'nosuchgroup'"):
+        load_profile(str(profile))
+    profile.write_text(HEAD + '[claims]\ntools = "no"\n' + ".".join(["core"] + ["a"] * 3000) + ' = "yes"\n')
+    claims = load_profile(str(profile)).claims
+    assert claims.provider["tools"].value == "no" and len(claims.provider) == 2
+
+
+def test_expectations_nested_past_the_toml_reader_are_a_value_error(tmp_path: Path) -> None:
+    path = tmp_path / "peer.toml"
+    path.write_text('["m"]\n"core.text_input" = { status = ' + "[" * 5000 + "]" * 5000 + " }\n")
+    with pytest.raises(ValueError, match="nested too deep"):
+        load_expectations(path)
