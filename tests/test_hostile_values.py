@@ -7,15 +7,27 @@ more to hold than its size promises; each is one clear line or a warning, never 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conformance import cli
+from conformance.catalog.parsers import MAX_MODEL_ID
 from conformance.expectations import load as load_expectations
+from conformance.probes import BY_ID
 from conformance.profiles import ProfileError, load_profile
+from conformance.results import RESULTS_FILE, read_results
+from tests.faults.server import LONG_ID, FaultServer
 
+JSON = BY_ID["core.text_input"]
 HEAD = '[provider]\nname = "p"\nbase_url = "http://p.test/v1"\n'
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
 
 
 def _one_line(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
@@ -67,3 +79,16 @@ def test_expectations_nested_past_the_toml_reader_are_a_value_error(tmp_path: Pa
     path.write_text('["m"]\n"core.text_input" = { status = ' + "[" * 5000 + "]" * 5000 + " }\n")
     with pytest.raises(ValueError, match="nested too deep"):
         load_expectations(path)
+
+
+def test_a_catalog_model_id_of_megabytes_is_skipped_with_one_short_warning(
+    server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: one 4 MB id made a 13-cell run write 321 MB (results, matrix, junit, a page per probe)."""
+    base = server.base_url.replace("/v1", "/catalog_long_id/v1")
+    out = tmp_path / "o"
+    assert cli.main(["run", "--base-url", base, "--probe", JSON.id, "--timeout", "5", "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert f"is {len(LONG_ID)} characters long, more than {MAX_MODEL_ID}; skipped" in err and len(err) < 2_000, err
+    assert {line.model for line in read_results(out / RESULTS_FILE)} == {"fault:normal"}
+    assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 2 * 1024 * 1024

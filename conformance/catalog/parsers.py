@@ -17,6 +17,10 @@ from conformance.catalog.model import ModelEntry, Parsed
 from conformance.jsonpath import MISSING, at_path
 from conformance.profiles import Claim
 
+# Real ids are short (an org, a name, a tag; a local path at most): a catalog's megabyte id would be written
+# into every cell, results line, report page and terminal line of its model.
+MAX_MODEL_ID = 1_000
+
 _KINDS: dict[str, str] = {"str": "a string", "bool": "a boolean", "int": "an integer", "strings": "a list of strings"}
 
 
@@ -80,7 +84,7 @@ def _items(body: list[Any], source: str, warnings: list[str]) -> Iterable[_Reade
             warnings.append(f"{source}: item [{i}] is {_show(item)}, not an object; skipped")
             continue
         model_id = item.get("id")
-        where = f"{source}: {model_id}" if isinstance(model_id, str) and model_id else f"{source}: item [{i}]"
+        where = f"{source}: {_cut(model_id)}" if isinstance(model_id, str) and model_id else f"{source}: item [{i}]"
         yield _Reader(item, where, warnings)
 
 
@@ -95,7 +99,17 @@ def _model_id(reader: _Reader, paths: Sequence[str] = ("id",)) -> str | None:
     elif not is_text(model_id):
         reader.warnings.append(f"{reader.where}: {'/'.join(paths)} {_show(model_id)} holds a lone surrogate; skipped")
         return None
+    elif len(model_id) > MAX_MODEL_ID:
+        reader.warnings.append(
+            f"{reader.where}: {'/'.join(paths)} is {len(model_id)} characters long, more than {MAX_MODEL_ID}; skipped"
+        )
+        return None
     return model_id
+
+
+def _cut(model_id: str) -> str:
+    """An id as a warning names it: whole when it could be run, else its head."""
+    return model_id if len(model_id) <= MAX_MODEL_ID else f"{model_id[:80]}..."
 
 
 def is_text(value: str) -> bool:

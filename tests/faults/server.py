@@ -1097,12 +1097,22 @@ def _catalog_flood(c: Conn, r: Req) -> None:
     c.answer(200, json.dumps({"object": "list", "data": data}).encode())
 
 
+LONG_ID = "fault:normal#" + "A" * 2_000_000  # a model id of megabytes, beside a healthy one
+
+
+def _catalog_long_id(c: Conn, r: Req) -> None:
+    """A model id of 2 MB, which a run would write into every cell, page and line of its model, then a normal one."""
+    data = [{"id": LONG_ID, "object": "model", "owned_by": "x"}, {"id": "fault:normal", "object": "model"}]
+    c.answer(200, json.dumps({"object": "list", "data": data}).encode())
+
+
 CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_drip": _catalog_drip,
     "catalog_deep": _catalog_deep,
     "catalog_hostile_ids": _catalog_hostile_ids,
     "catalog_redirect_script": _unfollowable("javascript:alert(document.domain)"),
     "catalog_flood": _catalog_flood,
+    "catalog_long_id": _catalog_long_id,
     "catalog_echo_key_refused": _echo_key_refused_long,
     "catalog_echo_key_html": _catalog_echo_key_html,
     "catalog_echo_key_ids": _catalog_echo_key_ids,
