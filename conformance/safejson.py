@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from itertools import islice
 from typing import Any
 
 MAX_DEPTH = 100  # far beyond any real Response; low enough for every recursive walk that follows
@@ -62,6 +64,22 @@ def loads_answer(text: str) -> Any:
     SDKs with `json.loads` / `JSON.parse`, which refuse it, and so does `loads`.
     """
     return loads(text.removeprefix(BOM))
+
+
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[,\[{]')  # a string, or what opens or follows a value
+
+
+def tokens_past(text: str, limit: int) -> bool:
+    """Whether JSON text holds more than `limit` strings, commas and opening brackets, counted without parsing.
+
+    Parsed, every value is an object whatever its size in the file (`{}` is 2 bytes, and some 100
+    parsed and validated), so a byte cap alone does not bound memory; these tokens do, since every
+    value is a string, a container, or a scalar first in its container or after a comma. Counted by
+    str methods first (an upper bound), then, only if that is past the limit, by a scan that stops there.
+    """
+    if sum(text.count(c) for c in ",[{") + text.count('"') // 2 <= limit:
+        return False
+    return next(islice(_TOKEN.finditer(text), limit, None), None) is not None
 
 
 def problem(text: str) -> str | None:

@@ -1,26 +1,34 @@
 """Round four of the hostile cases: values that parse but cannot be used, in a profile, a catalog or a cassette.
 
 Every fixture here is hand-made to be hostile. A file or an answer that reads without error can still
-hold what no request can carry (a TOML date, nan), what a recursive reader cannot walk, or what costs far
-more to hold than its size promises; each is one clear line or a warning, never a crash or a blow-up.
+hold what no request can carry (a TOML date, nan), what a recursive reader cannot walk, an id that every
+written line repeats, or what costs far more to hold than its size promises; each is one clear line, a
+warning or an ERROR cell, never a crash or a blow-up.
 """
 
 from __future__ import annotations
 
+import json
+import resource
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conformance import cli
+from conformance import cli, safejson
 from conformance.catalog.parsers import MAX_MODEL_ID
 from conformance.expectations import load as load_expectations
+from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
 from conformance.profiles import ProfileError, load_profile
 from conformance.results import RESULTS_FILE, read_results
+from conformance.runner import Target
+from conformance.session import Session
+from conformance.transports import RecordMode
+from conformance.transports.cassette import MAX_CASSETTE_TOKENS, CassetteError, cassette_path, load_cassette
 from tests.faults.server import LONG_ID, FaultServer
 
-JSON = BY_ID["core.text_input"]
+JSON, STREAM = BY_ID["core.text_input"], BY_ID["streaming.text"]
 HEAD = '[provider]\nname = "p"\nbase_url = "http://p.test/v1"\n'
 
 
@@ -92,3 +100,43 @@ def test_a_catalog_model_id_of_megabytes_is_skipped_with_one_short_warning(
     assert f"is {len(LONG_ID)} characters long, more than {MAX_MODEL_ID}; skipped" in err and len(err) < 2_000, err
     assert {line.model for line in read_results(out / RESULTS_FILE)} == {"fault:normal"}
     assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 2 * 1024 * 1024
+
+
+def test_a_cassette_of_millions_of_tiny_values_is_refused_before_it_is_parsed(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """Hand-made: a stream's recorded chunks padded with 2.3 million empty ones (`{"offset_ms":1,"body":""}`),
+    within the 64 MiB cap, took 2.3 GB and 33 s to replay, and its cell passed."""
+    cassettes = tmp_path / "c"
+    plan = Plan(
+        Target("faults", server.base_url, timeout_s=10), ("fault:normal",), (STREAM,), RecordMode.ALL, cassettes
+    )
+    Session(tmp_path / "live").run([plan])
+    path = cassette_path(cassettes, "faults", "fault:normal", STREAM.id)
+    recorded = json.loads(path.read_text())
+    assert not safejson.tokens_past(path.read_text(), MAX_CASSETTE_TOKENS // 100), "a recording is far under the bound"
+    chunks = recorded["interactions"][0]["response"]["chunks"]
+    chunks += [{"offset_ms": 1, "body": ""}] * (MAX_CASSETTE_TOKENS // 3)
+    path.write_text(json.dumps(recorded, separators=(",", ":")))
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CassetteError, match=f"more than {MAX_CASSETTE_TOKENS:,} JSON values"):
+        load_cassette(path)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 < 64 * 1024 * 1024
+    Session(tmp_path / "replay").run(replay_plans(cassettes, probes=(STREAM,)))
+    (cell,) = (line for line in read_results(tmp_path / "replay" / RESULTS_FILE) if line.probe == STREAM.id)
+    assert cell.status == "ERROR" and cell.findings[0].rule == "harness.cassette", cell
+
+
+@pytest.mark.parametrize(
+    ("text", "past"),
+    [
+        ('{"a": [1, 2], "b": {"c": "d"}}', False),
+        ('{"a": "' + ",[{" * 1000 + '"}', False),  # inside a string: no value
+        ('{"a": "' + '\\"' * 1000 + '"}', False),  # escaped quotes do not end the string
+        ("[" + ",".join(["{}"] * 60) + "]", True),
+        ("[" + ",".join(['"x"'] * 60) + "]", True),
+    ],
+)
+def test_tokens_are_counted_outside_strings(text: str, past: bool) -> None:
+    assert safejson.tokens_past(text, 50) is past

@@ -38,6 +38,8 @@ CASSETTE_VERSION: Literal[1] = 1
 # The runner reads at most 4 MiB of an answer (MAX_BODY_BYTES); stored as base64 with its parsed events,
 # beside a probe's other answers and drained retries, a cassette stays well under 16 times that.
 MAX_CASSETTE_BYTES = 64 * 1024 * 1024
+# A flooding stream records some 10,000 strings, commas and brackets; 64 MiB of `{}` chunks took 2.3 GB parsed.
+MAX_CASSETTE_TOKENS = 500_000
 READABLE_EVENTS = 1_000  # parsed events written beside a stream's chunks for readers; replay never reads them
 
 
@@ -317,7 +319,12 @@ class Cassette:
 def load_cassette(path: Path) -> Cassette:
     """Read a cassette, turning every way it can be broken into a CassetteError that names it."""
     try:
-        raw = safejson.loads(local_text(path, MAX_CASSETTE_BYTES))
+        text = local_text(path, MAX_CASSETTE_BYTES)
+        if safejson.tokens_past(text, MAX_CASSETTE_TOKENS):
+            raise CassetteError(
+                path, f"holds more than {MAX_CASSETTE_TOKENS:,} JSON values, far past any recording; not read"
+            )
+        raw = safejson.loads(text)
     except FileNotFoundError as exc:
         raise CassetteError(path, "no such cassette") from exc
     except UnicodeDecodeError as exc:
