@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from conformance.catalog.model import Catalog
 from conformance.paths import MANIFEST
+from conformance.profiles import MAX_MODELS
 from conformance.records import CatalogRecord, Manifest, first_problem
 from conformance.results import read_json_file, write_file_atomic
 from conformance.runner import Target
@@ -26,12 +27,19 @@ def write_manifest(cassettes: Path, target: Target, models: Sequence[str], catal
         semantic_checks=target.semantic,
         semantic_tries=target.semantic_tries,
         semantic_probes=sorted(target.semantic_probes),
-        models=sorted(set(previous) | set(models)),
+        models=_kept(models, previous),
         body_cap_bytes=target.body_cap_bytes,
         request_defaults=target.request_defaults,
         catalog=None if catalog is None else CatalogRecord.of(catalog),
     )
     write_file_atomic(path, json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=1) + "\n")
+
+
+def _kept(models: Sequence[str], previous: Sequence[str]) -> list[str]:
+    """This run's models, and as many recorded before as a manifest holds (MAX_MODELS), sorted."""
+    now = set(models)
+    earlier = sorted(set(previous) - now)
+    return sorted(now | set(earlier[: max(0, MAX_MODELS - len(now))]))
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -44,6 +44,10 @@ FEATURE_GROUPS = (
 SourceKind = Literal["openai_models", "ovh_models_v2", "openrouter"]
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
+# Models one run takes: several times the largest real catalog; each model costs a plan, threads and a
+# report row, so a catalog, a profile or a cassette manifest naming more would stall a run.
+MAX_MODELS = 10_000
+
 
 class ProfileError(ValueError):
     """A profile is missing or malformed; the message names the file."""
@@ -190,7 +194,7 @@ class CatalogTable(_Table):
     """[catalog]: the catalogs to read (first wins a disagreement), and models to probe though none lists them."""
 
     sources: list[SourceTable] = []
-    models: list[Annotated[str, Field(min_length=1)]] = []
+    models: list[Annotated[str, Field(min_length=1)]] = Field(default=[], max_length=MAX_MODELS)
 
 
 class ClaimTable(_Table):

@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 
 from conformance import cli, safejson
+from conformance import manifest as manifest_module
 from conformance.catalog.parsers import MAX_MODEL_ID
 from conformance.expectations import load as load_expectations
+from conformance.manifest import read_manifest, write_manifest
+from conformance.paths import MANIFEST
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
-from conformance.profiles import ProfileError, load_profile
+from conformance.profiles import MAX_MODELS, ProfileError, load_profile
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.session import Session
@@ -29,7 +32,7 @@ from conformance.transports.cassette import MAX_CASSETTE_TOKENS, CassetteError, 
 from tests.faults.server import LONG_ID, FaultServer
 
 JSON, STREAM = BY_ID["core.text_input"], BY_ID["streaming.text"]
-HEAD = '[provider]\nname = "p"\nbase_url = "http://p.test/v1"\n'
+HEAD = '[provider]\nname = "p"\nbase_url = "http://127.0.0.1:9/v1"\n'  # loopback's discard port: never reached
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +143,37 @@ def test_a_cassette_of_millions_of_tiny_values_is_refused_before_it_is_parsed(
 )
 def test_tokens_are_counted_outside_strings(text: str, past: bool) -> None:
     assert safejson.tokens_past(text, 50) is past
+
+
+def test_a_manifest_listing_more_models_than_a_run_takes_is_one_line_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: a 1 MB provider.json listing 100,000 models (no cassette for any) made a one-probe replay
+    run past five minutes, hold 4.5 GB and write 462 MB of NOT RUN cells before it was killed."""
+    manifest = tmp_path / "c" / "p" / MANIFEST
+    manifest.parent.mkdir(parents=True)
+    models = [f"m{n}" for n in range(MAX_MODELS + 1)]
+    manifest.write_text(json.dumps({"provider": "p", "base_url": "http://p.test/v1", "models": models}))
+    out = tmp_path / "o"
+    assert cli.main(["replay", "--cassettes", str(tmp_path / "c"), "--out", str(out), "--probe", JSON.id]) == 3
+    _one_line(capsys, str(manifest), "not a provider manifest", f"at most {MAX_MODELS} items")
+    assert not (out / RESULTS_FILE).exists()
+
+
+def test_a_profile_declaring_more_models_than_a_run_takes_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "many.toml"
+    profile.write_text(HEAD + "[catalog]\nmodels = [" + ", ".join(f'"m{n}"' for n in range(MAX_MODELS + 1)) + "]\n")
+    assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
+    _one_line(capsys, str(profile), "[catalog] models", f"at most {MAX_MODELS} items")
+
+
+def test_a_manifest_keeps_this_runs_models_and_as_many_earlier_ones_as_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(manifest_module, "MAX_MODELS", 4)
+    target = Target("p", "http://p.test/v1")
+    write_manifest(tmp_path, target, ["e1", "e2", "e3"], None)
+    write_manifest(tmp_path, target, ["n2", "n1"], None)
+    assert read_manifest(tmp_path / "p" / MANIFEST).models == ["e1", "e2", "n1", "n2"]

@@ -15,13 +15,13 @@ from conformance.catalog.merge import merge_entries
 from conformance.catalog.model import PROFILE_SOURCE, Catalog, ModelEntry, Parsed, SourceReport
 from conformance.catalog.parsers import PARSERS
 from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
-from conformance.profiles import Profile
+from conformance.profiles import MAX_MODELS, Profile
 from conformance.redact import REDACTED, mapped_strings, may_hold, scrub
 from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 
 MAX_CATALOG_BYTES = 16 * 1024 * 1024
-MAX_CATALOG_MODELS = 10_000  # several times the largest real catalog; each model costs a plan, threads and a report row
+MAX_CATALOG_MODELS = MAX_MODELS
 
 
 CatalogTransportFactory = Callable[[], httpx.BaseTransport]
