@@ -20,7 +20,7 @@ from pydantic.config import JsonDict
 from conformance import safejson
 from conformance.paths import local_text, matrices_dir, safe_name
 from conformance.probes import FEATURES, PROBES
-from conformance.urls import check_base_url
+from conformance.urls import check_base_url, credentials_in
 
 Claim = Literal["yes", "no", "unknown"]
 CLAIM_VALUES: tuple[Claim, ...] = ("yes", "no", "unknown")
@@ -132,6 +132,10 @@ class Profile(BaseModel):
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 
 
+class Unquoted(ValueError):
+    """A value is wrong and holds a credential: the problem is told without quoting it."""
+
+
 class _Table(BaseModel):
     """A profile table: a misspelled key fails loudly, since a typo would otherwise drop a setting unseen."""
 
@@ -182,6 +186,15 @@ class SourceTable(_Table):
 
     kind: SourceKind
     url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        """A catalog's URL is written into the catalog snapshot and the cassettes, as the base URL would be."""
+        found = credentials_in(url)
+        if found:
+            raise Unquoted(f"carries {found}; it would be written into the catalog snapshot and the cassettes")
+        return url
 
     @model_validator(mode="after")
     def _needs_url(self) -> SourceTable:
@@ -300,7 +313,8 @@ def _problem(error: Mapping[str, Any]) -> str:
         key = loc.pop()
         table = _TABLE_MODELS.get(tuple("*" if part.isdigit() else part for part in loc), ProfileFile)
         return f"{_where(loc)}: unknown key {key} (allowed: {', '.join(sorted(table.model_fields))})"
-    given = "" if error["type"] == "missing" else f", got {error['input']!r}"
+    unquoted = error["type"] == "missing" or isinstance(error.get("ctx", {}).get("error"), Unquoted)
+    given = "" if unquoted else f", got {error['input']!r}"
     return f"{_where(loc)}: {error['msg'].removeprefix('Value error, ')}{given}"
 
 

@@ -177,3 +177,25 @@ def test_a_manifest_keeps_this_runs_models_and_as_many_earlier_ones_as_it_holds(
     write_manifest(tmp_path, target, ["e1", "e2", "e3"], None)
     write_manifest(tmp_path, target, ["n2", "n1"], None)
     assert read_manifest(tmp_path / "p" / MANIFEST).models == ["e1", "e2", "n1", "n2"]
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://alice:hunter2-secret@127.0.0.1:9/v1/models", "user information"),
+        ("http://127.0.0.1:9/v1/models?api_key=hunter2-secret", "a query parameter named 'api_key'"),
+    ],
+)
+def test_a_catalog_url_carrying_a_credential_is_refused_without_echoing_it(
+    url: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: the base URL was refused for this, a catalog source's URL was not; its credential was
+    printed and written into the catalog snapshot, provider.json and the catalog cassette."""
+    profile = tmp_path / "source.toml"
+    profile.write_text(HEAD + f'[[catalog.sources]]\nkind = "openai_models"\nurl = "{url}"\n')
+    assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
+    _one_line(capsys, str(profile), "[catalog] sources[0] url: carries", said)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ProfileError) as refused:
+        load_profile(str(profile))
+    assert "hunter2" not in str(refused.value)
