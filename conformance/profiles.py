@@ -130,6 +130,8 @@ class Profile(BaseModel):
 # -- the TOML layout, one model per table; `python -m conformance.records` writes its JSON Schema ------------
 
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+MAX_PER_MINUTE = 10**9  # requests/min past any real limit; a larger one would not even convert to the pacer's float
+RatePerMin = Annotated[int, Field(gt=0, le=MAX_PER_MINUTE, strict=True)]
 
 
 class Unquoted(ValueError):
@@ -153,8 +155,8 @@ class ProviderTable(_Table):
     semantic_probes: list[str] = Field(
         default=[], description="Probes judged on their meaning even when semantic_checks is false."
     )
-    rate_limit_per_min: PositiveInt | None = Field(default=None, description="Requests/min per model, with a key.")
-    rate_limit_anonymous_per_min: PositiveInt | None = Field(
+    rate_limit_per_min: RatePerMin | None = Field(default=None, description="Requests/min per model, with a key.")
+    rate_limit_anonymous_per_min: RatePerMin | None = Field(
         default=None, description="Requests per minute per model, without a key."
     )
     body_cap_bytes: PositiveInt | None = Field(default=None, description="The documented request body cap.")

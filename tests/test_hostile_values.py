@@ -17,13 +17,13 @@ import pytest
 
 from conformance import cli, safejson
 from conformance import manifest as manifest_module
-from conformance.catalog.parsers import MAX_MODEL_ID
+from conformance.catalog.parsers import MAX_MODEL_ID, parse_ovh_models_v2
 from conformance.expectations import load as load_expectations
 from conformance.manifest import read_manifest, write_manifest
 from conformance.paths import MANIFEST
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
-from conformance.profiles import MAX_MODELS, ProfileError, load_profile
+from conformance.profiles import MAX_MODELS, MAX_PER_MINUTE, ProfileError, load_profile
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.session import Session
@@ -199,3 +199,47 @@ def test_a_catalog_url_carrying_a_credential_is_refused_without_echoing_it(
     with pytest.raises(ProfileError) as refused:
         load_profile(str(profile))
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_catalog_count_of_minus_one_is_a_warning_not_a_dead_run(
+    server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: a context length or a rate limit of -1 ("unknown", "unlimited") was read as given, and the
+    catalog snapshot refused it: the run stopped before any cell with a raw multi-line validation error."""
+    sources = "".join(
+        f'[[catalog.sources]]\nkind = "{kind}"\nurl = "{server.base_url.replace("/v1", f"/{name}/v1")}/models"\n'
+        for kind, name in (
+            ("openai_models", "catalog_unknown_as_minus_one"),
+            ("ovh_models_v2", "catalog_ovh_unlimited"),
+        )
+    )
+    profile = tmp_path / "minus.toml"
+    profile.write_text(f'[provider]\nname = "minus"\nbase_url = "{server.base_url}"\n{sources}')
+    out = tmp_path / "o"
+    assert cli.main(["run", "--provider", str(profile), "--probe", JSON.id, "--timeout", "5", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "rate_limit_api is not a per-minute request count: number -1; ignored" in err, err
+    assert [line.status for line in read_results(out / RESULTS_FILE) if line.probe == JSON.id] == ["PASS"]
+    (snapshot,) = (out / "catalogs").iterdir()
+    (entry,) = json.loads(snapshot.read_text())["models"]
+    assert entry["context_length"] is entry["rate_limit_per_min"] is entry["rate_limit_anonymous_per_min"] is None
+
+
+@pytest.mark.parametrize(
+    "rate", [-1, 0, 10**400, "9" * 5000 + "/min", "0 rpm"], ids=["minus-one", "zero", "huge", "huge-text", "zero-text"]
+)
+def test_a_catalog_rate_limit_no_pacer_can_take_is_a_warning(rate: object) -> None:
+    """Hand-made: 10**400 crashed the keyed run converting it to the pacer's float (exit 4), 5,000 digits
+    in a string past Python's int limit, and -1 stopped the run at the catalog snapshot."""
+    item = {"id": "m", "metadata": {"usage_information": {"rate_limit": rate}}}
+    parsed = parse_ovh_models_v2([item, {**item, "id": "ok", "metadata": {"usage_information": {"rate_limit": 400}}}])
+    assert [e.rate_limit_per_min for e in parsed.entries] == [None, 400]
+    assert any("rate_limit is not a per-minute request count" in w for w in parsed.warnings), parsed.warnings
+
+
+def test_a_profile_rate_limit_no_pacer_can_take_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hand-made: a 400-digit rate_limit_per_min crashed a keyed run (exit 4, OverflowError)."""
+    profile = tmp_path / "rate.toml"
+    profile.write_text(HEAD + f"rate_limit_per_min = {'9' * 400}\n")
+    assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
+    _one_line(capsys, str(profile), "rate_limit_per_min", f"less than or equal to {MAX_PER_MINUTE}")

@@ -15,25 +15,31 @@ from typing import Any
 
 from conformance.catalog.model import ModelEntry, Parsed
 from conformance.jsonpath import MISSING, at_path
-from conformance.profiles import Claim
+from conformance.profiles import MAX_PER_MINUTE, Claim
 
 # Real ids are short (an org, a name, a tag; a local path at most): a catalog's megabyte id would be written
 # into every cell, results line, report page and terminal line of its model.
 MAX_MODEL_ID = 1_000
 
-_KINDS: dict[str, str] = {"str": "a string", "bool": "a boolean", "int": "an integer", "strings": "a list of strings"}
+_KINDS: dict[str, str] = {
+    "str": "a string",
+    "bool": "a boolean",
+    "count": "a count (an integer, 0 or more)",
+    "strings": "a list of strings",
+}
 
 
 def _typed(value: Any, kind: str) -> Any:
-    """The value when it has the kind, else MISSING. An integral float is an integer; a bool is not."""
+    """The value when it has the kind, else MISSING. An integral float is an integer; a bool is not; a count
+    is not negative (-1 is a common "unknown"), as the catalog snapshot that records it requires."""
     if kind == "str":
         return value if isinstance(value, str) else MISSING
     if kind == "bool":
         return value if isinstance(value, bool) else MISSING
-    if kind == "int":
+    if kind == "count":
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value if isinstance(value, int) and not isinstance(value, bool) else MISSING
+            value = int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else MISSING
     if kind == "strings":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return tuple(value) if ok else MISSING
@@ -151,7 +157,7 @@ def parse_openai_models(body: Any) -> Parsed:
     for reader in _items(items, source, warnings):
         model_id = _model_id(reader, id_paths)
         if model_id is not None:
-            context = reader.read(("context_length", "max_model_len", "meta.n_ctx"), "int", documented=False)
+            context = reader.read(("context_length", "max_model_len", "meta.n_ctx"), "count", documented=False)
             entries.append(_entry(model_id, source, {}, context_length=context))
     return Parsed(entries, warnings)
 
@@ -216,21 +222,22 @@ def _ovh_rate_limits(r: _Reader) -> tuple[int | None, int | None]:
     return _per_minute(raw, path, r), None
 
 
-_PER_MINUTE = re.compile(r"(\d+)\s*(?:(?:req(?:uest)?s?\s*)?(?:/|per)\s*min(?:ute)?|rpm)?", re.IGNORECASE)
+_PER_MINUTE = re.compile(r"(\d{1,12})\s*(?:(?:req(?:uest)?s?\s*)?(?:/|per)\s*min(?:ute)?|rpm)?", re.IGNORECASE)
 
 
 def _per_minute(value: Any, path: str, r: _Reader) -> int | None:
-    """Requests per minute from 400, "400", "400/min" or "400 requests per minute"; else a warning."""
+    """Requests per minute from 400, "400", "400/min" or "400 requests per minute"; else a warning.
+
+    A count below 1 (-1 is a common "unlimited") or past MAX_PER_MINUTE paces nothing and is a warning too."""
     if value is None:
         r.warnings.append(f"{r.where}: {path} is missing")
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     match = _PER_MINUTE.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
+    count = int(match.group(1)) if match else value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if not 1 <= count <= MAX_PER_MINUTE:
         r.warnings.append(f"{r.where}: {path} is not a per-minute request count: {_show(value)}; ignored")
         return None
-    return int(match.group(1))
+    return count
 
 
 def parse_openrouter(body: Any) -> Parsed:
@@ -264,7 +271,7 @@ def parse_openrouter(body: Any) -> Parsed:
                 source,
                 claims,
                 name=r.read("name", "str", documented=False) or "",
-                context_length=r.read("context_length", "int"),
+                context_length=r.read("context_length", "count"),
                 input_modalities=inputs or (),
                 output_modalities=r.read("output_modalities", "strings", documented=False) or (),
             )

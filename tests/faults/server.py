@@ -1106,6 +1106,19 @@ def _catalog_long_id(c: Conn, r: Req) -> None:
     c.answer(200, json.dumps({"object": "list", "data": data}).encode())
 
 
+def _catalog_unknown_as_minus_one(c: Conn, r: Req) -> None:
+    """-1 for a count the catalog does not know ("unknown", "unlimited"): a context length in the OpenAI list."""
+    data = [{"id": "fault:normal", "object": "model", "context_length": -1}]
+    c.answer(200, json.dumps({"object": "list", "data": data}).encode())
+
+
+def _catalog_ovh_unlimited(c: Conn, r: Req) -> None:
+    """The same in OVHcloud's catalog format: a rate limit of -1."""
+    rate = {"rate_limit": {"rate_limit_api": -1, "rate_limit_api_anonymous": -1}}
+    item = {"id": "fault:normal", "name": "n", "available": True, "metadata": {"usage_information": rate}}
+    c.answer(200, json.dumps([item]).encode())
+
+
 CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_drip": _catalog_drip,
     "catalog_deep": _catalog_deep,
@@ -1113,6 +1126,8 @@ CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_redirect_script": _unfollowable("javascript:alert(document.domain)"),
     "catalog_flood": _catalog_flood,
     "catalog_long_id": _catalog_long_id,
+    "catalog_unknown_as_minus_one": _catalog_unknown_as_minus_one,
+    "catalog_ovh_unlimited": _catalog_ovh_unlimited,
     "catalog_echo_key_refused": _echo_key_refused_long,
     "catalog_echo_key_html": _catalog_echo_key_html,
     "catalog_echo_key_ids": _catalog_echo_key_ids,
