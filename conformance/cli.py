@@ -32,7 +32,9 @@ from conformance.plan import (
     api_key_for,
     live_plan,
     replay_plans,
+    requests_per_minute,
     select_probes,
+    timeout_seconds,
 )
 from conformance.preflight import preflight
 from conformance.probes.listing import probe_table, update_readme
@@ -125,11 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="none | once | new_episodes | all | rewrite (default: live, nothing recorded)",
     )
     run.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help=f"seconds per probe (default: {DEFAULT_TIMEOUT_S:g})"
+        "--timeout",
+        type=timeout_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds per probe (default: {DEFAULT_TIMEOUT_S:g})",
     )
     run.add_argument(
         "--rate-limit",
-        type=float,
+        type=requests_per_minute,
         default=None,
         metavar="N",
         help="requests/min per model to pace at (default: the catalog's or the profile's; 0: unpaced)",

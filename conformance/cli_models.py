@@ -15,7 +15,7 @@ from typing import Any
 
 from conformance.catalog.fetch import fetch_catalog
 from conformance.catalog.model import CLAIMED_FEATURES, Catalog, ModelEntry
-from conformance.plan import api_key_for
+from conformance.plan import api_key_for, timeout_seconds
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.records import CatalogRecord
@@ -28,7 +28,9 @@ def add_models_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.A
     parser.add_argument("--provider", help="provider profile name in matrices/ (or a .toml path)")
     parser.add_argument("--base-url", help="endpoint base URL (reads its GET /models); overrides the profile's")
     parser.add_argument("--api-key-env", help="environment variable holding the API key")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per catalog request (default: 30)")
+    parser.add_argument(
+        "--timeout", type=timeout_seconds, default=30.0, help="seconds per catalog request (default: 30)"
+    )
     parser.add_argument("--json", action="store_true", help="print the catalog snapshot as JSON instead")
     return parser
 

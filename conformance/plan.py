@@ -6,6 +6,7 @@ manifests beside the cassettes, so it runs as the recording did.
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import os
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from conformance.catalog.model import Catalog
 from conformance.manifest import read_manifest
 from conformance.paths import MANIFEST
 from conformance.probes import PROBES, Probe
-from conformance.profiles import Profile
+from conformance.profiles import MAX_PER_MINUTE, Profile
 from conformance.redact import guard
 from conformance.runner import Target, TransportFactory
 from conformance.schedule import Pacing, model_rates
@@ -29,8 +30,7 @@ from conformance.transports.deadline import live_transport
 
 # The run options the CLI and the pytest plugin share, with one set of defaults.
 DEFAULT_TIMEOUT_S = 60.0
-
-
+MAX_TIMEOUT_S = 86_400.0  # a day, past any answer; the socket layer overflows near 1e10 s, and inf or nan crashed it
 DEFAULT_SEMANTIC_TRIES = 3  # models are not deterministic: a cell failed only on meaning gets three tries
 
 
@@ -43,6 +43,22 @@ def api_key_for(profile: Profile, key_env: str | None) -> str | None:
     key = (os.environ.get(env) or None) if env else None
     guard([key] if key else [])
     return key
+
+
+def timeout_seconds(text: str) -> float:
+    """A --timeout option: seconds above 0 and at most MAX_TIMEOUT_S."""
+    value = float(text)
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most {MAX_TIMEOUT_S:g}, got {text}")
+    return value
+
+
+def requests_per_minute(text: str) -> float:
+    """A --rate-limit option: requests per minute, 0 for none; nan, inf or a negative rate broke the pacer."""
+    value = float(text)
+    if not 0 <= value <= MAX_PER_MINUTE:
+        raise argparse.ArgumentTypeError(f"expected requests per minute from 0 to {MAX_PER_MINUTE:g}, got {text}")
+    return value
 
 
 @dataclass(frozen=True)

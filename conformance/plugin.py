@@ -30,7 +30,9 @@ from conformance.plan import (
     api_key_for,
     live_plan,
     replay_plans,
+    requests_per_minute,
     select_probes,
+    timeout_seconds,
     transports_for,
 )
 from conformance.probes import Probe
@@ -67,7 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-include-unavailable", action="store_true", help="also probe models the catalog marks unavailable"
     )
-    group.addoption("--conformance-timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per probe")
+    group.addoption("--conformance-timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT_S, help="seconds per probe")
     group.addoption(
         "--conformance-semantic-tries",
         type=int,
@@ -76,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-rate-limit",
-        type=float,
+        type=requests_per_minute,
         default=None,
         help="requests/min per model (default: the catalog's or the profile's; 0: unpaced)",
     )

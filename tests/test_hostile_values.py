@@ -243,3 +243,35 @@ def test_a_profile_rate_limit_no_pacer_can_take_is_one_line(tmp_path: Path, caps
     profile.write_text(HEAD + f"rate_limit_per_min = {'9' * 400}\n")
     assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
     _one_line(capsys, str(profile), "rate_limit_per_min", f"less than or equal to {MAX_PER_MINUTE}")
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        (("--timeout", "inf"), "expected seconds above 0"),
+        (("--timeout", "1e12"), "expected seconds above 0"),
+        (("--timeout", "nan"), "expected seconds above 0"),
+        (("--timeout", "-1"), "expected seconds above 0"),
+        (("--rate-limit", "inf"), "expected requests per minute"),
+        (("--rate-limit", "nan"), "expected requests per minute"),
+        (("--rate-limit", "-1"), "expected requests per minute"),
+    ],
+)
+def test_a_timeout_or_rate_no_socket_or_pacer_can_take_is_a_usage_error(
+    option: tuple[str, str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: --timeout inf or 1e12 crashed the socket layer (exit 4, OverflowError), --rate-limit inf the
+    pacer; nan and -1 were lines naming neither option."""
+    argv = ["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--out", str(tmp_path / "o"), *option]
+    assert cli.main(argv) == cli.EXIT_INPUT
+    _usage_error(capsys, option[0], said)
+    if option[0] == "--timeout":
+        assert cli.main(["models", "--base-url", "http://127.0.0.1:9/v1", *option]) == cli.EXIT_INPUT
+        _usage_error(capsys, option[0], said)
+
+
+def _usage_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    """argparse's usage, then one line naming the option and what it takes."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert all(f in err.splitlines()[-1] for f in fragments), err
