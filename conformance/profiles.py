@@ -132,6 +132,10 @@ class Profile(BaseModel):
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 MAX_PER_MINUTE = 10**9  # requests/min past any real limit; a larger one would not even convert to the pacer's float
 RatePerMin = Annotated[int, Field(gt=0, le=MAX_PER_MINUTE, strict=True)]
+# errors.body_over_cap builds a body a quarter over the cap in memory: past any documented cap (OVHcloud's is 2 MB),
+# and low enough that a typo (10**12) is the profile's one line rather than a terabyte asked of the allocator
+MAX_BODY_CAP_BYTES = 256 * 1024 * 1024
+BodyCap = Annotated[int, Field(gt=0, le=MAX_BODY_CAP_BYTES, strict=True)]
 
 
 class Unquoted(ValueError):
@@ -159,7 +163,7 @@ class ProviderTable(_Table):
     rate_limit_anonymous_per_min: RatePerMin | None = Field(
         default=None, description="Requests per minute per model, without a key."
     )
-    body_cap_bytes: PositiveInt | None = Field(default=None, description="The documented request body cap.")
+    body_cap_bytes: BodyCap | None = Field(default=None, description="The documented request body cap.")
     request_defaults: dict[str, Any] = Field(default={}, description="Fields every probe sends unless it sets them.")
 
     @field_validator("request_defaults")

@@ -23,7 +23,7 @@ from pydantic.config import JsonDict
 
 from conformance.catalog.model import CATALOG_VERSION, Catalog, ModelEntry, SourceReport
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status, request_body_fields
-from conformance.profiles import MAX_MODELS, Claim, Claims, ClaimSpec, ProfileFile
+from conformance.profiles import MAX_BODY_CAP_BYTES, MAX_MODELS, Claim, Claims, ClaimSpec, ProfileFile
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_TIME: JsonDict = {"format": "date-time"}
@@ -533,7 +533,7 @@ class Manifest(Record):
     semantic_tries: int = Field(default=1, ge=1)  # a manifest older than retries was recorded with one try
     semantic_probes: list[str] = []
     models: list[str] = Field(max_length=MAX_MODELS)  # as many as a run takes: each is a replay's row of cells
-    body_cap_bytes: int | None = Field(default=None, gt=0)
+    body_cap_bytes: int | None = Field(default=None, gt=0, le=MAX_BODY_CAP_BYTES)
     request_defaults: dict[str, Any] = {}  # fields every probe sends unless it sets them, so replays send the same
     catalog: CatalogRecord | None = None  # the catalog snapshot
 

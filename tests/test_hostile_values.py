@@ -23,7 +23,7 @@ from conformance.manifest import read_manifest, write_manifest
 from conformance.paths import MANIFEST
 from conformance.plan import Plan, replay_plans
 from conformance.probes import BY_ID
-from conformance.profiles import MAX_MODELS, MAX_PER_MINUTE, ProfileError, load_profile
+from conformance.profiles import MAX_BODY_CAP_BYTES, MAX_MODELS, MAX_PER_MINUTE, ProfileError, load_profile
 from conformance.results import RESULTS_FILE, read_results
 from conformance.runner import Target
 from conformance.session import Session
@@ -243,6 +243,15 @@ def test_a_profile_rate_limit_no_pacer_can_take_is_one_line(tmp_path: Path, caps
     profile.write_text(HEAD + f"rate_limit_per_min = {'9' * 400}\n")
     assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
     _one_line(capsys, str(profile), "rate_limit_per_min", f"less than or equal to {MAX_PER_MINUTE}")
+
+
+def test_a_body_cap_no_probe_can_build_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hand-made: errors.body_over_cap builds a body a quarter over the cap, so body_cap_bytes = 10**12 (a typo)
+    asked the allocator for a terabyte and died."""
+    profile = tmp_path / "cap.toml"
+    profile.write_text(HEAD + f"body_cap_bytes = {10**12}\n")
+    assert cli.main(["run", "--provider", str(profile), "--out", str(tmp_path / "o")]) == cli.EXIT_INPUT
+    _one_line(capsys, str(profile), "body_cap_bytes", f"less than or equal to {MAX_BODY_CAP_BYTES}")
 
 
 @pytest.mark.parametrize(
