@@ -20,7 +20,7 @@ import pytest
 
 from conformance.probes import FEATURES
 from conformance.report import render_html
-from conformance.report.html import cell_anchor, model_page, probe_page
+from conformance.report.html import cell_anchor, model_page, probe_page, slug
 from conformance.report.view import CAPABILITIES, KNOWN, number
 from tests.browser import REQUIRE_ENV, Browser, find_chromium
 from tests.replayed import replayed_run
@@ -328,7 +328,7 @@ def test_a_probe_pages_title_is_as_large_as_a_model_pages(browser: Browser, tmp_
     size = f"getComputedStyle({title}).fontSize"
     browser.open((tmp_path / probe_page("core.a")).as_uri())
     probe = browser.eval(size)
-    browser.open((tmp_path / model_page("prov", "model-a")).as_uri())
+    browser.open((tmp_path / model_page(slug("prov", "model-a"))).as_uri())
     assert probe == browser.eval(size) == "18px"
 
 
@@ -373,7 +373,7 @@ def test_the_evidence_panel_links_to_the_models_page_and_the_probes_page(browser
     _wait_for_evidence(browser)
     links = browser.eval("Array.from(document.querySelectorAll('#panel-body .pages a'), (a) => [a.text, a.href])")
     assert links == [
-        ["model-b: every probe", (tmp_path / model_page("prov", "model-b")).as_uri()],
+        ["model-b: every probe", (tmp_path / model_page(slug("prov", "model-b"))).as_uri()],
         ["core.a: every model", (tmp_path / probe_page("core.a")).as_uri()],
     ]
     browser.open(links[0][1])

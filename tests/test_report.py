@@ -14,7 +14,7 @@ from conformance.evidence import Exchange
 from conformance.records import ResultLine
 from conformance.report import render_html, render_junit, render_markdown, write_reports
 from conformance.report.data import UNREADABLE, read_matrix
-from conformance.report.html import cell_anchor, evidence_script, model_page, probe_page
+from conformance.report.html import cell_anchor, evidence_script, model_page, probe_page, slug
 from conformance.report.view import KNOWN, capability, verdict
 
 XSS = "<script>alert(1)</script>"
@@ -98,7 +98,7 @@ def _evidence(matrix: dict[str, Any], tmp: Path, **kwargs: Any) -> list[dict[str
     _site(matrix, tmp, **kwargs)
     cells: list[dict[str, Any]] = []
     for row in matrix["rows"]:
-        cells += _evidence_file(tmp / evidence_script(row["provider"], row["model"]))["cells"]
+        cells += _evidence_file(tmp / evidence_script(slug(row["provider"], row["model"])))["cells"]
     return cells
 
 
@@ -328,7 +328,7 @@ def test_the_model_page_lists_every_probe_with_findings_latency_and_change(tmp_p
     baseline = _matrix([_cell("core.a", "PASS")])
     matrix = _matrix([_cell("core.a", "FAIL"), _cell("tools.b", "PASS")])
     _site(matrix, tmp_path, baseline=baseline)
-    page = (tmp_path / model_page("prov", "model-a")).read_text(encoding="utf-8")
+    page = (tmp_path / model_page(slug("prov", "model-a"))).read_text(encoding="utf-8")
     assert "<code>core.a</code>" in page and "<code>tools.b</code>" in page
     assert "finding for core.a" in page and "finding for tools.b" in page
     assert "first byte 50.2 ms · total 51.5 ms" in page
@@ -340,7 +340,7 @@ def test_the_model_page_lists_every_probe_with_findings_latency_and_change(tmp_p
 def test_the_model_page_links_each_groups_reason_to_that_probes_evidence(tmp_path: Path) -> None:
     matrix = _matrix([_cell("tools.a", "PASS"), _cell("tools.b", "FAIL"), _cell("core.a", "PASS")])
     _site(matrix, tmp_path)
-    page = (tmp_path / model_page("prov", "model-a")).read_text(encoding="utf-8")
+    page = (tmp_path / model_page(slug("prov", "model-a"))).read_text(encoding="utf-8")
     link = f'<a href="../matrix.html{cell_anchor("prov", "model-a", "tools.b")}" title="this probe\'s evidence">'
     assert f'<td class="reason">{link}tools.b: FAIL: finding for tools.b</a></td>' in page
     assert '<td class="reason"></td>' in page, "a group that works has no reason and no link"
@@ -363,7 +363,7 @@ def test_the_probe_page_shows_every_models_verdict_side_by_side(tmp_path: Path) 
     assert page.index(">m1<") < page.index(">m2<")
     assert "finding for core.a" in page
     assert '<span class="g">✗</span>FAIL</span> 1' in page and '<span class="g">✓</span>PASS</span> 1' in page
-    assert f'href="../{model_page("prov", "m2")}"' in page
+    assert f'href="../{model_page(slug("prov", "m2"))}"' in page
 
 
 def test_file_names_of_ids_that_differ_only_in_punctuation_do_not_collide(tmp_path: Path) -> None:
@@ -371,7 +371,18 @@ def test_file_names_of_ids_that_differ_only_in_punctuation_do_not_collide(tmp_pa
     _site(matrix, tmp_path)
     assert len(list((tmp_path / "models").iterdir())) == 2
     assert len(list((tmp_path / "evidence").iterdir())) == 2
-    assert model_page("prov", "../../etc").startswith("models/") and "/" not in model_page("p", "../x")[7:]
+    assert model_page(slug("prov", "../../etc")).startswith("models/") and "/" not in model_page(slug("p", "../x"))[7:]
+
+
+def test_ids_whose_short_digests_collide_keep_a_page_each(tmp_path: Path) -> None:
+    """Hand-made: two ids a hostile catalog could pick, their first 60 characters alike and the first eight hex
+    digits of their digests too; one model's page and evidence overwrote the other's."""
+    first, second = "m" * 60 + "26808", "m" * 60 + "77890"
+    assert slug("prov", first) == slug("prov", second)  # the collision this test is about
+    _site(_matrix([_cell("core.a", "PASS", model=first), _cell("core.a", "FAIL", model=second)]), tmp_path)
+    pages = [p.read_text(encoding="utf-8") for p in (tmp_path / "models").iterdir()]
+    assert len(pages) == 2 and len(list((tmp_path / "evidence").iterdir())) == 2
+    assert sorted("PASS" in p for p in pages) == [False, True]
 
 
 def test_a_broken_matrix_is_read_without_a_crash() -> None:
@@ -454,7 +465,7 @@ def test_a_verdict_has_one_name_in_cells_legend_pages_and_summary(tmp_path: Path
     cells = [_cell("core.a", "PASS"), _cell("core.b", "NON-STRICT"), _cell("tools.a", "FAIL")]
     _site(_matrix(cells), tmp_path)
     html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
-    page = (tmp_path / model_page("prov", "model-a")).read_text(encoding="utf-8")
+    page = (tmp_path / model_page(slug("prov", "model-a"))).read_text(encoding="utf-8")
     markdown = (tmp_path / "summary.md").read_text(encoding="utf-8")
     named = re.compile(r'<span class="g">(.)</span>([^<]+)</span>')
     in_cells = dict(re.findall(r'<span class="cap"><span class="g">(.)</span>([^<]+)</span>', html))
@@ -474,7 +485,7 @@ def test_a_probe_titles_backticks_are_code_and_its_markup_stays_text(tmp_path: P
     matrix["probes"][1]["title"] = "an odd ` stays as written"
     _site(matrix, tmp_path)
     shown = f"{HTML_ESCAPED}&lt;/script&gt; sends <code>tool_choice</code> and <code>a&lt;b&gt;</code>"
-    for page in (tmp_path / model_page("prov", "model-a"), tmp_path / probe_page("core.a")):
+    for page in (tmp_path / model_page(slug("prov", "model-a")), tmp_path / probe_page("core.a")):
         text = page.read_text(encoding="utf-8")
         assert RAW not in text and shown in text, page
     assert "an odd ` stays as written" in (tmp_path / probe_page("core.b")).read_text(encoding="utf-8")

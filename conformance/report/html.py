@@ -147,23 +147,32 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def slug(*parts: str) -> str:
-    """A file name for any id: readable, and unique because a digest of the exact parts ends it."""
+def slug(*parts: str, digits: int = 8) -> str:
+    """A file name for any id: readable, and told apart by a digest of the exact parts that ends it."""
     readable = "-".join("".join(c if c.isalnum() or c in "-_." else "_" for c in p)[:60] for p in parts)
-    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:digits]
     return f"{readable.lstrip('.') or '_'}-{digest}"
 
 
-def model_page(provider: str, model: str) -> str:
-    return f"models/{slug(provider, model)}.html"
+def row_stems(rows: Sequence[Row]) -> dict[Row, str]:
+    """Each row's file-name stem, its slug; where two rows' slugs meet (eight hex digits do, for ids a hostile
+    catalog picks, in some 2^16 tries), even in case alone (a file system may ignore it), those rows take the
+    whole digest, so that no model's page or evidence overwrites another's."""
+    short = {row: slug(*row) for row in rows}
+    taken = Counter(stem.casefold() for stem in short.values())
+    return {row: stem if taken[stem.casefold()] == 1 else slug(*row, digits=64) for row, stem in short.items()}
+
+
+def model_page(stem: str) -> str:
+    return f"models/{stem}.html"
 
 
 def probe_page(probe: str) -> str:
     return f"probes/{slug(probe)}.html"
 
 
-def evidence_script(provider: str, model: str) -> str:
-    return f"evidence/{slug(provider, model)}.js"
+def evidence_script(stem: str) -> str:
+    return f"evidence/{stem}.js"
 
 
 def cell_anchor(provider: str, model: str, probe: str) -> str:
@@ -212,13 +221,14 @@ class _Site:
         self.baseline = None if baseline is None else read_matrix(baseline)
         self.changes = view.changes(report, self.baseline)
         self.grid = view.groups(report)
-        self.rows = [self._row(row) for row in report.rows]
+        stems = row_stems(report.rows)
+        self.rows = [self._row(row, stems[row]) for row in report.rows]
         if history:
             by_row = trends([read_matrix(h) for h in history] + [report])
             for row in self.rows:
                 row.trend = by_row.get((row.provider, row.model))
 
-    def _row(self, key: Row) -> RowView:
+    def _row(self, key: Row, stem: str) -> RowView:
         provider, model = key
         mine = self.report.row_cells(key)
         groups = []
@@ -232,8 +242,8 @@ class _Site:
         return RowView(
             provider=provider,
             model=model,
-            page=model_page(provider, model),
-            evidence=evidence_script(provider, model),
+            page=model_page(stem),
+            evidence=evidence_script(stem),
             semantic_off=view.semantic_off(mine),
             total=len(mine),
             semantic_note=view.semantic_note(mine),
