@@ -21,7 +21,7 @@ from types import FrameType
 from typing import NoReturn
 
 from conformance import __version__, expectations
-from conformance.catalog.model import Catalog
+from conformance.catalog.model import Catalog, SourceReport
 from conformance.cli_models import add_models_parser, models_command
 from conformance.diff import diff, exit_status, load_matrix, render_text
 from conformance.evidence import Status
@@ -296,11 +296,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _unread(catalog: Catalog | None) -> str:
-    """Why no model came from the catalog, when no source of it could be read."""
+    """Why no model came from the catalog, when no source of it gave one."""
     sources = catalog.sources if catalog is not None else ()
     if not sources or any(s.models for s in sources):
         return ""
-    return ": the catalog could not be read (" + "; ".join(f"{s.url}: {s.problem or s.status}" for s in sources) + ")"
+    return ": no catalog source gave a model (" + "; ".join(f"{s.url}: {_none_from(s)}" for s in sources) + ")"
+
+
+def _none_from(source: SourceReport) -> str:
+    """Why a source gave no model: what went wrong reading it, or that what it listed was all skipped."""
+    if source.problem or source.status is None or not 200 <= source.status < 300:
+        return source.problem or f"HTTP {source.status}"
+    return "it listed no model the suite runs (see the warnings above)"
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -105,6 +105,17 @@ def test_a_catalog_model_id_of_megabytes_is_skipped_with_one_short_warning(
     assert sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) < 2 * 1024 * 1024
 
 
+def test_a_catalog_read_whole_that_gives_no_model_says_so_not_that_it_could_not_be_read(
+    server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-made: every model the catalog listed was skipped, and the run said the catalog 'could not be read
+    (...: 200)'."""
+    base = server.base_url.replace("/v1", "/catalog_only_long_id/v1")
+    assert cli.main(["run", "--base-url", base, "--timeout", "5", "--out", str(tmp_path / "o"), "-q"]) != 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "listed no model the suite runs" in last and "could not be read" not in last, last
+
+
 def test_a_cassette_of_millions_of_tiny_values_is_refused_before_it_is_parsed(
     server: FaultServer, tmp_path: Path
 ) -> None:

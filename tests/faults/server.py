@@ -1106,6 +1106,11 @@ def _catalog_long_id(c: Conn, r: Req) -> None:
     c.answer(200, json.dumps({"object": "list", "data": data}).encode())
 
 
+def _catalog_only_long_id(c: Conn, r: Req) -> None:
+    """A catalog read whole whose one model the suite skips (an id of megabytes): it gives no model to run."""
+    c.answer(200, json.dumps({"object": "list", "data": [{"id": LONG_ID, "object": "model"}]}).encode())
+
+
 def _catalog_unknown_as_minus_one(c: Conn, r: Req) -> None:
     """-1 for a count the catalog does not know ("unknown", "unlimited"): a context length in the OpenAI list."""
     data = [{"id": "fault:normal", "object": "model", "context_length": -1}]
@@ -1126,6 +1131,7 @@ CATALOG_FAULTS: dict[str, Fault] = {
     "catalog_redirect_script": _unfollowable("javascript:alert(document.domain)"),
     "catalog_flood": _catalog_flood,
     "catalog_long_id": _catalog_long_id,
+    "catalog_only_long_id": _catalog_only_long_id,
     "catalog_unknown_as_minus_one": _catalog_unknown_as_minus_one,
     "catalog_ovh_unlimited": _catalog_ovh_unlimited,
     "catalog_echo_key_refused": _echo_key_refused_long,
