@@ -94,7 +94,7 @@ def warm() -> None:
 
 def _started() -> None:
     """A reader leaves Ctrl-C to the run, and starts its node and SDK client before any cell needs them."""
-    pool.leave_interrupts()
+    pool.forked()
     warm()
 
 

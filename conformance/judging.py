@@ -64,7 +64,7 @@ class Judges:
 
 def _started() -> None:
     """A worker ends a judge past its budget by a timer signal, and leaves Ctrl-C to the run."""
-    pool.leave_interrupts()
+    pool.forked()
     judge_by_timer()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -40,6 +41,26 @@ def test_results_come_in_the_order_of_the_tasks_whoever_finishes_first() -> None
     tasks = list(range(12))
     assert list(pool.in_order(_double, tasks, 2)) == [2 * n for n in tasks]
     assert list(pool.in_order(_double, tasks, 2, warm_first=True)) == [2 * n for n in tasks]
+
+
+def _frozen_and_tracked(held: object) -> tuple[int, bool, int]:
+    return gc.get_freeze_count(), gc.is_tracked(held), gc.collect()
+
+
+def test_a_worker_leaves_what_it_inherited_out_of_its_collections_and_still_collects_its_own() -> None:
+    """Its collector no longer walks (nor writes to) the parent's objects; a cycle the worker makes is freed."""
+    inherited = {"parent": [object()]}
+
+    def work(n: int) -> tuple[int, bool, int]:
+        cycle: list[Any] = []
+        cycle.append(cycle)
+        del cycle
+        return _frozen_and_tracked(inherited)
+
+    (frozen, tracked, freed), _ = list(pool.in_order(work, [0, 1], 2))
+    assert frozen > 0 and tracked
+    assert freed >= 1, "the worker's own garbage is collected"
+    assert gc.get_freeze_count() == 0, "the run's own process is left as it was"
 
 
 def test_a_worker_that_dies_is_an_error_not_a_run_waiting_for_ever() -> None:
