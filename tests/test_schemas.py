@@ -8,6 +8,8 @@ The bodies are hand-made mutations of the conformant fixture, not recordings.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -224,3 +226,64 @@ def test_the_reference_is_regenerated_by_its_command(tmp_path: Any, monkeypatch:
     openapi.main([str(source), "--commit", "0" * 40, "--date", "2026-08-21"])
     written = json.loads(target.read_text())
     assert written["source"]["commit"] == "0" * 40 and written["schemas"] == {"Error": {}, "Response": {}}
+
+
+def _same(a: Any, a_defs: dict[str, Any], b: Any, b_defs: dict[str, Any], names: dict[str, str]) -> bool:
+    """`a` (its references into `a_defs`) says what `b` says: equal but for titles and the names the
+    definitions have, followed through every reference, each name always to the same other name."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() - {"$defs"} != b.keys() - {"$defs"}:
+            return False
+        for key in a.keys() - {"title", "$defs"}:
+            if key != "$ref":
+                if not _same(a[key], a_defs, b[key], b_defs, names):
+                    return False
+                continue
+            mine, theirs = a[key].removeprefix("#/$defs/"), b[key].removeprefix("#/$defs/")
+            if mine in names:
+                if names[mine] != theirs:
+                    return False
+                continue
+            names[mine] = theirs
+            if not _same(a_defs[mine], a_defs, b_defs[theirs], b_defs, names):
+                return False
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, a_defs, y, b_defs, names) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def test_the_validators_taken_from_the_events_schema_mean_what_their_own_schemas_do() -> None:
+    """The Response and each output item are validated against the definitions generated once for every event
+    type: as strict, field for field, as the schema of the type generated on its own."""
+    from openai.types.responses import Response
+    from pydantic import TypeAdapter
+
+    from conformance import schemas
+
+    own = TypeAdapter(Response).json_schema()
+    own["properties"]["output"] = {"type": "array", "items": {"type": "object", "required": ["type"]}}
+    used: Any = schemas._response_validator().schema
+    assert _same(own, own.get("$defs", {}), used, used["$defs"], {})
+    for name, model in schemas._models_by_type("output_item").items():
+        alone = TypeAdapter(model).json_schema()
+        validator = schemas._validator_for("output_item", name)
+        assert validator is not None
+        schema: Any = validator.schema
+        defs = schema.get("$defs", {})
+        target = defs[schema["$ref"].removeprefix("#/$defs/")] if "$ref" in schema else schema
+        assert _same(alone, alone.get("$defs", {}), target, defs, {}), name
+
+
+def test_building_every_validator_generates_the_response_and_the_output_items_with_the_events() -> None:
+    """The stream events' schema holds the Response and every output item: generating theirs again cost a third
+    of building every validator, before any cell is judged."""
+    generated = (
+        "import pydantic; types = []; generate = pydantic.TypeAdapter.json_schema\n"
+        "pydantic.TypeAdapter.json_schema = lambda self, *a, **k: types.append(self._type) or generate(self, *a, **k)\n"
+        "from conformance.runner import warm_validators; warm_validators()\n"
+        "from conformance.schemas import UNIONS, Response\n"
+        "print(Response in types, UNIONS['output_item'] in types, UNIONS['event'] in types)"
+    )
+    done = subprocess.run([sys.executable, "-c", generated], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True"]
