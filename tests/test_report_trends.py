@@ -70,5 +70,5 @@ def test_a_documented_claim_is_shown_with_its_source_and_an_unknown_one_is_not()
     html = render_html(_matrix(cells))
     assert '<span class="claim" title="claimed by profile">claim yes</span><span class="drift">DRIFT</span>' in html
     assert html.count('class="claim"') == 2, "the probe's cell, and its group's"
-    assert '<span class="claim">claim yes</span><span class="drift">DRIFT</span></span></td>' in html
+    assert '<span class="claim">claim yes</span><span class="drift">DRIFT</span></span><span class="why"' in html
     assert "{&#39;claim&#39;" not in html and "{'claim'" not in html
