@@ -114,6 +114,21 @@ def test_every_state_rule_has_a_case() -> None:
     assert fired(CASES) == declared_in(checks)
 
 
+def test_an_empty_value_written_back_otherwise_is_the_same_item() -> None:
+    """Hand-made: a store that drops nulls, or writes an empty list as null, changed nothing a client reads;
+    a value that is not empty still differs."""
+    made = conformant_response()
+    part = made["output"][0]["content"][0]
+    made["output"][0]["content"][0] = {**part, "logprobs": [], "annotations": []}
+    stored = conformant_response()
+    stored["output"][0]["content"][0] = {k: v for k, v in part.items() if k != "annotations"} | {"logprobs": None}
+    retrieved = [created(output=made["output"]), get({**stored, "id": made["id"]})]
+    assert run_checks([checks.retrieved_same], retrieved) == []
+    stored["output"][0]["content"][0]["logprobs"] = [{"token": "Hello", "logprob": 0.0}]
+    changed = run_checks([checks.retrieved_same], [created(output=made["output"]), get({**stored, "id": made["id"]})])
+    assert [f.rule for f in changed] == ["state.retrieve"] and "differs in content" in changed[0].message
+
+
 def test_store_is_judged_only_where_echoed() -> None:
     assert (
         run_checks([checks.store_echoed], [json_exchange(conformant_response(), request_body=request(store=False))])

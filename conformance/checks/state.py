@@ -80,13 +80,25 @@ def retrieved_same(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 def _same_items(made: list[dict[str, Any]], read: list[dict[str, Any]]) -> Iterator[Finding]:
     """Items with the same ids and types must also hold the same content, field by field."""
     for index, (a, b) in enumerate(zip(made, read, strict=False)):
-        differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        differ = sorted(k for k in a.keys() | b.keys() if _content(a.get(k)) != _content(b.get(k)))
         if differ:
             key = differ[0]
             yield RETRIEVE.finding(
                 f"expected the retrieved output[{index}] to equal the created one, it differs in {', '.join(differ)}: "
                 f"{key} {quote(a.get(key))} was created, {quote(b.get(key))} retrieved"
             )
+
+
+def _content(value: Any) -> Any:
+    """What a value holds, its nulls, empty lists and empty objects aside: a store that writes its Responses
+    back without nulls, or a field's empty list as null (`logprobs: []` created, `null` or nothing
+    retrieved), changed no content a client reads."""
+    if isinstance(value, dict):
+        kept = {k: _content(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None}
+    if isinstance(value, list):
+        return [_content(v) for v in value] or None
+    return None if value == {} else value
 
 
 def _input_tokens(ex: Exchange) -> Any:
