@@ -372,6 +372,7 @@ def test_file_names_of_ids_that_differ_only_in_punctuation_do_not_collide(tmp_pa
     assert len(list((tmp_path / "models").iterdir())) == 2
     assert len(list((tmp_path / "evidence").iterdir())) == 2
     assert model_page(slug("prov", "../../etc")).startswith("models/") and "/" not in model_page(slug("p", "../x"))[7:]
+    assert not slug("-rf", "m").startswith("-") and not slug(".", "m").startswith(".")
 
 
 def test_ids_whose_short_digests_collide_keep_a_page_each(tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ def slug(*parts: str, digits: int = 8) -> str:
     """A file name for any id: readable, and told apart by a digest of the exact parts that ends it."""
     readable = "-".join("".join(c if c.isalnum() or c in "-_." else "_" for c in p)[:60] for p in parts)
     digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:digits]
-    return f"{readable.lstrip('.') or '_'}-{digest}"
+    return f"{readable.lstrip('.-') or '_'}-{digest}"  # no name a shell reads as an option, or hides
 
 
 def row_stems(rows: Sequence[Row]) -> dict[Row, str]:
