@@ -346,13 +346,15 @@ def test_the_model_page_links_each_groups_reason_to_that_probes_evidence(tmp_pat
     assert '<td class="reason"></td>' in page, "a group that works has no reason and no link"
 
 
-def test_the_first_screen_says_what_k_of_n_claim_and_drift_mean() -> None:
+def test_the_first_screen_says_what_k_of_n_deviates_claim_and_drift_mean() -> None:
     """Read without the docs: the key sits beside the legend, not behind a click."""
     html = render_html(_matrix([_cell("tools.a", "PASS", claim={"claim": "yes", "source": "catalog"})]))
     key = re.search(r'<p class="key" id="key">(.*?)</p>', html)
     assert key is not None and "<details" not in html[: html.index('<p class="key"')].split("</details>")[-1]
     text = re.sub(r"<[^>]+>", "", key.group(1))
-    assert "k/n: k of its n decided probes work" in text
+    assert (
+        "k/n: k of its n decided probes work" in text and "≈ deviates: it works for clients, breaking a SHOULD" in text
+    )
     assert "claim: what the provider documents" in text and "DRIFT: claim and observation disagree" in text
 
 
