@@ -544,6 +544,12 @@ CASES = [
     Case("stream.data_json", "not json", checked(STREAM, stream(replacing(4, "Hel"))), "got 'Hel'"),
     Case(
         "stream.data_json",
+        "a BOM before an event's data: both SDKs' JSON parsers refuse it there",
+        checked(STREAM, stream(lambda e: e.__setitem__(4, "\ufeff" + json.dumps(e[4])))),
+        "got '\\ufeff{",
+    ),
+    Case(
+        "stream.data_json",
         "no type",
         checked(STREAM, stream(replacing(4, {"delta": "Hel"}))),
         'got \'{"delta": "Hel"}\'',
