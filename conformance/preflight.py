@@ -69,7 +69,7 @@ def _head(response: httpx.Response) -> str:
 def _message(text: str) -> str:
     """An error object's message (OpenAI's {"error": {"message"}}, or a bare {"message"}), one line."""
     try:
-        body = safejson.loads(text)
+        body = safejson.loads_answer(text)
     except ValueError:
         return ""
     error = body.get("error", body) if isinstance(body, dict) else None
