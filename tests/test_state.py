@@ -119,7 +119,7 @@ def test_an_empty_value_written_back_otherwise_is_the_same_item() -> None:
     a value that is not empty still differs."""
     made = conformant_response()
     part = made["output"][0]["content"][0]
-    made["output"][0]["content"][0] = {**part, "logprobs": [], "annotations": []}
+    made["output"][0]["content"][0] = {**part, "logprobs": [], "annotations": [], "extra": {}}
     stored = conformant_response()
     stored["output"][0]["content"][0] = {k: v for k, v in part.items() if k != "annotations"} | {"logprobs": None}
     retrieved = [created(output=made["output"]), get({**stored, "id": made["id"]})]

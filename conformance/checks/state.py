@@ -95,10 +95,10 @@ def _content(value: Any) -> Any:
     retrieved), changed no content a client reads."""
     if isinstance(value, dict):
         kept = {k: _content(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v is not None}
+        return {k: v for k, v in kept.items() if v is not None} or None
     if isinstance(value, list):
         return [_content(v) for v in value] or None
-    return None if value == {} else value
+    return value
 
 
 def _input_tokens(ex: Exchange) -> Any:
