@@ -51,7 +51,7 @@ def _not_served(expect: Expect, rejection: Exchange, findings: Sequence[Finding]
     assert rejection.status is not None  # a transport error carries a harness finding
     status = rejection.status
     if expect is Expect.REJECTED:
-        blip = server_error(status) and not reproducible(rejection)
+        blip = server_error(status) and not refusal(status) and not reproducible(rejection)
         return Decision(Status.ERROR, _first(findings, SERVER_ERROR_ONCE.id)) if blip else None
     if refusal(status):
         return Decision(Status.UNSUPPORTED, _first(findings, REJECTION.id))

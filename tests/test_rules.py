@@ -941,6 +941,7 @@ VERDICTS = [
     # an invalid request: a 5xx on every try FAILs, one that did not repeat says nothing (ERROR)
     (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [retried(raw_exchange("boom", status=500), 500, 500)]),
     (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [retried(error_exchange(501), 501, 501)]),
+    (Status.FAIL, Expect.REJECTED, [rejected_with(400)], [error_exchange(501)]),  # a refusal, if once: no blip
     (Status.ERROR, Expect.REJECTED, [rejected_with(400)], [raw_exchange("bad gateway", status=502)]),
     (Status.ERROR, Expect.REJECTED, [rejected_with(400)], [retried(raw_exchange("busy", status=503), 503, 503)]),
     # refused, but under a 200: clients read the error as a Response
