@@ -1108,8 +1108,13 @@ def test_a_refusal_under_a_200_fails_with_the_servers_words_not_ignored() -> Non
 
 @pytest.mark.parametrize(
     "body",
-    [conformant_response(), {**conformant_response(), "status": "failed", "error": {"code": "server_error"}}],
-    ids=["completed", "failed Response"],
+    [
+        conformant_response(),
+        {**conformant_response(), "status": "failed", "error": {"code": "server_error"}},
+        {k: v for k, v in conformant_response().items() if k != "object"}
+        | {"status": "failed", "error": {"code": "x"}},
+    ],
+    ids=["completed", "failed Response", "failed Response without object"],
 )
 def test_a_response_is_not_an_error_envelope(body: dict[str, Any]) -> None:
     """A Response carries `error` (null, or set when it failed): it is the answer the SDKs expect, not a refusal."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from conformance.checks.rules import quote, rule
+from conformance.checks.view import view
 from conformance.evidence import Exchange, Finding, Level
 from conformance.safejson import BOM
 from conformance.schemas import error_object_problems
@@ -158,8 +159,9 @@ def expected_status_class(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 
 def error_envelope(body: object) -> bool:
-    """An error and no Response: `{"error": ...}` set, or vLLM's `{"object": "error", "message": ...}`."""
-    if not isinstance(body, dict) or body.get("object") == "response":
+    """An error and no Response: `{"error": ...}` set, or vLLM's `{"object": "error", "message": ...}`; a failed
+    Response carries its `error` too, and its `status` or `output` tell it apart even without `object`."""
+    if not isinstance(body, dict) or body.get("object") == "response" or "status" in body or "output" in body:
         return False
     return body.get("object") == "error" or body.get("error") not in (None, "", {})
 
@@ -168,7 +170,7 @@ def no_error_in_success(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """A refusal under a 2xx reaches the client as an answer: the Python SDK raises TypeError reading its
     output_text, the Node SDK reads output_text undefined, and neither raises the error it was."""
     for ex in exchanges:
-        if ex.status is not None and 200 <= ex.status < 300 and not ex.is_stream and error_envelope(ex.json_or_none()):
+        if ex.status is not None and 200 <= ex.status < 300 and error_envelope(view(ex).body):
             yield ERROR_IN_SUCCESS.finding(
                 f"expected a 4xx or 5xx with the error, got {ex.status}: {server_words(ex)}; the SDKs read it "
                 "as a Response (Python raises TypeError on output_text, Node's output_text is undefined)"
