@@ -54,17 +54,21 @@ def response_body(ex: Exchange) -> Any:
     return view(ex).response
 
 
+def text_parts(body: Any) -> list[dict[str, Any]]:
+    """Every output_text part of every message item, in order."""
+    output = body.get("output") if isinstance(body, dict) else None
+    return [
+        part
+        for item in (output if isinstance(output, list) else [])
+        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("content"), list)
+        for part in item["content"]
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+
+
 def output_text(body: Any) -> str:
     """All output_text of all message items, joined: what `response.output_text` gives in the SDK."""
-    if not isinstance(body, dict) or not isinstance(body.get("output"), list):
-        return ""
-    parts: list[str] = []
-    for item in body["output"]:
-        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("content"), list):
-            for part in item["content"]:
-                if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-    return "".join(parts)
+    return "".join(part["text"] for part in text_parts(body) if isinstance(part.get("text"), str))
 
 
 def _ok(exchanges: Sequence[Exchange]) -> list[Exchange]:

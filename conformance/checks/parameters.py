@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from conformance import safejson
-from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.core import _ok, output_text, response_body, text_parts
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items, reasoning_items
 from conformance.checks.rules import Rule, quote, rule
@@ -166,22 +166,11 @@ def within_max_output_tokens(exchanges: Sequence[Exchange]) -> Iterator[Finding]
         yield INCOMPLETE.finding(f"expected incomplete_details.reason 'max_output_tokens', got {quote(details)}")
 
 
-def _text_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every output_text part of every message item."""
-    return [
-        part
-        for item in output_items(body)
-        if item.get("type") == "message" and isinstance(item.get("content"), list)
-        for part in item["content"]
-        if isinstance(part, dict) and part.get("type") == "output_text"
-    ]
-
-
 def has_logprobs(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     last = _last(exchanges)
     if last is None:
         return
-    for index, part in enumerate(_text_parts(last[1])):
+    for index, part in enumerate(text_parts(last[1])):
         logprobs = part.get("logprobs")
         if not isinstance(logprobs, list) or not logprobs:
             yield LOGPROBS.finding(
@@ -198,9 +187,9 @@ def has_top_logprobs(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     wanted = _int(_sent(ex).get("top_logprobs"))
     if not wanted:
         return
-    tokens = [t for part in _text_parts(body) if isinstance(part.get("logprobs"), list) for t in part["logprobs"]]
+    tokens = [t for part in text_parts(body) if isinstance(part.get("logprobs"), list) for t in part["logprobs"]]
     if not tokens:
-        parts = [part.get("logprobs") for part in _text_parts(body)]
+        parts = [part.get("logprobs") for part in text_parts(body)]
         yield TOP_LOGPROBS.finding(
             f"expected token logprobs with {wanted} alternatives each, got logprobs {quote(parts)}"
         )

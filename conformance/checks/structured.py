@@ -17,7 +17,7 @@ import jsonschema
 import referencing.exceptions
 
 from conformance import safejson
-from conformance.checks.core import _ok, output_text, response_body
+from conformance.checks.core import _ok, output_text, response_body, text_parts
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
@@ -127,16 +127,6 @@ def answer_is_json_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         )
 
 
-def output_text_parts(body: Any) -> list[Any]:
-    """The `text` of every output_text part of every message item, in order, whatever its type."""
-    output = body.get("output") if isinstance(body, dict) else None
-    messages = (
-        [i for i in output if isinstance(i, dict) and i.get("type") == "message"] if isinstance(output, list) else []
-    )
-    contents = [m["content"] for m in messages if isinstance(m.get("content"), list)]
-    return [p.get("text") for c in contents for p in c if isinstance(p, dict) and p.get("type") == "output_text"]
-
-
 def answer_parts_parse(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """The SDKs' `responses.parse()` parses each output_text part alone (Python raises ValidationError, Node
     SyntaxError on the first that is not JSON), so JSON split across parts, or an empty or null part beside it,
@@ -144,7 +134,9 @@ def answer_parts_parse(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     asked = _structured_answer(exchanges)
     if asked is None or asked[0].get("type") != "json_schema" or not isinstance(parse_json(asked[1])[0], dict):
         return  # no schema asked, or not a JSON object at all: answer_is_json_object says so
-    parts = output_text_parts(response_body(_ok(exchanges)[-1]))
+    parts = [part.get("text") for part in text_parts(response_body(_ok(exchanges)[-1]))]
+    if len(parts) < 2:
+        return  # one part is the joined text, which is JSON
     broken = [(i, t) for i, t in enumerate(parts) if not isinstance(t, str) or not parse_json(t)[1]]
     if broken:
         at, text = broken[0]
