@@ -129,8 +129,7 @@ class Profile(BaseModel):
 
 # -- the TOML layout, one model per table; `python -m conformance.records` writes its JSON Schema ------------
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
-MAX_PER_MINUTE = 10**9  # requests/min past any real limit; a larger one would not even convert to the pacer's float
+MAX_PER_MINUTE = 10**9  # requests/min past any real limit (10**400 did not convert to the pacer's float)
 RatePerMin = Annotated[int, Field(gt=0, le=MAX_PER_MINUTE, strict=True)]
 # errors.body_over_cap builds a body a quarter over the cap in memory: past any documented cap (OVHcloud's is 2 MB),
 # and low enough that a typo (10**12) is the profile's one line rather than a terabyte asked of the allocator
