@@ -232,8 +232,11 @@ def _per_minute(value: Any, path: str, r: _Reader) -> int | None:
     if value is None:
         r.warnings.append(f"{r.where}: {path} is missing")
         return None
-    match = _PER_MINUTE.fullmatch(value.strip()) if isinstance(value, str) else None
-    count = int(match.group(1)) if match else value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if isinstance(value, str):
+        match = _PER_MINUTE.fullmatch(value.strip())
+        count = int(match.group(1)) if match else 0
+    else:
+        count = value if isinstance(value, int) and not isinstance(value, bool) else 0
     if not 1 <= count <= MAX_PER_MINUTE:
         r.warnings.append(f"{r.where}: {path} is not a per-minute request count: {_show(value)}; ignored")
         return None
