@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from conformance import safejson
+from conformance.decoding import decoded_head
 from conformance.redact import scrub
 from conformance.runner import Target
 from conformance.schedule import Pacing
@@ -58,12 +59,8 @@ def preflight(target: Target, model: str, pacing: Pacing, key_env: str) -> Probl
 
 
 def _head(response: httpx.Response) -> str:
-    data = bytearray()
-    for chunk in response.iter_bytes():
-        data.extend(chunk)
-        if len(data) >= MAX_BODY:
-            break
-    return data[:MAX_BODY].decode("utf-8", errors="replace")
+    data = decoded_head(response.iter_raw(), response.headers.get("content-encoding", ""), MAX_BODY)
+    return data.decode("utf-8", errors="replace")
 
 
 def _message(text: str) -> str:

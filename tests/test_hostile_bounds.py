@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from conformance.session import Session
 from conformance.transports import RecordMode
 from conformance.transports.pacing import PacedTransport, RetryPolicy, TokenBucket, server_wait, within_budget
 from tests.exchanges import RESULT_LINE, exchange
-from tests.faults.server import FaultServer
+from tests.faults.server import FaultServer, gzip_bomb
 
 JSON, STREAM, STATE = BY_ID["core.text_input"], BY_ID["streaming.text"], BY_ID["state.store_then_get"]
 REQUEST = httpx.Request("POST", "http://peer.test/v1/responses", content=b"{}")
@@ -127,6 +128,20 @@ def test_a_refused_key_with_a_deep_error_object_is_one_line(
     assert cli.main([*argv, "--timeout", "10", "-q"]) == cli.EXIT_INPUT
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "401" in err and "internal error" not in err, err
+
+
+def test_a_preflight_answered_by_a_compression_bomb_reads_a_bounded_head(server: FaultServer) -> None:
+    """httpx's own decoders inflate each read whole (a 40 KB gzip read to 40 MB, a zstd one to gigabytes):
+    the preflight, like every other reader, undoes codings with the bounded decoder."""
+    gzip_bomb()  # built before tracing: the fault server builds it in this process
+    tracemalloc.start()
+    try:
+        problem = preflight(Target("faults", server.base_url, timeout_s=10), "fault:gzip_bomb", Pacing(), "")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problem is None
+    assert peak < 8 * 1024 * 1024, f"{peak / 2**20:.0f} MiB at peak"
 
 
 def test_deep_json_from_node_or_a_client_library_is_not_json_not_a_crash() -> None:
