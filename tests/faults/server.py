@@ -955,6 +955,27 @@ def _echo_key_disguised(c: Conn, r: Req) -> None:
         c.answer(200, json.dumps(response_object(r.model, text), ensure_ascii=False).encode())
 
 
+@fault("echo_key_hex")
+def _echo_key_hex(c: Conn, r: Req) -> None:
+    """The key's bytes in hex, as a request dump shows them: run together, upper case, and byte by byte."""
+    data = r.key.encode()
+    text = f"hex {data.hex()} HEX {data.hex().upper()} xxd {data.hex(' ')} wire {data.hex(':').upper()}"
+    c.answer(200, json.dumps(response_object(r.model, text)).encode())
+
+
+CODINGS_DEEP = 100
+
+
+@fault("codings_deep")
+def _codings_deep(c: Conn, r: Req) -> None:
+    """A Response gzip-coded CODINGS_DEEP times, each named in Content-Encoding: every coding undone is a
+    decompressor and its window, and a 64 KB header names some 13,000."""
+    body = json.dumps(response_object(r.model, TEXT)).encode()
+    for _ in range(CODINGS_DEEP):
+        body = gzip_bytes([body])
+    c.answer(200, body, headers=[("Content-Encoding", ", ".join(["gzip"] * CODINGS_DEEP))])
+
+
 # Answers that quote the key across the point where the suite cuts a quote short (a catalog's
 # problem keeps 200 characters, its non-JSON body 80, a parser's warning 60): a scrub after the cut
 # would meet only part of the key. The catalogs are chosen by the base URL, as below.
