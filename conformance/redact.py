@@ -65,8 +65,10 @@ def may_hold(text: str, secret: str) -> bool:
     finds and counts, and undoes escapes only when the text has some, so megabytes without the key
     pass quickly.
     """
-    needle = secret.lower()
-    if needle in text.lower() or any(core in text for core in base64_cores(secret)):
+    needle, lowered = secret.lower(), text.lower()
+    if needle in lowered or any(core in text for core in base64_cores(secret)):
+        return True
+    if any(form in lowered for form in hex_forms(secret)):
         return True
     marks = sum(text.count(mark) for mark in _MARKS)
     if not text.isascii():  # as fast as a find: most text is ASCII, and holds no invisible character
@@ -102,9 +104,20 @@ _URL_SAFE = str.maketrans("+/", "-_")
 
 
 @functools.lru_cache(maxsize=64)
+def hex_forms(secret: str) -> tuple[str, ...]:
+    """The secret's UTF-8 bytes in hex, lower case, as a request dump shows them: run together, or a space or
+    a colon between bytes (xxd, Wireshark). Searched case-blind; none for a secret as short as MIN_BASE64."""
+    data = secret.encode("utf-8")
+    if len(data) < MIN_BASE64:
+        return ()
+    pairs = [f"{b:02x}" for b in data]
+    return ("".join(pairs), " ".join(pairs), ":".join(pairs))
+
+
+@functools.lru_cache(maxsize=64)
 def secret_pattern(secret: str) -> re.Pattern[str]:
     """The secret as a server may echo it: any case; any character JSON-escaped (\\uXXXX, \\/), %XX- or
-    \\xXX-encoded, or an HTML character reference; invisible characters between them; or as base64."""
+    \\xXX-encoded, or an HTML character reference; invisible characters between them; or as base64 or hex."""
     parts = []
     for char in secret:
         forms = {re.escape(char), re.escape(char.lower()), re.escape(char.upper())}
@@ -117,7 +130,7 @@ def secret_pattern(secret: str) -> re.Pattern[str]:
             forms.add(r"\\/")
         parts.append("(?:" + "|".join(sorted(forms)) + ")")
     cores = "|".join(re.escape(core) for core in base64_cores(secret))
-    plain = _GAP.join(parts)
+    plain = "|".join([_GAP.join(parts), *map(re.escape, hex_forms(secret))])
     return re.compile(f"{plain}|(?-i:{cores})" if cores else plain, re.IGNORECASE)
 
 

@@ -46,6 +46,7 @@ ECHOES = (
     "echo_key_split_gzip",
     "echo_key_split_stacked",
     "echo_key_disguised",
+    "echo_key_hex",
 )
 PROBES = ("core.text_input", "streaming.text")
 KEY_ENV = "CONFORMANCE_CANARY_KEY"
@@ -89,7 +90,8 @@ INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 def _readings(data: bytes) -> list[bytes]:
     """The bytes as stored, and as a reader would decode them: JSON escapes and %XX undone; invisible
-    characters dropped and HTML references undone; and every run of base64 characters decoded."""
+    characters dropped and HTML references undone; every run of base64 characters decoded; and every run of
+    hex digits, bytes run together or a space or colon between them."""
     text = data.decode("latin-1")
     unescaped = _unescaped(text)
     visible = html.unescape(INVISIBLE.sub("", _unescaped(data.decode("utf-8", errors="replace"))))
@@ -99,6 +101,7 @@ def _readings(data: bytes) -> list[bytes]:
         unquote(text).encode("utf-8", errors="replace"),
         visible.encode("utf-8", errors="replace"),
         *_base64_readings(unescaped),
+        *(bytes.fromhex(re.sub("[ :]", "", run)) for run in re.findall(r"(?:[0-9a-fA-F]{2}[ :]?){8,}", text)),
     ]
 
 
