@@ -1026,6 +1026,23 @@ def test_an_event_name_that_is_not_the_type_breaks_no_sdk_and_is_a_should_at_hom
     assert {f.level for f in away if f.rule == "stream.event_matches_type"} == {Level.INFO}
 
 
+@pytest.mark.parametrize("numbers", [[0] * 10, [0, 1, 2, 3, 3, 5, 6, 7, 8, 9], [0, 1, 2, 3, 4, 1, 6, 7, 8, 9]])
+def test_sequence_numbers_out_of_step_break_no_client_and_are_a_should_at_home(numbers: list[int]) -> None:
+    """Hand-made fixtures: both SDKs read sequence_number only to resume a stream after `starting_after`, so a
+    create stream numbered all 0, repeated or backwards reaches them whole, in the order its events came."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.runner import judge
+
+    events = [{**event, "sequence_number": n} for event, n in zip(conformant_stream(), numbers, strict=True)]
+    exchanges = [stream_exchange(events, request_body=request(stream=True))]
+    assert [complaint(read) for read in sdk_reads(exchanges)] == [None]
+    home_status, home = judge(BY_ID["streaming.text"], exchanges, semantic=False)
+    away_status, away = judge(BY_ID["parameters.stream_options"], exchanges, semantic=False)
+    assert (home_status, home[0].rule) == (Status.NON_STRICT, "stream.sequence_number_increasing")
+    assert away_status is not Status.FAIL
+    assert {f.level for f in away if f.rule == "stream.sequence_number_increasing"} == {Level.INFO}
+
+
 def test_an_event_named_thread_fails_every_stream_column_as_the_sdks_lose_it() -> None:
     """Under a `thread.` name the SDKs yield {event, data}: the Python SDK's accumulator never sees response.created."""
     from conformance.checks.sdk import complaint, sdk_reads

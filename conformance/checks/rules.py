@@ -52,6 +52,7 @@ SHAPES: dict[str, Shape] = {
     "stream.event_matches_type": Shape(("streaming",), Level.SHOULD),
     "stream.event_name_thread": Shape(("streaming",), Level.MUST),
     "stream.sequence_number_present": Shape(("streaming",), Level.SHOULD),
+    "stream.sequence_number_increasing": Shape(("streaming",), Level.SHOULD),
     "stream.in_progress_second": Shape(("streaming",), Level.SHOULD),
     "stream.done_events": Shape(("streaming",), Level.SHOULD),
     "stream.indices": Shape(("streaming",), Level.MUST),

@@ -51,7 +51,14 @@ TERMINAL_LAST = rule(
     "stream.terminal_last", Level.MUST, "exactly one response.completed|failed|incomplete, and it comes last"
 )
 SEQ_PRESENT = rule("stream.sequence_number_present", Level.SHOULD, "every event has an integer sequence_number")
-SEQ_INCREASING = rule("stream.sequence_number_increasing", Level.MUST, "sequence_number strictly increases")
+# Both SDKs read sequence_number only to skip the events before `starting_after` when a background Response's stream
+# is resumed (openai-python's lib/streaming/responses, openai-node's ResponseStream); a create stream numbered 0, 0, 0
+# or out of step reaches every client, the Agents SDK and LangChain whole, in the order its events came.
+SEQ_INCREASING = rule(
+    "stream.sequence_number_increasing",
+    Level.SHOULD,
+    "sequence_number strictly increases, as a stream resumed with `starting_after` needs",
+)
 GRAMMAR = rule(
     "stream.grammar",
     Level.MUST,
