@@ -501,6 +501,16 @@ CASES = [
         "'text': '  '",
     ),
     Case(
+        "response.refusal",
+        "refusal part",
+        # Hand-made: OpenAI's refusal shape, a refusal part where the answer's output_text would be.
+        checked(
+            RESPONSE_CHECKS,
+            response(lambda b: b["output"][0].update(content=[{"type": "refusal", "refusal": "I can't help."}])),
+        ),
+        'the model refused: "I can\'t help."',
+    ),
+    Case(
         "response.usage",
         "absent",
         checked(RESPONSE_CHECKS, response(lambda b: b.update(usage=None))),

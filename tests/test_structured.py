@@ -308,6 +308,41 @@ def test_json_split_across_parts_fails_where_it_only_joins_to_json() -> None:
     assert run_checks(STRUCTURED_CHECKS, [in_parts([LOVELACE + "\n"], fmt=_format(probe))]) == []
 
 
+@pytest.mark.parametrize("alongside", [[], [LOVELACE]], ids=["refusal alone", "refusal beside JSON"])
+def test_a_refusal_fails_in_the_models_words_not_as_a_format_ignored(alongside: list[str]) -> None:
+    """Hand-made refusal part. parse() exposes it and gives no output_parsed (beside JSON, the Agents SDK still raises
+    ModelRefusalError on it), so the client has no answer: FAIL, saying what the model said, not IGNORED for JSON
+    that is not there."""
+    from openai import OpenAI
+    from pydantic import BaseModel
+
+    from conformance.checks.sdk import RecordedSDK
+
+    class Person(BaseModel):
+        surname: str
+        born: int
+
+    probe = BY_ID["structured.json_schema_strict"]
+    ex = _with_request(probe, answered(LOVELACE, _format(probe)))
+    body = json.loads(ex.body)
+    answer = [{**body["output"][0]["content"][0], "text": text} for text in alongside]
+    body["output"][0]["content"] = [{"type": "refusal", "refusal": "I can't help with that."}, *answer]
+    refused = dataclasses.replace(ex, body=json.dumps(body))
+
+    def parse(client: OpenAI) -> Any:
+        yield "client.responses.parse(...)"
+        return client.responses.parse(model="test-model", input="Say hello.", text_format=Person)
+
+    with RecordedSDK() as sdk:
+        parsed = sdk.run(refused, parse).value
+    assert parsed is not None and getattr(parsed.output[0].content[0], "refusal", None) == "I can't help with that."
+    assert parsed.output_parsed == (Person(surname="Lovelace", born=1815) if alongside else None)
+    status, findings = judge(probe, [refused], semantic=True)
+    assert (status, findings[0].rule) == (Status.FAIL, "response.refusal")
+    assert findings[0].message == 'the model refused: "I can\'t help with that."'
+    assert "structured.json_output" not in {f.rule for f in findings}
+
+
 def test_a_conformant_answer_passes() -> None:
     probe = BY_ID["structured.json_schema_strict"]
     assert _status(probe, _with_request(probe, answered(LOVELACE, _format(probe)))) is Status.PASS

@@ -38,6 +38,14 @@ INCOMPLETE = rule(
     "an answer is not cut short (status incomplete) unless the request set the max_output_tokens that cut it",
 )
 OUTPUT_TEXT = rule("response.output_text", Level.MUST, "the output holds a message with non-empty output_text")
+# A refusal part is how the API says the model declined; the probes ask plain questions, so a client that gets one
+# gets no answer: the SDKs' output_text leaves it out (parse()'s output_parsed is None), the Agents SDK raises
+# ModelRefusalError, LangChain's text is empty. Not IGNORED: declining is no sign that the request was ignored.
+REFUSAL = rule(
+    "response.refusal",
+    Level.MUST,
+    "the answer is not a refusal part: on one, the SDKs read no output_text and the Agents SDK raises",
+)
 USAGE = rule("response.usage", Level.SHOULD, "usage is present and total_tokens = input_tokens + output_tokens")
 ECHO_INSTRUCTIONS = rule("response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions")
 MENTIONS = rule(
@@ -56,14 +64,24 @@ def response_body(ex: Exchange) -> Any:
 
 def text_parts(body: Any) -> list[dict[str, Any]]:
     """Every output_text part of every message item, in order."""
+    return message_parts(body, "output_text")
+
+
+def message_parts(body: Any, kind: str) -> list[dict[str, Any]]:
+    """Every content part of type `kind` of every message item, in order."""
     output = body.get("output") if isinstance(body, dict) else None
     return [
         part
         for item in (output if isinstance(output, list) else [])
         if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("content"), list)
         for part in item["content"]
-        if isinstance(part, dict) and part.get("type") == "output_text"
+        if isinstance(part, dict) and part.get("type") == kind
     ]
+
+
+def refusal(body: Any) -> str:
+    """The text of every refusal part, joined: what the Agents SDK raises ModelRefusalError with when not empty."""
+    return "".join(part["refusal"] for part in message_parts(body, "refusal") if isinstance(part.get("refusal"), str))
 
 
 def output_text(body: Any) -> str:
@@ -153,9 +171,15 @@ def reported_error(ex: Exchange) -> str | None:
 
 
 def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """A refusal is said in the model's words, with or without output_text beside it: either way clients lose it."""
     ok = _ok(exchanges)
-    if ok and not output_text(response_body(ok[-1])).strip():
-        body = response_body(ok[-1])
+    if not ok:
+        return
+    body = response_body(ok[-1])
+    refused = refusal(body)
+    if refused.strip():
+        yield REFUSAL.finding(f"the model refused: {quote(refused, 300)}")
+    elif not output_text(body).strip():
         output = body.get("output") if isinstance(body, dict) else body
         yield OUTPUT_TEXT.finding(f"expected a message with output_text, got output {quote(output, 200)}")
 
