@@ -367,3 +367,41 @@ def test_a_summary_streamed_inside_its_parts_passes() -> None:
     as_summary(events)
     findings = run_checks(STREAM_PROBE.checks, [stream_exchange(events, request_body=request(True))])
     assert not [f for f in findings if f.level is Level.MUST], findings
+
+
+def opened_with(field: str, value: Any) -> Callable[[Events], None]:
+    """The reasoning item as output_item.added opens it carries `field` = `value`."""
+
+    def change(events: Events) -> None:
+        opened = next(e for e in events if e["type"] == "response.output_item.added")
+        opened["item"][field] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("changes", "status"),
+    [((as_summary, opened_with("summary", None)), Status.FAIL), ((opened_with("content", None),), Status.PASS)],
+    ids=["summary parts into summary null", "reasoning_text parts into content null"],
+)
+def test_a_reasoning_item_opened_without_the_list_its_parts_go_into(
+    changes: tuple[Callable[[Events], None], ...], status: Status
+) -> None:
+    """Hand-made fixtures. The Node SDK's accumulator pushes each summary part onto the summary of the item as opened
+    ("Cannot read properties of null (reading 'push')"), while it creates a missing content list for reasoning_text
+    parts, and the Python SDK keeps no reasoning part: only the first breaks a client."""
+    from conformance.node_column import node_call, node_unavailable, read_with_node
+
+    exchange = streamed(lambda events: [change(events) for change in changes])
+    exchange = dataclasses.replace(exchange, request_body=json.dumps(next(STREAM_PROBE.script("test-model")).body))
+    verdict, findings = judge(STREAM_PROBE, [exchange], semantic=True)
+    assert verdict is status
+    assert [f.rule for f in findings if f.level is not Level.INFO][:1] == (
+        ["stream.item_lists"] if status is Status.FAIL else []
+    )
+    if node_unavailable() is None:
+        call = node_call(exchange)
+        assert call is not None
+        (read,) = read_with_node([call[1]])
+        assert isinstance(read, dict)
+        assert ("reading 'push'" in str(read["error"])) is (status is Status.FAIL), read

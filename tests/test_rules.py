@@ -677,6 +677,12 @@ CASES = [
         "expected the Response of every lifecycle event to hold an output list, got none in event #0 response.created",
     ),
     Case(
+        "stream.item_lists",
+        "message opened with content null",
+        checked(STREAM, stream(setting(2, "item.content", None))),
+        "message item 'msg_test' was opened by output_item.added with content None, not a list",
+    ),
+    Case(
         "stream.indices",
         "item_id",
         checked(STREAM, stream(setting(4, "item_id", "msg_other"))),
@@ -1051,6 +1057,19 @@ def test_sequence_numbers_out_of_step_break_no_client_and_are_a_should_at_home(n
     assert (home_status, home[0].rule) == (Status.NON_STRICT, "stream.sequence_number_increasing")
     assert away_status is not Status.FAIL
     assert {f.level for f in away if f.rule == "stream.sequence_number_increasing"} == {Level.INFO}
+
+
+def test_a_message_opened_without_its_content_list_fails_every_stream_column() -> None:
+    """Hand-made fixture: output_item.added's message carries content null. The required field alone would be a
+    SHOULD judged in the streaming column, but both SDKs' accumulators append the next part to it and raise."""
+    from conformance.checks.sdk import complaint, sdk_reads
+    from conformance.runner import judge
+
+    exchanges = [stream(setting(2, "item.content", None))]
+    assert "'NoneType' object has no attribute 'append'" in str(complaint(next(sdk_reads(exchanges))))
+    for probe in ("streaming.text", "parameters.stream_options"):
+        status, findings = judge(BY_ID[probe], exchanges, semantic=False)
+        assert (status, findings[0].rule, findings[0].level) == (Status.FAIL, "stream.item_lists", Level.MUST)
 
 
 def test_an_event_named_thread_fails_every_stream_column_as_the_sdks_lose_it() -> None:

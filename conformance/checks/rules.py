@@ -28,8 +28,9 @@ class Shape:
 # Generic shape rules: what every answer is checked for, whatever the feature asked. Each SHOULD is judged once per
 # model, in its home column; in any other column it is INFO and leaves the cell alone, so a Response that lacks a listed
 # field reads NON-STRICT once, in core, and a working tool call still reads PASS. Only what breaks the SDK is a MUST
-# (stream.indices: its stream accumulator indexes by output_index; stream.response_id: it refuses a Response whose id
-# changed mid-stream; stream.response_output: the Node SDK reads each lifecycle Response's output;
+# (stream.indices: its stream accumulator indexes by output_index; stream.item_lists: it appends each streamed part to
+# the list of the item as opened; stream.response_id: it refuses a Response whose id changed mid-stream;
+# stream.response_output: the Node SDK reads each lifecycle Response's output;
 # stream.known_event_type: the Node SDK's accumulator raises on an event type it does not know;
 # stream.event_name_thread: both SDKs hand a `thread.*`-named event over as {event, data}; response.object: the
 # Node SDK adds output_text only to a JSON Response whose object is 'response'), and a MUST fails every column it shows
@@ -56,6 +57,7 @@ SHAPES: dict[str, Shape] = {
     "stream.in_progress_second": Shape(("streaming",), Level.SHOULD),
     "stream.done_events": Shape(("streaming",), Level.SHOULD),
     "stream.indices": Shape(("streaming",), Level.MUST),
+    "stream.item_lists": Shape(("streaming",), Level.MUST),
     "stream.response_id": Shape(("streaming",), Level.MUST),
     "stream.response_output": Shape(("streaming",), Level.MUST),
     "stream.known_event_type": Shape(("streaming",), Level.MUST),

@@ -105,6 +105,10 @@ FAMILIES = (
         text="arguments",
     ),
 )
+# The (part family, item type) pairs whose list (`Family.into`) the SDKs' accumulators append each opened part to as
+# the item was opened, without creating it: a message's content (both SDKs), a reasoning item's summary (the Node
+# SDK). A reasoning item's content the Node SDK creates when it is missing, and the Python SDK keeps no reasoning part.
+APPENDED = {("content_part", "message"): "both SDKs'", ("reasoning_summary_part", "reasoning"): "the Node SDK's"}
 BY_EVENT = {
     event: family for family in FAMILIES for event in (family.start, family.delta, family.done) if event is not None
 }
@@ -176,6 +180,7 @@ class Stream:
     indices: list[tuple[Ev, str]] = field(default_factory=list)
     text: list[tuple[Ev, str]] = field(default_factory=list)
     unclosed: list[tuple[Ev, Family, int | None]] = field(default_factory=list)  # runs no done event closed
+    lists: list[tuple[Ev, str]] = field(default_factory=list)  # parts opened into an item that has no list for them
 
     def in_order(self) -> list[Item]:
         return sorted(self.items.values(), key=lambda i: i.opened_at)
@@ -271,6 +276,7 @@ class Stream:
                 self.grammar.append((e, f"{label} opened twice"))
             elif (scope[1] or 0) > (place := self.next_place(family, item)):
                 self.indices.append((e, f"expected {family.key} {place}, the part's place in the item, got {scope[1]}"))
+            self.check_list(e, family, item)
             item.parts[scope] = False
             item.stack.append(scope)
             return
@@ -285,6 +291,20 @@ class Stream:
             item.stack.remove(scope)
         item.parts[scope] = True
         self.compare_part_text(e, item, scope[1])
+
+    def check_list(self, e: Ev, family: Family, item: Item) -> None:
+        """The first part opened into an item that was opened without the list the SDKs append that part to."""
+        held = item.added.get(family.into or "")
+        first = not any(name == family.name for name, _ in item.parts)
+        who = APPENDED.get((family.name, item.type)) if isinstance(item.type, str) else None
+        if first and who is not None and not isinstance(held, list):
+            self.lists.append(
+                (
+                    e,
+                    f"{item.type} item {quote(item.item_id)} was opened by output_item.added with {family.into} "
+                    f"{quote(held)}, not a list: {who} stream accumulator appends each part to it, and raises",
+                )
+            )
 
     def next_place(self, family: Family, item: Item) -> int:
         """Where the SDKs put the item's next part of `family`: after the parts the item came with and those added."""

@@ -67,6 +67,13 @@ GRAMMAR = rule(
 INDICES = rule(
     "stream.indices", Level.MUST, "output_index, content_index and item_id agree across events", home=("streaming",)
 )
+ITEM_LISTS = rule(
+    "stream.item_lists",
+    Level.MUST,
+    "an item opened by output_item.added holds the list its streamed parts go into (a message's content, a "
+    "reasoning item's summary): the SDKs' accumulators append to it",
+    home=("streaming",),
+)
 DONE_EVENTS = rule(
     "stream.done_events",
     Level.SHOULD,
@@ -266,7 +273,12 @@ def grammar(v: View) -> Iterator[Finding]:
     if not v.is_stream:
         return
     stream = stream_of(v)
-    for rule_, complaints in ((GRAMMAR, stream.grammar), (INDICES, stream.indices), (TEXT_CONCAT, stream.text)):
+    for rule_, complaints in (
+        (GRAMMAR, stream.grammar),
+        (INDICES, stream.indices),
+        (ITEM_LISTS, stream.lists),
+        (TEXT_CONCAT, stream.text),
+    ):
         yield from _grouped(rule_, complaints)
     unclosed = [
         (e, f"{family.delta} not closed by {family.done} (index {quote(index)})")
