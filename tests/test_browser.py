@@ -322,6 +322,31 @@ def test_a_regressed_cell_in_the_baseline_list_opens_its_evidence(browser: Brows
     assert _visible(browser, "#matrix td.pc") == 1, "its group opened"
 
 
+def test_a_findings_backticks_show_as_code_in_the_tip_and_the_panel_and_its_markup_as_text(
+    browser: Browser, tmp_path: Path
+) -> None:
+    message = (
+        "<script>document.title='owned'</script> expected only calls to `get_time`, not `<img src=x onerror=alert(1)>`"
+    )
+    plain = message.replace("`", "")
+    findings = [{"rule": "tools.calls", "level": "MUST", "message": message}]
+    _site(_matrix([_cell("core.a", "FAIL", findings=findings), _cell("core.b", "PASS")]), tmp_path)
+    browser.open((tmp_path / "matrix.html").as_uri())
+    assert browser.eval("document.querySelector(\"td.pc[data-p='core.a']\").title") == plain, "a title is plain text"
+    codes = ["<code>get_time</code>", "<code>&lt;img src=x onerror=alert(1)&gt;</code>"]
+    browser.eval("document.querySelector('td.gc').focus()")
+    tip = "document.getElementById('tip')"
+    assert browser.eval(f"Array.from({tip}.children, (n) => n.outerHTML)") == codes
+    assert browser.eval(f"{tip}.textContent").endswith(f"core.a: FAIL: {plain}")
+    browser.click(".exp[data-g='0']")
+    browser.click("td.pc[data-p='core.a']")
+    _wait_for_evidence(browser)
+    for where in ("#panel-body .reason", "#panel-body .findings td:nth-child(3)"):
+        assert browser.eval(f"document.querySelector({where!r}).textContent") == plain, where
+        assert browser.eval(f"Array.from(document.querySelector({where!r}).children, (n) => n.outerHTML)") == codes
+    assert browser.eval("document.title") != "owned" and browser.eval("document.querySelectorAll('img').length") == 0
+
+
 def test_a_probe_pages_title_is_as_large_as_a_model_pages(browser: Browser, tmp_path: Path) -> None:
     _site(_matrix([_cell("core.a", "FAIL")]), tmp_path)
     title = "document.querySelector('.pagetitle code') ?? document.querySelector('.pagetitle')"

@@ -497,6 +497,41 @@ def test_a_probe_titles_backticks_are_code_and_its_markup_stays_text(tmp_path: P
     assert RAW not in html and tooltip in html
 
 
+def test_a_findings_backticks_are_code_where_html_shows_it_plain_in_titles_and_its_markup_stays_text(
+    tmp_path: Path,
+) -> None:
+    """Messages are written with Markdown's inline code, as titles are, and are shown the same way (escaped first)."""
+    message = f"{XSS} expected only calls to `get_time`, not `<b>x</b>`"
+    odd = "an odd ` stays as written"
+    cells = [
+        _cell("core.a", "FAIL", findings=[{"rule": "tools.calls", "level": "MUST", "message": message}]),
+        _cell("core.b", "ACCEPTED", findings=[{"rule": "sampling.echo", "level": "INFO", "message": f"`{XSS}`"}]),
+        _cell("core.c", "FAIL", findings=[{"rule": "tools.calls", "level": "MUST", "message": odd}]),
+    ]
+    _site(_matrix(cells), tmp_path)
+    spans = "<code>get_time</code>, not <code>&lt;b&gt;x&lt;/b&gt;</code>"
+    code = f"{HTML_ESCAPED}&lt;/script&gt; expected only calls to {spans}"
+    model = (tmp_path / model_page(slug("prov", "model-a"))).read_text(encoding="utf-8")
+    assert f'<code class="rule">tools.calls</code> {code}</li>' in model, "its findings"
+    assert f'title="this probe\'s evidence">core.a: FAIL: {code}</a>' in model, "what keeps a group from green"
+    assert f"{odd}</li>" in model
+    probe = (tmp_path / probe_page("core.a")).read_text(encoding="utf-8")
+    assert f'<td class="reason">{code}</td>' in probe
+    note = (tmp_path / probe_page("core.b")).read_text(encoding="utf-8")
+    assert f'<span class="nl">note</span> <code>{HTML_ESCAPED}&lt;/script&gt;</code></td>' in note
+    html = (tmp_path / "matrix.html").read_text(encoding="utf-8")
+    plain = "&lt;script&gt;alert(1)&lt;/script&gt; expected only calls to get_time, not &lt;b&gt;x&lt;/b&gt;"
+    assert f'data-s="FAIL" tabindex="0" title="{plain}"' in html, "a title attribute has the backticks taken out"
+    assert 'title="note: &lt;script&gt;alert(1)&lt;/script&gt;"' in html
+    assert f'title="{odd}"' in html
+    assert f"core.a: FAIL: {code}</span>" in html, "a group cell's description and tip"
+    for text in (model, probe, note, html):
+        assert RAW not in text
+    evidence = {c["probe"]: c for c in _evidence_file(tmp_path / evidence_script(slug("prov", "model-a")))["cells"]}
+    assert evidence["core.a"]["title"] == message and evidence["core.a"]["findings"][0]["message"] == message
+    assert "title" not in evidence["core.c"], "only a title with code spans is carried, for the panel to mark up"
+
+
 def test_a_clean_cells_first_finding_is_shown_as_a_note_not_as_its_reason(tmp_path: Path) -> None:
     """A PASS or ACCEPTED cell has no reason: its INFO finding is a note, and says so wherever a reason would be."""
     note = [{"rule": "sampling.echo", "level": "INFO", "message": "temperature 0.3 was sent and the Response has none"}]

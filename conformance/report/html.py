@@ -193,6 +193,7 @@ def _template(name: str) -> Template:
     )
     env.globals["anchor"] = cell_anchor
     env.filters["inline_code"] = inline_code
+    env.filters["plain_code"] = plain_code
     return env.get_template(name)
 
 
@@ -205,6 +206,11 @@ def inline_code(text: str) -> Markup:
     if len(parts) % 2 == 0:
         return escape(text)
     return Markup("").join(Markup("<code>%s</code>") % p if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
+def plain_code(text: str) -> str:
+    """The same text where no markup is allowed (a `title` attribute): what `inline_code` marks, unmarked."""
+    return inline_code(text).striptags()
 
 
 @cache
@@ -323,9 +329,13 @@ class _Site:
         )
 
     def evidence_script(self, row: RowView, exchanges: Exchanges) -> str:
-        """One row's evidence as a script that hands it to the page: `conformanceEvidence({...});`."""
+        """One row's evidence as a script that hands it to the page: `conformanceEvidence({...});`.
+
+        A cell's title is there too when it has code spans, which its `title` attribute shows as plain text.
+        """
         cells = [
             cell_evidence(c.cell, exchanges(c.cell), c.change)
+            | ({"title": c.title} if plain_code(c.title) != c.title else {})
             for _, _, shown in row.groups
             for c in shown
             if c is not None and c.cell is not None

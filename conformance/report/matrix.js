@@ -95,7 +95,7 @@
 
   function showTip(cell) {
     tipped = cell;
-    tip.textContent = $(".why", cell).textContent;
+    tip.replaceChildren(...Array.from($(".why", cell).childNodes, (node) => node.cloneNode(true))); // our own markup
     tip.hidden = false;
     const box = cell.getBoundingClientRect();
     const below = box.bottom + 4;
@@ -278,7 +278,8 @@
     return [el("h3", null, `Attempts (${list.length})`), el("ol", null, items)];
   }
 
-  // A title's `spans` as <code>, as its Markdown means them; each part is a text node. Odd backticks pair nothing.
+  // A title's or a finding's `spans` as <code>, as its Markdown means them; each part is a text node. Odd
+  // backticks pair nothing.
   function inlineCode(text) {
     const parts = text.split("`");
     return parts.length % 2 ? parts.map((part, i) => (i % 2 ? el("code", null, part) : part)) : [text];
@@ -301,14 +302,21 @@
         page ? [" · ", link(page, `${probe}: every model`)] : null),
       el("div", "statusline", chipOf(cell), $(".flags", cell)?.cloneNode(true) ?? null,
         cell.classList.contains("dec") ? el("span", "flag", `decides the ${feature} verdict`) : null),
-      cell.title ? el("p", meta.clean.includes(cell.dataset.s) ? "note" : "reason", cell.title) : null,
+      cell.title ? el("p", meta.clean.includes(cell.dataset.s) ? "note" : "reason", cell.title) : null, // last: see marked
     ];
+  }
+
+  // The heading's last line, the cell's title attribute, has its backticks taken out; the evidence has the
+  // title as written when it has any, and its `spans` show as <code> once it is loaded.
+  function marked(head, e) {
+    const line = head.at(-1);
+    if (line && e.title) line.replaceChildren(...inlineCode(e.title));
   }
 
   function details(e) {
     const findings = e.findings.length
       ? el("table", "findings", e.findings.map((f) => el("tr", null,
-        el("td", null, f.rule), el("td", null, el("span", `lvl lvl-${f.level}`, f.level)), el("td", null, f.message))))
+        el("td", null, f.rule), el("td", null, el("span", `lvl lvl-${f.level}`, f.level)), el("td", null, inlineCode(f.message)))))
       : el("p", "muted", "No findings.");
     return [
       el("div", "statusline", flags(e), e.change ? el("span", "muted", `baseline: ${e.change.old ?? "absent"} (${e.change.kind})`) : null),
@@ -339,6 +347,7 @@
     loadRow(row).then((cells) => {
       if (selected !== cell) return;
       const e = cells.get(cell.dataset.p);
+      if (e) marked(head, e);
       show([head, e ? details(e) : el("p", "err", "This cell is missing from its evidence file.")]);
       panel.dataset.loaded = "true";
     }, (error) => {
