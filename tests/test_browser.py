@@ -2,7 +2,7 @@
 
 Used as a person would: the first screen of models x feature groups, a group opened in place to its
 probes, a cell's evidence loaded from its sidecar file, a filter by model or by capability, a sort, and
-forty models on a 1440 px screen without horizontal scrolling. Skipped
+forty models on a 1440 px screen without horizontal scrolling, with the widest group open too. Skipped
 when Chromium is absent, except where CONFORMANCE_REQUIRE_BROWSER=1 (CI) makes that a failure.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance.probes import FEATURES
+from conformance.probes import FEATURES, PROBES
 from conformance.report import render_html
 from conformance.report.html import cell_anchor, model_page, probe_page, slug
 from conformance.report.view import CAPABILITIES, KNOWN, number
@@ -247,6 +247,38 @@ def test_forty_models_fit_a_1440_px_screen_without_horizontal_scrolling(browser:
     assert browser.eval("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
     assert _visible(browser, "td.gc") == 40 * len(GROUPS)
     assert loaded < 10, "a smoke check with a generous bound, not a benchmark"
+
+
+def test_one_open_group_of_sixteen_probes_fits_a_1440_px_screen_beside_forty_models(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The widest group opened: its probes narrow, the other groups fold to a strip, nothing scrolls sideways."""
+    widest = max(FEATURES, key=lambda feature: sum(1 for p in PROBES if p.feature == feature))
+    probes = [p.id for p in PROBES if p.feature == widest]
+    assert len(probes) >= 16
+    statuses = list(KNOWN)
+    cells = [
+        _cell(
+            probe,
+            statuses[(m + p) % len(statuses)],  # every column has every status, the longest names with them
+            model=f"Meta-Llama-3_3-70B-Instruct-{m:02d}",
+            **({"claim": {"claim": "yes", "source": "catalog"}, "drift": True} if (m + p) % 5 == 0 else {}),
+        )
+        for m in range(40)
+        for p, probe in enumerate([*probes, *(f"{g}.probe_{i}" for g in GROUPS if g != widest for i in range(3))])
+    ]
+    page = tmp_path / "widest.html"
+    page.write_text(render_html(_matrix(cells)), encoding="utf-8")
+    browser.open(page.as_uri())
+    index = browser.eval("Array.from(document.querySelectorAll('.exp'), (b) => b.textContent)").index(widest)
+    browser.click(f".exp[data-g='{index}']")
+    assert _visible(browser, "td.pc") == 40 * len(probes) and _visible(browser, "td.gc") == 40 * len(GROUPS)
+    main = "document.querySelector('main')"
+    assert browser.eval(f"{main}.scrollWidth <= {main}.clientWidth"), browser.eval(f"{main}.scrollWidth")
+    labels = browser.eval(f"Array.from(document.querySelectorAll(\"th.ph[data-g='{index}'] a\"), (a) => a.ariaLabel)")
+    assert labels == probes, "a narrow header still names its probe in full"
+    browser.click("#collapse-all")
+    assert browser.eval("document.querySelectorAll('#matrix.opened, #matrix .open').length") == 0
 
 
 def _assert_png(path: Path, width: int, height: int) -> None:

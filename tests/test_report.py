@@ -122,7 +122,7 @@ class _TagBalance(HTMLParser):
 
 
 def test_every_status_is_shown_with_its_glyph_text_and_meaning() -> None:
-    html = render_html(_all_statuses())
+    html = render_html(_all_statuses()).replace("\u00ad", "")  # where a narrow column may break a long name
     for style in KNOWN.values():
         assert re.search(f'<td class="pc c [^>]*><span class="g">{style.glyph}</span>{style.name}[<]', html)
         assert style.meaning in html
@@ -471,7 +471,7 @@ def test_a_verdict_has_one_name_in_cells_legend_pages_and_summary(tmp_path: Path
     page = (tmp_path / model_page(slug("prov", "model-a"))).read_text(encoding="utf-8")
     markdown = (tmp_path / "summary.md").read_text(encoding="utf-8")
     named = re.compile(r'<span class="g">(.)</span>([^<]+)</span>')
-    in_cells = dict(re.findall(r'<span class="cap"><span class="g">(.)</span>([^<]+)</span>', html))
+    in_cells = dict(re.findall(r'<span class="cap"><span class="g">(.)</span><span class="nm">([^<]+)</span>', html))
     legend = dict(named.findall("".join(re.findall(r'<button type="button" class="lg".*?</button>', html, re.S))))
     on_page = dict(named.findall(page.split('<table class="groups">')[1].split("</table>")[0]))
     assert in_cells == {"≈": "deviates", "✗": "broken"}

@@ -34,6 +34,8 @@ HERE = Path(__file__).parent
 
 
 CHANGE_GLYPHS = {"improved": "▲", "regressed": "▼", "changed": "◆", "added": "+"}
+# Where a status name in a narrow probe column may break: at a syllable, with a hyphen shown only if it does
+SOFT_HYPHENS = {"UNSUPPORTED": "UNSUP\u00adPORTED", "ACCEPTED": "ACCEPT\u00adED"}
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def _template(name: str) -> Template:
     env.globals["anchor"] = cell_anchor
     env.filters["inline_code"] = inline_code
     env.filters["plain_code"] = plain_code
+    env.filters["breakable"] = breakable
     return env.get_template(name)
 
 
@@ -206,6 +209,11 @@ def inline_code(text: str) -> Markup:
     if len(parts) % 2 == 0:
         return escape(text)
     return Markup("").join(Markup("<code>%s</code>") % p if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
+def breakable(status: str) -> str:
+    """A status name as a narrow probe column shows it: long ones may break at a syllable, hyphenated."""
+    return SOFT_HYPHENS.get(status, status)
 
 
 def plain_code(text: str) -> str:

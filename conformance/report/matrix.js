@@ -74,13 +74,18 @@
   });
 
   // Groups expand in place ------------------------------------------------------------------------
+  // An open group's header and verdicts are marked `open`: while one is, the others fold to a narrow strip.
   function setExpanded(group, open) {
     for (const button of $$(".exp")) {
       if (group === null || button.dataset.g === group) {
         table.classList.toggle(`x${button.dataset.g}`, open);
         button.setAttribute("aria-expanded", String(open));
+        for (const cell of $$(`th.gh[data-g="${button.dataset.g}"], td.gc[data-g="${button.dataset.g}"]`, table)) {
+          cell.classList.toggle("open", open);
+        }
       }
     }
+    table.classList.toggle("opened", $$(".exp[aria-expanded='true']").length > 0);
   }
   for (const button of $$(".exp")) {
     button.addEventListener("click", () => setExpanded(button.dataset.g, button.getAttribute("aria-expanded") !== "true"));
