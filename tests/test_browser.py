@@ -354,6 +354,27 @@ def test_a_regressed_cell_in_the_baseline_list_opens_its_evidence(browser: Brows
     assert _visible(browser, "#matrix td.pc") == 1, "its group opened"
 
 
+def test_the_legend_says_what_each_verdict_means_without_hovering_above_the_first_rows(
+    browser: Browser, replayed: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    page, matrix = replayed
+    browser.open(page.as_uri())
+    shown = browser.eval(
+        "Array.from(document.querySelectorAll('.legend .lg'), (b) => { const m = b.querySelector('.meaning');"
+        " const r = m ? m.getBoundingClientRect() : null; return [b.dataset.cap, m ? m.textContent : null,"
+        " !!r && r.width > 0 && r.top >= 0 && r.bottom <= innerHeight"
+        " && getComputedStyle(m).visibility === 'visible']; })"
+    )
+    assert shown == [[c.name, c.meaning, True] for c in CAPABILITIES.values()]
+    rows = min(4, len(matrix["rows"]))
+    bottoms = browser.eval(
+        "Array.from(document.querySelectorAll('#matrix tbody tr'), (tr) => tr.getBoundingClientRect().bottom)"
+        f".slice(0, {rows})"
+    )
+    assert len(bottoms) == rows and max(bottoms) <= HEIGHT, "the first models stay on the first screen"
+    _assert_png(browser.screenshot(tmp_path / "first.png"), WIDTH, HEIGHT)
+
+
 def test_a_findings_backticks_show_as_code_in_the_tip_and_the_panel_and_its_markup_as_text(
     browser: Browser, tmp_path: Path
 ) -> None:
