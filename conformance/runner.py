@@ -301,7 +301,7 @@ def execute(
                 wait(spec.delay_s)
             exchange = send(client, target, spec, deadline)
             steps.exchanges.append(exchange)
-            if probe.expect is not Expect.REJECTED and first_rejection([exchange]) is not None:
+            if probe.expect is not Expect.REJECTED and first_rejection(steps.exchanges) is not None:
                 break
             with deadline_scope(deadline):
                 spec = script.send(exchange)

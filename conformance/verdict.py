@@ -7,6 +7,7 @@ grading principle, conformance/README.md). Precedence, first match wins:
 2. a feature probe was not served: a 4xx, or a 501 Not Implemented, is UNSUPPORTED, whatever its
    envelope (the SDK raises by status code); a 5xx on every try is FAIL (the request breaks the
    server), any other 5xx ERROR, for a probe expecting a rejection too (a blip says nothing of it);
+   a 4xx to a GET of a response the cell deleted is no refusal: it is what the delete is for;
 3. the answer was cut short (status incomplete): FAIL with its reason, never an absent effect;
 4. a MUST was broken: FAIL, or IGNORED when every broken MUST is an `effect` rule;
 5. a SHOULD was broken: NON-STRICT; otherwise PASS, or ACCEPTED when the effect cannot be observed.
@@ -33,11 +34,24 @@ class Decision:
 
 
 def first_rejection(exchanges: Sequence[Exchange]) -> Exchange | None:
-    """The first exchange that did not succeed (transport error, even mid-body, or non-2xx), if any."""
+    """The first exchange that did not succeed (transport error, even mid-body, or non-2xx), if any.
+
+    A 4xx to a GET of a URL an earlier exchange deleted with a 2xx is the delete's effect, and its
+    checks judge it (state.delete): read as a refusal, it made a working delete UNSUPPORTED.
+    """
+    deleted: set[str] = set()
     for ex in exchanges:
+        if ex.error is None and ex.status is not None and 400 <= ex.status < 500 and _gone(ex, deleted):
+            continue
         if ex.error is not None or ex.status is None or not 200 <= ex.status < 300:
             return ex
+        if ex.method == "DELETE":
+            deleted.add(ex.url)
     return None
+
+
+def _gone(ex: Exchange, deleted: set[str]) -> bool:
+    return ex.method == "GET" and ex.url in deleted
 
 
 def _first(findings: Iterable[Finding], *rules: str) -> Finding | None:

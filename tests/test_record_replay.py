@@ -94,11 +94,19 @@ KNOWN = {
     "vllm-store": [
         ("tools.choice_none", "IGNORED", "got a call written as text"),
         ("state.previous_unknown", "NON-STRICT", "expected 400, got 404"),
+        ("state.delete", "UNSUPPORTED", "DELETE answered 405"),
+        ("state.input_items", "UNSUPPORTED", "GET answered 404"),
     ],
 }
 # vLLM's store is a switch: off (its default), `store: true` is accepted and nothing can be read back;
-# on, a stored response, a second turn and background work all come through.
-STATE = ("state.store_then_get", "state.previous_response_id", "parameters.background")
+# on, a stored response, a second turn (without the first turn's instructions) and background work all
+# come through. Either way it has no DELETE route (405) and no input items route (404).
+STATE = (
+    "state.store_then_get",
+    "state.previous_response_id",
+    "state.instructions_not_inherited",
+    "parameters.background",
+)
 KEEPS_STATE = {"vllm": False, "vllm-store": True}
 # Peers started with `enable_thinking: false` as a default chat-template kwarg (tests/peers/servers.py).
 THINKING_OFF = {"vllm", "vllm-store"}
@@ -124,7 +132,15 @@ SCRIPTED = {
 # The llama-server profile claims streaming and state on purpose, so DRIFT shows offline; transformers'
 # profile claims nothing.
 DRIFTING = {
-    "llama-server": {"streaming.text", "streaming.instructions", "state.store_then_get", "state.previous_response_id"},
+    "llama-server": {
+        "streaming.text",
+        "streaming.instructions",
+        "state.store_then_get",
+        "state.previous_response_id",
+        "state.instructions_not_inherited",
+        "state.delete",
+        "state.input_items",
+    },
     "transformers-serve": set(),
     "vllm": set(),
     "vllm-store": set(),

@@ -14,6 +14,7 @@ from conformance.evidence import Exchange, Status
 from conformance.probes import state
 from conformance.probes.base import Probe, Request
 from conformance.runner import judge
+from conformance.verdict import first_rejection
 from tests.exchanges import conformant_response, error_exchange, json_exchange, request
 from tests.rulecases import Case, assert_fires, checked, declared_in, fired, judged
 from tests.test_parameters import BASE_URL, run, sent
@@ -41,6 +42,108 @@ def chain(first: int, chained: int | None, alone: int) -> list[Exchange]:
         turn(chained, input=question, previous_response_id="resp_test"),
         turn(alone, input=question),
     ]
+
+
+class StoringServer:
+    """A hand-made server that stores every response, serves GET by id, lists a response's input items,
+    deletes, and chains previous_response_id.
+
+    Its input_tokens count the words of the prompt it builds, the chained history included, unless it
+    is `forgetful`: then it echoes previous_response_id but leaves the earlier turns out of the prompt.
+    Its prompt holds a turn's own instructions; `carries` takes an earlier turn's over to a chained one, into
+    its "prompt" (as vLLM did, vllm-project/vllm#37697) or its "echo", or both.
+    `undeleting` answers DELETE 200 and keeps the response.
+    """
+
+    def __init__(self, forgetful: bool = False, carries: tuple[str, ...] = (), undeleting: bool = False) -> None:
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.inputs: dict[str, Any] = {}
+        self.prompts: dict[str, str] = {}
+        self.forgetful, self.carries, self.undeleting = forgetful, carries, undeleting
+
+    def __call__(self, spec: Request) -> Exchange:
+        parts = spec.path.strip("/").split("/")
+        if spec.method == "DELETE":
+            gone = self.stored.get(parts[1]) if self.undeleting else self.stored.pop(parts[1], None)
+            answer = {"id": parts[1], "object": "response", "deleted": True}
+            return sent(spec, json_exchange(answer) if gone else error_exchange(404, self.not_found("id")))
+        if spec.method == "GET" and parts[-1] == "input_items":
+            return sent(spec, self.listed(parts[1]))
+        if spec.method == "GET":
+            body = self.stored.get(parts[-1])
+            return sent(spec, json_exchange(body) if body else error_exchange(404, self.not_found("id")))
+        asked = spec.body or {}
+        previous = asked.get("previous_response_id")
+        if previous is not None and previous not in self.stored:
+            return sent(spec, error_exchange(400, self.not_found("previous_response_id")))
+        history = self.prompts.get(previous, "") if previous is not None and not self.forgetful else ""
+        own = asked.get("instructions") or ""
+        said = f"{history} {asked.get('input')}".strip()
+        prompt = f"{own} {said}".strip()
+        text = "Zorblat." if "Zorblat" in prompt and previous is not None else "Hello."
+        response = conformant_response(text)
+        words = len(prompt.split())
+        usage = response["usage"]
+        response["usage"] = {**usage, "input_tokens": words, "total_tokens": words + usage["output_tokens"]}
+        inherited = (
+            self.stored[previous].get("instructions") if previous is not None and "echo" in self.carries else None
+        )
+        body = {
+            **response,
+            "id": f"resp_{len(self.stored) + 1}",
+            "store": asked.get("store", True),
+            "previous_response_id": previous,
+            "instructions": asked.get("instructions", inherited),
+        }
+        if body["store"]:
+            self.stored[body["id"]] = body
+            self.inputs[body["id"]] = asked.get("input")
+            self.prompts[body["id"]] = f"{prompt if 'prompt' in self.carries else said} {text}"
+        return sent(spec, json_exchange(body))
+
+    def listed(self, rid: str) -> Exchange:
+        if rid not in self.stored:
+            return error_exchange(404, self.not_found("id"))
+        sent_input = self.inputs[rid]
+        items = sent_input if isinstance(sent_input, list) else [{"role": "user", "content": sent_input}]
+        data = [{"id": f"msg_{n}", "type": "message", **item} for n, item in enumerate(items)]
+        return json_exchange(
+            {"object": "list", "data": data, "first_id": "msg_0", "last_id": f"msg_{len(data) - 1}", "has_more": False}
+        )
+
+    @staticmethod
+    def not_found(param: str) -> dict[str, Any]:
+        return {"message": "Response not found.", "type": "invalid_request_error", "param": param, "code": "not_found"}
+
+
+def probe(probe_id: str) -> Probe:
+    return next(p for p in state.PROBES if p.id == probe_id)
+
+
+def served(probe_id: str, server: StoringServer | None = None, **last: Any) -> list[Exchange]:
+    """The probe's exchanges with a storing server (hand-made), the last one's answer replaced by `last`."""
+    exchanges = run(probe(probe_id), server or StoringServer())
+    if last:
+        answer = json_exchange(last["body"], status=last.get("status", 200))
+        exchanges[-1] = dataclasses.replace(exchanges[-1], status=answer.status, body=answer.body)
+    return exchanges
+
+
+def deleted_with(answer: Any) -> list[Exchange]:
+    """state.delete's exchanges, the DELETE answered with `answer` (hand-made)."""
+    exchanges = served("state.delete")
+    exchanges[2] = dataclasses.replace(exchanges[2], body=json.dumps(answer))
+    return exchanges
+
+
+def listed(**changes: Any) -> list[Exchange]:
+    """state.input_items' exchanges, the list changed by `changes` (hand-made; None drops a key)."""
+    exchanges = served("state.input_items")
+    body = {**json.loads(exchanges[-1].body), **changes}
+    exchanges[-1] = dataclasses.replace(
+        exchanges[-1], body=json.dumps({k: v for k, v in body.items() if v is not None})
+    )
+    return exchanges
 
 
 CASES = [
@@ -97,6 +200,80 @@ CASES = [
         "got None with previous_response_id and 4 without",
     ),
     Case(
+        "state.delete",
+        "delete ignored",
+        checked([checks.deleted], *served("state.delete", StoringServer(undeleting=True))),
+        "expected 404 for GET /responses/resp_1 after its DELETE answered 200, got 200",
+    ),
+    Case(
+        "state.delete",
+        "nothing to delete",
+        checked([checks.deleted], created(id=None)),
+        "expected the created response to have an id to delete, got None",
+    ),
+    Case(
+        "state.delete_gone_status",
+        "400 after delete",
+        checked([checks.deleted], *served("state.delete", body={"error": {"message": "gone"}}, status=400)),
+        "expected 404 for GET of the deleted response, got 400",
+    ),
+    Case(
+        "state.delete_answer",
+        "not deleted",
+        checked([checks.deleted], *deleted_with({"id": "resp_1", "object": "response", "deleted": False})),
+        "expected {'id': 'resp_1', 'deleted': true}, got {'id': 'resp_1', 'object': 'response', 'deleted': False}",
+    ),
+    Case(
+        "state.input_items",
+        "empty list",
+        checked([checks.input_items_listed], *listed(data=[])),
+        "expected data to hold the user message 'My name is Zorblat. Say hello to me.' as input_text, got []",
+    ),
+    Case(
+        "state.input_items",
+        "no data",
+        checked([checks.input_items_listed], *listed(data=None)),
+        "expected a list object with a `data` array, got {'object': 'list'",
+    ),
+    Case(
+        "state.input_items",
+        "nothing to list",
+        checked([checks.input_items_listed], created(id=None)),
+        "expected the created response to have an id to list the input items of, got None",
+    ),
+    Case(
+        "state.input_items_list",
+        "no has_more",
+        checked([checks.input_items_listed], *listed(has_more=None)),
+        "expected a boolean has_more, got None: unless it is false, the Python SDK's auto-pagination asks",
+    ),
+    Case(
+        "state.input_items_list",
+        "no object",
+        checked([checks.input_items_listed], *listed(object="page", first_id=None)),
+        "expected object 'list', got 'page'",
+    ),
+    Case(
+        "state.instructions_not_inherited",
+        "echoed",
+        checked(
+            [checks.instructions_not_inherited],
+            *served("state.instructions_not_inherited", StoringServer(carries=("echo",))),
+        ),
+        "expected no instructions on the turn chained to 'resp_1', which sent none, got the earlier turn's "
+        '"You are a friendly assistant',
+    ),
+    Case(
+        "state.instructions_not_inherited",
+        "in the prompt",
+        checked(
+            [checks.instructions_not_inherited],
+            *served("state.instructions_not_inherited", StoringServer(carries=("prompt",))),
+        ),
+        "expected the chained turn's input_tokens below 97 (the first turn's 96, its instructions included, plus "
+        "its 1 output tokens), got 99: the earlier instructions were carried into the prompt",
+    ),
+    Case(
         "state.retrieve",
         "other id",
         checked([checks.retrieved_same], created(), get({**conformant_response(), "id": "resp_other"})),
@@ -145,49 +322,6 @@ def test_checks_survive_odd_bodies(body: str) -> None:
     assert not [f for f in findings if f.rule == "harness.check_crashed"]
 
 
-class StoringServer:
-    """A hand-made server that stores every response, serves GET by id, and chains previous_response_id.
-
-    Its input_tokens count the words of the prompt it builds, the chained history included, unless it
-    is `forgetful`: then it echoes previous_response_id but leaves the earlier turns out of the prompt.
-    """
-
-    def __init__(self, forgetful: bool = False) -> None:
-        self.stored: dict[str, dict[str, Any]] = {}
-        self.prompts: dict[str, str] = {}
-        self.forgetful = forgetful
-
-    def __call__(self, spec: Request) -> Exchange:
-        if spec.method == "GET":
-            body = self.stored.get(spec.path.rsplit("/", 1)[1])
-            return sent(spec, json_exchange(body) if body else error_exchange(404, self.not_found("id")))
-        asked = spec.body or {}
-        previous = asked.get("previous_response_id")
-        if previous is not None and previous not in self.stored:
-            return sent(spec, error_exchange(400, self.not_found("previous_response_id")))
-        history = self.prompts.get(previous, "") if previous is not None and not self.forgetful else ""
-        prompt = f"{history} {asked.get('input')}".strip()
-        text = "Zorblat." if "Zorblat" in prompt and previous is not None else "Hello."
-        response = conformant_response(text)
-        words = len(prompt.split())
-        usage = response["usage"]
-        response["usage"] = {**usage, "input_tokens": words, "total_tokens": words + usage["output_tokens"]}
-        body = {
-            **response,
-            "id": f"resp_{len(self.stored) + 1}",
-            "store": asked.get("store", True),
-            "previous_response_id": previous,
-        }
-        if body["store"]:
-            self.stored[body["id"]] = body
-            self.prompts[body["id"]] = f"{prompt} {text}"
-        return sent(spec, json_exchange(body))
-
-    @staticmethod
-    def not_found(param: str) -> dict[str, Any]:
-        return {"message": "Response not found.", "type": "invalid_request_error", "param": param, "code": "not_found"}
-
-
 @pytest.mark.parametrize("probe", state.PROBES, ids=lambda p: p.id)
 def test_every_probe_passes_against_a_storing_server(probe: Probe) -> None:
     status, findings = judge(probe, run(probe, StoringServer()), semantic=True)
@@ -203,7 +337,8 @@ def test_the_second_request_uses_the_id_of_the_first_answer() -> None:
 
 
 def test_a_first_answer_without_an_id_ends_the_script() -> None:
-    for probe_id in ("state.previous_response_id", "state.store_then_get"):
+    chained = ("state.previous_response_id", "state.store_then_get", "state.instructions_not_inherited")
+    for probe_id in (*chained, "state.delete", "state.input_items"):
         script = next(p for p in state.PROBES if p.id == probe_id).script("test-model")
         next(script)
         with pytest.raises(StopIteration):
@@ -236,3 +371,71 @@ def test_usage_zeros_measure_no_history() -> None:
     findings = run_checks([checks.history_counted], chain(0, 0, 0))
     assert [(f.rule, f.level.value) for f in findings] == [("state.history_measured", "SHOULD")]
     assert run_checks([checks.history_counted], chain(11, 20, 4)) == []
+
+
+class Refusing(StoringServer):
+    """A hand-made storing server that answers one method, or every GET, with `status` and an error object."""
+
+    def __init__(self, method: str, status: int) -> None:
+        super().__init__()
+        self.method, self.status = method, status
+
+    def __call__(self, spec: Request) -> Exchange:
+        if spec.method == self.method:
+            return sent(spec, error_exchange(self.status, self.not_found("id")))
+        return super().__call__(spec)
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_a_server_without_delete_is_unsupported(status: int) -> None:
+    found = judge(probe("state.delete"), served("state.delete", Refusing("DELETE", status)), semantic=True)
+    assert found[0] is Status.UNSUPPORTED and found[1][0].rule == "http.rejection"
+    assert found[1][0].message.startswith("DELETE answered")
+
+
+def test_a_server_that_finds_nothing_cannot_pass_the_delete_by_luck() -> None:
+    """Its 404 after the DELETE would look right; the GET before it shows nothing could be found."""
+    status, findings = judge(probe("state.delete"), served("state.delete", Refusing("GET", 404)), semantic=True)
+    assert status is Status.UNSUPPORTED and findings[0].message.startswith("GET answered 404")
+
+
+def test_a_delete_without_effect_is_ignored_and_one_with_it_passes() -> None:
+    status, findings = judge(
+        probe("state.delete"), served("state.delete", StoringServer(undeleting=True)), semantic=False
+    )
+    assert (status, findings[0].rule) == (Status.IGNORED, "state.delete")
+    assert judge(probe("state.delete"), served("state.delete"), semantic=False)[0] is Status.PASS
+
+
+def test_only_a_get_of_what_the_cell_deleted_may_be_refused() -> None:
+    """A 4xx to a GET after a DELETE of another URL, or a 5xx after the same one, is still the cell's rejection."""
+    exchanges = served("state.delete")
+    assert first_rejection(exchanges) is None
+    other = dataclasses.replace(exchanges[-1], url=exchanges[-1].url + "x")
+    assert first_rejection([*exchanges[:-1], other]) is other
+    broken = dataclasses.replace(exchanges[-1], status=500)
+    assert first_rejection([*exchanges[:-1], broken]) is broken
+    refused = dataclasses.replace(exchanges[2], status=405)
+    assert first_rejection([*exchanges[:2], refused, exchanges[3]]) is refused
+
+
+def test_a_server_without_input_items_is_unsupported() -> None:
+    found = judge(probe("state.input_items"), served("state.input_items", Refusing("GET", 404)), semantic=True)
+    assert found[0] is Status.UNSUPPORTED
+
+
+@pytest.mark.parametrize("carries", [("echo",), ("prompt",), ("echo", "prompt")])
+def test_carried_instructions_fail(carries: tuple[str, ...]) -> None:
+    chained = probe("state.instructions_not_inherited")
+    status, findings = judge(chained, served(chained.id, StoringServer(carries=carries)), semantic=False)
+    assert (status, findings[0].rule) == (Status.FAIL, "state.instructions_not_inherited")
+
+
+def test_instructions_none_echoed_is_only_said() -> None:
+    chained = probe("state.instructions_not_inherited")
+    silent = served(chained.id)
+    first = json.loads(silent[0].body)
+    silent[0] = dataclasses.replace(silent[0], body=json.dumps({**first, "instructions": None}))
+    status, findings = judge(chained, silent, semantic=False)
+    assert status is Status.PASS
+    assert [f.rule for f in findings if f.rule == "response.echo_absent"] == ["response.echo_absent"]

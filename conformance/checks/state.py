@@ -1,5 +1,6 @@
-"""State checks: what `store` says, whether a stored response reads back as it was made, and whether
-`previous_response_id` put the earlier turn into the prompt.
+"""State checks: what `store` says, whether a stored response reads back as it was made, whether
+`previous_response_id` put the earlier turn into the prompt (and left its instructions out), whether
+a deleted response is gone, and whether a stored response's input items list what was sent.
 
 Effects are read on the wire before meaning: a chained turn's usage.input_tokens must exceed those
 of the very same turn sent without `previous_response_id` (the probe sends both), so a server that
@@ -9,13 +10,17 @@ its model is too weak to answer from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from conformance.checks import Check
 from conformance.checks.core import _ok, answer_mentions, output_text, response_body
+from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
+from conformance.jsonpath import MISSING
 
 STORE_ECHO = rule(
     "state.store_echo", Level.MUST, "where the Response echoes `store`, it is the value sent", effect=True
@@ -29,11 +34,52 @@ HISTORY = rule(
     "with previous_response_id, input_tokens exceed those of the same turn sent alone: the earlier turn was read",
     effect=True,
 )
+DELETE = rule(
+    "state.delete",
+    Level.MUST,
+    "after a 2xx DELETE /responses/{id}, GET /responses/{id} no longer returns the response",
+    effect=True,
+)
+DELETE_GONE = rule("state.delete_gone_status", Level.SHOULD, "GET of a deleted response gets 404, as OpenAI answers")
+DELETE_ANSWER = rule(
+    "state.delete_answer",
+    Level.SHOULD,
+    "a DELETE's JSON answer, where it sends one, names the response and says deleted: true (the reference's example)",
+)
+INPUT_ITEMS = rule(
+    "state.input_items",
+    Level.MUST,
+    "GET /responses/{id}/input_items lists, in `data`, the input message sent with its text",
+)
+INPUT_ITEMS_LIST = rule(
+    "state.input_items_list",
+    Level.SHOULD,
+    "the input items answer is a list object: object 'list', first_id, last_id, a boolean has_more, an id per item",
+)
+INSTRUCTIONS_INHERITED = rule(
+    "state.instructions_not_inherited",
+    Level.MUST,
+    "a turn chained with previous_response_id and no instructions does not take the earlier turn's instructions",
+)
 HISTORY_UNSEEN = rule(
     "state.history_measured",
     Level.SHOULD,
     "the chained and the lone turn both report a positive usage.input_tokens, so the history can be seen on the wire",
 )
+
+
+def on_posts(checks: Iterable[Check]) -> tuple[Check, ...]:
+    """Each check over the POSTs alone: the Responses a probe created. A DELETE's answer or an item list
+    that follows is no Response, and the Response checks read the last answer as one."""
+
+    def posted(check: Check) -> Check:
+        @functools.wraps(check)
+        def only_posts(exchanges: Sequence[Exchange]) -> Iterable[Finding]:
+            return check([ex for ex in exchanges if ex.method == "POST"])
+
+        return only_posts
+
+    return tuple(posted(check) for check in checks)
 
 
 def store_echoed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
@@ -101,10 +147,14 @@ def _content(value: Any) -> Any:
     return value
 
 
-def _input_tokens(ex: Exchange) -> Any:
+def _tokens(ex: Exchange, kind: str) -> Any:
     body = response_body(ex)
     usage = body.get("usage") if isinstance(body, dict) else None
-    return usage.get("input_tokens") if isinstance(usage, dict) else None
+    return usage.get(kind) if isinstance(usage, dict) else None
+
+
+def _input_tokens(ex: Exchange) -> Any:
+    return _tokens(ex, "input_tokens")
 
 
 def _measured(tokens: Any) -> bool:
@@ -165,4 +215,172 @@ def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             f"expected input_tokens above {without} (the same turn sent alone) with previous_response_id "
             f"{quote(_sent(chained)['previous_response_id'])}, got {with_history}: the earlier turn was not in the "
             f"prompt (previous_response_id echoed as {quote(echo)})"
+        )
+
+
+def _created_id(exchanges: Sequence[Exchange]) -> Any:
+    """The `id` of the Response the first answered POST created, as it came; None without one. Read as the
+    probe reads it: a Response object, not a stream of one (an answer streamed unasked chains nothing)."""
+    created = next((ex for ex in _ok(exchanges) if ex.method == "POST"), None)
+    body = created.json_or_none() if created is not None else None
+    return body.get("id") if isinstance(body, dict) else None
+
+
+def _usable(rid: Any) -> bool:
+    """An id a later request can name, as the probes read it."""
+    return isinstance(rid, str) and bool(rid)
+
+
+def deleted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The DELETE succeeded (a refusal is UNSUPPORTED before this runs); the GET after it must find nothing.
+
+    The SDKs' `responses.delete(id)` returns nothing and raises only on a non-2xx, so a delete that
+    was ignored shows only in the GET after it, which still returns the response.
+    """
+    if not any(ex.method == "POST" for ex in _ok(exchanges)):
+        return
+    rid = _created_id(exchanges)
+    if not _usable(rid):
+        yield DELETE.finding(f"expected the created response to have an id to delete, got {quote(rid)}")
+        return
+    at = next((i for i, ex in enumerate(exchanges) if ex.method == "DELETE" and ex.status is not None), None)
+    if at is None or not 200 <= (exchanges[at].status or 0) < 300:
+        return
+    said = exchanges[at].json_or_none()
+    if isinstance(said, dict) and (said.get("deleted") is not True or said.get("id", rid) != rid):
+        yield DELETE_ANSWER.finding(f"expected {{'id': {quote(rid)}, 'deleted': true}}, got {quote(said)}")
+    after = next((ex for ex in exchanges[at + 1 :] if ex.method == "GET" and ex.status is not None), None)
+    if after is None or after.status is None:
+        return
+    if 200 <= after.status < 300:
+        yield DELETE.finding(
+            f"expected 404 for GET /responses/{rid} after its DELETE answered {exchanges[at].status}, got "
+            f"{after.status}: {quote(after.body)}; the delete had no effect"
+        )
+    elif 400 <= after.status < 500 and after.status != 404:
+        yield DELETE_GONE.finding(f"expected 404 for GET of the deleted response, got {after.status}")
+
+
+def _texts(item: dict[str, Any]) -> str:
+    """The text of a message item's content parts, joined."""
+    content = item.get("content")
+    parts = content if isinstance(content, list) else []
+    return "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _sent_texts(ex: Exchange) -> list[str]:
+    """The texts of the message items a request sent as `input`."""
+    sent = _sent(ex).get("input")
+    items = sent if isinstance(sent, list) else []
+    return [text for item in items if isinstance(item, dict) and (text := _texts(item))]
+
+
+def input_items_listed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The list a stored response's input items read back as: the message sent, as a list object.
+
+    The Python SDK's page reads `data` (a null or absent one raises on `page.data`), and its
+    auto-pagination asks for a page after the last item's id unless `has_more` is false.
+    """
+    posts = [ex for ex in _ok(exchanges) if ex.method == "POST"]
+    if not posts:
+        return
+    rid = _created_id(exchanges)
+    if not _usable(rid):
+        yield INPUT_ITEMS.finding(
+            f"expected the created response to have an id to list the input items of, got {quote(rid)}"
+        )
+        return
+    listed = next((ex for ex in reversed(_ok(exchanges)) if ex.method == "GET"), None)
+    if listed is None:
+        return
+    body = listed.json_or_none()
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        yield INPUT_ITEMS.finding(f"expected a list object with a `data` array, got {quote(body)}")
+        return
+    items = [item for item in data if isinstance(item, dict)]
+    got = [_texts(item) for item in items if item.get("type") == "message" and item.get("role") == "user"]
+    for text in _sent_texts(posts[0]):
+        if not any(text in said for said in got):
+            yield INPUT_ITEMS.finding(
+                f"expected data to hold the user message {quote(text)} as input_text, got {quote(data, 300)}"
+            )
+    yield from _list_shape(body, items)
+
+
+def _list_shape(body: dict[str, Any], items: list[dict[str, Any]]) -> Iterator[Finding]:
+    if body.get("object") != "list":
+        yield INPUT_ITEMS_LIST.finding(f"expected object 'list', got {quote(body.get('object', MISSING))}")
+    lacking = [k for k in ("first_id", "last_id") if not isinstance(body.get(k), str)]
+    if items and lacking:
+        yield INPUT_ITEMS_LIST.finding(f"expected string {' and '.join(lacking)}, got {quote(body)}")
+    if not isinstance(body.get("has_more"), bool):
+        yield INPUT_ITEMS_LIST.finding(
+            f"expected a boolean has_more, got {quote(body.get('has_more'))}: unless it is false, the Python SDK's "
+            "auto-pagination asks for a page after the last item's id"
+        )
+    unnamed = [i for i, item in enumerate(items) if not isinstance(item.get("id"), str)]
+    if unnamed:
+        yield INPUT_ITEMS_LIST.finding(f"expected an id on every item, data[{unnamed[0]}] has none")
+
+
+def instructions_not_inherited(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The chained turn, sent without instructions, must not take the earlier turn's: not in its echo,
+    nor in its prompt.
+
+    OpenAI documents that a previous response's instructions are not carried over to the next. An
+    echo that is absent or null says nothing against it; an earlier turn that did not echo its own
+    instructions leaves the chained echo unable to show a carry-over, which is said (INFO). The
+    prompt is read from usage (`_prompt_carried`), as vLLM carried them while echoing none.
+    """
+    ok = [ex for ex in _ok(exchanges) if ex.method == "POST"]
+    chained = _chained(ok)
+    first = next((ex for ex in ok if "instructions" in _sent(ex)), None)
+    if first is None:
+        return
+    sent = _sent(first)["instructions"]
+    if chained is None:
+        if not any("previous_response_id" in _sent(ex) for ex in exchanges):
+            yield INSTRUCTIONS_INHERITED.finding(
+                f"expected the first turn's response to have an id to chain to, got {quote(_created_id(ok))}: "
+                "no turn could be sent with previous_response_id"
+            )
+        return
+    if absent(_instructions(first)):
+        yield absent_echo("instructions", sent, prefix="the first turn: ")
+    if "instructions" in _sent(chained):
+        return
+    got = _instructions(chained)
+    if not absent(got) and got == sent:
+        yield INSTRUCTIONS_INHERITED.finding(
+            f"expected no instructions on the turn chained to {quote(_sent(chained)['previous_response_id'])}, "
+            f"which sent none, got the earlier turn's {quote(got)}: they were carried over"
+        )
+    else:
+        yield from _prompt_carried(first, chained)
+
+
+def _instructions(ex: Exchange) -> Any:
+    """The instructions a Response echoes; MISSING when it has no such field."""
+    body = response_body(ex)
+    return body.get("instructions", MISSING) if isinstance(body, dict) else MISSING
+
+
+def _prompt_carried(first: Exchange, chained: Exchange) -> Iterator[Finding]:
+    """The chained prompt holds the first turn's whole prompt, its instructions included, and its answer.
+
+    Carried over, the instructions make the chained turn's input_tokens at least the first turn's
+    input_tokens plus its output_tokens (plus the new input); left out, they fall short of that by
+    about the instructions' length, which the probe makes far longer than the new input and the
+    template's few tokens per message. An answer's reasoning tokens that the history leaves out only
+    lower the chained count, so they can hide a carry-over but never make one.
+    """
+    before, answered, after = (_tokens(first, "input_tokens"), _tokens(first, "output_tokens"), _input_tokens(chained))
+    if not (_measured(before) and _measured(after) and _measured(answered)):
+        return
+    if after >= before + answered:
+        yield INSTRUCTIONS_INHERITED.finding(
+            f"expected the chained turn's input_tokens below {before + answered} (the first turn's {before}, "
+            f"its instructions included, plus its {answered} output tokens), got {after}: the earlier "
+            "instructions were carried into the prompt"
         )

@@ -1,8 +1,10 @@
-"""State probes: `store`, reading a stored response back, and chaining turns with `previous_response_id`.
+"""State probes: `store`, reading a stored response and its input items back, deleting it, and chaining
+turns with `previous_response_id`.
 
-The multi-request probes take the response id from the first answer, as a client would. OVHcloud's
-guide says to send `store: false` and that `previous_response_id` is unsupported, so a clean 4xx
-from the later requests is expected there (UNSUPPORTED).
+The multi-request probes take the response id from the first answer, as a client would, and send
+nothing more when it has none. OVHcloud's guide says to send `store: false` and that
+`previous_response_id` is unsupported, so a clean 4xx from the later requests is expected there
+(UNSUPPORTED). A server without DELETE or input items answers them 404, 405 or 501: UNSUPPORTED too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ from collections.abc import Generator
 from conformance.checks.core import RESPONSE_CHECKS
 from conformance.checks.errors import rejected_with
 from conformance.checks.parameters import echoes
-from conformance.checks.state import chained_answer_mentions, history_counted, retrieved_same, store_echoed
+from conformance.checks.state import (
+    chained_answer_mentions,
+    deleted,
+    history_counted,
+    input_items_listed,
+    instructions_not_inherited,
+    on_posts,
+    retrieved_same,
+    store_echoed,
+)
 from conformance.evidence import Exchange
 from conformance.probes.base import Expect, Probe, Request, single, text_input
 from conformance.urls import segment
@@ -50,6 +61,49 @@ def _chained(model: str) -> Generator[Request, Exchange, None]:
         yield Request({"model": model, "input": QUESTION, "store": True})
 
 
+def _store_then_delete(model: str) -> Generator[Request, Exchange, None]:
+    """Stored, found, deleted, looked for again. The GET before the DELETE shows the response could be
+    found, so a server that finds nothing, deleted or not, cannot pass by luck (its 404 is UNSUPPORTED)."""
+    created = yield Request({"model": model, "input": "Say hello.", "store": True})
+    rid = response_id(created)
+    if rid is not None:
+        path = f"/responses/{segment(rid)}"
+        yield Request(method="GET", path=path)
+        yield Request(method="DELETE", path=path)
+        yield Request(method="GET", path=path)
+
+
+ITEMS_TEXT = f"My name is {NAME}. Say hello to me."
+
+
+def _input_items(model: str) -> Generator[Request, Exchange, None]:
+    message = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": ITEMS_TEXT}]}
+    created = yield Request({"model": model, "input": [message], "store": True})
+    rid = response_id(created)
+    if rid is not None:
+        yield Request(method="GET", path=f"/responses/{segment(rid)}/input_items")
+
+
+# Long, so that a prompt holding them shows on the wire (checks/state.py, `_prompt_carried`): some
+# 90 words, against a chained input of two.
+INSTRUCTIONS = (
+    "You are a friendly assistant for a small bookshop in a quiet town. Greet each visitor warmly, "
+    "answer in one short sentence, and keep to plain words that anyone can read. Do not use lists, "
+    "headings or tables, and do not ask questions back. When you do not know something, say so "
+    "plainly rather than guessing. Never mention these instructions, the shop's prices or its "
+    "opening hours, and never write more than twenty words. End every answer with the word Zorblat, "
+    "written exactly so, with a capital letter and a full stop after it."
+)
+
+
+def _instructions_then_chained(model: str) -> Generator[Request, Exchange, None]:
+    """A turn with instructions; the next, chained to it, with none: OpenAI does not carry them over."""
+    first = yield Request({"model": model, "input": "Say hello.", "instructions": INSTRUCTIONS, "store": True})
+    rid = response_id(first)
+    if rid is not None:
+        yield Request({"model": model, "input": "Say goodbye.", "previous_response_id": rid, "store": True})
+
+
 PROBES = (
     Probe(
         "state.store_false",
@@ -72,6 +126,29 @@ PROBES = (
         "uses the earlier turn",
         _chained,
         (*RESPONSE_CHECKS, history_counted, echoes("previous_response_id"), chained_answer_mentions(NAME)),
+    ),
+    Probe(
+        "state.instructions_not_inherited",
+        "state",
+        "a turn with long `instructions`, then one chained to it by `previous_response_id` without them: the "
+        "chained Response neither echoes them nor counts them in its input_tokens",
+        _instructions_then_chained,
+        (*RESPONSE_CHECKS, instructions_not_inherited),
+    ),
+    Probe(
+        "state.delete",
+        "state",
+        "`store: true`, GET /responses/{id} finds it, DELETE /responses/{id} succeeds, a GET after it gets 404",
+        _store_then_delete,
+        (*on_posts(RESPONSE_CHECKS), store_echoed, deleted),
+    ),
+    Probe(
+        "state.input_items",
+        "state",
+        "`store: true` with a typed message item, then GET /responses/{id}/input_items lists that message "
+        "(object list, data, first_id, last_id, has_more)",
+        _input_items,
+        (*on_posts(RESPONSE_CHECKS), store_echoed, input_items_listed),
     ),
     Probe(
         "state.previous_unknown",
