@@ -2,7 +2,8 @@
 
 Derived when rendering, like the sdk column (sdk_column.py), from results.jsonl: every recorded 2xx
 answer to a Responses call is handed to `node conformance/node/read.mjs`, which makes the call a Node
-user makes (`responses.create`, `responses.stream` to `finalResponse()`, `responses.retrieve`) with
+user makes (`responses.create`, `responses.stream` to `finalResponse()`, `responses.retrieve`,
+`responses.inputItems.list`) with
 a `fetch` that returns the recorded answer, and says what the SDK raised. One node process reads every
 answer of a render, so the column costs no request and one process start; a catalog run keeps one
 (`NodeReader`) to read each model's answers as the model ends. Two cells per (provider, model):
@@ -83,6 +84,8 @@ def node_call(ex: Exchange) -> tuple[Rule, dict[str, Any]] | None:
     call: dict[str, Any] = {"status": ex.status, "headers": headers, "body": content}
     if ex.method == "GET":
         segments = [unquote(s) for s in urlsplit(ex.url).path.split("/") if s]
+        if segments[-1] == "input_items":
+            return rule, {**call, "kind": "input_items", "response_id": segments[-2]}
         return rule, {**call, "kind": "retrieve", "response_id": segments[-1]}
     params = {k: v for k, v in body.items() if k != "stream"}
     return rule, {**call, "kind": "stream" if rule is NODE_STREAMS else "parse", "params": params}

@@ -36,6 +36,7 @@ from tests.exchanges import (
     stream_exchange,
 )
 from tests.rulecases import Case, assert_fires, checked, declared_in, fired
+from tests.test_state import listed, served
 from tests.test_tools import call_item, call_stream, drive, tool_response
 
 BY_ID = {p.id: p for p in PROBES}
@@ -275,6 +276,18 @@ def test_node_reads_conformant_answers_and_skips_rejections_and_derived_cells(no
         "clients.node_streams": "PASS",
     }
     assert all(cell["feature"] == "clients" and cell["exchanges"] == [] for cell in cells.values())
+
+
+def test_node_lists_input_items_and_says_when_it_cannot(node: None) -> None:
+    """The storing server's list (hand-made) reads cleanly; a null body raises in inputItems.list."""
+    clean = node_cells(record("state.input_items", *served("state.input_items"), feature="state"))
+    assert clean["clients.node_parses"]["status"] == "PASS"
+    broken = listed()
+    broken[-1] = dataclasses.replace(broken[-1], body="null")
+    cells = node_cells(record("state.input_items", *broken, feature="state"))
+    messages = [f["message"] for f in cells["clients.node_parses"]["findings"]]
+    assert cells["clients.node_parses"]["status"] == "FAIL"
+    assert any('client.responses.inputItems.list("resp_1") raised' in m for m in messages), messages
 
 
 def test_without_node_the_cells_are_not_run_and_say_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 import conformance.checks.state as checks
 from conformance.checks import run_checks
+from conformance.checks.sdk import complaint, sdk_reads
 from conformance.evidence import Exchange, Status
 from conformance.probes import state
 from conformance.probes.base import Probe, Request
@@ -422,6 +423,14 @@ def test_only_a_get_of_what_the_cell_deleted_may_be_refused() -> None:
 def test_a_server_without_input_items_is_unsupported() -> None:
     found = judge(probe("state.input_items"), served("state.input_items", Refusing("GET", 404)), semantic=True)
     assert found[0] is Status.UNSUPPORTED
+
+
+def test_input_items_are_read_by_the_official_sdk() -> None:
+    """The Python SDK lists the storing server's items (hand-made) cleanly, and raises on a list without data."""
+    reads = list(sdk_reads(served("state.input_items")))
+    assert [(r.exchange.method, r.rule.id, complaint(r)) for r in reads][-1] == ("GET", "sdk.parses", None)
+    said = complaint(list(sdk_reads(listed(data=None)))[-1])
+    assert said is not None and said.startswith('page.data raised "TypeError:')
 
 
 @pytest.mark.parametrize("carries", [("echo",), ("prompt",), ("echo", "prompt")])

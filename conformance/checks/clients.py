@@ -379,7 +379,8 @@ def asked(method: str, path: str, body: bytes) -> Asked:
 NODE_PARSES = rule(
     "clients.node_parses",
     Level.MUST,
-    "the official openai Node SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error",
+    "the official openai Node SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error "
+    "(and a list of input items, and the type of each)",
     home=("clients",),
 )
 NODE_STREAMS = rule(

@@ -5,8 +5,10 @@ status, headers and body (a stream re-serialised from its events as `event:` / `
 the check opens no socket and costs no request, and a newer SDK re-judges old cassettes.
 
 A JSON answer goes through `client.responses.create(...)` (or `.retrieve(id)` for a GET), and the
-check reads what users read: `output_text`, `output`, `usage`, `id`. A stream goes through
-`client.responses.stream(...)`, the SDK's accumulator: every event is iterated and
+check reads what users read: `output_text`, `output`, `usage`, `id`. A GET of a response's input
+items goes through `client.responses.input_items.list(id)`, and each item of the page's `data` is
+read; its pages are not walked (every request gets the one recorded answer, so they would never end).
+A stream goes through `client.responses.stream(...)`, the SDK's accumulator: every event is iterated and
 `get_final_response()` is called, unless the stream ended with `response.failed|incomplete`, where
 the SDK has no final response by design. Any exception raised once the recorded answer was served
 is a finding quoting it. A call the SDK refuses before sending (a chat-shaped tool, a missing
@@ -37,7 +39,8 @@ from conformance.evidence import Exchange, Level, SSEEvent
 PARSES = rule(
     "sdk.parses",
     Level.MUST,
-    "the official openai SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error",
+    "the official openai SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error "
+    "(and a list of input items, and the type of each)",
     home=("sdk",),
 )
 STREAMS = rule(
@@ -51,6 +54,7 @@ COVERAGE = rule("sdk.coverage", Level.INFO, "how many recorded answers the SDK r
 
 BASE_URL = "http://recorded.invalid/v1"  # never dialled: the transport answers from the recording
 TOUCHED = ("output_text", "output", "usage", "id")  # what users read off a Response
+ITEM_TOUCHED = ("type", "id")  # what users read off a listed input item
 NO_FINAL = ("response.failed", "response.incomplete")  # the SDK's accumulator has no final response after these
 _FRAMING = frozenset({"content-length", "content-encoding", "transfer-encoding"})  # the served bytes are decoded
 _NOT_PARAMS = frozenset(
@@ -172,9 +176,9 @@ def _params(function: Callable[..., Any]) -> frozenset[str]:
     return frozenset(inspect.signature(function).parameters) - _NOT_PARAMS
 
 
-def touch(response: Any, prefix: str = "response") -> Iterator[str]:
-    """Read what users read off a Response, one labelled step each."""
-    for name in TOUCHED:
+def touch(response: Any, prefix: str = "response", names: tuple[str, ...] = TOUCHED) -> Iterator[str]:
+    """Read what users read off a Response (or `names` off another object), one labelled step each."""
+    for name in names:
         yield f"{prefix}.{name}"
         getattr(response, name)
 
@@ -198,6 +202,19 @@ def retrieve(response_id: str) -> Use:
         yield f"client.responses.retrieve({response_id!r})"
         response = client.responses.retrieve(response_id)
         yield from touch(response)
+
+    return use
+
+
+def input_items(response_id: str) -> Use:
+    def use(client: OpenAI) -> Steps[None]:
+        yield f"client.responses.input_items.list({response_id!r})"
+        page = client.responses.input_items.list(response_id)
+        yield "page.data"
+        for index, item in enumerate(page.data):
+            yield from touch(item, f"page.data[{index}]", ITEM_TOUCHED)
+        yield "page.has_next_page()"
+        page.has_next_page()
 
     return use
 
@@ -233,6 +250,8 @@ def _path(url: str) -> list[str]:
 def sdk_use(ex: Exchange) -> tuple[Rule, Use] | None:
     """The SDK call a user's code makes for this request, and the rule judging it; None when no call makes it."""
     parts = _path(ex.url)
+    if ex.method == "GET" and len(parts) >= 3 and parts[-3] == "responses" and parts[-1] == "input_items":
+        return PARSES, input_items(parts[-2])
     if ex.method == "GET" and len(parts) >= 2 and parts[-2] == "responses":
         return PARSES, retrieve(parts[-1])
     if ex.method != "POST" or not parts or parts[-1] != "responses":

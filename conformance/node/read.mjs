@@ -1,6 +1,6 @@
 // The official openai Node SDK reads recorded answers: what a Node user's code would see.
 //
-// stdin: one batch per line, {"answers": [{"id", "kind": "parse" | "stream" | "retrieve", "params",
+// stdin: one batch per line, {"answers": [{"id", "kind": "parse" | "stream" | "retrieve" | "input_items", "params",
 //          "response_id", "status", "headers", "body"}]}, a stream's body being its event stream as text.
 // stdout: one line per batch, [{"id", "sent", "step", "error"}]: `sent` is false when the SDK refused
 // the call before asking for the answer; `error` is what it raised ("Name: message") at `step`, or null.
@@ -26,7 +26,20 @@ function touch(response, prefix, at) {
 }
 
 async function read(answer, at, client) {
-  if (answer.kind === 'retrieve') {
+  if (answer.kind === 'input_items') {
+    // the first page only: every request gets the one recorded answer, so its pages would never end
+    at.step = `client.responses.inputItems.list(${JSON.stringify(answer.response_id)})`;
+    const page = await client.responses.inputItems.list(answer.response_id);
+    at.step = 'page.data';
+    page.data.forEach((item, index) => {
+      for (const name of ['type', 'id']) {
+        at.step = `page.data[${index}].${name}`;
+        void item[name];
+      }
+    });
+    at.step = 'page.hasNextPage()';
+    page.hasNextPage();
+  } else if (answer.kind === 'retrieve') {
     at.step = `client.responses.retrieve(${JSON.stringify(answer.response_id)})`;
     touch(await client.responses.retrieve(answer.response_id), 'response', at);
   } else if (answer.kind === 'stream') {
