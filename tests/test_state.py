@@ -400,6 +400,12 @@ def test_a_server_that_finds_nothing_cannot_pass_the_delete_by_luck() -> None:
     assert status is Status.UNSUPPORTED and findings[0].message.startswith("GET answered 404")
 
 
+@pytest.mark.parametrize("answer", [{}, {"id": "resp_1", "object": "response", "status": "completed"}, [], "OK"])
+def test_a_delete_answer_that_does_not_contradict_it_is_no_finding(answer: Any) -> None:
+    """The reference documents no body for the DELETE's 200, and the SDKs read none (hand-made answers)."""
+    assert run_checks([checks.deleted], deleted_with(answer)) == []
+
+
 def test_a_delete_without_effect_is_ignored_and_one_with_it_passes() -> None:
     status, findings = judge(
         probe("state.delete"), served("state.delete", StoringServer(undeleting=True)), semantic=False

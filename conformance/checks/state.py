@@ -44,7 +44,7 @@ DELETE_GONE = rule("state.delete_gone_status", Level.SHOULD, "GET of a deleted r
 DELETE_ANSWER = rule(
     "state.delete_answer",
     Level.SHOULD,
-    "a DELETE's JSON answer, where it sends one, names the response and says deleted: true (the reference's example)",
+    "a DELETE's JSON answer does not contradict it: its `deleted`, where present, is true, its `id` the one deleted",
 )
 INPUT_ITEMS = rule(
     "state.input_items",
@@ -235,7 +235,9 @@ def deleted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """The DELETE succeeded (a refusal is UNSUPPORTED before this runs); the GET after it must find nothing.
 
     The SDKs' `responses.delete(id)` returns nothing and raises only on a non-2xx, so a delete that
-    was ignored shows only in the GET after it, which still returns the response.
+    was ignored shows only in the GET after it, which still returns the response. The reference
+    documents no body for the DELETE's 200 (its example is `{id, object, deleted: true}`), so only
+    a body that contradicts the delete is a finding.
     """
     if not any(ex.method == "POST" for ex in _ok(exchanges)):
         return
@@ -247,7 +249,7 @@ def deleted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     if at is None or not 200 <= (exchanges[at].status or 0) < 300:
         return
     said = exchanges[at].json_or_none()
-    if isinstance(said, dict) and (said.get("deleted") is not True or said.get("id", rid) != rid):
+    if isinstance(said, dict) and (said.get("deleted", True) is not True or said.get("id", rid) != rid):
         yield DELETE_ANSWER.finding(f"expected {{'id': {quote(rid)}, 'deleted': true}}, got {quote(said)}")
     after = next((ex for ex in exchanges[at + 1 :] if ex.method == "GET" and ex.status is not None), None)
     if after is None or after.status is None:
