@@ -297,6 +297,23 @@ CASES = [
         'followed by the deltas, \'{"city": "Paris"}{"city": "Paris"}\', got \'{"city": "Paris"}\'',
     ),
     Case(
+        # Hand-made in the shape servers send when their parser yields a call only once it is whole: opened with
+        # empty arguments, no deltas, the arguments in the done events alone. LangChain's streamed call is built
+        # from output_item.added and the deltas, so its tool ran with {}.
+        "tools.stream_arguments",
+        "arguments only in the done events",
+        checked([streamed_calls], call_stream(change=renumbered(lambda e: e.__delitem__(slice(3, 5))))),
+        "followed by no deltas, '', got '{\"city\": \"Paris\"}' (LangChain builds",
+    ),
+    Case(
+        # Hand-made: a call opened without `arguments` (or with null) and then streamed; the Python SDK's
+        # accumulator does `arguments += delta` and raises TypeError, while the Node SDK and LangChain cope.
+        "tools.stream_arguments",
+        "opened without arguments",
+        checked([streamed_calls], call_stream(change=lambda e: e[2]["item"].pop("arguments"))),
+        "got None (the Python SDK's accumulator appends each delta to it and raises TypeError)",
+    ),
+    Case(
         "tools.stream_arguments",
         "done disagrees",
         checked([streamed_calls], call_stream(change=lambda e: e[5].update(arguments="{}"))),

@@ -373,12 +373,21 @@ def _judge_call(item: Item, in_response: dict[str, Any] | None) -> Iterator[Find
         )
     arguments = final.get("arguments")
     # What the SDKs' accumulators and LangChain's chunks build: the opened item's arguments, each delta appended.
+    # LangChain's streamed call is built from these alone, deltas or none: arguments sent only in the done events
+    # reach it as '' and the tool runs with {}.
     opened = item.added.get("arguments")
-    streamed = (opened if isinstance(opened, str) else "") + ("".join(run.deltas) if run is not None else "")
-    if run is not None and run.deltas and streamed != arguments:
+    deltas = run.deltas if run is not None else []
+    streamed = (opened if isinstance(opened, str) else "") + "".join(deltas)
+    if deltas and not isinstance(opened, str):
+        yield STREAM_ARGS.finding(
+            f"{who}: expected output_item.added to open the call with string arguments before its deltas, "
+            f"got {quote(opened)} (the Python SDK's accumulator appends each delta to it and raises TypeError)"
+        )
+    elif streamed != arguments:
         yield STREAM_ARGS.finding(
             f"{who}: expected output_item.done arguments to equal output_item.added's {quote(opened)} "
-            f"followed by the deltas, {quote(streamed)}, got {quote(arguments)}"
+            f"followed by {'the' if deltas else 'no'} deltas, {quote(streamed)}, got {quote(arguments)}"
+            + ("" if deltas else " (LangChain builds a streamed call from those alone: its tool gets no arguments)")
         )
     if run is not None and done_at is not None and run.done != arguments:
         yield STREAM_ARGS.finding(
