@@ -529,6 +529,14 @@ CASES = [
         "'input_tokens': '9'",
     ),
     Case(
+        # Hand-made: a negative count that still adds up. Every client takes it as it is (the Agents SDK's usage and
+        # LangChain's usage_metadata report output_tokens -1), so the user's accounting is wrong without a word.
+        "response.usage",
+        "negative count",
+        checked(RESPONSE_CHECKS, response(lambda b: b["usage"].update(output_tokens=-1, total_tokens=8))),
+        "expected token counts of zero or more, got {",
+    ),
+    Case(
         "response.instructions_echo",
         "other instructions",
         checked(
@@ -1012,6 +1020,18 @@ def test_a_generic_shape_rule_is_judged_at_home_and_information_elsewhere() -> N
     moved = next(f for f in away if f.rule == SCHEMA.id)
     assert away_status is Status.ACCEPTED and moved.level is Level.INFO
     assert moved.message.endswith("(judged in the core column)")
+
+
+def test_a_stream_without_usage_is_judged_in_streaming_as_a_json_answer_is_in_core() -> None:
+    """Hand-made: a stream whose response.completed carries no usage (servers that count only when asked, or send
+    the count in an event of their own). The Agents SDK's streamed run then counts zero tokens, as it does for a JSON
+    answer without usage, which core reads NON-STRICT; the stream read PASS everywhere."""
+    events = conformant_stream()
+    events[-1]["response"]["usage"] = None
+    home_status, home = judge(BY_ID["streaming.text"], [stream_exchange(events)], semantic=False)
+    away_status, away = judge(BY_ID["parameters.stream_options"], [stream_exchange(events)], semantic=False)
+    assert (home_status, home[0].rule, home[0].level) == (Status.NON_STRICT, "response.usage", Level.SHOULD)
+    assert (away_status, away[0].rule, away[0].level) == (Status.ACCEPTED, "response.usage", Level.INFO)
 
 
 def test_a_shape_must_that_breaks_the_sdk_fails_every_column_it_shows_in() -> None:

@@ -46,7 +46,11 @@ REFUSAL = rule(
     Level.MUST,
     "the answer is not a refusal part: on one, the SDKs read no output_text and the Agents SDK raises",
 )
-USAGE = rule("response.usage", Level.SHOULD, "usage is present and total_tokens = input_tokens + output_tokens")
+USAGE = rule(
+    "response.usage",
+    Level.SHOULD,
+    "usage is present, its counts are not negative, and total_tokens = input_tokens + output_tokens",
+)
 ECHO_INSTRUCTIONS = rule("response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions")
 MENTIONS = rule(
     "semantic.answer_mentions",
@@ -185,6 +189,8 @@ def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 
 def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """A negative count parses in every client and is added up as it is: the Agents SDK's usage and LangChain's
+    usage_metadata then report it, so a user's token accounting goes wrong without a word."""
     ok = _ok(exchanges)
     if not ok:
         return
@@ -196,6 +202,8 @@ def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     sent, made, total = (usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens"))
     if not (isinstance(sent, int) and isinstance(made, int) and isinstance(total, int)):
         yield USAGE.finding(f"expected integer input/output/total tokens, got {quote(usage, 200)}")
+    elif min(sent, made, total) < 0:
+        yield USAGE.finding(f"expected token counts of zero or more, got {quote(usage, 200)}")
     elif sent + made != total:
         yield USAGE.finding(f"expected total_tokens {sent} + {made} = {sent + made}, got {total}")
 

@@ -38,14 +38,15 @@ class Shape:
 # field it does not read breaks no client; what it does read is judged by the sdk column (sdk.parses, sdk.streams) and
 # by each feature's own checks. Usage is one of them: a usage that is null or shaped like Chat Completions'
 # (prompt_tokens) leaves the openai-agents and LangChain readers counting zero tokens, whatever feature was asked;
-# features that count tokens judge them with rules of their own. Behind an API gateway the error envelope is the
-# gateway's (`{"message": ...}`): the status code is what the SDK maps to its exception class, so the envelope is a
-# SHOULD.
+# features that count tokens judge them with rules of their own. It is judged on a JSON answer in core and on a
+# stream's final Response in streaming: the Agents SDK's streamed run counts only what response.completed carries.
+# Behind an API gateway the error envelope is the gateway's (`{"message": ...}`): the status code is what the SDK maps
+# to its exception class, so the envelope is a SHOULD.
 SHAPES: dict[str, Shape] = {
     "response.schema": Shape(("core",), Level.SHOULD),
     "response.fields": Shape(("core",), Level.SHOULD),
     "response.reference": Shape(("core",), Level.SHOULD),
-    "response.usage": Shape(("core",), Level.SHOULD),
+    "response.usage": Shape(("core", "streaming"), Level.SHOULD),
     "response.object": Shape(("core",), Level.MUST),
     "stream.event_schema": Shape(("streaming",), Level.SHOULD),
     "stream.event_fields": Shape(("streaming",), Level.SHOULD),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conformance.checks.core import has_output_text, response_completed, response_schema
+from conformance.checks.core import has_output_text, response_completed, response_schema, usage_consistent
 from conformance.checks.identity import id_prefixes, one_model
 from conformance.checks.streaming import STREAM_CHECKS
 from conformance.probes.base import Probe, text_input
 
-FINAL_CHECKS = (response_schema, response_completed, has_output_text)
+FINAL_CHECKS = (response_schema, response_completed, has_output_text, usage_consistent)
 # The streaming column owns the stream's own identifiers: the ids it opens, and the model it names.
 IDENTITY = (id_prefixes("response", "message"), one_model)
 
