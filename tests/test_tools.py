@@ -171,6 +171,15 @@ CASES = [
         "got {'city': 'Paris'}",
     ),
     Case(
+        # Hand-made, the shape servers give a call to a tool without parameters. Kept a MUST although the Agents SDK
+        # reads '' as {}: LangChain files the call under invalid_tool_calls and answers '' (its loop ends with no
+        # call made), and both SDKs' responses.parse() raise on it for a strict tool. 'null' makes LangChain raise.
+        "tools.arguments_json",
+        "empty, for a tool without parameters",
+        checked(CALL_CHECKS, calling(call_item(arguments=""), tools=[{**WEATHER, "parameters": {"type": "object"}}])),
+        "expected arguments as a string holding a JSON object, got ''",
+    ),
+    Case(
         "tools.arguments_json",
         "a JSON array",
         checked(CALL_CHECKS, calling(call_item(arguments='["Paris"]'))),
@@ -424,6 +433,18 @@ def test_a_call_streamed_without_argument_events_reaches_every_client() -> None:
     assert [complaint(read) for read in sdk_reads(exchanges)] == [None]
     status, findings = judge(BY_ID["tools.stream"], exchanges, semantic=False)
     assert (status, findings[0].rule) == (Status.NON_STRICT, "tools.stream_arguments_done"), findings
+
+
+def test_a_call_without_arguments_may_send_its_empty_object_in_the_done_events_alone() -> None:
+    """Hand-made: a call to a tool without parameters, opened with '' and closed with '{}', no delta. LangChain's
+    streamed call, built of '' alone, runs the tool with {}: what the arguments say, so nothing is lost."""
+
+    def empty(events: Events) -> None:
+        del events[3:5]  # now 3 arguments.done, 4 output_item.done, 5 completed
+        events[3]["arguments"] = events[4]["item"]["arguments"] = "{}"
+        events[5]["response"]["output"][0]["arguments"] = "{}"
+
+    assert run_checks([streamed_calls], [call_stream(change=renumbered(empty))]) == []
 
 
 def conformant_answer(spec: Request, turn: int) -> Exchange:
