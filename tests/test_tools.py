@@ -47,6 +47,8 @@ CHAT_UNSET = {"type": "function", "function": {k: v for k, v in CHAT_WEATHER["fu
 BY_ID = {p.id: p for p in PROBES}
 FORCE_TIME = {"type": "function", "name": "get_time"}
 CHAT_FORCE_TIME = {"type": "function", "function": {"name": "get_time"}}
+ALLOW_TIME = {"type": "allowed_tools", "mode": "required", "tools": [FORCE_TIME]}
+CHAT_ALLOW_TIME = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [CHAT_FORCE_TIME]}}
 Events = list[dict[str, Any]]
 # Calls as servers have left them in the answer text, unparsed (hand-made in the shapes reported): gpt-oss's Harmony
 # recipient and call token, and MiniMax's XML call.
@@ -258,6 +260,24 @@ CASES = [
         "expected only calls to 'get_time'",
     ),
     Case(
+        "tools.choice_allowed",
+        "a tool not allowed",
+        checked(CALL_CHECKS, calling(call_item(), tools=[WEATHER, TIME], tool_choice=ALLOW_TIME)),
+        "expected only calls to ['get_time'] (tool_choice allowed_tools), got ['get_weather']",
+    ),
+    Case(
+        "tools.choice_allowed",
+        "chat-shaped allowed_tools",
+        checked(CALL_CHECKS, calling(call_item(), tools=[WEATHER, TIME], tool_choice=CHAT_ALLOW_TIME)),
+        "expected only calls to ['get_time']",
+    ),
+    Case(
+        "tools.call_made",
+        "allowed_tools required, answered in text",
+        checked(CALL_CHECKS, calling(text="It is sunny.", tools=[WEATHER, TIME], tool_choice=ALLOW_TIME)),
+        "expected a function_call item",
+    ),
+    Case(
         "tools.parallel_calls",
         "one of two",
         checked([calls_every_tool], calling(call_item(), tools=[WEATHER, TIME])),
@@ -454,7 +474,7 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
     if turn > 0 or choice == "none":
         output = conformant_response("In Paris: volcanic ash and 13 °C.")["output"]
     elif isinstance(choice, dict):
-        output = [call_item(choice["name"])]
+        output = [call_item(choice["name"] if choice["type"] == "function" else choice["tools"][0]["name"])]
     elif "unit" in json.dumps(body["tools"]):
         output = [call_item(arguments='{"city": "Paris", "unit": "celsius"}')]
     else:
@@ -579,6 +599,24 @@ def test_a_profile_can_keep_semantic_checks_for_the_probes_a_fixture_model_is_sc
     assert (cell.status, cell.semantic) == (Status.IGNORED, True)
     assert "tools.answer_uses_result" in {f.rule for f in cell.findings}
     assert not target.semantic_for("tools.parallel")
+
+
+def test_an_allowed_tools_choice_lets_any_listed_tool_through() -> None:
+    both = {**ALLOW_TIME, "tools": [FORCE_TIME, {"type": "function", "name": "get_weather"}]}
+    exchange = calling(call_item(), tools=[WEATHER, TIME], tool_choice=both)
+    assert run_checks(CALL_CHECKS, [exchange]) == []
+    assert judge(BY_ID["tools.choice_allowed"], [exchange], semantic=True)[0] is Status.PASS
+
+
+def test_an_allowed_tools_choice_that_is_ignored_reads_ignored() -> None:
+    exchange = calling(call_item(), tools=[WEATHER, TIME], tool_choice=ALLOW_TIME)
+    status, findings = judge(BY_ID["tools.choice_allowed"], [exchange], semantic=True)
+    assert (status, findings[0].rule) == (Status.IGNORED, "tools.choice_allowed"), findings
+
+
+def test_an_allowed_tools_choice_refused_cleanly_is_unsupported() -> None:
+    refused = error_exchange(400, {"message": "allowed_tools is not supported", "type": "invalid_request_error"})
+    assert judge(BY_ID["tools.choice_allowed"], [refused], semantic=True)[0] is Status.UNSUPPORTED
 
 
 def test_declared_tools_read_both_shapes_and_their_strict_defaults() -> None:

@@ -55,6 +55,12 @@ CHOICE_NONE = rule(
 CHOICE_NAMED = rule(
     "tools.choice_named", Level.MUST, "with a named tool_choice, every call is to that function", effect=True
 )
+CHOICE_ALLOWED = rule(
+    "tools.choice_allowed",
+    Level.MUST,
+    "with an allowed_tools tool_choice, every call is to one of the tools it lists",
+    effect=True,
+)
 PARALLEL = rule(
     "tools.parallel_calls",
     Level.MUST,
@@ -158,6 +164,19 @@ def forced_name(tool_choice: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def allowed_names(tool_choice: Any) -> frozenset[str] | None:
+    """The functions an allowed_tools tool_choice lists (each in the Responses shape or the chat one), or None.
+
+    The chat-completions form nests its mode and tools under `allowed_tools`; the Responses one does not.
+    """
+    if not isinstance(tool_choice, dict) or tool_choice.get("type") != "allowed_tools":
+        return None
+    nested = tool_choice.get("allowed_tools")
+    tools = (nested if isinstance(nested, dict) else tool_choice).get("tools")
+    names = (forced_name(t) for t in tools) if isinstance(tools, list) else ()
+    return frozenset(name for name in names if name is not None)
+
+
 def markup_in(text: str, names: Sequence[str]) -> str | None:
     """The tool-call syntax found in answer text: a template marker, or a JSON call naming a declared tool."""
     for marker in MARKERS:
@@ -247,7 +266,7 @@ def no_markup_in_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 
 def tool_choice_honoured(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    """tool_choice 'none' and named, and parallel_tool_calls false, each as its own request set them."""
+    """tool_choice 'none', named and allowed_tools, and parallel_tool_calls false, each as its own request set them."""
     for turn, ex in _turns(exchanges):
         sent = ex.request_json()
         if not isinstance(sent, dict):
@@ -269,6 +288,12 @@ def tool_choice_honoured(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         if forced is not None and any(name != forced for name in _names(calls)):
             yield CHOICE_NAMED.finding(
                 f"{turn}expected only calls to {forced!r} (tool_choice), got {quote(_names(calls))}"
+            )
+        allowed = allowed_names(choice)
+        if allowed is not None and any(name not in allowed for name in _names(calls)):
+            yield CHOICE_ALLOWED.finding(
+                f"{turn}expected only calls to {quote(sorted(allowed))} (tool_choice allowed_tools), "
+                f"got {quote(_names(calls))}"
             )
         if sent.get("parallel_tool_calls") is False and len(calls) > 1:
             yield PARALLEL_OFF.finding(

@@ -52,6 +52,7 @@ TIME = function_tool("get_time", "Current local time in a city.", city=CITY)
 WEATHER_IN_UNIT = function_tool(
     "get_weather", "Current weather in a city.", city=CITY, unit={"type": "string", "enum": ["celsius", "fahrenheit"]}
 )
+ONLY_TIME = {"type": "function", "name": "get_time"}  # a tool_choice entry naming a tool, as allowed_tools lists it
 CHAT_WEATHER = {"type": "function", "function": {k: v for k, v in WEATHER.items() if k != "type"}}
 
 WEATHER_QUESTION = "What is the weather in Paris right now?"
@@ -127,6 +128,18 @@ PROBES = (
             WEATHER_QUESTION,
             tools=[WEATHER, TIME],
             tool_choice={"type": "function", "name": "get_time"},
+        ),
+        TOOL_CHECKS,
+    ),
+    Probe(
+        "tools.choice_allowed",
+        "tools",
+        "`tool_choice: allowed_tools` (mode required) listing one of two tools: only that one is called, "
+        "though the question needs the other",
+        text_input(
+            WEATHER_QUESTION,
+            tools=[WEATHER, TIME],
+            tool_choice={"type": "allowed_tools", "mode": "required", "tools": [ONLY_TIME]},
         ),
         TOOL_CHECKS,
     ),
