@@ -3,7 +3,7 @@
 Derived when rendering, like the sdk column (sdk_column.py), from results.jsonl: every recorded 2xx
 answer to a Responses call is handed to `node conformance/node/read.mjs`, which makes the call a Node
 user makes (`responses.create`, `responses.stream` to `finalResponse()`, `responses.retrieve`,
-`responses.inputItems.list`) with
+`responses.inputItems.list`, `responses.inputTokens.count`) with
 a `fetch` that returns the recorded answer, and says what the SDK raised. One node process reads every
 answer of a render, so the column costs no request and one process start; a catalog run keeps one
 (`NodeReader`) to read each model's answers as the model ends. Two cells per (provider, model):
@@ -88,6 +88,8 @@ def node_call(ex: Exchange) -> tuple[Rule, dict[str, Any]] | None:
             return rule, {**call, "kind": "input_items", "response_id": segments[-2]}
         return rule, {**call, "kind": "retrieve", "response_id": segments[-1]}
     params = {k: v for k, v in body.items() if k != "stream"}
+    if urlsplit(ex.url).path.rstrip("/").endswith("/input_tokens"):
+        return rule, {**call, "kind": "input_tokens", "params": params}
     return rule, {**call, "kind": "stream" if rule is NODE_STREAMS else "parse", "params": params}
 
 

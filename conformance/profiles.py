@@ -115,7 +115,7 @@ class Profile(BaseModel):
     rate_limit_per_min: int | None = None
     rate_limit_anonymous_per_min: int | None = None
     body_cap_bytes: int | None = None
-    # Fields every probe's JSON body gets unless it sets them itself (OVHcloud: store = false)
+    # Fields every create's JSON body gets unless it sets them itself (OVHcloud: store = false)
     request_defaults: Mapping[str, Any] = {}
     catalog_sources: tuple[CatalogSource, ...] = ()
     models: tuple[str, ...] = ()
@@ -163,7 +163,9 @@ class ProviderTable(_Table):
         default=None, description="Requests per minute per model, without a key."
     )
     body_cap_bytes: BodyCap | None = Field(default=None, description="The documented request body cap.")
-    request_defaults: dict[str, Any] = Field(default={}, description="Fields every probe sends unless it sets them.")
+    request_defaults: dict[str, Any] = Field(
+        default={}, description="Fields every create (POST /responses) sends unless it sets them."
+    )
 
     @field_validator("request_defaults")
     @classmethod

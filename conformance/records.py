@@ -534,7 +534,7 @@ class Manifest(Record):
     semantic_probes: list[str] = []
     models: list[str] = Field(max_length=MAX_MODELS)  # as many as a run takes: each is a replay's row of cells
     body_cap_bytes: int | None = Field(default=None, gt=0, le=MAX_BODY_CAP_BYTES)
-    request_defaults: dict[str, Any] = {}  # fields every probe sends unless it sets them, so replays send the same
+    request_defaults: dict[str, Any] = {}  # fields every create sends unless it sets them, so replays send the same
     catalog: CatalogRecord | None = None  # the catalog snapshot
 
 

@@ -144,7 +144,11 @@ def bounded_evidence(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_request(target: Target, spec: Request) -> httpx.Request:
-    """The request, or UnsafeValue when its URL would not stay under the base URL (nothing is sent)."""
+    """The request, or UnsafeValue when its URL would not stay under the base URL (nothing is sent).
+
+    The profile's request defaults go into creates (POST /responses) alone: they are create fields, and
+    another route's body (a token count's) documents none of them.
+    """
     headers = {
         "accept": "text/event-stream" if spec.stream else "application/json",
         "accept-encoding": ACCEPT_ENCODING,
@@ -156,7 +160,8 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
     content = spec.raw if spec.raw is not None else None
     body = spec.body if spec.sized is None else spec.sized(target.body_cap_bytes or DEFAULT_BODY_CAP_BYTES)
     if body is not None:
-        content = json.dumps({**target.request_defaults, **body}).encode("utf-8")
+        defaults = target.request_defaults if spec.method == "POST" and spec.path == "/responses" else {}
+        content = json.dumps({**defaults, **body}).encode("utf-8")
     if content is not None:
         headers["content-type"] = "application/json"
     url = target.base_url.rstrip("/") + spec.path

@@ -290,6 +290,17 @@ def test_node_lists_input_items_and_says_when_it_cannot(node: None) -> None:
     assert any('client.responses.inputItems.list("resp_1") raised' in m for m in messages), messages
 
 
+def test_node_reads_a_token_count_as_a_count_not_a_response(node: None) -> None:
+    """Hand-made counts: the SDK's inputTokens.count reads the object; read as a Response, it would fail output_text."""
+    url = "http://x.invalid/v1/responses/input_tokens"
+    clean = dataclasses.replace(json_exchange({"object": "response.input_tokens", "input_tokens": 9}), url=url)
+    assert node_cells(record("parameters.input_tokens", clean))["clients.node_parses"]["status"] == "PASS"
+    cells = node_cells(record("parameters.input_tokens", dataclasses.replace(clean, body="null")))
+    messages = [f["message"] for f in cells["clients.node_parses"]["findings"]]
+    assert cells["clients.node_parses"]["status"] == "FAIL"
+    assert any("count.input_tokens raised" in m for m in messages), messages
+
+
 def test_without_node_the_cells_are_not_run_and_say_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(node_column, "NODE_DIR", tmp_path)
     cells = node_cells(record("core.text_input", AS_STREAM))

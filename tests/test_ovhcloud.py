@@ -18,7 +18,7 @@ from conformance.runner import Target, build_request
 # --- a profile's default request fields ------------------------------------------------------------
 
 
-def test_a_profiles_default_fields_go_into_every_body_unless_the_probe_sets_them(tmp_path: Path) -> None:
+def test_a_profiles_default_fields_go_into_every_create_unless_the_probe_sets_them(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text('[provider]\nname = "p"\nbase_url = "http://p.test/v1"\nrequest_defaults = { store = false }\n')
     profile = load_profile(str(path))
@@ -28,6 +28,8 @@ def test_a_profiles_default_fields_go_into_every_body_unless_the_probe_sets_them
     tested = json.loads(build_request(target, Request({"model": "m", "input": "hi", "store": True})).content)
     assert tested["store"] is True, "a probe testing the field sends its own value"
     assert build_request(target, Request(raw=b"{not json")).content == b"{not json"
+    count = Request({"model": "m", "input": "hi"}, path="/responses/input_tokens")
+    assert json.loads(build_request(target, count).content) == {"model": "m", "input": "hi"}, "a count is no create"
     path.write_text('[provider]\nname = "p"\nbase_url = "http://p.test/v1"\nrequest_defaults = "store"\n')
     with pytest.raises(ProfileError, match="request_defaults: Input should be a valid dictionary"):
         load_profile(str(path))

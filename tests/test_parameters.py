@@ -27,6 +27,7 @@ from tests.exchanges import (
     error_exchange,
     json_exchange,
     message_item,
+    raw_exchange,
     request,
     stream_exchange,
 )
@@ -85,6 +86,17 @@ def dropped_cut(body: dict[str, Any]) -> None:
     """vLLM 0.10's answer to a limit its reasoning used up (issue 24184): completed, no output, usage zeros."""
     body.update(status="completed", output=[], incomplete_details=None)
     body["usage"].update(input_tokens=0, output_tokens=0, total_tokens=0)
+
+
+def counted(tokens: Any = 9, **extra: Any) -> Exchange:
+    """A hand-made answer of POST /responses/input_tokens: the count object, `tokens` and `extra` changing it."""
+    body = {"object": "response.input_tokens", "input_tokens": tokens, **extra}
+    return dataclasses.replace(json_exchange(body), url=BASE_URL + "/responses/input_tokens")
+
+
+def count_and_create(count: Exchange, billed: int = 9) -> list[Exchange]:
+    """The count, then the create of the same body, whose usage says `billed` input tokens (hand-made)."""
+    return [count, answered({}, lambda b: b["usage"].update(input_tokens=billed, total_tokens=billed + 2))]
 
 
 def obfuscated(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,6 +213,42 @@ CASES = [
         "got 'completed': the request ran in the foreground",
     ),
     Case(
+        "parameters.input_tokens_count",
+        "no count",
+        checked([checks.counts_input_tokens], counted(None)),
+        "expected input_tokens a positive integer, got None",
+    ),
+    Case(
+        "parameters.input_tokens_count",
+        "a Response instead",
+        checked(
+            [checks.counts_input_tokens],
+            dataclasses.replace(answered({}), url=BASE_URL + "/responses/input_tokens"),
+        ),
+        "expected input_tokens a positive integer, got None",
+    ),
+    Case(
+        "parameters.input_tokens_count",
+        "not JSON",
+        checked(
+            [checks.counts_input_tokens],
+            dataclasses.replace(raw_exchange("9 tokens"), method="POST", url=BASE_URL + "/responses/input_tokens"),
+        ),
+        "expected a JSON object (content-type 'text/plain'), got '9 tokens'",
+    ),
+    Case(
+        "parameters.input_tokens_object",
+        "another object",
+        checked([checks.counts_input_tokens], counted(object="input_tokens")),
+        "expected object 'response.input_tokens', got 'input_tokens'",
+    ),
+    Case(
+        "parameters.input_tokens_agree",
+        "far from the create",
+        checked([checks.counts_input_tokens], *count_and_create(counted(9), billed=60)),
+        "expected input_tokens 9 close to the usage.input_tokens of a create with the same body, got 60",
+    ),
+    Case(
         "parameters.prompt_unknown",
         "served",
         checked([checks.unknown_prompt_rejected], answered({"prompt": {"id": "pmpt_x"}})),
@@ -257,6 +305,8 @@ def honouring_server(spec: Request) -> Exchange:
     """A hand-made server that honours and echoes every parameter the probes send (not a recording)."""
     if spec.method == "GET":
         return sent(spec, json_exchange({**conformant_response(), "background": True}))
+    if spec.path == "/responses/input_tokens":
+        return sent(spec, counted())
     asked = dict(spec.body or {})
     if "prompt" in asked:
         return sent(
@@ -379,3 +429,45 @@ def test_background_gives_up_after_the_last_poll() -> None:
 
 def _probe(probe_id: str) -> Probe:
     return next(p for p in parameters.PROBES if p.id == probe_id)
+
+
+@pytest.mark.parametrize(
+    ("count", "billed"), [(9, 9), (60, 56), (60, 64), (5, 9)], ids=["same", "a tenth under", "a tenth over", "4 off"]
+)
+def test_a_count_close_to_the_create_agrees(count: int, billed: int) -> None:
+    assert run_checks([checks.counts_input_tokens], count_and_create(counted(count), billed)) == []
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_a_server_without_the_count_route_is_unsupported(status: int) -> None:
+    missing = {"message": "Not Found", "type": "invalid_request_error", "param": None, "code": None}
+
+    def server(spec: Request) -> Exchange:
+        return sent(spec, error_exchange(status, missing) if "input_tokens" in spec.path else answered({}))
+
+    exchanges = run(_probe("parameters.input_tokens"), server)
+    assert judge(_probe("parameters.input_tokens"), exchanges, semantic=True)[0] is Status.UNSUPPORTED
+
+
+def test_the_count_and_the_create_send_the_same_body() -> None:
+    exchanges = run(_probe("parameters.input_tokens"), honouring_server)
+    assert [(ex.method, ex.url.rsplit("/v1", 1)[1]) for ex in exchanges] == [
+        ("POST", "/responses/input_tokens"),
+        ("POST", "/responses"),
+    ]
+    assert exchanges[0].request_json() == exchanges[1].request_json()
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (counted(None), (Status.FAIL, "parameters.input_tokens_count")),
+        (counted(object="list"), (Status.NON_STRICT, "parameters.input_tokens_object")),
+        (counted(400), (Status.NON_STRICT, "parameters.input_tokens_agree")),
+    ],
+    ids=["no count", "another object", "far off"],
+)
+def test_input_tokens_verdicts(count: Exchange, expected: tuple[Status, str]) -> None:
+    """A count a client cannot read FAILs; one that names another object or disagrees with usage is NON-STRICT."""
+    status, findings = judge(_probe("parameters.input_tokens"), count_and_create(count), semantic=True)
+    assert (status, judged(findings)[0].rule) == expected

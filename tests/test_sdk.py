@@ -42,6 +42,12 @@ from tests.replayed import replayed_run
 from tests.rulecases import Case, assert_fires, fired
 
 Events = list[dict[str, Any]]
+COUNT_URL = "http://x.invalid/v1/responses/input_tokens"
+
+
+def count(body: str) -> Exchange:
+    """Hand-made: an answer of POST /responses/input_tokens, which is a token count and no Response."""
+    return dataclasses.replace(exchange(body=body), url=COUNT_URL)
 
 
 def sdk_findings(*exchanges: Exchange) -> Callable[[], list[Finding]]:
@@ -102,6 +108,12 @@ CASES = [
     ),
     Case("sdk.parses", "body not JSON", sdk_findings(exchange(body="Hello.")), "JSONDecodeError"),
     Case(
+        "sdk.parses",
+        "token count null",
+        sdk_findings(count("null")),
+        "count.input_tokens raised \"AttributeError: 'NoneType' object has no attribute 'input_tokens'\"",
+    ),
+    Case(
         "sdk.streams",
         "delta before its item",
         sdk_findings(stream(lambda events: events.insert(2, events.pop(4)))),
@@ -160,8 +172,9 @@ def test_every_sdk_rule_that_judges_a_cell_has_a_case() -> None:
         dataclasses.replace(
             json_exchange(conformant_response()), method="GET", url="http://x.invalid/v1/responses/resp_test"
         ),
+        count('{"object": "response.input_tokens", "input_tokens": 9}'),  # read as a count: as a Response it raises
     ],
-    ids=["json", "stream", "incomplete stream", "GET by id"],
+    ids=["json", "stream", "incomplete stream", "GET by id", "token count"],
 )
 def test_a_conformant_hand_made_answer_is_read_without_findings(ex: Exchange) -> None:
     assert [read.outcome.sent for read in sdk_reads([ex])] == [True]

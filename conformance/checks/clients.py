@@ -380,7 +380,7 @@ NODE_PARSES = rule(
     "clients.node_parses",
     Level.MUST,
     "the official openai Node SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error "
-    "(and a list of input items, and the type of each)",
+    "(and a list of input items, and the type of each; and a token count's input_tokens)",
     home=("clients",),
 )
 NODE_STREAMS = rule(

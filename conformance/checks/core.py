@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance import safejson
+from conformance.checks import Check
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import Tag, quote, rule
 from conformance.checks.view import view
@@ -91,6 +94,25 @@ def refusal(body: Any) -> str:
 def output_text(body: Any) -> str:
     """All output_text of all message items, joined: what `response.output_text` gives in the SDK."""
     return "".join(part["text"] for part in text_parts(body) if isinstance(part.get("text"), str))
+
+
+def is_create(ex: Exchange) -> bool:
+    """A POST to /responses itself: the request that creates a Response."""
+    return ex.method == "POST" and urlsplit(ex.url).path.rstrip("/").endswith("/responses")
+
+
+def on_creates(checks: Iterable[Check]) -> tuple[Check, ...]:
+    """Each check over the creates alone. A DELETE's answer, an item list or a token count that a probe also
+    asked for is no Response, and the Response checks read the last answer as one."""
+
+    def created(check: Check) -> Check:
+        @functools.wraps(check)
+        def only_creates(exchanges: Sequence[Exchange]) -> Iterable[Finding]:
+            return check([ex for ex in exchanges if is_create(ex)])
+
+        return only_creates
+
+    return tuple(created(check) for check in checks)
 
 
 def _ok(exchanges: Sequence[Exchange]) -> list[Exchange]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance import safejson
-from conformance.checks.core import _ok, output_text, response_body, text_parts
+from conformance.checks.core import _ok, is_create, output_text, response_body, text_parts
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items, reasoning_items
 from conformance.checks.rules import Rule, quote, rule
@@ -62,6 +63,23 @@ PROMPT = rule(
     "a prompt template id the provider cannot know is rejected, not silently served",
     effect=True,
 )
+
+COUNT = rule(
+    "parameters.input_tokens_count",
+    Level.MUST,
+    "POST /responses/input_tokens answers a JSON object whose input_tokens is a positive integer",
+)
+COUNT_OBJECT = rule(
+    "parameters.input_tokens_object", Level.SHOULD, "the input token count says object 'response.input_tokens'"
+)
+COUNT_AGREES = rule(
+    "parameters.input_tokens_agree",
+    Level.SHOULD,
+    "the input token count is within a tenth (and 4 tokens) of usage.input_tokens of a create with the same body",
+)
+# The count is what a create with the same body would bill, so they should agree; the slack covers a chat template
+# that writes the date or a token budget into the prompt.
+AGREE_SHARE, AGREE_TOKENS = 0.1, 4
 
 
 def _same(sent: Any, got: Any) -> bool:
@@ -267,3 +285,42 @@ def unknown_prompt_rejected(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
             f"expected a 4xx for prompt {quote(prompt)}, which the suite never created, got {ex.status} "
             f"answering {quote(output_text(response_body(ex)))}"
         )
+
+
+def is_count(ex: Exchange) -> bool:
+    """A POST to /responses/input_tokens: a token count, which is no Response."""
+    return ex.method == "POST" and urlsplit(ex.url).path.rstrip("/").endswith("/responses/input_tokens")
+
+
+def _billed(exchanges: Sequence[Exchange]) -> int | None:
+    """usage.input_tokens of the first answered create, when it is an integer."""
+    body = next((response_body(ex) for ex in _ok(exchanges) if is_create(ex)), None)
+    usage = body.get("usage") if isinstance(body, dict) else None
+    return _int(usage.get("input_tokens")) if isinstance(usage, dict) else None
+
+
+def counts_input_tokens(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The count's shape as the SDKs read it (InputTokenCountResponse), then its agreement with a create's usage.
+
+    A create without integer usage is the core column's finding (response.usage): nothing to compare with.
+    """
+    billed = _billed(exchanges)
+    for ex in (ex for ex in _ok(exchanges) if is_count(ex)):
+        body = ex.json_or_none() if ex.content_type == "application/json" else None
+        count = _int(body.get("input_tokens")) if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            yield COUNT.finding(f"expected a JSON object (content-type {quote(ex.content_type)}), got {quote(ex.body)}")
+            continue
+        if count is None or count <= 0:
+            yield COUNT.finding(f"expected input_tokens a positive integer, got {quote(body.get('input_tokens'))}")
+        if body.get("object") != "response.input_tokens":
+            yield COUNT_OBJECT.finding(f"expected object 'response.input_tokens', got {quote(body.get('object'))}")
+        if count is not None and count > 0 and billed is not None and not _agrees(count, billed):
+            yield COUNT_AGREES.finding(
+                f"expected input_tokens {count} close to the usage.input_tokens of a create with the same body, "
+                f"got {billed}"
+            )
+
+
+def _agrees(count: int, billed: int) -> bool:
+    return abs(count - billed) <= max(AGREE_TOKENS, AGREE_SHARE * billed)

@@ -8,6 +8,8 @@ A JSON answer goes through `client.responses.create(...)` (or `.retrieve(id)` fo
 check reads what users read: `output_text`, `output`, `usage`, `id`. A GET of a response's input
 items goes through `client.responses.input_items.list(id)`, and each item of the page's `data` is
 read; its pages are not walked (every request gets the one recorded answer, so they would never end).
+A token count (POST /responses/input_tokens) goes through `client.responses.input_tokens.count(...)`, and
+its `input_tokens` and `object` are read: it is no Response.
 A stream goes through `client.responses.stream(...)`, the SDK's accumulator: every event is iterated and
 `get_final_response()` is called, unless the stream ended with `response.failed|incomplete`, where
 the SDK has no final response by design. Any exception raised once the recorded answer was served
@@ -40,7 +42,7 @@ PARSES = rule(
     "sdk.parses",
     Level.MUST,
     "the official openai SDK parses every 2xx JSON Response, and output_text/output/usage/id read without error "
-    "(and a list of input items, and the type of each)",
+    "(and a list of input items, and the type of each; and a token count's input_tokens)",
     home=("sdk",),
 )
 STREAMS = rule(
@@ -55,6 +57,7 @@ COVERAGE = rule("sdk.coverage", Level.INFO, "how many recorded answers the SDK r
 BASE_URL = "http://recorded.invalid/v1"  # never dialled: the transport answers from the recording
 TOUCHED = ("output_text", "output", "usage", "id")  # what users read off a Response
 ITEM_TOUCHED = ("type", "id")  # what users read off a listed input item
+COUNT_TOUCHED = ("input_tokens", "object")  # what users read off a token count
 NO_FINAL = ("response.failed", "response.incomplete")  # the SDK's accumulator has no final response after these
 _FRAMING = frozenset({"content-length", "content-encoding", "transfer-encoding"})  # the served bytes are decoded
 _NOT_PARAMS = frozenset(
@@ -219,6 +222,15 @@ def input_items(response_id: str) -> Use:
     return use
 
 
+def count_tokens(body: dict[str, Any]) -> Use:
+    def use(client: OpenAI) -> Steps[None]:
+        yield "client.responses.input_tokens.count(...)"
+        count = client.responses.input_tokens.count(extra_body=body)
+        yield from touch(count, "count", COUNT_TOUCHED)
+
+    return use
+
+
 def accumulate(body: dict[str, Any]) -> Use:
     def use(client: OpenAI) -> Steps[None]:
         params = {k: v for k, v in body.items() if k != "stream"}
@@ -254,10 +266,12 @@ def sdk_use(ex: Exchange) -> tuple[Rule, Use] | None:
         return PARSES, input_items(parts[-2])
     if ex.method == "GET" and len(parts) >= 2 and parts[-2] == "responses":
         return PARSES, retrieve(parts[-1])
-    if ex.method != "POST" or not parts or parts[-1] != "responses":
-        return None
     body = ex.request_json()
-    if not isinstance(body, dict):
+    if ex.method != "POST" or not isinstance(body, dict):
+        return None
+    if parts[-2:] == ["responses", "input_tokens"]:
+        return PARSES, count_tokens(body)
+    if not parts or parts[-1] != "responses":
         return None
     return (STREAMS, accumulate(body)) if body.get("stream") is True else (PARSES, parse(body))
 

@@ -10,11 +10,9 @@ its model is too weak to answer from it.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from conformance.checks import Check
 from conformance.checks.core import _ok, answer_mentions, output_text, response_body
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items
@@ -66,20 +64,6 @@ HISTORY_UNSEEN = rule(
     Level.SHOULD,
     "the chained and the lone turn both report a positive usage.input_tokens, so the history can be seen on the wire",
 )
-
-
-def on_posts(checks: Iterable[Check]) -> tuple[Check, ...]:
-    """Each check over the POSTs alone: the Responses a probe created. A DELETE's answer or an item list
-    that follows is no Response, and the Response checks read the last answer as one."""
-
-    def posted(check: Check) -> Check:
-        @functools.wraps(check)
-        def only_posts(exchanges: Sequence[Exchange]) -> Iterable[Finding]:
-            return check([ex for ex in exchanges if ex.method == "POST"])
-
-        return only_posts
-
-    return tuple(posted(check) for check in checks)
 
 
 def store_echoed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:

@@ -1,7 +1,8 @@
 // The official openai Node SDK reads recorded answers: what a Node user's code would see.
 //
-// stdin: one batch per line, {"answers": [{"id", "kind": "parse" | "stream" | "retrieve" | "input_items", "params",
-//          "response_id", "status", "headers", "body"}]}, a stream's body being its event stream as text.
+// stdin: one batch per line, {"answers": [{"id", "kind", "params", "response_id", "status", "headers", "body"}]},
+//          kind being "parse" | "stream" | "retrieve" | "input_items" | "input_tokens", and a stream's body
+//          its event stream as text.
 // stdout: one line per batch, [{"id", "sent", "step", "error"}]: `sent` is false when the SDK refused
 // the call before asking for the answer; `error` is what it raised ("Name: message") at `step`, or null.
 // Every request is answered by a fetch that returns the recorded answer: no socket is opened.
@@ -39,6 +40,14 @@ async function read(answer, at, client) {
     });
     at.step = 'page.hasNextPage()';
     page.hasNextPage();
+  } else if (answer.kind === 'input_tokens') {
+    // a token count is no Response: what users read off it is the count
+    at.step = 'await client.responses.inputTokens.count(...)';
+    const count = await client.responses.inputTokens.count(answer.params);
+    for (const name of ['input_tokens', 'object']) {
+      at.step = `count.${name}`;
+      void count[name];
+    }
   } else if (answer.kind === 'retrieve') {
     at.step = `client.responses.retrieve(${JSON.stringify(answer.response_id)})`;
     touch(await client.responses.retrieve(answer.response_id), 'response', at);

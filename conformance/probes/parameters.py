@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from conformance.checks.core import RESPONSE_CHECKS, json_body, response_schema, usage_consistent
+from conformance.checks.core import RESPONSE_CHECKS, json_body, on_creates, response_schema, usage_consistent
 from conformance.checks.parameters import (
+    counts_input_tokens,
     echoes,
     echoes_metadata,
     echoes_service_tier,
@@ -37,6 +38,12 @@ MAX_OUTPUT_TOKENS = 16  # the smallest value OpenAI accepts
 # Waits between polls of a background response; about 20 s in all.
 POLL_DELAYS_S = (0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0)
 PENDING = ("queued", "in_progress")
+# Some 60 tokens to count, so the count and the create's usage can be compared at a tenth's precision.
+COUNT_INSTRUCTIONS = "You are a terse assistant. Answer in one short sentence, without lists or headings."
+COUNT_INPUT = (
+    "A lighthouse keeper logs the weather every morning: wind, rain, fog and the colour of the sea. "
+    "In a few words, what is the keeper's job?"
+)
 
 
 def _status_and_id(ex: Exchange) -> tuple[Any, str | None]:
@@ -56,6 +63,13 @@ def _background(model: str) -> Generator[Request, Exchange, None]:
             return
         polled = yield Request(method="GET", path=f"/responses/{segment(rid)}", delay_s=delay)
         status, _ = _status_and_id(polled)
+
+
+def _count_then_create(model: str) -> Generator[Request, Exchange, None]:
+    """Count a body's input tokens, then create a response from the very same body, to compare with its usage."""
+    body = {"model": model, "instructions": COUNT_INSTRUCTIONS, "input": COUNT_INPUT}
+    yield Request(body, path="/responses/input_tokens")
+    yield Request(body)
 
 
 def _both(field: str, values: tuple[Any, ...]) -> Any:
@@ -171,6 +185,14 @@ PROBES = (
         "safety_identifier",
         "`safety_identifier`: accepted (used for abuse detection only), echoed",
         safety_identifier="conformance-user-0001",
+    ),
+    Probe(
+        "parameters.input_tokens",
+        "parameters",
+        "POST /responses/input_tokens counts a create body's input tokens (object response.input_tokens), "
+        "close to the usage of a create with that body",
+        _count_then_create,
+        (*on_creates((json_body, response_schema, usage_consistent)), counts_input_tokens),
     ),
     Probe(
         "parameters.service_tier",

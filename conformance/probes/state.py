@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
-from conformance.checks.core import RESPONSE_CHECKS
+from conformance.checks.core import RESPONSE_CHECKS, on_creates
 from conformance.checks.errors import rejected_with
 from conformance.checks.parameters import echoes
 from conformance.checks.state import (
@@ -20,7 +20,6 @@ from conformance.checks.state import (
     history_counted,
     input_items_listed,
     instructions_not_inherited,
-    on_posts,
     retrieved_same,
     store_echoed,
 )
@@ -140,7 +139,7 @@ PROBES = (
         "state",
         "`store: true`, GET /responses/{id} finds it, DELETE /responses/{id} succeeds, a GET after it gets 404",
         _store_then_delete,
-        (*on_posts(RESPONSE_CHECKS), store_echoed, deleted),
+        (*on_creates(RESPONSE_CHECKS), store_echoed, deleted),
     ),
     Probe(
         "state.input_items",
@@ -148,7 +147,7 @@ PROBES = (
         "`store: true` with a typed message item, then GET /responses/{id}/input_items lists that message "
         "(object list, data, first_id, last_id, has_more)",
         _input_items,
-        (*on_posts(RESPONSE_CHECKS), store_echoed, input_items_listed),
+        (*on_creates(RESPONSE_CHECKS), store_echoed, input_items_listed),
     ),
     Probe(
         "state.previous_unknown",
