@@ -74,6 +74,7 @@ KNOWN = {
         ("agents.function_no_parameters", "FAIL", "Unexpected empty grammar stack"),
         ("agents.input_file", "UNSUPPORTED", "'input_file' is not supported by llamacpp"),
         ("agents.web_search", "IGNORED", "offered 'web_search', expected a web_search_call item"),
+        ("tools.choice_allowed", "IGNORED", "expected only calls to ['get_time'] (tool_choice allowed_tools)"),
     ],
     "transformers-serve": [
         ("core.text_input", "FAIL", "`stream` was not set, yet the server answered 'text/event-stream'"),
@@ -81,11 +82,15 @@ KNOWN = {
         ("errors.body_over_cap", "IGNORED", "expected a 413 or 400, got 200"),
         ("guide.basic", "FAIL", "'str' object has no attribute 'output_text'"),
         ("clients.agents_sdk", "FAIL", "the OpenAI Agents SDK raised \"AttributeError: 'str' object has no attribute"),
+        ("parameters.input_tokens", "UNSUPPORTED", "POST answered 404"),
     ],
-    # vLLM by default: tools stay in the prompt under tool_choice none, images to a text model and an
-    # unknown template are clean 4xx, unknown parameters pass, and its error codes are integers.
+    # vLLM by default: tools stay in the prompt under tool_choice none, a call under an allowed_tools
+    # tool_choice stays unparsed text, images to a text model and an unknown template are clean 4xx,
+    # unknown parameters pass, its error codes are integers, and it has no token count route (405).
     "vllm": [
         ("tools.choice_none", "IGNORED", "got a call written as text"),
+        ("tools.choice_allowed", "FAIL", "got tool-call syntax '<tool_call>' in the text"),
+        ("parameters.input_tokens", "UNSUPPORTED", "POST answered 405"),
         ("vision.base64_png", "UNSUPPORTED", "error.code: expected string or null, got integer"),
         ("parameters.prompt", "UNSUPPORTED", "error.code: expected string or null, got integer"),
         ("errors.unknown_parameter", "IGNORED", "expected a 400, got 200"),
@@ -96,6 +101,8 @@ KNOWN = {
         ("state.previous_unknown", "NON-STRICT", "expected 400, got 404"),
         ("state.delete", "UNSUPPORTED", "DELETE answered 405"),
         ("state.input_items", "UNSUPPORTED", "GET answered 404"),
+        ("tools.choice_allowed", "FAIL", "got tool-call syntax '<tool_call>' in the text"),
+        ("parameters.input_tokens", "UNSUPPORTED", "POST answered 405"),
     ],
 }
 # vLLM's store is a switch: off (its default), `store: true` is accepted and nothing can be read back;
