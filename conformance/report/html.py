@@ -35,7 +35,7 @@ HERE = Path(__file__).parent
 
 CHANGE_GLYPHS = {"improved": "▲", "regressed": "▼", "changed": "◆", "added": "+"}
 # Where a status name in a narrow probe column may break: at a syllable, with a hyphen shown only if it does
-SOFT_HYPHENS = {"UNSUPPORTED": "UNSUP\u00adPORTED", "ACCEPTED": "ACCEPT\u00adED"}
+SOFT_HYPHENS = {"UNSUPPORTED": "UNSUP\u00adPORTED", "ACCEPTED": "ACCEPT\u00adED", "IGNORED": "IGNOR\u00adED"}
 
 
 @dataclass(frozen=True)
