@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote, urlsplit
 
 from conformance import safejson
 from conformance.checks.clients import NODE_COVERAGE, NODE_PARSES, NODE_STREAMS, NODE_UNAVAILABLE
+from conformance.checks.core import route
 from conformance.checks.rules import Rule, quote
 from conformance.checks.sdk import STREAMS, answered, sdk_use, served, sse_bytes
 from conformance.evidence import Exchange, Status
@@ -82,13 +82,11 @@ def node_call(ex: Exchange) -> tuple[Rule, dict[str, Any]] | None:
     headers = {k: v for k, v in ex.headers.items() if k.lower() not in _FRAMING}
     content = sse_bytes(ex.events).decode("utf-8") if ex.events is not None else ex.body
     call: dict[str, Any] = {"status": ex.status, "headers": headers, "body": content}
-    if ex.method == "GET":
-        segments = [unquote(s) for s in urlsplit(ex.url).path.split("/") if s]
-        if segments[-1] == "input_items":
-            return rule, {**call, "kind": "input_items", "response_id": segments[-2]}
-        return rule, {**call, "kind": "retrieve", "response_id": segments[-1]}
+    asked = route(ex)
+    if asked.kind in ("retrieve", "input_items"):
+        return rule, {**call, "kind": asked.kind, "response_id": asked.response_id}
     params = {k: v for k, v in body.items() if k != "stream"}
-    if urlsplit(ex.url).path.rstrip("/").endswith("/input_tokens"):
+    if asked.kind == "count":
         return rule, {**call, "kind": "input_tokens", "params": params}
     return rule, {**call, "kind": "stream" if rule is NODE_STREAMS else "parse", "params": params}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from conformance import safejson
 from conformance.checks import Check
@@ -86,7 +87,7 @@ def message_parts(body: Any, kind: str) -> list[dict[str, Any]]:
     ]
 
 
-def refusal(body: Any) -> str:
+def refusal_text(body: Any) -> str:
     """The text of every refusal part, joined: what the Agents SDK raises ModelRefusalError with when not empty."""
     return "".join(part["refusal"] for part in message_parts(body, "refusal") if isinstance(part.get("refusal"), str))
 
@@ -96,14 +97,43 @@ def output_text(body: Any) -> str:
     return "".join(part["text"] for part in text_parts(body) if isinstance(part.get("text"), str))
 
 
+RouteKind = Literal["create", "count", "retrieve", "input_items", "delete", ""]
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a request asks of the Responses API, read off its method and path ("" for anything else), and
+    the response id the path names. One reading for the checks and both SDK columns, so none disagree."""
+
+    kind: RouteKind
+    response_id: str = ""
+
+
+def route(ex: Exchange) -> Route:
+    try:
+        parts = [unquote(p) for p in urlsplit(ex.url).path.split("/") if p]
+    except ValueError:
+        return Route("")
+    if ex.method == "POST" and parts[-1:] == ["responses"]:
+        return Route("create")
+    if ex.method == "POST" and parts[-2:] == ["responses", "input_tokens"]:
+        return Route("count")
+    if ex.method == "GET" and len(parts) >= 3 and parts[-3] == "responses" and parts[-1] == "input_items":
+        return Route("input_items", parts[-2])
+    if ex.method in ("GET", "DELETE") and len(parts) >= 2 and parts[-2] == "responses":
+        return Route("retrieve" if ex.method == "GET" else "delete", parts[-1])
+    return Route("")
+
+
 def is_create(ex: Exchange) -> bool:
     """A POST to /responses itself: the request that creates a Response."""
-    return ex.method == "POST" and urlsplit(ex.url).path.rstrip("/").endswith("/responses")
+    return route(ex).kind == "create"
 
 
 def on_creates(checks: Iterable[Check]) -> tuple[Check, ...]:
     """Each check over the creates alone. A DELETE's answer, an item list or a token count that a probe also
-    asked for is no Response, and the Response checks read the last answer as one."""
+    asked for is no Response, and the Response checks read the last answer as one. A GET of the Response
+    made (state.delete's first look) is left out too: it only shows the response can be found."""
 
     def created(check: Check) -> Check:
         @functools.wraps(check)
@@ -202,7 +232,7 @@ def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     if not ok:
         return
     body = response_body(ok[-1])
-    refused = refusal(body)
+    refused = refusal_text(body)
     if refused.strip():
         yield REFUSAL.finding(f"the model refused: {quote(refused, 300)}")
     elif not output_text(body).strip():

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from conformance import safejson
-from conformance.checks.core import _ok, is_create, output_text, response_body, text_parts
+from conformance.checks.core import _ok, is_create, output_text, response_body, route, text_parts
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items, reasoning_items
 from conformance.checks.rules import Rule, quote, rule
@@ -287,11 +286,6 @@ def unknown_prompt_rejected(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         )
 
 
-def is_count(ex: Exchange) -> bool:
-    """A POST to /responses/input_tokens: a token count, which is no Response."""
-    return ex.method == "POST" and urlsplit(ex.url).path.rstrip("/").endswith("/responses/input_tokens")
-
-
 def _billed(exchanges: Sequence[Exchange]) -> int | None:
     """usage.input_tokens of the first answered create, when it is an integer."""
     body = next((response_body(ex) for ex in _ok(exchanges) if is_create(ex)), None)
@@ -305,7 +299,7 @@ def counts_input_tokens(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     A create without integer usage is the core column's finding (response.usage): nothing to compare with.
     """
     billed = _billed(exchanges)
-    for ex in (ex for ex in _ok(exchanges) if is_count(ex)):
+    for ex in (ex for ex in _ok(exchanges) if route(ex).kind == "count"):
         body = ex.json_or_none() if ex.content_type == "application/json" else None
         count = _int(body.get("input_tokens")) if isinstance(body, dict) else None
         if not isinstance(body, dict):

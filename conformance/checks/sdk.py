@@ -30,11 +30,11 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import httpx2
 from openai import OpenAI  # already loaded by conformance.schemas (the SDK's types), so this costs nothing
 
+from conformance.checks.core import route
 from conformance.checks.rules import Rule, quote, rule
 from conformance.evidence import Exchange, Level, SSEEvent
 
@@ -252,27 +252,18 @@ def accumulate(body: dict[str, Any]) -> Use:
     return use
 
 
-def _path(url: str) -> list[str]:
-    try:
-        return [unquote(p) for p in urlsplit(url).path.split("/") if p]
-    except ValueError:
-        return []
-
-
 def sdk_use(ex: Exchange) -> tuple[Rule, Use] | None:
     """The SDK call a user's code makes for this request, and the rule judging it; None when no call makes it."""
-    parts = _path(ex.url)
-    if ex.method == "GET" and len(parts) >= 3 and parts[-3] == "responses" and parts[-1] == "input_items":
-        return PARSES, input_items(parts[-2])
-    if ex.method == "GET" and len(parts) >= 2 and parts[-2] == "responses":
-        return PARSES, retrieve(parts[-1])
+    asked = route(ex)
+    if asked.kind == "input_items":
+        return PARSES, input_items(asked.response_id)
+    if asked.kind == "retrieve":
+        return PARSES, retrieve(asked.response_id)
     body = ex.request_json()
-    if ex.method != "POST" or not isinstance(body, dict):
+    if asked.kind not in ("create", "count") or not isinstance(body, dict):
         return None
-    if parts[-2:] == ["responses", "input_tokens"]:
+    if asked.kind == "count":
         return PARSES, count_tokens(body)
-    if not parts or parts[-1] != "responses":
-        return None
     return (STREAMS, accumulate(body)) if body.get("stream") is True else (PARSES, parse(body))
 
 

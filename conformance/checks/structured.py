@@ -17,7 +17,7 @@ import jsonschema
 import referencing.exceptions
 
 from conformance import safejson
-from conformance.checks.core import _ok, output_text, refusal, response_body, text_parts
+from conformance.checks.core import _ok, output_text, refusal_text, response_body, text_parts
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.rules import quote, rule
 from conformance.evidence import Exchange, Finding, Level
@@ -116,7 +116,7 @@ def _structured_answer(exchanges: Sequence[Exchange]) -> tuple[dict[str, Any], s
 def answer_is_json_object(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """A refusal is no sign that the format was ignored: has_output_text says the model refused, in its words."""
     asked = _structured_answer(exchanges)
-    if asked is None or refusal(response_body(_ok(exchanges)[-1])).strip():
+    if asked is None or refusal_text(response_body(_ok(exchanges)[-1])).strip():
         return
     fmt, text = asked
     value, parsed = parse_json(text)
