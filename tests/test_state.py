@@ -53,14 +53,18 @@ class StoringServer:
     is `forgetful`: then it echoes previous_response_id but leaves the earlier turns out of the prompt.
     Its prompt holds a turn's own instructions; `carries` takes an earlier turn's over to a chained one, into
     its "prompt" (as vLLM did, vllm-project/vllm#37697) or its "echo", or both.
-    `undeleting` answers DELETE 200 and keeps the response.
+    `undeleting` answers DELETE 200 and keeps the response. `default_system` puts that many words of a
+    system message of its own where no instructions are sent, as Mistral's chat templates do.
     """
 
-    def __init__(self, forgetful: bool = False, carries: tuple[str, ...] = (), undeleting: bool = False) -> None:
+    def __init__(
+        self, forgetful: bool = False, carries: tuple[str, ...] = (), undeleting: bool = False, default_system: int = 0
+    ) -> None:
         self.stored: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, Any] = {}
         self.prompts: dict[str, str] = {}
         self.forgetful, self.carries, self.undeleting = forgetful, carries, undeleting
+        self.default_system = default_system
 
     def __call__(self, spec: Request) -> Exchange:
         parts = spec.path.strip("/").split("/")
@@ -78,7 +82,7 @@ class StoringServer:
         if previous is not None and previous not in self.stored:
             return sent(spec, error_exchange(400, self.not_found("previous_response_id")))
         history = self.prompts.get(previous, "") if previous is not None and not self.forgetful else ""
-        own = asked.get("instructions") or ""
+        own = asked.get("instructions") or " ".join(["system"] * self.default_system)
         said = f"{history} {asked.get('input')}".strip()
         prompt = f"{own} {said}".strip()
         text = "Zorblat." if "Zorblat" in prompt and previous is not None else "Hello."
@@ -158,7 +162,7 @@ CASES = [
         "expected store False (as sent), got True",
     ),
     Case(
-        "state.retrieve",
+        "state.response_id",
         "no id",
         checked([checks.retrieved_same], created(id=None)),
         "expected the created response to have an id to GET, got None",
@@ -186,13 +190,13 @@ CASES = [
         "expected input_tokens above 4 (the same turn sent alone) with previous_response_id 'resp_test', got 4",
     ),
     Case(
-        "state.history",
+        "state.response_id",
         "nothing to chain to",
         checked(
             [checks.history_counted],
             json_exchange({**conformant_response(), "id": None}, request_body=request(store=True)),
         ),
-        "expected the first turn's response to have an id to chain to, got None",
+        "expected the created response to have an id to chain to with previous_response_id, got None",
     ),
     Case(
         "state.history_measured",
@@ -204,10 +208,10 @@ CASES = [
         "state.delete",
         "delete ignored",
         checked([checks.deleted], *served("state.delete", StoringServer(undeleting=True))),
-        "expected 404 for GET /responses/resp_1 after its DELETE answered 200, got 200",
+        "expected 404 for GET of 'resp_1' after its DELETE answered 200, got 200",
     ),
     Case(
-        "state.delete",
+        "state.response_id",
         "nothing to delete",
         checked([checks.deleted], created(id=None)),
         "expected the created response to have an id to delete, got None",
@@ -237,7 +241,7 @@ CASES = [
         "expected a list object with a `data` array, got {'object': 'list'",
     ),
     Case(
-        "state.input_items",
+        "state.response_id",
         "nothing to list",
         checked([checks.input_items_listed], created(id=None)),
         "expected the created response to have an id to list the input items of, got None",
@@ -271,8 +275,17 @@ CASES = [
             [checks.instructions_not_inherited],
             *served("state.instructions_not_inherited", StoringServer(carries=("prompt",))),
         ),
-        "expected the chained turn's input_tokens below 97 (the first turn's 96, its instructions included, plus "
-        "its 1 output tokens), got 99: the earlier instructions were carried into the prompt",
+        "the chained turn took 99 input tokens, 96 over the first turn without its instructions (2) and its answer "
+        "(1), where the instructions cost 94: they were carried into the prompt",
+    ),
+    Case(
+        "state.instructions_measured",
+        "a default system message",
+        checked(
+            [checks.instructions_not_inherited],
+            *served("state.instructions_not_inherited", StoringServer(default_system=200)),
+        ),
+        "the first turn took 96 input tokens with its instructions and 202 without them: a difference under 32",
     ),
     Case(
         "state.retrieve",
@@ -454,3 +467,14 @@ def test_instructions_none_echoed_is_only_said() -> None:
     status, findings = judge(chained, silent, semantic=False)
     assert status is Status.PASS
     assert [f.rule for f in findings if f.rule == "response.echo_absent"] == ["response.echo_absent"]
+
+
+def test_a_default_system_message_in_place_of_instructions_is_no_carry_over() -> None:
+    """Hand-made: a template that puts a long system message of its own where no instructions are sent
+    (Mistral's) makes the chained turn cost more than the first; against the control, that is no carry-over."""
+    chained = probe("state.instructions_not_inherited")
+    status, findings = judge(chained, served(chained.id, StoringServer(default_system=200)), semantic=False)
+    assert status is Status.PASS
+    assert "state.instructions_not_inherited" not in {f.rule for f in findings}
+    carried = judge(chained, served(chained.id, StoringServer(carries=("prompt",), default_system=20)), semantic=False)
+    assert (carried[0], carried[1][0].rule) == (Status.FAIL, "state.instructions_not_inherited")

@@ -32,6 +32,11 @@ HISTORY = rule(
     "with previous_response_id, input_tokens exceed those of the same turn sent alone: the earlier turn was read",
     effect=True,
 )
+RESPONSE_ID = rule(
+    "state.response_id",
+    Level.MUST,
+    "a stored Response has a non-empty string id, which the next request names (GET, DELETE, previous_response_id)",
+)
 DELETE = rule(
     "state.delete",
     Level.MUST,
@@ -59,6 +64,14 @@ INSTRUCTIONS_INHERITED = rule(
     Level.MUST,
     "a turn chained with previous_response_id and no instructions does not take the earlier turn's instructions",
 )
+INSTRUCTIONS_UNSEEN = rule(
+    "state.instructions_measured",
+    Level.INFO,
+    "the instructions cost enough input tokens over the same turn without them for usage to show a carry-over",
+)
+# Input tokens instructions must cost, over what a template puts where none are sent, for a carry-over to
+# stand out from the chained turn's new input and per-message tokens (the probe's cost some 110).
+MIN_INSTRUCTIONS_COST = 32
 HISTORY_UNSEEN = rule(
     "state.history_measured",
     Level.SHOULD,
@@ -93,7 +106,7 @@ def retrieved_same(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     created_body = response_body(ok[0])
     created = _summary(created_body)
     if not isinstance(created["id"], str) or not created["id"]:
-        yield RETRIEVE.finding(f"expected the created response to have an id to GET, got {quote(created['id'])}")
+        yield _no_id(ok[0], "GET")
         return
     gets = [ex for ex in ok[1:] if ex.method == "GET"]
     if not gets:
@@ -146,6 +159,21 @@ def _measured(tokens: Any) -> bool:
     return isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0
 
 
+def response_id(ex: Exchange) -> str | None:
+    """The id of the Response an exchange created, as the probes read it to name it next: a Response
+    object's, not a stream's (an answer streamed unasked chains nothing); None without a usable one."""
+    body = ex.json_or_none()
+    rid = body.get("id") if isinstance(body, dict) else None
+    return rid if isinstance(rid, str) and rid else None
+
+
+def _no_id(created: Exchange, then: str) -> Finding:
+    """The one finding for a created Response that a later request cannot name, whatever it was to do."""
+    body = created.json_or_none()
+    got = body.get("id") if isinstance(body, dict) else None
+    return RESPONSE_ID.finding(f"expected the created response to have an id to {then}, got {quote(got)}")
+
+
 def _sent(ex: Exchange) -> dict[str, Any]:
     body = ex.request_json()
     return body if isinstance(body, dict) else {}
@@ -175,12 +203,7 @@ def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     chained = _chained(ok)
     if chained is None:
         if ok and not any("previous_response_id" in _sent(ex) for ex in exchanges):
-            body = ok[0].json_or_none()  # as the probe reads it: a Response object, not a stream of one
-            rid = body.get("id") if isinstance(body, dict) else None
-            yield HISTORY.finding(
-                f"expected the first turn's response to have an id to chain to, got {quote(rid)}: "
-                "no turn could be sent with previous_response_id"
-            )
+            yield _no_id(ok[0], "chain to with previous_response_id")
         return
     asked = _sent(chained).get("input")
     alone = next((ex for ex in ok if "previous_response_id" not in _sent(ex) and _sent(ex).get("input") == asked), None)
@@ -202,19 +225,6 @@ def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         )
 
 
-def _created_id(exchanges: Sequence[Exchange]) -> Any:
-    """The `id` of the Response the first answered POST created, as it came; None without one. Read as the
-    probe reads it: a Response object, not a stream of one (an answer streamed unasked chains nothing)."""
-    created = next((ex for ex in _ok(exchanges) if ex.method == "POST"), None)
-    body = created.json_or_none() if created is not None else None
-    return body.get("id") if isinstance(body, dict) else None
-
-
-def _usable(rid: Any) -> bool:
-    """An id a later request can name, as the probes read it."""
-    return isinstance(rid, str) and bool(rid)
-
-
 def deleted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """The DELETE succeeded (a refusal is UNSUPPORTED before this runs); the GET after it must find nothing.
 
@@ -223,11 +233,12 @@ def deleted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     documents no body for the DELETE's 200 (its example is `{id, object, deleted: true}`), so only
     a body that contradicts the delete is a finding.
     """
-    if not any(ex.method == "POST" for ex in _ok(exchanges)):
+    created = next((ex for ex in _ok(exchanges) if ex.method == "POST"), None)
+    if created is None:
         return
-    rid = _created_id(exchanges)
-    if not _usable(rid):
-        yield DELETE.finding(f"expected the created response to have an id to delete, got {quote(rid)}")
+    rid = response_id(created)
+    if rid is None:
+        yield _no_id(created, "delete")
         return
     at = next((i for i, ex in enumerate(exchanges) if ex.method == "DELETE" and ex.status is not None), None)
     if at is None or not 200 <= (exchanges[at].status or 0) < 300:
@@ -240,7 +251,7 @@ def deleted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         return
     if 200 <= after.status < 300:
         yield DELETE.finding(
-            f"expected 404 for GET /responses/{rid} after its DELETE answered {exchanges[at].status}, got "
+            f"expected 404 for GET of {quote(rid)} after its DELETE answered {exchanges[at].status}, got "
             f"{after.status}: {quote(after.body)}; the delete had no effect"
         )
     elif 400 <= after.status < 500 and after.status != 404:
@@ -270,11 +281,8 @@ def input_items_listed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     posts = [ex for ex in _ok(exchanges) if ex.method == "POST"]
     if not posts:
         return
-    rid = _created_id(exchanges)
-    if not _usable(rid):
-        yield INPUT_ITEMS.finding(
-            f"expected the created response to have an id to list the input items of, got {quote(rid)}"
-        )
+    if response_id(posts[0]) is None:
+        yield _no_id(posts[0], "list the input items of")
         return
     listed = next((ex for ex in reversed(_ok(exchanges)) if ex.method == "GET"), None)
     if listed is None:
@@ -296,7 +304,7 @@ def input_items_listed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 def _list_shape(body: dict[str, Any], items: list[dict[str, Any]]) -> Iterator[Finding]:
     if body.get("object") != "list":
-        yield INPUT_ITEMS_LIST.finding(f"expected object 'list', got {quote(body.get('object', MISSING))}")
+        yield INPUT_ITEMS_LIST.finding(f"expected object 'list', got {quote(body.get('object'))}")
     lacking = [k for k in ("first_id", "last_id") if not isinstance(body.get(k), str)]
     if items and lacking:
         yield INPUT_ITEMS_LIST.finding(f"expected string {' and '.join(lacking)}, got {quote(body)}")
@@ -327,10 +335,7 @@ def instructions_not_inherited(exchanges: Sequence[Exchange]) -> Iterator[Findin
     sent = _sent(first)["instructions"]
     if chained is None:
         if not any("previous_response_id" in _sent(ex) for ex in exchanges):
-            yield INSTRUCTIONS_INHERITED.finding(
-                f"expected the first turn's response to have an id to chain to, got {quote(_created_id(ok))}: "
-                "no turn could be sent with previous_response_id"
-            )
+            yield _no_id(first, "chain to with previous_response_id")
         return
     if absent(_instructions(first)):
         yield absent_echo("instructions", sent, prefix="the first turn: ")
@@ -343,7 +348,12 @@ def instructions_not_inherited(exchanges: Sequence[Exchange]) -> Iterator[Findin
             f"which sent none, got the earlier turn's {quote(got)}: they were carried over"
         )
     else:
-        yield from _prompt_carried(first, chained)
+        alone = next((ex for ex in ok if ex is not first and _sent(ex) == _without(_sent(first), "instructions")), None)
+        yield from _prompt_carried(first, chained, alone)
+
+
+def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != key}
 
 
 def _instructions(ex: Exchange) -> Any:
@@ -352,21 +362,32 @@ def _instructions(ex: Exchange) -> Any:
     return body.get("instructions", MISSING) if isinstance(body, dict) else MISSING
 
 
-def _prompt_carried(first: Exchange, chained: Exchange) -> Iterator[Finding]:
-    """The chained prompt holds the first turn's whole prompt, its instructions included, and its answer.
+def _prompt_carried(first: Exchange, chained: Exchange, alone: Exchange | None) -> Iterator[Finding]:
+    """Whether the chained prompt holds the first turn's instructions, read off usage against a control:
+    the first turn sent again without them (`alone`).
 
-    Carried over, the instructions make the chained turn's input_tokens at least the first turn's
-    input_tokens plus its output_tokens (plus the new input); left out, they fall short of that by
-    about the instructions' length, which the probe makes far longer than the new input and the
-    template's few tokens per message. An answer's reasoning tokens that the history leaves out only
-    lower the chained count, so they can hide a carry-over but never make one.
+    A template may put a default system message of its own where no instructions are sent (Mistral's
+    do, hundreds of tokens), so what instructions cost is the first turn's input_tokens less the
+    control's, not their length. The chained prompt holds the control's prompt, the first answer and
+    the new input; carried over, the instructions add their cost on top. Judged only when that cost is
+    large enough to show above the new input and the template's tokens per message; reasoning tokens
+    the history leaves out only lower the chained count, so they can hide a carry-over, never make one.
     """
-    before, answered, after = (_tokens(first, "input_tokens"), _tokens(first, "output_tokens"), _input_tokens(chained))
-    if not (_measured(before) and _measured(after) and _measured(answered)):
+    tokens = [_tokens(first, "input_tokens"), _tokens(first, "output_tokens"), _input_tokens(chained)]
+    control = _input_tokens(alone) if alone is not None else None
+    if not all(_measured(t) for t in [*tokens, control]):
         return
-    if after >= before + answered:
+    before, answered, after = tokens
+    cost, extra = before - control, after - answered - control
+    if cost < MIN_INSTRUCTIONS_COST:
+        yield INSTRUCTIONS_UNSEEN.finding(
+            f"the first turn took {before} input tokens with its instructions and {control} without them: a "
+            f"difference under {MIN_INSTRUCTIONS_COST}, too small for usage to show whether the chained turn "
+            "carried them (a template's own system message may stand in for them)"
+        )
+    elif extra >= cost / 2:
         yield INSTRUCTIONS_INHERITED.finding(
-            f"expected the chained turn's input_tokens below {before + answered} (the first turn's {before}, "
-            f"its instructions included, plus its {answered} output tokens), got {after}: the earlier "
-            "instructions were carried into the prompt"
+            f"the chained turn took {after} input tokens, {extra} over the first turn without its instructions "
+            f"({control}) and its answer ({answered}), where the instructions cost {cost}: they were carried "
+            "into the prompt"
         )

@@ -20,6 +20,7 @@ from conformance.checks.state import (
     history_counted,
     input_items_listed,
     instructions_not_inherited,
+    response_id,
     retrieved_same,
     store_echoed,
 )
@@ -29,13 +30,6 @@ from conformance.urls import segment
 
 UNKNOWN_ID = "resp_conformance_unknown_0000000000"
 NAME = "Zorblat"
-
-
-def response_id(ex: Exchange) -> str | None:
-    """The id of the Response an exchange created, when it has one."""
-    body = ex.json_or_none()
-    rid = body.get("id") if isinstance(body, dict) else None
-    return rid if isinstance(rid, str) and rid else None
 
 
 def _store_then_get(model: str) -> Generator[Request, Exchange, None]:
@@ -96,11 +90,14 @@ INSTRUCTIONS = (
 
 
 def _instructions_then_chained(model: str) -> Generator[Request, Exchange, None]:
-    """A turn with instructions; the next, chained to it, with none: OpenAI does not carry them over."""
+    """A turn with instructions; the next, chained to it, with none: OpenAI does not carry them over. Then
+    the first turn again without them, which measures what they cost (checks/state.py, `_prompt_carried`);
+    last, so a server that rejects `previous_response_id` is asked nothing more."""
     first = yield Request({"model": model, "input": "Say hello.", "instructions": INSTRUCTIONS, "store": True})
     rid = response_id(first)
     if rid is not None:
         yield Request({"model": model, "input": "Say goodbye.", "previous_response_id": rid, "store": True})
+        yield Request({"model": model, "input": "Say hello.", "store": True})
 
 
 PROBES = (
