@@ -28,6 +28,7 @@ from conformance import cli
 from conformance.probes import BY_ID
 from conformance.runner import Target, run_cell
 from tests.faults.server import FaultServer
+from tests.sidecars import readable
 
 ECHOES = (
     "normal",
@@ -124,7 +125,7 @@ def _leaks(root: Path, cassettes: Path, canary: str) -> list[str]:
     found = [
         str(p)
         for p in sorted(root.rglob("*"))
-        if p.is_file() and any(needle in reading.lower() for reading in _readings(p.read_bytes()))
+        if p.is_file() and any(needle in reading.lower() for reading in _readings(readable(p)))
     ]
     for path in sorted(cassettes.rglob("*.json")):
         if path.name != "provider.json":

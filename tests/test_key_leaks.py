@@ -35,6 +35,7 @@ from conformance.transports import RecordMode
 from conformance.transports.cassette import Chunk, cassette_path, load_cassette, scrub_stream
 from conformance.transports.deadline import live_transport
 from tests.faults.server import FaultServer
+from tests.sidecars import readable
 from tests.test_canary import undo_codings
 
 KEY_ENV = "CONFORMANCE_LEAK_KEY"
@@ -65,7 +66,7 @@ def written(root: Path, key: str) -> list[str]:
     return [
         str(p)
         for p in sorted(root.rglob("*"))
-        if shows(str(p.relative_to(root)), key) or (p.is_file() and shows(p.read_bytes().decode("latin-1"), key))
+        if shows(str(p.relative_to(root)), key) or (p.is_file() and shows(readable(p).decode("latin-1"), key))
     ]
 
 

@@ -16,6 +16,7 @@ from conformance.report import render_html, render_junit, render_markdown, write
 from conformance.report.data import UNREADABLE, read_matrix
 from conformance.report.html import cell_anchor, evidence_script, model_page, probe_page, slug
 from conformance.report.view import CAPABILITIES, KNOWN, capability, verdict
+from tests.sidecars import evidence_data
 
 XSS = "<script>alert(1)</script>"
 RAW = "<script>alert(1)"
@@ -86,19 +87,12 @@ def _site(matrix: dict[str, Any], tmp: Path, **kwargs: Any) -> Path:
     return tmp
 
 
-def _evidence_file(path: Path) -> dict[str, Any]:
-    """An evidence sidecar is one call: conformanceEvidence(<JSON>);"""
-    text = path.read_text(encoding="utf-8")
-    assert text.startswith("conformanceEvidence(") and text.endswith(");\n")
-    return dict(json.loads(text[len("conformanceEvidence(") : -3]))
-
-
 def _evidence(matrix: dict[str, Any], tmp: Path, **kwargs: Any) -> list[dict[str, Any]]:
     """Every cell's evidence, row by row, as the page would load it."""
     _site(matrix, tmp, **kwargs)
     cells: list[dict[str, Any]] = []
     for row in matrix["rows"]:
-        cells += _evidence_file(tmp / evidence_script(slug(row["provider"], row["model"])))["cells"]
+        cells += evidence_data(tmp / evidence_script(slug(row["provider"], row["model"])))["cells"]
     return cells
 
 
@@ -267,7 +261,7 @@ def test_injected_script_is_inert_in_every_page_the_evidence_and_markdown(place:
     (script,) = (tmp_path / "evidence").iterdir()
     raw = script.read_text(encoding="utf-8")
     assert RAW not in raw and "</" not in raw
-    assert XSS in json.dumps(_evidence_file(script), ensure_ascii=False), "the text is kept, only escaped"
+    assert XSS in json.dumps(evidence_data(script), ensure_ascii=False), "the text is kept, only escaped"
     markdown = render_markdown(matrix, baseline=baseline)
     assert RAW not in markdown
     if place == "model id":
@@ -533,7 +527,7 @@ def test_a_findings_backticks_are_code_where_html_shows_it_plain_in_titles_and_i
     assert f"core.a: FAIL: {code}</span>" in html, "a group cell's description and tip"
     for text in (model, probe, note, html):
         assert RAW not in text
-    evidence = {c["probe"]: c for c in _evidence_file(tmp_path / evidence_script(slug("prov", "model-a")))["cells"]}
+    evidence = {c["probe"]: c for c in evidence_data(tmp_path / evidence_script(slug("prov", "model-a")))["cells"]}
     assert evidence["core.a"]["title"] == message and evidence["core.a"]["findings"][0]["message"] == message
     assert "title" not in evidence["core.c"], "only a title with code spans is carried, for the panel to mark up"
 

@@ -26,7 +26,7 @@ from conformance.diff import Change
 from conformance.records import MatrixCell, ProbeRecord
 from conformance.report import view
 from conformance.report.data import Key, MatrixSource, Report, Row, read_matrix
-from conformance.report.evidence import EVIDENCE_CALLBACK, Exchanges, cell_evidence, inline, script_json
+from conformance.report.evidence import EVIDENCE_CALLBACK, Exchanges, cell_evidence, inline, packed, script_json
 from conformance.report.trend import Trend, trends
 from conformance.report.view import Group, Latency, StatusStyle, Verdict
 
@@ -337,7 +337,8 @@ class _Site:
         )
 
     def evidence_script(self, row: RowView, exchanges: Exchanges) -> str:
-        """One row's evidence as a script that hands it to the page: `conformanceEvidence({...});`.
+        """One row's evidence as a script that hands it to the page: `conformanceEvidence({provider, model,
+        cells})`, its cells `packed`.
 
         A cell's title is there too when it has code spans, which its `title` attribute shows as plain text.
         """
@@ -348,7 +349,7 @@ class _Site:
             for c in shown
             if c is not None and c.cell is not None
         ]
-        data = {"provider": row.provider, "model": row.model, "cells": cells}
+        data = {"provider": row.provider, "model": row.model, "cells": packed(cells)}
         return f"{EVIDENCE_CALLBACK}({script_json(data)});\n"
 
 

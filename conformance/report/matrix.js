@@ -165,10 +165,15 @@
 
   // Evidence --------------------------------------------------------------------------------------
   window[meta.callback] = (data) => {
-    const cells = new Map();
-    for (const cell of data.cells) cells.set(cell.probe, cell);
+    const cells = inflate(data.cells).then((list) => new Map(list.map((cell) => [cell.probe, cell])));
     loaded.set(`${data.provider}\u0000${data.model}`, cells);
   };
+
+  async function inflate(packed) { // gzipped JSON in base64 (report/evidence.py, `packed`)
+    const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+    const json = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return JSON.parse(await new Response(json).text());
+  }
 
   function loadRow(row) {
     const src = row.dataset.ev;
