@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from conformance.checks import RULES, Tag, run_checks
+from conformance.checks.core import route_of
 from conformance.checks.http import CASSETTE, COMMON_CHECKS, key_accepted
 from conformance.checks.robust import INTERNAL, JUDGE_TIME, NOTHING_SENT, UNSAFE_VALUE, unique_keys
 from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
@@ -160,7 +161,7 @@ def build_request(target: Target, spec: Request) -> httpx.Request:
     content = spec.raw if spec.raw is not None else None
     body = spec.body if spec.sized is None else spec.sized(target.body_cap_bytes or DEFAULT_BODY_CAP_BYTES)
     if body is not None:
-        defaults = target.request_defaults if spec.method == "POST" and spec.path == "/responses" else {}
+        defaults = target.request_defaults if route_of(spec.method, spec.path).kind == "create" else {}
         content = json.dumps({**defaults, **body}).encode("utf-8")
     if content is not None:
         headers["content-type"] = "application/json"

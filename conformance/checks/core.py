@@ -110,18 +110,23 @@ class Route:
 
 
 def route(ex: Exchange) -> Route:
+    return route_of(ex.method, ex.url)
+
+
+def route_of(method: str, url: str) -> Route:
+    """`route` of a request not yet sent: its method and URL (or path under the base URL)."""
     try:
-        parts = [unquote(p) for p in urlsplit(ex.url).path.split("/") if p]
+        parts = [unquote(p) for p in urlsplit(url).path.split("/") if p]
     except ValueError:
         return Route("")
-    if ex.method == "POST" and parts[-1:] == ["responses"]:
+    if method == "POST" and parts[-1:] == ["responses"]:
         return Route("create")
-    if ex.method == "POST" and parts[-2:] == ["responses", "input_tokens"]:
+    if method == "POST" and parts[-2:] == ["responses", "input_tokens"]:
         return Route("count")
-    if ex.method == "GET" and len(parts) >= 3 and parts[-3] == "responses" and parts[-1] == "input_items":
+    if method == "GET" and len(parts) >= 3 and parts[-3] == "responses" and parts[-1] == "input_items":
         return Route("input_items", parts[-2])
-    if ex.method in ("GET", "DELETE") and len(parts) >= 2 and parts[-2] == "responses":
-        return Route("retrieve" if ex.method == "GET" else "delete", parts[-1])
+    if method in ("GET", "DELETE") and len(parts) >= 2 and parts[-2] == "responses":
+        return Route("retrieve" if method == "GET" else "delete", parts[-1])
     return Route("")
 
 
