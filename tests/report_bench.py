@@ -11,6 +11,9 @@ fresh directory in a child process, and prints each figure against its budget:
   machine's load average and its speed (a fixed piece of Python work, timed before the run: a shared
   machine's speed drifts by a third over a day, and every figure with it), since the budget is for 2
   quiet cores;
+- the clients' own work, timed again alone after the run in a process of its own: the Python SDK and
+  node reading every answer, and the client-library cells replayed on their own; the part of the
+  figure that no faster harness removes while the sdk, Node and clients columns are filled;
 - a floor for that figure: parsing every cassette of the corpus and writing it back out, the least any
   replay of it must do, spread over the cores, so that the figure reads as a ratio to work no suite
   can skip, on this machine as it is just now;
@@ -37,11 +40,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from conformance.node_column import is_derived, node_records
 from conformance.paths import MANIFEST, cassettes_dir, safe_name
-from conformance.plan import replay_plans
+from conformance.plan import replay_plans, select_probes
 from conformance.records import Matrix, MatrixHead
 from conformance.report import write_reports
 from conformance.results import RESULTS_FILE, read_results
+from conformance.sdk_column import sdk_records
 from conformance.session import Session
 
 MB = 1_000_000
@@ -138,6 +143,24 @@ def child(cassettes: Path, out: Path) -> None:
     print(json.dumps(figures))
 
 
+def clients_child(cassettes: Path, out: Path) -> None:
+    """The CPU seconds of what the clients make of the answers, timed again after the run, in a process of its
+    own (so the run's peak RSS is its alone), printed as JSON: the Python SDK's and node's reads of every
+    recorded cell's answers (node's own process included), and the client-library cells replayed on their
+    own (their libraries' import, and their own judging, included). A replay that fills the sdk, Node and
+    clients columns does this work whatever else it does."""
+    recorded = [r for r in read_results(out / RESULTS_FILE) if not is_derived(r)]
+    started = cpu_s()
+    sdk_records(recorded)
+    node_records(recorded)
+    read = cpu_s()
+    with tempfile.TemporaryDirectory() as scratch:
+        plans = replay_plans(cassettes, probes=select_probes(features=["clients"]))
+        Session(Path(scratch), MatrixHead(mode="replay")).run(plans)
+        ended = cpu_s()
+    print(json.dumps({"reads": sum(read) - sum(started), "libraries": sum(ended) - sum(read)}))
+
+
 def machine_ms() -> float:
     """The best of three timings of a fixed piece of Python work (objects built, a JSON round trip): how fast
     this machine runs Python just now, caches and memory included."""
@@ -195,6 +218,15 @@ def _timed(browser: Any, expression: str) -> float:
     return time.perf_counter() - started
 
 
+def _json_of(command: list[str]) -> Any:
+    """The JSON a child prints last; None (its errors printed) when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        print(done.stderr, file=sys.stderr)
+        return None
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def _verdict(value: float, budget: float) -> str:
     return f"{value / budget:5.2f} of budget  {'ok' if value <= budget else 'OVER'}"
 
@@ -204,9 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=40, help="models in the corpus (default 40)")
     parser.add_argument("--keep", type=Path, default=None, help="write the corpus and the report here, and keep them")
     parser.add_argument("--child", nargs=2, type=Path, metavar=("CASSETTES", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--clients-child", nargs=2, type=Path, metavar=("CASSETTES", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
+        return 0
+    if args.clients_child:
+        clients_child(*args.clients_child)
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         root = (args.keep or Path(scratch)).resolve()
@@ -217,17 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         speed = machine_ms()
         floor = floor_s(corpus, os.cpu_count() or 1)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.report_bench", "--child", str(corpus), str(out)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode:
-            print(done.stderr, file=sys.stderr)
-            return 1
+        figures = _json_of([sys.executable, "-m", "tests.report_bench", "--child", str(corpus), str(out)])
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        figures = json.loads(done.stdout.splitlines()[-1])
+        if figures is None:
+            return 1
+        clients = _json_of([sys.executable, "-m", "tests.report_bench", "--clients-child", str(corpus), str(out)])
+        if clients is None:
+            return 1
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         rss = after.ru_maxrss * 1024 / MB
         html, total = (out / "matrix.html").stat().st_size / MB, size_of(out) / MB
@@ -246,6 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"                   of which the replay {replay_own:.2f} s in the run's process and {replay_kids:.2f} s"
             f" in its workers, the render {render_own:.2f} s and {render_kids:.2f} s"
+        )
+        print(
+            f"                   the clients' own work, timed again alone: {clients['reads']:.2f} s of CPU for"
+            f" the Python SDK and node to read every answer,\n                   {clients['libraries']:.2f} s for"
+            f" the client-library cells; {(clients['reads'] + clients['libraries']) / (os.cpu_count() or 1):.2f} s"
+            f" on {os.cpu_count()} cores"
         )
         print(f"                   machine: a fixed piece of Python work took {speed:.0f} ms before the run")
         print(
