@@ -47,10 +47,11 @@ def chain(first: int, chained: int | None, alone: int) -> list[Exchange]:
 
 class StoringServer:
     """A hand-made server that stores every response, serves GET by id, lists a response's input items,
-    deletes, and chains previous_response_id.
+    deletes, chains previous_response_id, and keeps conversations (POST /conversations, `conversation`).
 
     Its input_tokens count the words of the prompt it builds, the chained history included, unless it
-    is `forgetful`: then it echoes previous_response_id but leaves the earlier turns out of the prompt.
+    is `forgetful`: then it echoes previous_response_id or the conversation but leaves the earlier turns out
+    of the prompt.
     Its prompt holds a turn's own instructions; `carries` takes an earlier turn's over to a chained one, into
     its "prompt" (as vLLM did, vllm-project/vllm#37697) or its "echo", or both.
     `undeleting` answers DELETE 200 and keeps the response. `default_system` puts that many words of a
@@ -61,6 +62,7 @@ class StoringServer:
         self, forgetful: bool = False, carries: tuple[str, ...] = (), undeleting: bool = False, default_system: int = 0
     ) -> None:
         self.stored: dict[str, dict[str, Any]] = {}
+        self.conversations: dict[str, str] = {}
         self.inputs: dict[str, Any] = {}
         self.prompts: dict[str, str] = {}
         self.forgetful, self.carries, self.undeleting = forgetful, carries, undeleting
@@ -78,14 +80,21 @@ class StoringServer:
             body = self.stored.get(parts[-1])
             return sent(spec, json_exchange(body) if body else error_exchange(404, self.not_found("id")))
         asked = spec.body or {}
-        previous = asked.get("previous_response_id")
+        if parts[-1] == "conversations":
+            conversation = f"conv_{len(self.conversations) + 1}"
+            self.conversations[conversation] = " ".join(str(item.get("content")) for item in asked.get("items", []))
+            return sent(spec, json_exchange({"id": conversation, "object": "conversation", "created_at": 1}))
+        previous, conversation = asked.get("previous_response_id"), asked.get("conversation")
         if previous is not None and previous not in self.stored:
             return sent(spec, error_exchange(400, self.not_found("previous_response_id")))
-        history = self.prompts.get(previous, "") if previous is not None and not self.forgetful else ""
+        if conversation is not None and conversation not in self.conversations:
+            return sent(spec, error_exchange(404, self.not_found("conversation")))
+        earlier = self.prompts.get(previous, "") if previous is not None else self.conversations.get(conversation, "")
+        history = "" if self.forgetful else earlier
         own = asked.get("instructions") or " ".join(["system"] * self.default_system)
         said = f"{history} {asked.get('input')}".strip()
         prompt = f"{own} {said}".strip()
-        text = "Zorblat." if "Zorblat" in prompt and previous is not None else "Hello."
+        text = "Zorblat." if "Zorblat" in prompt and (previous or conversation) is not None else "Hello."
         response = conformant_response(text)
         words = len(prompt.split())
         usage = response["usage"]
@@ -99,7 +108,10 @@ class StoringServer:
             "store": asked.get("store", True),
             "previous_response_id": previous,
             "instructions": asked.get("instructions", inherited),
+            "conversation": None if conversation is None else {"id": conversation},
         }
+        if conversation is not None:
+            self.conversations[conversation] = f"{said} {text}"
         if body["store"]:
             self.stored[body["id"]] = body
             self.inputs[body["id"]] = asked.get("input")
@@ -131,6 +143,14 @@ def served(probe_id: str, server: StoringServer | None = None, **last: Any) -> l
     if last:
         answer = json_exchange(last["body"], status=last.get("status", 200))
         exchanges[-1] = dataclasses.replace(exchanges[-1], status=answer.status, body=answer.body)
+    return exchanges
+
+
+def in_other_conversation() -> list[Exchange]:
+    """state.conversation's exchanges, the turn in the conversation naming another one (hand-made)."""
+    exchanges = served("state.conversation")
+    body = {**json.loads(exchanges[1].body), "conversation": {"id": "conv_2"}}
+    exchanges[1] = dataclasses.replace(exchanges[1], body=json.dumps(body))
     return exchanges
 
 
@@ -197,6 +217,24 @@ CASES = [
             json_exchange({**conformant_response(), "id": None}, request_body=request(store=True)),
         ),
         "expected the created response to have an id to chain to with previous_response_id, got None",
+    ),
+    Case(
+        "state.conversation_history",
+        "conversation dropped",
+        checked([checks.conversation_counted], *served("state.conversation", StoringServer(forgetful=True))),
+        "expected input_tokens above 9 (the same turn sent alone) with conversation 'conv_1', got 9",
+    ),
+    Case(
+        "state.conversation_id",
+        "no conversation to name",
+        checked([checks.conversation_counted], json_exchange({"object": "conversation", "id": ""})),
+        "expected the created conversation to have an id to name in `conversation`, got ''",
+    ),
+    Case(
+        "state.conversation_echo",
+        "another conversation named",
+        checked([checks.conversation_counted], *in_other_conversation()),
+        "expected conversation.id 'conv_1', got conversation {'id': 'conv_2'}",
     ),
     Case(
         "state.history_measured",
@@ -352,7 +390,7 @@ def test_the_second_request_uses_the_id_of_the_first_answer() -> None:
 
 def test_a_first_answer_without_an_id_ends_the_script() -> None:
     chained = ("state.previous_response_id", "state.store_then_get", "state.instructions_not_inherited")
-    for probe_id in (*chained, "state.delete", "state.input_items"):
+    for probe_id in (*chained, "state.delete", "state.input_items", "state.conversation"):
         script = next(p for p in state.PROBES if p.id == probe_id).script("test-model")
         next(script)
         with pytest.raises(StopIteration):
@@ -388,16 +426,36 @@ def test_usage_zeros_measure_no_history() -> None:
 
 
 class Refusing(StoringServer):
-    """A hand-made storing server that answers one method, or every GET, with `status` and an error object."""
+    """A hand-made storing server that answers one method (to paths ending in `path`, if given) with `status` and
+    an error object."""
 
-    def __init__(self, method: str, status: int) -> None:
+    def __init__(self, method: str, status: int, path: str = "") -> None:
         super().__init__()
-        self.method, self.status = method, status
+        self.method, self.status, self.path = method, status, path
 
     def __call__(self, spec: Request) -> Exchange:
-        if spec.method == self.method:
+        if spec.method == self.method and spec.path.endswith(self.path):
             return sent(spec, error_exchange(self.status, self.not_found("id")))
         return super().__call__(spec)
+
+
+def test_a_conversation_is_read_on_the_wire_and_a_server_without_conversations_is_unsupported() -> None:
+    """Hand-made servers: one that forgets the conversation is IGNORED even without semantic checks; one without
+    POST /conversations is asked nothing more, and is UNSUPPORTED."""
+    conversation = probe("state.conversation")
+    exchanges = run(conversation, StoringServer())
+    assert [(ex.method, ex.url.removeprefix(BASE_URL)) for ex in exchanges] == [
+        ("POST", "/conversations"),
+        ("POST", "/responses"),
+        ("POST", "/responses"),
+    ]
+    assert [json.loads(ex.request_body).get("conversation") for ex in exchanges] == [None, "conv_1", None]
+    for semantic in (True, False):
+        status, findings = judge(conversation, run(conversation, StoringServer(forgetful=True)), semantic=semantic)
+        assert status is Status.IGNORED and findings[0].rule == "state.conversation_history"
+    without = run(conversation, Refusing("POST", 404, path="conversations"))
+    status, findings = judge(conversation, without, semantic=True)
+    assert len(without) == 1 and status is Status.UNSUPPORTED and findings[0].rule == "http.rejection"
 
 
 @pytest.mark.parametrize("status", [404, 405, 501])

@@ -1,11 +1,12 @@
 """State checks: what `store` says, whether a stored response reads back as it was made, whether
-`previous_response_id` put the earlier turn into the prompt (and left its instructions out), whether
-a deleted response is gone, and whether a stored response's input items list what was sent.
+`previous_response_id` or a `conversation` put the earlier turns into the prompt (and left their
+instructions out), whether a deleted response is gone, and whether a stored response's input items
+list what was sent.
 
 Effects are read on the wire before meaning: a chained turn's usage.input_tokens must exceed those
-of the very same turn sent without `previous_response_id` (the probe sends both), so a server that
-drops the history fails even when semantic checks are off, and one that keeps it passes even when
-its model is too weak to answer from it.
+of the very same turn sent without `previous_response_id` or `conversation` (the probe sends both),
+so a server that drops the history fails even when semantic checks are off, and one that keeps it
+passes even when its model is too weak to answer from it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from conformance.checks.core import _ok, answer_mentions, output_text, response_body
 from conformance.checks.echo import absent, absent_echo
 from conformance.checks.reasoning import output_items
-from conformance.checks.rules import quote, rule
+from conformance.checks.rules import Rule, quote, rule
 from conformance.evidence import Exchange, Finding, Level
 from conformance.jsonpath import MISSING
 
@@ -72,6 +73,22 @@ INSTRUCTIONS_UNSEEN = rule(
 # Input tokens instructions must cost, over what a template puts where none are sent, for a carry-over to
 # stand out from the chained turn's new input and per-message tokens (the probe's cost some 110).
 MIN_INSTRUCTIONS_COST = 32
+CONVERSATION_ID = rule(
+    "state.conversation_id",
+    Level.MUST,
+    "POST /conversations answers a conversation with a non-empty string id, which the next request names",
+)
+CONVERSATION_HISTORY = rule(
+    "state.conversation_history",
+    Level.MUST,
+    "with `conversation`, input_tokens exceed those of the same turn sent alone: the conversation's items were read",
+    effect=True,
+)
+CONVERSATION_ECHO = rule(
+    "state.conversation_echo",
+    Level.SHOULD,
+    "a Response made in a conversation names it: its `conversation.id` is the id sent",
+)
 HISTORY_UNSEEN = rule(
     "state.history_measured",
     Level.SHOULD,
@@ -179,17 +196,19 @@ def _sent(ex: Exchange) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _chained(exchanges: Sequence[Exchange]) -> Exchange | None:
-    """The answered turn sent with previous_response_id."""
-    return next((ex for ex in _ok(exchanges) if "previous_response_id" in _sent(ex)), None)
+def _chained(exchanges: Sequence[Exchange], key: str = "previous_response_id") -> Exchange | None:
+    """The answered turn sent with `key` (previous_response_id, conversation)."""
+    return next((ex for ex in _ok(exchanges) if key in _sent(ex)), None)
 
 
-def chained_answer_mentions(word: str) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+def chained_answer_mentions(
+    word: str, key: str = "previous_response_id"
+) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
     """A semantic check on the chained turn's answer, wherever it comes among the exchanges."""
     mentions = answer_mentions(word)
 
     def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-        chained = _chained(exchanges)
+        chained = _chained(exchanges, key)
         if chained is not None:
             yield from mentions([chained])
 
@@ -205,23 +224,50 @@ def history_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         if ok and not any("previous_response_id" in _sent(ex) for ex in exchanges):
             yield _no_id(ok[0], "chain to with previous_response_id")
         return
+    yield from _history_read(ok, chained, "previous_response_id", HISTORY)
+
+
+def conversation_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The turn sent in the conversation against the same input sent alone, and its echo of the conversation."""
+    ok = [ex for ex in _ok(exchanges) if ex.method == "POST"]
+    chained = _chained(ok, "conversation")
+    if chained is None:
+        if ok and not any("conversation" in _sent(ex) for ex in exchanges):
+            got = ok[0].json_or_none()
+            yield CONVERSATION_ID.finding(
+                "expected the created conversation to have an id to name in `conversation`, got "
+                f"{quote(got.get('id') if isinstance(got, dict) else got)}"
+            )
+        return
+    yield from _history_read(ok, chained, "conversation", CONVERSATION_HISTORY)
+    sent, body = _sent(chained)["conversation"], response_body(chained)
+    echo = body.get("conversation", MISSING) if isinstance(body, dict) else MISSING
+    echoed = echo.get("id") if isinstance(echo, dict) else echo
+    if absent(echo):
+        yield absent_echo("conversation", sent)
+    elif echoed != sent:
+        yield CONVERSATION_ECHO.finding(f"expected conversation.id {quote(sent)}, got conversation {quote(echo)}")
+
+
+def _history_read(ok: Sequence[Exchange], chained: Exchange, key: str, judged_by: Rule) -> Iterator[Finding]:
+    """The chained turn costs more input tokens than the same input sent alone: the earlier turns were read."""
     asked = _sent(chained).get("input")
-    alone = next((ex for ex in ok if "previous_response_id" not in _sent(ex) and _sent(ex).get("input") == asked), None)
+    alone = next((ex for ex in ok if key not in _sent(ex) and _sent(ex).get("input") == asked), None)
     if alone is None:
         return
     with_history, without = _input_tokens(chained), _input_tokens(alone)
     if not (_measured(with_history) and _measured(without)):
         yield HISTORY_UNSEEN.finding(
             f"expected a positive integer usage.input_tokens on both turns, got {quote(with_history)} with "
-            f"previous_response_id and {quote(without)} without: the history cannot be seen on the wire"
+            f"{key} and {quote(without)} without: the history cannot be seen on the wire"
         )
         return
     if with_history <= without:
-        echo = response_body(chained).get("previous_response_id") if isinstance(response_body(chained), dict) else None
-        yield HISTORY.finding(
-            f"expected input_tokens above {without} (the same turn sent alone) with previous_response_id "
-            f"{quote(_sent(chained)['previous_response_id'])}, got {with_history}: the earlier turn was not in the "
-            f"prompt (previous_response_id echoed as {quote(echo)})"
+        echo = response_body(chained).get(key) if isinstance(response_body(chained), dict) else None
+        yield judged_by.finding(
+            f"expected input_tokens above {without} (the same turn sent alone) with {key} "
+            f"{quote(_sent(chained)[key])}, got {with_history}: the earlier turn was not in the "
+            f"prompt ({key} echoed as {quote(echo)})"
         )
 
 

@@ -1,10 +1,11 @@
 """State probes: `store`, reading a stored response and its input items back, deleting it, and chaining
-turns with `previous_response_id`.
+turns with `previous_response_id` or a `conversation` (the Conversations API's POST /conversations).
 
 The multi-request probes take the response id from the first answer, as a client would, and send
 nothing more when it has none. OVHcloud's guide says to send `store: false` and that
 `previous_response_id` is unsupported, so a clean 4xx from the later requests is expected there
-(UNSUPPORTED). A server without DELETE or input items answers them 404, 405 or 501: UNSUPPORTED too.
+(UNSUPPORTED). A server without DELETE, input items or conversations answers them 404, 405 or 501:
+UNSUPPORTED too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from conformance.checks.errors import rejected_with
 from conformance.checks.parameters import echoes
 from conformance.checks.state import (
     chained_answer_mentions,
+    conversation_counted,
     deleted,
     history_counted,
     input_items_listed,
@@ -52,6 +54,17 @@ def _chained(model: str) -> Generator[Request, Exchange, None]:
     if rid is not None:
         yield Request({"model": model, "input": QUESTION, "previous_response_id": rid, "store": True})
         yield Request({"model": model, "input": QUESTION, "store": True})
+
+
+def _in_conversation(model: str) -> Generator[Request, Exchange, None]:
+    """A conversation holding the earlier turn; the question asked in it; the question alone, to measure what the
+    conversation cost. The lone question comes last, so a server without conversations is asked nothing more."""
+    turn = {"type": "message", "role": "user", "content": f"My name is {NAME}. Remember it."}
+    created = yield Request({"items": [turn]}, path="/conversations")
+    conversation = response_id(created)
+    if conversation is not None:
+        yield Request({"model": model, "input": QUESTION, "conversation": conversation})
+        yield Request({"model": model, "input": QUESTION})
 
 
 def _store_then_delete(model: str) -> Generator[Request, Exchange, None]:
@@ -122,6 +135,14 @@ PROBES = (
         "uses the earlier turn",
         _chained,
         (*RESPONSE_CHECKS, history_counted, echoes("previous_response_id"), chained_answer_mentions(NAME)),
+    ),
+    Probe(
+        "state.conversation",
+        "state",
+        "POST /conversations with an earlier turn, then a turn with `conversation`: it costs more input tokens "
+        "than the same turn alone, the reply uses the earlier turn, and the Response names the conversation",
+        _in_conversation,
+        (*on_creates(RESPONSE_CHECKS), conversation_counted, chained_answer_mentions(NAME, "conversation")),
     ),
     Probe(
         "state.instructions_not_inherited",
