@@ -537,6 +537,24 @@ CASES = [
         "expected token counts of zero or more, got {",
     ),
     Case(
+        # Hand-made, as SGLang's gpt-oss path answered (sgl-project/sglang#10012): input_tokens 0 for a prompt, so
+        # total_tokens is the output alone; every client reports the 0.
+        "response.usage",
+        "placeholder input count",
+        checked(RESPONSE_CHECKS, response(lambda b: b["usage"].update(input_tokens=0, total_tokens=1))),
+        "expected input_tokens above 0 for a request with input, got 0",
+    ),
+    Case(
+        # Hand-made: every count 0 (the same path's "TODO: these are all 0 for now") beside an answer.
+        "response.usage",
+        "placeholder output count",
+        checked(
+            RESPONSE_CHECKS,
+            response(lambda b: b["usage"].update(input_tokens=9, output_tokens=0, total_tokens=9)),
+        ),
+        "expected output_tokens above 0 for an answer with output, got 0",
+    ),
+    Case(
         "response.instructions_echo",
         "other instructions",
         checked(

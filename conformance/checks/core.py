@@ -53,7 +53,7 @@ REFUSAL = rule(
 USAGE = rule(
     "response.usage",
     Level.SHOULD,
-    "usage is present, its counts are not negative, and total_tokens = input_tokens + output_tokens",
+    "usage is present, no count negative or a placeholder 0, and total_tokens = input_tokens + output_tokens",
 )
 ECHO_INSTRUCTIONS = rule("response.instructions_echo", Level.SHOULD, "the Response echoes the request's instructions")
 MENTIONS = rule(
@@ -247,7 +247,9 @@ def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
 
 def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     """A negative count parses in every client and is added up as it is: the Agents SDK's usage and LangChain's
-    usage_metadata then report it, so a user's token accounting goes wrong without a word."""
+    usage_metadata then report it, so a user's token accounting goes wrong without a word. So does a count of 0
+    where there were tokens to count: any input costs prompt tokens, any answer output tokens (SGLang's gpt-oss
+    path sent 0 for both, sgl-project/sglang#10012), and every client reports the 0."""
     ok = _ok(exchanges)
     if not ok:
         return
@@ -263,6 +265,23 @@ def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         yield USAGE.finding(f"expected token counts of zero or more, got {quote(usage, 200)}")
     elif sent + made != total:
         yield USAGE.finding(f"expected total_tokens {sent} + {made} = {sent + made}, got {total}")
+    elif sent == 0 and _has_input(ok[-1].request_json()):
+        yield USAGE.finding("expected input_tokens above 0 for a request with input, got 0")
+    elif made == 0 and _has_output(body):
+        yield USAGE.finding("expected output_tokens above 0 for an answer with output, got 0")
+
+
+def _has_input(request: Any) -> bool:
+    """Whether a create asked the model something: a prompt of it costs tokens."""
+    return isinstance(request, dict) and any(request.get(key) for key in ("input", "instructions"))
+
+
+def _has_output(body: Any) -> bool:
+    """Whether the model produced something: answer text or a function call, each at least one token."""
+    output = body.get("output") if isinstance(body, dict) else None
+    items = output if isinstance(output, list) else []
+    calls = any(isinstance(item, dict) and item.get("type") == "function_call" for item in items)
+    return calls or bool(output_text(body).strip())
 
 
 def echoes_instructions(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
