@@ -8,7 +8,8 @@ grading principle, conformance/README.md). Precedence, first match wins:
    envelope (the SDK raises by status code); a 5xx on every try is FAIL (the request breaks the
    server), any other 5xx ERROR, for a probe expecting a rejection too (a blip says nothing of it);
    a 4xx to a GET of a response the cell deleted is no refusal: it is what the delete is for;
-3. the answer was cut short (status incomplete): FAIL with its reason, never an absent effect;
+3. the answer was cut short (status incomplete), or the server reported it failed (a Response's `error`, an
+   error event): FAIL with its reason, in the server's words, never an absent effect;
 4. a MUST was broken: FAIL, or IGNORED when every broken MUST is an `effect` rule;
 5. a SHOULD was broken: NON-STRICT; otherwise PASS, or ACCEPTED when the effect cannot be observed.
 
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance.checks import RULES
-from conformance.checks.core import INCOMPLETE
+from conformance.checks.core import FAILED, INCOMPLETE
 from conformance.checks.http import REJECTION, SERVER_ERROR, SERVER_ERROR_ONCE, refusal, reproducible, server_error
 from conformance.evidence import Exchange, Finding, Level, Status
 from conformance.probes import Expect
@@ -89,7 +90,7 @@ def decide(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Fin
         unserved = _not_served(expect, rejection, findings)
         if unserved is not None:
             return unserved
-    cut = _first(musts, INCOMPLETE.id)
+    cut = _first(musts, INCOMPLETE.id, FAILED.id)
     if cut is not None:
         return Decision(Status.FAIL, cut)
     broken = _first(f for f in musts if not RULES[f.rule].effect)

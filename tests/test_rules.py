@@ -456,6 +456,28 @@ CASES = [
         "got 'failed'",
     ),
     Case(
+        "response.failed",
+        "failed with the server's error",
+        checked(
+            RESPONSE_CHECKS,
+            response(lambda b: b.update(status="failed", error={"code": "server_error", "message": "Out of memory"})),
+        ),
+        "the server reported 'server_error': 'Out of memory' (status 'failed', not 'completed')",
+    ),
+    Case(
+        # Hand-made: a gateway's failure met mid-stream, sent as Chat Completions sends one (LiteLLM's proxy
+        # yields `data: {"error": {...}}`; OpenRouter documents the same mid-stream): both SDKs raise APIError.
+        "response.failed",
+        "an error object in Chat Completions' form ends the stream",
+        checked(
+            (*STREAM, *RESPONSE_CHECKS),
+            stream_exchange(
+                [*conformant_stream()[:5], {"error": {"message": "upstream closed", "type": None, "code": "500"}}]
+            ),
+        ),
+        "the server reported '500': 'upstream closed' (no final Response, not 'completed')",
+    ),
+    Case(
         "response.incomplete",
         "cut by the server's own cap",
         checked(
@@ -1230,12 +1252,15 @@ def test_a_failed_answer_says_what_the_server_reported() -> None:
         "error": {"code": "server_error", "message": "boom"},
     }
     status, findings = judge(BY_ID["core.text_input"], [json_exchange(failed)], True)
-    assert status is Status.FAIL and findings[0].message.endswith(
-        "got 'failed': the server reported 'server_error': 'boom'"
-    )
+    assert status is Status.FAIL and findings[0].rule == "response.failed"
+    assert findings[0].message == "the server reported 'server_error': 'boom' (status 'failed', not 'completed')"
     events = [*conformant_stream()[:3], {"type": "error", "code": "server_error", "message": "boom", "param": None}]
     status, findings = judge(BY_ID["streaming.text"], [stream_exchange(events)], True)
     assert status is Status.FAIL and "the server reported 'server_error': 'boom'" in findings[0].message
+    # A stream ended by response.failed after some text: the server's words decide, not the text it never finished.
+    ended = {"type": "response.failed", "sequence_number": 5, "response": failed}
+    status, findings = judge(BY_ID["streaming.text"], [stream_exchange([*conformant_stream()[:5], ended])], True)
+    assert status is Status.FAIL and findings[0].rule == "response.failed", findings
 
 
 def test_every_graded_shape_rule_is_declared_and_declares_its_home() -> None:

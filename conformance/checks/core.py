@@ -36,6 +36,13 @@ REFERENCE = rule(
     "whole-second timestamps, its enums, required fields even when null",
 )
 COMPLETED = rule("response.completed", Level.MUST, "a finished response has status 'completed'")
+# The server's own word that the answer failed decides the cell, as a cut answer's reason does: what else breaks
+# (no text, a stream without its terminal event) follows from it.
+FAILED = rule(
+    "response.failed",
+    Level.MUST,
+    "the server does not report the answer failed: a Response with an `error`, or an error event in the stream",
+)
 INCOMPLETE = rule(
     "response.incomplete",
     Level.MUST,
@@ -213,22 +220,38 @@ def response_completed(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
         )
     elif status != "completed":
         said = reported_error(ok[-1])
-        yield COMPLETED.finding(f"expected status 'completed', got {quote(status)}" + (f": {said}" if said else ""))
+        if said and (status is not None or view(ok[-1]).is_stream):  # not an error envelope: http.error_in_success
+            ended = "no final Response" if status is None else f"status {quote(status)}"
+            yield FAILED.finding(f"{said} ({ended}, not 'completed')")
+        else:
+            yield COMPLETED.finding(f"expected status 'completed', got {quote(status)}")
 
 
 def reported_error(ex: Exchange) -> str | None:
     """The error the server reported inside a 2xx, in its words: a failed Response's `error`, or a stream's
-    `error` event (what both SDKs' stream readers stop on), so the cell's reason says why it failed."""
+    error event, so the cell's reason says why it failed. That event is the Responses `error` event, or an
+    event of Chat Completions' `{"error": {...}}`, as gateways send a failure met mid-stream (LiteLLM's proxy,
+    OpenRouter): both SDKs raise APIError with its message."""
     v = view(ex)
     response = v.response
     said = response.get("error") if isinstance(response, dict) else None
     if not isinstance(said, dict):
-        said = next((e.payload for e in reversed(v.events) if e.type == "error"), None)
+        said = next((error for e in reversed(v.events) if (error := _event_error(e.payload)) is not None), None)
     if not isinstance(said, dict):
         return None
     code, message = said.get("code"), said.get("message")
     words = [quote(w, 200) for w in (code, message) if w not in (None, "")]
     return "the server reported " + ": ".join(words) if words else None
+
+
+def _event_error(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The error an event reports: a Responses `error` event itself, or Chat Completions' `{"error": {...}}`."""
+    if payload is None:
+        return None
+    if payload.get("type") == "error":
+        return payload
+    error = payload.get("error") if "type" not in payload else None
+    return error if isinstance(error, dict) else None
 
 
 def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
