@@ -168,6 +168,31 @@ def test_llama_cpp_models_key_is_read_when_data_is_absent() -> None:
     assert parsed.warnings == ["openai_models: no data[]; read llama.cpp's models[] instead"]
 
 
+def test_openai_models_keeps_the_kind_an_entry_names_so_non_chat_models_are_not_probed() -> None:
+    """Hosted providers and stacks list embedding, image and rerank models in GET /v1/models: probed, every cell of
+    theirs would be a failure that says nothing of the endpoint's Responses support."""
+    parsed = parse_openai_models(fixture("openai_models_kinds"))
+    assert parsed.warnings == []
+    catalog = Catalog("p", tuple(parsed.entries))
+    chosen, skipped = catalog.selection()
+    assert chosen == ["org/chat-model", "stack/llm", "router/talker", "anthropic-style"]
+    assert skipped == {
+        "org/embedder": "not a chat model: catalog category 'embedding'",
+        "org/painter": "not a chat model: catalog category 'image'",
+        "org/reranker": "not a chat model: catalog category 'rerank'",
+        "stack/embedder": "not a chat model: catalog category 'embedding'",
+        "router/image-maker": "outputs image, not text",
+    }
+    assert by_id(parsed)["anthropic-style"].category == ""  # `type: "model"` names the object, not a kind
+
+
+def test_openai_models_reads_a_bare_array_as_the_list() -> None:
+    """Together answers GET /v1/models with the array of models itself, not an object holding data[]."""
+    parsed = parse_openai_models([{"id": "org/chat-model", "object": "model", "type": "chat"}, {"id": "b"}])
+    assert [e.id for e in parsed.entries] == ["org/chat-model", "b"]
+    assert parsed.warnings == ["openai_models: a bare array, not an object with data[]; read as the list of models"]
+
+
 def test_ovh_models_v2_maps_capabilities_to_claims_and_reads_limits() -> None:
     parsed = parse_ovh_models_v2(fixture("ovh_models_v2"))
     assert parsed.warnings == []

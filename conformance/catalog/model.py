@@ -160,9 +160,17 @@ NON_CHAT = (
 )  # fmt: skip
 
 
+# A kind that is a medium other than text alone, as a listing's model type says it (Together's `type`): not chat.
+NON_TEXT_KINDS = ("image", "audio", "video")
+
+
 def non_chat(entry: ModelEntry) -> str:
     """The category or tag that says the model does not chat (embeddings, speech, images, guard), or ""."""
-    return next((label for label in (entry.category, *entry.tags) if any(k in label.lower() for k in NON_CHAT)), "")
+    labels = (entry.category, *entry.tags)
+    return next(
+        (label for label in labels if any(k in label.lower() for k in NON_CHAT) or label.lower() in NON_TEXT_KINDS),
+        "",
+    )
 
 
 def _skip_reason(entry: ModelEntry, endpoint_listed: bool, include_unavailable: bool) -> str:

@@ -137,20 +137,33 @@ def _entry(model_id: str, source: str, claims: Mapping[str, Claim | None], **fie
     return ModelEntry(id=model_id, claims=said, claim_sources=dict.fromkeys(said, source), sources=(source,), **fields)
 
 
-def parse_openai_models(body: Any) -> Parsed:
-    """GET /v1/models: `data[].id`. It claims nothing, so every model is listed with no claims.
+# Where a /v1/models entry says what kind of model it is, beyond OpenAI's fields: Together's `type` (chat, language,
+# code, image, embedding, moderation, rerank, audio), Llama Stack's `custom_metadata.model_type` (llm, embedding,
+# rerank; `model_type` before its OpenAI-shaped listing), and OpenRouter's `architecture.output_modalities`.
+KIND_PATHS = ("type", "custom_metadata.model_type", "model_type")
+OUTPUT_PATHS = ("architecture.output_modalities", "output_modalities")
 
-    llama.cpp adds its own `models[]` beside `data[]`; it is read only when `data` is absent.
+
+def parse_openai_models(body: Any) -> Parsed:
+    """GET /v1/models: `data[].id`. It claims nothing, so every model is listed with no claims; the kind of
+    model an entry names (KIND_PATHS, OUTPUT_PATHS) is kept, so that an embedding or image model is not probed.
+
+    llama.cpp adds its own `models[]` beside `data[]`; it is read only when `data` is absent. Together answers
+    the list itself, a bare array of models, which is read as `data`.
     """
     source = "openai_models"
     warnings: list[str] = []
-    if not isinstance(body, dict):
-        return Parsed([], [f"{source}: expected a JSON object with data[], got {_show(body)}"])
-    items: Any = body.get("data")
+    items: Any = body
     id_paths: tuple[str, ...] = ("id",)
-    if not isinstance(items, list) and isinstance(body.get("models"), list):
-        warnings.append(f"{source}: no data[]; read llama.cpp's models[] instead")
-        items, id_paths = body["models"], ("model", "name")
+    if isinstance(body, list):
+        warnings.append(f"{source}: a bare array, not an object with data[]; read as the list of models")
+    elif not isinstance(body, dict):
+        return Parsed([], [f"{source}: expected a JSON object with data[], got {_show(body)}"])
+    else:
+        items = body.get("data")
+        if not isinstance(items, list) and isinstance(body.get("models"), list):
+            warnings.append(f"{source}: no data[]; read llama.cpp's models[] instead")
+            items, id_paths = body["models"], ("model", "name")
     if not isinstance(items, list):
         return Parsed([], [f"{source}: data should be a list, got {_show(items)}"])
     entries = []
@@ -158,7 +171,18 @@ def parse_openai_models(body: Any) -> Parsed:
         model_id = _model_id(reader, id_paths)
         if model_id is not None:
             context = reader.read(("context_length", "max_model_len", "meta.n_ctx"), "count", documented=False)
-            entries.append(_entry(model_id, source, {}, context_length=context))
+            kind = reader.read(KIND_PATHS, "str", documented=False)
+            outputs = reader.read(OUTPUT_PATHS, "strings", documented=False)
+            entries.append(
+                _entry(
+                    model_id,
+                    source,
+                    {},
+                    context_length=context,
+                    category=kind if kind and kind.lower() != "model" else "",  # "model" is an object tag
+                    output_modalities=outputs or (),
+                )
+            )
     return Parsed(entries, warnings)
 
 
