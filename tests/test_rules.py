@@ -1263,6 +1263,32 @@ def test_a_failed_answer_says_what_the_server_reported() -> None:
     assert status is Status.FAIL and findings[0].rule == "response.failed", findings
 
 
+def test_an_error_event_nested_under_error_is_read_for_its_words() -> None:
+    """Hand-made, LocalAI's shape (core/http/endpoints/openresponses/responses.go): an `error` event whose fields are
+    nested under `error`, then response.failed carrying the created Response with `error` null, then [DONE]. Both SDKs
+    raise APIError with that message, so the cell's reason quotes it too."""
+    from conformance.checks.sdk import complaint, sdk_reads
+
+    said = {"type": "model_error", "message": "model inference failed: backend died"}
+    created = conformant_stream()[0]["response"]
+    events = [
+        *conformant_stream()[:2],
+        {"type": "error", "sequence_number": 2, "error": said},
+        {"type": "response.failed", "sequence_number": 3, "response": {**created, "status": "failed"}},
+        "[DONE]",
+    ]
+    exchanges = [stream_exchange(events)]
+    assert [complaint(read) for read in sdk_reads(exchanges)] == [
+        "iterating the stream (after 2 SDK events) raised 'APIError: model inference failed: backend died' "
+        "on a 200 text/event-stream answer"
+    ]
+    status, findings = judge(BY_ID["streaming.text"], exchanges, True)
+    assert status is Status.FAIL
+    assert findings[0].message == (
+        "expected status 'completed', got 'failed': the server reported 'model inference failed: backend died'"
+    )
+
+
 def test_every_graded_shape_rule_is_declared_and_declares_its_home() -> None:
     """A shape rule renamed where it is declared would silently lose its grading."""
     from conformance.checks.rules import SHAPES

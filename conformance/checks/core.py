@@ -248,8 +248,9 @@ def _event_error(payload: dict[str, Any] | None) -> dict[str, Any] | None:
     """The error an event reports: a Responses `error` event itself, or Chat Completions' `{"error": {...}}`."""
     if payload is None:
         return None
-    if payload.get("type") == "error":
-        return payload
+    if payload.get("type") == "error":  # its fields flat, as the reference has them, or nested under `error`, as
+        nested = payload.get("error")  # LocalAI sends them (both SDKs raise APIError with that error.message)
+        return nested if isinstance(nested, dict) else payload
     error = payload.get("error") if "type" not in payload else None
     return error if isinstance(error, dict) else None
 
