@@ -40,7 +40,7 @@ from tests.exchanges import (
     request,
     stream_exchange,
 )
-from tests.rulecases import Case, assert_fires, checked, fired
+from tests.rulecases import Case, assert_fires, checked, fired, judged
 
 ARGS = '{"city": "Paris"}'
 CHAT_UNSET = {"type": "function", "function": {k: v for k, v in CHAT_WEATHER["function"].items() if k != "strict"}}
@@ -544,6 +544,15 @@ def test_tool_choice_none_answered_with_markup_is_ignored() -> None:
     status, findings = judge(probe, [calling(text=text, tool_choice="none")], semantic=True)
     assert status is Status.IGNORED
     assert [f.rule for f in findings] == ["tools.choice_none"]
+
+
+def test_tool_choice_none_answered_with_a_call_alone_is_ignored() -> None:
+    """Hand-made, Ollama's shape (openai/responses.go: tool_choice is not read, and a call is answered with no message
+    beside it). The missing text is the call made instead of it: the setting ignored, not a broken answer."""
+    status, findings = judge(BY_ID["tools.choice_none"], [calling(call_item(), tool_choice="none")], semantic=True)
+    assert (status, [f.rule for f in judged(findings)]) == (Status.IGNORED, ["tools.choice_none"])
+    status, findings = judge(BY_ID["tools.choice_none"], [calling(call_item())], semantic=True)
+    assert (status, findings[0].rule) == (Status.FAIL, "response.output_text"), "a call where no choice forbade one"
 
 
 @pytest.mark.parametrize("text", [HARMONY_CALL, MINIMAX_CALL])

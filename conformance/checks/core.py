@@ -264,9 +264,23 @@ def has_output_text(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     refused = refusal_text(body)
     if refused.strip():
         yield REFUSAL.finding(f"the model refused: {quote(refused, 300)}")
-    elif not output_text(body).strip():
+    elif not output_text(body).strip() and not called_under_none(ok[-1], body):
         output = body.get("output") if isinstance(body, dict) else body
         yield OUTPUT_TEXT.finding(f"expected a message with output_text, got output {quote(output, 200)}")
+
+
+def called_under_none(ex: Exchange, body: Any) -> bool:
+    """A call in answer to a request whose `tool_choice: none` forbade one: the call came instead of the text, which
+    is the setting ignored (`tools.choice_none`, IGNORED), not a second breach beside it. Ollama drops tool_choice
+    and answers the call alone; llama-server and vLLM write it as text, already IGNORED: one effect, one verdict."""
+    sent = ex.request_json()
+    output = body.get("output") if isinstance(body, dict) else None
+    return (
+        isinstance(sent, dict)
+        and sent.get("tool_choice") == "none"
+        and isinstance(output, list)
+        and any(isinstance(item, dict) and item.get("type") == "function_call" for item in output)
+    )
 
 
 def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
