@@ -96,6 +96,12 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "sse_completed_twice": (STREAM, FAIL, "stream.terminal_last", "expected one terminal event, got 2"),
     "sse_no_created": (STREAM, FAIL, "stream.created_first", "expected response.created first"),
     "sse_event_mismatch": (STREAM, NON_STRICT, "stream.event_matches_type", "got `event: message`"),
+    "sse_error_nested": (
+        STREAM,
+        FAIL,
+        "response.completed",
+        "the server reported 'model inference failed: backend died'",
+    ),
     "sse_huge_line": (STREAM, ERROR, TRANSPORT, f"exceeds {DEFAULT_MAX_LINE} characters"),
     "sse_flood": (STREAM, ERROR, TRANSPORT, f"exceeds {MAX_BODY_BYTES} bytes"),
     "sse_gzip": (STREAM, PASS, None, ""),

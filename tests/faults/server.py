@@ -637,6 +637,21 @@ def _sse_event_mismatch(c: Conn, r: Req) -> None:
     send_stream(c, frames)
 
 
+@fault("sse_error_nested")
+def _sse_error_nested(c: Conn, r: Req) -> None:
+    """LocalAI's failed stream (core/http/endpoints/openresponses/responses.go): an `error` event with its fields
+    nested under `error`, a response.failed whose Response has error null, then `data: [DONE]`."""
+    created = response_object(r.model, "", "in_progress")
+    said = {"type": "model_error", "message": "model inference failed: backend died"}
+    events = [
+        {"type": "response.created", "response": created},
+        {"type": "response.in_progress", "response": created},
+        {"type": "error", "error": said},
+        {"type": "response.failed", "response": {**created, "status": "failed"}},
+    ]
+    send_stream(c, [*(frame(e) for e in renumber(events)), b"data: [DONE]\n\n"])
+
+
 @fault("sse_huge_line")
 def _sse_huge_line(c: Conn, r: Req) -> None:
     """One `data:` line of HUGE_LINE bytes, beyond the parser's line cap, sent in chunks."""
