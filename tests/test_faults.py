@@ -99,7 +99,7 @@ EXPECTED: dict[str, tuple[str, Status, str | None, str]] = {
     "sse_error_nested": (
         STREAM,
         FAIL,
-        "response.completed",
+        "response.failed",
         "the server reported 'model inference failed: backend died'",
     ),
     "sse_huge_line": (STREAM, ERROR, TRANSPORT, f"exceeds {DEFAULT_MAX_LINE} characters"),

@@ -1284,8 +1284,9 @@ def test_an_error_event_nested_under_error_is_read_for_its_words() -> None:
     ]
     status, findings = judge(BY_ID["streaming.text"], exchanges, True)
     assert status is Status.FAIL
-    assert findings[0].message == (
-        "expected status 'completed', got 'failed': the server reported 'model inference failed: backend died'"
+    assert (findings[0].rule, findings[0].message) == (
+        "response.failed",
+        "the server reported 'model inference failed: backend died' (status 'failed', not 'completed')",
     )
 
 
