@@ -145,6 +145,7 @@ DRIFTING = {
         "state.store_then_get",
         "state.previous_response_id",
         "state.instructions_not_inherited",
+        "state.conversation",
         "state.delete",
         "state.input_items",
     },
