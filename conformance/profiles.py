@@ -55,10 +55,14 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class CatalogSource:
-    """One catalog to read. An openai_models source with no url reads the endpoint's own GET /models."""
+    """One catalog to read. An openai_models source with no url reads the endpoint's own GET /models.
+
+    A redirect to another origin is followed only when `cross_origin_redirects` says the source moves there.
+    """
 
     kind: str
     url: str = ""
+    cross_origin_redirects: bool = False
 
     def resolve(self, base_url: str) -> str:
         return self.url or base_url.rstrip("/") + "/models"
@@ -193,6 +197,10 @@ class SourceTable(_Table):
 
     kind: SourceKind
     url: str = ""
+    cross_origin_redirects: bool = Field(
+        default=False,
+        description="Follow a redirect of this catalog to another origin (never with the key); else it is a warning.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -256,7 +264,7 @@ class ProfileFile(_Table):
             rate_limit_anonymous_per_min=p.rate_limit_anonymous_per_min,
             body_cap_bytes=p.body_cap_bytes,
             request_defaults=dict(p.request_defaults),
-            catalog_sources=tuple(CatalogSource(s.kind, s.url) for s in self.catalog.sources),
+            catalog_sources=tuple(CatalogSource(s.kind, s.url, s.cross_origin_redirects) for s in self.catalog.sources),
             models=tuple(self.catalog.models),
             claims=_claims(self.claims, where),
         )

@@ -25,6 +25,11 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return _BEARER.sub(rf"\g<1>{REDACTED}", text) if "bearer" in text.lower() else text
 
 
+def shows(text: str, secrets: Iterable[str]) -> bool:
+    """Whether the text holds a secret in a form `scrub` would cut (any disguise `secret_pattern` knows)."""
+    return any(secret and may_hold(text, secret) and secret_pattern(secret).search(text) for secret in secrets)
+
+
 MAX_ESCAPES = 50_000
 _ESCAPE = re.compile(
     r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});|\\(/)"

@@ -40,7 +40,7 @@ from conformance.sse import SSEError, SSEParser
 from conformance.transports import CLIENT_ERRORS, TIMING_EXTENSION, CassetteError, ReplayedError, timing_of
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
 from conformance.transports.pacing import prior_attempts, replays_only
-from conformance.urls import UnsafeValue, check_base_url, under_base
+from conformance.urls import UnsafeValue, check_base_url, keyless, under_base
 from conformance.verdict import decide, first_rejection
 
 if TYPE_CHECKING:
@@ -82,6 +82,13 @@ class Target:
 
     def __post_init__(self) -> None:
         check_base_url(self.base_url)
+        try:
+            keyless(self.base_url, self.secrets)
+        except UnsafeValue:
+            raise ValueError(
+                "the base URL holds the API key; every request's URL would carry it to the server's and proxies' "
+                "logs. Give the bare URL with --base-url and the key through the environment"
+            ) from None
 
     def semantic_for(self, probe_id: str) -> bool:
         """A fixture model is scripted to answer some probes: those are judged on meaning all the same."""

@@ -8,7 +8,10 @@ and every request URL is checked to stay under the configured base URL before an
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit
+
+from conformance.redact import shows
 
 MAX_SEGMENT = 256
 _FORBIDDEN = frozenset("/\\?#")
@@ -53,6 +56,14 @@ def under_base(url: str, base_url: str) -> None:
     for part in target.path[len(prefix) :].split("/"):
         if unquote(part) in (".", "..") or not part.isprintable() or not part.isascii():
             raise UnsafeValue(f"the request URL {_excerpt(url)} holds a segment that could leave the base URL")
+
+
+def keyless(url: str, secrets: Iterable[str]) -> None:
+    """UnsafeValue when the URL carries a secret in any form the scrubber knows (as is, in another case,
+    %-encoded, in base64 or hex): a URL is kept in every log on its way, proxies' and servers' alike, and a
+    server that put the key into a Location would have the suite send it on. Never quotes the URL."""
+    if shows(url, secrets):
+        raise UnsafeValue("the request URL carries the API key")
 
 
 def credentials_in(base_url: str) -> str | None:

@@ -17,11 +17,13 @@ from conformance.catalog.parsers import PARSERS
 from conformance.decoding import BoundedDecoder, DecodeError, DecodeLimit
 from conformance.profiles import MAX_MODELS, Profile
 from conformance.redact import REDACTED, mapped_strings, may_hold, scrub
-from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport
+from conformance.transports import CLIENT_ERRORS, CassetteError, CheckedTransport, drain
 from conformance.transports.deadline import ProbeDeadline, deadline_scope
+from conformance.urls import UnsafeValue, keyless
 
 MAX_CATALOG_BYTES = 16 * 1024 * 1024
 MAX_CATALOG_MODELS = MAX_MODELS
+MAX_REDIRECTS = 10
 
 
 CatalogTransportFactory = Callable[[], httpx.BaseTransport]
@@ -38,7 +40,9 @@ def fetch_catalog(
     """GET every catalog source of the profile through one transport, then parse and merge.
 
     The caller's transport decides live, record or replay. The key is sent only to sources on the
-    endpoint's own origin, never to a third-party catalog. Nothing a server does raises: a failed
+    endpoint's own origin, never to a third-party catalog, and never in a URL: a source or a redirect
+    whose URL carries it is not fetched. A redirect to another origin is followed only where the source
+    allows it (`cross_origin_redirects`), and then without the key. Nothing a server does raises: a failed
     source is a warning and contributes no models. Each source gets `timeout_s` for its whole
     answer, enforced on every socket operation (a catalog that drips bytes cannot hold the run), and
     all of them together at most `budget_s`. A server can echo the key anywhere in its answer: what
@@ -51,11 +55,11 @@ def fetch_catalog(
     warnings: list[str] = []
     held: set[str] = set()
     try:
-        transport = CheckedTransport(transport_factory())  # a redirect's Location is followed here
+        transport = CheckedTransport(transport_factory())  # a redirect's Location is checked here
     except CassetteError as exc:
         return _catalog(profile, [], [f"catalog: {exc}"], [], secrets, held)
     origin = _origin(profile.base_url)
-    with httpx.Client(transport=transport, timeout=timeout_s, follow_redirects=True) as client:
+    with httpx.Client(transport=transport, timeout=timeout_s) as client:
         for source, url in profile.sources():
             headers = {"accept": "application/json"}
             if api_key and _origin(url) == origin:
@@ -65,7 +69,7 @@ def fetch_catalog(
                 warnings.append(f"{source.kind} {url}: not fetched, the run's budget was spent")
                 continue
             with deadline_scope(ProbeDeadline(left)):
-                body, status, problem = _get_json(client, url, headers, secrets, held)
+                body, status, problem = _get_json(client, url, headers, secrets, held, source.cross_origin_redirects)
             parsed = Parsed([], [f"{source.kind} {url}: {problem}"]) if problem else _parse(source.kind, url, body)
             groups.append(parsed.entries)
             warnings.extend(parsed.warnings)
@@ -172,19 +176,29 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def _get_json(
-    client: httpx.Client, url: str, headers: dict[str, str], secrets: Sequence[str], held: set[str]
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    secrets: Sequence[str],
+    held: set[str],
+    across: bool,
 ) -> tuple[Any, int | None, str]:
     """(decoded body, status, problem); the body is read up to MAX_CATALOG_BYTES.
 
     Whatever the server says is scrubbed before anything quotes it cut short (a cut key is not found).
     """
     try:
-        with client.stream("GET", url, headers=headers) as response:
-            status, data = response.status_code, bytearray()
-            decoder = BoundedDecoder(response.headers.get("content-encoding", ""), MAX_CATALOG_BYTES)
-            for chunk in response.iter_raw():
+        answer = _followed(client, client.build_request("GET", url, headers=headers), secrets, across)
+        if isinstance(answer, str):
+            return None, None, answer
+        status, data = answer.status_code, bytearray()
+        try:
+            decoder = BoundedDecoder(answer.headers.get("content-encoding", ""), MAX_CATALOG_BYTES)
+            for chunk in answer.iter_raw():
                 data.extend(decoder.decode(chunk))
             data.extend(decoder.flush())
+        finally:
+            answer.close()
     except (*CLIENT_ERRORS, DecodeError, DecodeLimit) as exc:
         return None, None, scrub(f"{type(exc).__name__}: {exc}", secrets)
     text = data.decode("utf-8", errors="replace")
@@ -197,3 +211,31 @@ def _get_json(
     if any(may_hold(text, secret) for secret in secrets):
         body = scrubbed_json(body, secrets, held)
     return body, status, ""
+
+
+def _followed(
+    client: httpx.Client, request: httpx.Request, secrets: Sequence[str], across: bool
+) -> httpx.Response | str:
+    """The answer, redirects followed here rather than by httpx, or why a request was not sent.
+
+    Each request is checked before it goes: its URL must not carry the key, and its origin must be the
+    source's unless `across`. A redirect's body is read up to DRAIN_BYTES (httpx's client reads it whole).
+    """
+    source = _origin(str(request.url))
+    for hop in range(MAX_REDIRECTS + 1):
+        if not across and _origin(str(request.url)) != source:
+            shown = scrub(f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}", secrets)
+            return (
+                f"redirected to another origin ({shown}), which its source does not allow "
+                "(cross_origin_redirects = true follows it, without the key)"
+            )
+        try:
+            keyless(str(request.url), secrets)
+        except UnsafeValue as exc:
+            return f"{exc}{' (a redirect to it)' if hop else ''}: not sent"
+        response = client.send(request, stream=True)
+        if response.next_request is None:
+            return response
+        request = response.next_request
+        drain(response)
+    return f"more than {MAX_REDIRECTS} redirects"
