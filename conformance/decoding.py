@@ -129,14 +129,14 @@ def decoded_head(raw: Iterable[bytes], encoding: str, limit: int) -> bytes:
 
 def decode_pieces(encoding: str, pieces: list[bytes], limit: int) -> list[bytes] | None:
     """Each piece decoded as it would be on arrival (what the last flushes out joins the last), or None when
-    a coding is unknown or the data does not decode within `limit`."""
+    a coding is unknown or the data does not decode; DecodeLimit past `limit`."""
     decoder = BoundedDecoder(encoding, limit)
     if not decoder.supported:
         return None
     try:
         decoded = [decoder.decode(piece) for piece in pieces]
         tail = decoder.flush()
-    except (DecodeError, DecodeLimit):
+    except DecodeError:
         return None
     if decoded:
         decoded[-1] += tail

@@ -14,6 +14,7 @@ A paced transport checks its answers alike, so a replayed cassette is checked as
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from enum import Enum
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from conformance.decoding import codings, decode_pieces, encode_pieces
+from conformance.decoding import DecodeLimit, codings, decode_pieces, encode_pieces
 from conformance.redact import redact_headers, scrub
 from conformance.transports.cassette import (
     Cassette,
@@ -345,14 +346,32 @@ def _scrubbed(interaction: Interaction, secrets: list[str]) -> list[Chunk]:
     and judges what a live run judged, at the same times. A body scrubbing does not change is kept
     byte for byte. One that cannot be decoded (an unknown coding, corrupt or oversized data) cannot
     be searched, so it is not kept: the cassette holds no body and says why (replay shows the error).
+
+    Scrubbing holds several times a body's decoded size. Up to SHARED_INFLATE, as much as a cell reads of
+    a body, cells scrub side by side; a body decoding past it (a compression bomb's few raw reads inflate
+    to tens of MB) is scrubbed up to INFLATE_LIMIT by one cell at a time (`_ONE_LARGE`): eight such cells
+    in flight at once held 1.3 GB.
     """
+    try:
+        return _scrubbed_within(interaction, secrets, SHARED_INFLATE)
+    except DecodeLimit:
+        pass
+    with _ONE_LARGE:
+        try:
+            return _scrubbed_within(interaction, secrets, INFLATE_LIMIT)
+        except DecodeLimit:
+            return _not_kept(interaction, _UNDECODED.format(interaction.headers.get("content-encoding", "")))
+
+
+def _scrubbed_within(interaction: Interaction, secrets: list[str], limit: int) -> list[Chunk]:
+    """`_scrubbed` with a coded body decoded up to `limit`; DecodeLimit past it."""
     encoding = interaction.headers.get("content-encoding", "")
     coded = bool(codings(encoding)) and bool(secrets) and bool(interaction.chunks)
     chunks = interaction.chunks
     if coded:
-        decoded = decode_pieces(encoding, [c.data for c in chunks], INFLATE_LIMIT)
+        decoded = decode_pieces(encoding, [c.data for c in chunks], limit)
         if decoded is None:
-            return _not_kept(interaction, f"its content-encoding {encoding!r} could not be undone to scrub secrets")
+            return _not_kept(interaction, _UNDECODED.format(encoding))
         chunks = [Chunk(c.offset_ms, data) for c, data in zip(chunks, decoded, strict=True)]
     if not secrets:
         kept: list[Chunk] | None = scrub_chunks(chunks, secrets)
@@ -378,6 +397,9 @@ def _not_kept(interaction: Interaction, why: str) -> list[Chunk]:
 
 
 INFLATE_LIMIT = 64 * 1024 * 1024  # how much of a compressed body is searched for secrets
+SHARED_INFLATE = 4 * 1024 * 1024  # how much of one is decoded beside other cells' (runner.MAX_BODY_BYTES)
+_ONE_LARGE = threading.Lock()  # held while a body decoding past SHARED_INFLATE is scrubbed
+_UNDECODED = "its content-encoding {!r} could not be undone to scrub secrets"
 NOT_KEPT = "NotKept"
 
 
