@@ -14,7 +14,7 @@ from conformance.evidence import Exchange
 from conformance.records import ResultLine
 from conformance.report import render_html, render_junit, render_markdown, write_reports
 from conformance.report.data import UNREADABLE, read_matrix
-from conformance.report.html import cell_anchor, evidence_script, model_page, probe_page, slug
+from conformance.report.html import MAX_CHANGES, cell_anchor, evidence_script, model_page, probe_page, slug
 from conformance.report.view import CAPABILITIES, KNOWN, capability, verdict
 from tests.sidecars import evidence_data
 
@@ -316,6 +316,17 @@ def test_baseline_marks_regressed_improved_added_and_removed_cells() -> None:
     assert "<code>core.gone</code>" in html and "<code>core.new</code>" in html
     assert f'<a href="{cell_anchor("prov", "model-a", "core.a")}"><code>core.a</code></a>' in html, "its evidence"
     assert f'href="{cell_anchor("prov", "model-a", "core.gone")}"' not in html, "a removed cell has none"
+
+
+def test_a_baseline_of_another_catalog_lists_a_bounded_number_of_changes() -> None:
+    """Hand-made: a 53 MB baseline naming 100,000 cells this run does not have made a two-model run's
+    matrix.html 22 MB, a row per removed cell; the counts stay whole, and `conformance diff` lists them all."""
+    many = 3 * MAX_CHANGES
+    baseline = _matrix([_cell("core.a", "PASS", model=f"gone-{i}") for i in range(many)])
+    html = render_html(_matrix([_cell("core.a", "PASS")]), baseline)
+    assert f"{many} removed" in html and f"Removed ({many})" in html
+    assert html.count("gone-") == MAX_CHANGES
+    assert f"and {many - MAX_CHANGES} more" in html
 
 
 def test_the_model_page_lists_every_probe_with_findings_latency_and_change(tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ HERE = Path(__file__).parent
 
 
 CHANGE_GLYPHS = {"improved": "▲", "regressed": "▼", "changed": "◆", "added": "+"}
+# Rows listed per kind of change; the counts stay whole. A baseline of another catalog named 100,000
+# removed cells, one row each: 22 MB of a two-model page. `conformance diff` lists every change.
+MAX_CHANGES = 1000
 # Where a status name in a narrow probe column may break: at a syllable, with a hyphen shown only if it does
 SOFT_HYPHENS = {"UNSUPPORTED": "UNSUP\u00adPORTED", "ACCEPTED": "ACCEPT\u00adED", "IGNORED": "IGNOR\u00adED"}
 
@@ -378,10 +381,11 @@ def _diff(changes: dict[Key, Change], baseline: Report | None) -> dict[str, Any]
     if baseline is None:
         return None
     kinds = ("regressed", "improved", "changed", "added", "removed")
+    by_kind = [(kind, [c for c in changes.values() if c.kind == kind]) for kind in kinds]
     head = baseline.head
     return {
         "when": view.when(head),
         "suite": head.suite_version,
-        "kinds": [(kind, [c for c in changes.values() if c.kind == kind]) for kind in kinds],
+        "kinds": [(kind, listed[:MAX_CHANGES], len(listed)) for kind, listed in by_kind],
         "glyphs": CHANGE_GLYPHS,
     }
