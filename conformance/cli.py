@@ -35,6 +35,7 @@ from conformance.plan import (
     requests_per_minute,
     select_probes,
     timeout_seconds,
+    utf8_text,
 )
 from conformance.preflight import preflight
 from conformance.probes.listing import probe_table, update_readme
@@ -71,8 +72,12 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cassettes", type=Path, default=None, help="cassette directory (default: matrices/cassettes)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
-    parser.add_argument("--probe", action="append", default=[], metavar="GLOB", help="probe ids to run (repeatable)")
-    parser.add_argument("--feature", action="append", default=[], help="feature groups to run (repeatable)")
+    parser.add_argument(
+        "--probe", action="append", default=[], type=utf8_text, metavar="GLOB", help="probe ids to run (repeatable)"
+    )
+    parser.add_argument(
+        "--feature", action="append", default=[], type=utf8_text, help="feature groups to run (repeatable)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per cell")
     parser.add_argument(
         "--baseline",
@@ -111,11 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="probe an endpoint (or, with no endpoint, replay the shipped cassettes)")
-    run.add_argument("--provider", help="provider profile name in matrices/ (or a .toml path)")
-    run.add_argument("--base-url", help="endpoint base URL, e.g. https://host/v1")
-    run.add_argument("--api-key-env", help="environment variable holding the API key")
-    run.add_argument("--model", action="append", default=[], metavar="GLOB", help="models (repeatable; default: all)")
-    run.add_argument("--exclude-model", action="append", default=[], metavar="GLOB", help="models to skip")
+    run.add_argument("--provider", type=utf8_text, help="provider profile name in matrices/ (or a .toml path)")
+    run.add_argument("--base-url", type=utf8_text, help="endpoint base URL, e.g. https://host/v1")
+    run.add_argument("--api-key-env", type=utf8_text, help="environment variable holding the API key")
+    run.add_argument(
+        "--model", action="append", default=[], type=utf8_text, metavar="GLOB", help="models (repeatable; default: all)"
+    )
+    run.add_argument(
+        "--exclude-model", action="append", default=[], type=utf8_text, metavar="GLOB", help="models to skip"
+    )
     run.add_argument(
         "--include-unavailable", action="store_true", help="also probe models the catalog marks unavailable"
     )
@@ -158,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
 
     replay = sub.add_parser("replay", help="re-judge recorded cassettes offline; no socket is opened")
-    replay.add_argument("--provider", action="append", default=[], help="only these recorded providers")
+    replay.add_argument("--provider", action="append", default=[], type=utf8_text, help="only these recorded providers")
     _common(replay)
 
     report = sub.add_parser("report", help="re-render matrix.json and the reports from a results directory")

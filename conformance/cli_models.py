@@ -15,7 +15,7 @@ from typing import Any
 
 from conformance.catalog.fetch import fetch_catalog
 from conformance.catalog.model import CLAIMED_FEATURES, Catalog, ModelEntry
-from conformance.plan import api_key_for, timeout_seconds
+from conformance.plan import api_key_for, timeout_seconds, utf8_text
 from conformance.probes import FEATURES, PROBES
 from conformance.profiles import Profile, ProfileError, profile_for
 from conformance.records import CatalogRecord
@@ -25,9 +25,11 @@ from conformance.transports.deadline import live_transport
 
 def add_models_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("models", help="list a provider's models and their documented claims")
-    parser.add_argument("--provider", help="provider profile name in matrices/ (or a .toml path)")
-    parser.add_argument("--base-url", help="endpoint base URL (reads its GET /models); overrides the profile's")
-    parser.add_argument("--api-key-env", help="environment variable holding the API key")
+    parser.add_argument("--provider", type=utf8_text, help="provider profile name in matrices/ (or a .toml path)")
+    parser.add_argument(
+        "--base-url", type=utf8_text, help="endpoint base URL (reads its GET /models); overrides the profile's"
+    )
+    parser.add_argument("--api-key-env", type=utf8_text, help="environment variable holding the API key")
     parser.add_argument(
         "--timeout", type=timeout_seconds, default=30.0, help="seconds per catalog request (default: 30)"
     )

@@ -41,8 +41,37 @@ def api_key_for(profile: Profile, key_env: str | None) -> str | None:
     """
     env = key_env if key_env is not None else profile.api_key_env
     key = (os.environ.get(env) or None) if env else None
+    if key is not None:
+        unsendable(key, env)
     guard([key] if key else [])
     return key
+
+
+def unsendable(key: str, env: str) -> None:
+    """ValueError naming the variable, never the value, when no `Authorization` header can carry the key as it
+    is: httpx sends ASCII header values only, and no control character. A byte that is not UTF-8 (read as a lone
+    surrogate) broke the scrub of every line printed; white space at an end would be another key once trimmed."""
+    problem = (
+        "a character that is not ASCII"
+        if not key.isascii()
+        else "a control character (a newline?)"
+        if any(ord(c) < 32 or ord(c) == 127 for c in key)
+        else "white space at an end"
+        if key != key.strip()
+        else ""
+    )
+    if problem:
+        raise ValueError(f"the key in {env} holds {problem}, which no request header can carry as it is; nothing sent")
+
+
+def utf8_text(text: str) -> str:
+    """A text option (a model, a probe, a URL): the shell hands bytes that are not UTF-8 over as lone surrogates,
+    which no request, file name or results line can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{ascii(text)[:80]} is not valid UTF-8") from None
+    return text
 
 
 def timeout_seconds(text: str) -> float:

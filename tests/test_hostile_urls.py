@@ -3,8 +3,9 @@
 A server that knows the key (it was sent one) can put it into a Location, a response id or a catalog
 entry, and a client that follows turns the suite into the one sending it on, into other hosts' logs and
 to origins the user never named. The catalog follows redirects, so it also follows none to another
-origin unless the profile allows it, and reads a bounded part of each redirect's body. Every answer
-here is hand-made (httpx.MockTransport, or the fault server's faults, named where used).
+origin unless the profile allows it, and reads a bounded part of each redirect's body. What the user
+gives that no request can carry (a key no header can hold, an option that is not UTF-8) is one line.
+Every answer here is hand-made (httpx.MockTransport, or the fault server, named where used).
 """
 
 from __future__ import annotations
@@ -153,3 +154,42 @@ def test_a_base_url_holding_the_key_is_one_line_and_sends_nothing(
     err = capsys.readouterr().err.strip()
     assert not requests and len(err.splitlines()) == 1 and "holds the API key" in err, err
     assert KEY not in err
+
+
+# -- what the user gives that no request can carry ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("sk-\udcff-key", "not ASCII"),  # a byte that is not UTF-8 in the environment, as Python reads it
+        ("sk-é-key", "not ASCII"),
+        ("sk-good-key\n", "a control character"),
+        ("sk-good\r\nX-Injected: 1", "a control character"),
+        (" sk-good-key", "white space at an end"),
+    ],
+)
+def test_a_key_no_header_can_carry_is_one_line_naming_its_variable(
+    key: str, said: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Hand-made: a key holding a byte that is not UTF-8 crashed every printed line's scrub (a traceback, exit
+    1, which reads as a regression); a non-ASCII one or a trailing newline was an encoder's message."""
+    monkeypatch.setenv("H6_KEY", key)
+    argv = ["run", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "H6_KEY", "--model", "m"]
+    assert cli.main([*argv, "--out", str(tmp_path / "o"), "--timeout", "2", "-q"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "H6_KEY" in err and said in err, err
+    assert "sk-" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["--model", "--exclude-model", "--probe", "--feature", "--base-url"])
+def test_an_argument_that_is_not_utf8_is_one_line_naming_its_option(
+    option: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Hand-made: the shell passes bytes that are not UTF-8 as lone surrogates (`--model $'a\\xff'`), which
+    no request or results line can carry: a model's was a dump of a record's validation errors."""
+    argv = ["run", "--base-url", "http://127.0.0.1:9/v1", "--record-mode", "none", "--out", str(tmp_path / "o")]
+    assert cli.main([*argv, option, "a\udcff", "-q"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert f"argument {option}" in err and "not valid UTF-8" in err, err
+    assert "validation error" not in err
