@@ -36,7 +36,7 @@ from conformance.plan import (
     transports_for,
 )
 from conformance.probes import Probe
-from conformance.profiles import profile_for
+from conformance.profiles import ProfileError, profile_for
 from conformance.records import MatrixHead
 from conformance.report import view
 from conformance.report.data import MatrixSource, read_matrix
@@ -46,7 +46,7 @@ from conformance.runner import CellResult
 from conformance.schedule import Deadline, over_budget
 from conformance.session import Session, annotate, run_planned
 from conformance.terminal import one_line
-from conformance.transports import RecordMode
+from conformance.transports import CassetteError, RecordMode
 
 _BUDGET = pytest.StashKey[Deadline]()  # the run's time budget, started when pytest is configured
 
@@ -267,7 +267,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     run = _session(config)
     grouped = bool(config.getvalue("loadgroup")) if hasattr(config, "workerinput") else False
-    for plan in _plans(config):
+    try:
+        plans = _plans(config)
+    except (ProfileError, CassetteError, ValueError, OSError) as exc:  # what the CLI answers in one line, too
+        raise pytest.UsageError(f"conformance: {one_line(str(exc))}") from None
+    for plan in plans:
         run.prepare(plan)
         for model, probe in plan.cells():
             name = f"{plan.target.provider}::{model}::{probe.id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -60,3 +61,25 @@ def test_plugin_replay_under_xdist_matches_the_cli(repo_root: Path, tmp_path: Pa
     for worker, group in re.findall(r"^\[(gw\d+)\] \[.*@(\S+)\s*$", run.stdout, re.MULTILINE):
         workers.setdefault(group, set()).add(worker)
     assert len(workers) >= 2 and all(len(w) == 1 for w in workers.values()), f"a model's cells on one worker: {workers}"
+
+
+def test_bad_input_to_the_plugin_is_one_usage_line(repo_root: Path, tmp_path: Path) -> None:
+    """A profile that is not there, or a key variable holding what no header can carry, is pytest's usage error
+    (exit 4) with one line naming it, as the CLI answers it: no traceback."""
+    runs = [
+        ["--conformance-provider", str(tmp_path / "nowhere.toml")],
+        ["--conformance-base-url", "http://127.0.0.1:9/v1", "--conformance-api-key-env", "CONFORMANCE_BAD_KEY"],
+    ]
+    for options in runs:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "matrices", *options, "-p", "no:randomly", "-o", "addopts="],
+            cwd=repo_root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "CONFORMANCE_BAD_KEY": "sk-test\nsecond-line"},
+        )
+        said = run.stdout + run.stderr
+        assert run.returncode == 4, said[-2000:]
+        assert "ERROR: conformance: " in said and "Traceback" not in said, said[-2000:]
+        assert "second-line" not in said
