@@ -15,6 +15,7 @@ from conformance.records import ResultLine
 from conformance.report import render_html, render_junit, render_markdown, write_reports
 from conformance.report.data import UNREADABLE, read_matrix
 from conformance.report.html import MAX_CHANGES, cell_anchor, evidence_script, model_page, probe_page, slug
+from conformance.report.markdown import LIST_LIMIT
 from conformance.report.view import CAPABILITIES, KNOWN, capability, verdict
 from tests.sidecars import evidence_data
 
@@ -327,6 +328,15 @@ def test_a_baseline_of_another_catalog_lists_a_bounded_number_of_changes() -> No
     assert f"{many} removed" in html and f"Removed ({many})" in html
     assert html.count("gone-") == MAX_CHANGES
     assert f"and {many - MAX_CHANGES} more" in html
+
+
+def test_markdown_lists_its_first_changes_and_says_where_the_rest_are() -> None:
+    """Hand-made: a step summary stays short; past its list, it points to the page and to `conformance diff`."""
+    many = LIST_LIMIT + 7
+    baseline = _matrix([_cell(f"core.p{i}", "PASS") for i in range(many)])
+    markdown = render_markdown(_matrix([_cell(f"core.p{i}", "FAIL") for i in range(many)]), baseline)
+    assert sum(line.startswith("| regressed ") for line in markdown.splitlines()) == LIST_LIMIT
+    assert "…and 7 more (matrix.html lists more; `conformance diff` lists all)." in markdown
 
 
 def test_the_model_page_lists_every_probe_with_findings_latency_and_change(tmp_path: Path) -> None:

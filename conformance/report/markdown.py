@@ -145,7 +145,7 @@ def _changes(report: Report, baseline: Report) -> list[str]:
         for c in shown[:LIST_LIMIT]
     ]
     if len(shown) > LIST_LIMIT:
-        lines += ["", f"…and {len(shown) - LIST_LIMIT} more (see matrix.html)."]
+        lines += ["", f"…and {len(shown) - LIST_LIMIT} more (matrix.html lists more; `conformance diff` lists all)."]
     return lines
 
 
