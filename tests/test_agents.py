@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import re
 from typing import Any
@@ -15,20 +16,32 @@ from typing import Any
 import pytest
 
 from conformance.checks import agents, identity, run_checks
-from conformance.checks.agents import builtin_called, custom_called
+from conformance.checks.agents import builtin_called, custom_called, custom_input_matches, recalls_referenced_number
 from conformance.checks.http import COMMON_CHECKS
 from conformance.checks.identity import id_prefixes, one_model
 from conformance.evidence import Exchange, Status
 from conformance.probes import Probe, Request
-from conformance.probes.agents import FILE_TEXT, PROBES, SQL, TEXT_PARTS, WEB_SEARCH, file_part, pdf
+from conformance.probes.agents import (
+    FILE_TEXT,
+    LLAMAINDEX_DEFAULTS,
+    ORDER_LANGUAGE,
+    ORDER_TOOL,
+    PROBES,
+    SQL,
+    TEXT_PARTS,
+    WEB_SEARCH,
+    codex_item,
+    file_part,
+    pdf,
+)
 from conformance.probes.streaming import IDENTITY
-from conformance.probes.tools import TOOL_RESULT, WEATHER
+from conformance.probes.tools import TOOL_RESULT, WEATHER, WEATHER_QUESTION
 from conformance.runner import judge
 from conformance.schemas import listed_fields
-from tests.exchanges import conformant_response, conformant_stream, json_exchange, message_item, request
+from tests.exchanges import ITEM_ID, conformant_response, conformant_stream, json_exchange, message_item, request
 from tests.exchanges import stream_exchange as stream
 from tests.rulecases import Case, assert_fires, checked, declared_in, fired
-from tests.test_tools import call_item, drive, tool_response
+from tests.test_tools import ARGS, call_item, call_stream, drive, tool_response
 
 BY_ID = {p.id: p for p in PROBES}
 
@@ -57,6 +70,11 @@ def reasoning_item() -> dict[str, Any]:
 def answering(output: list[dict[str, Any]], **sent: Any) -> Exchange:
     """A hand-made JSON answer holding `output` to a request with `sent` fields."""
     return json_exchange(tool_response(sent, output), request_body=request(**sent))
+
+
+def picked(number: str, reply: str) -> list[Exchange]:
+    """A hand-made first answer choosing `number`, then the `reply` to the turn that references it."""
+    return [json_exchange(conformant_response(number)), json_exchange(conformant_response(reply))]
 
 
 def with_models(*models: str) -> Exchange:
@@ -97,6 +115,23 @@ CASES = [
         "no call_id",
         checked([custom_called], answering([custom_call(call_id=None)], tools=[SQL])),
         "expected a non-empty call_id, got None",
+    ),
+    Case(
+        # Hand-made: what a server that never read the tool's `format` lets a model write.
+        "agents.custom_grammar",
+        "input outside the grammar",
+        checked(
+            [custom_input_matches(ORDER_LANGUAGE)],
+            answering([custom_call("record_order", "Order: 3 x KTX-4821")], tools=[ORDER_TOOL]),
+        ),
+        "expected an input in the tool's grammar (the language of 'ORDER [A-Z]{3}-[0-9]{4} x[1-9][0-9]*'), "
+        "got 'Order: 3 x KTX-4821'",
+    ),
+    Case(
+        "agents.reference_used",
+        "reference dropped",
+        checked([recalls_referenced_number], *picked("417", "I did not choose a number yet.")),
+        "expected the reply to name '417', the number the referenced answer chose, got 'I did not choose a number",
     ),
     Case(
         "agents.builtin_call",
@@ -172,12 +207,15 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
     """What a conformant server answers to one request of an agents probe (hand-made)."""
     body = spec.body or {}
     kinds = [t.get("type") for t in body.get("tools", [])]
+    if spec.stream:
+        return streamed_answer(body, turn)
     if turn > 0 or not kinds:
-        text = {"agents.input_file": "47", "agents.custom_tool": "42 orders."}.get(probe_of(body), "Zorblat: 13.")
+        texts = {"agents.input_file": "47", "agents.custom_tool": "42 orders.", "agents.item_reference": "417."}
         output = [reasoning_item()] if turn == 0 else []
-        output += conformant_response(text)["output"]
+        output += conformant_response(texts.get(probe_of(body), "Zorblat: 13."))["output"]
     elif kinds == ["custom"]:
-        output = [custom_call()]
+        name = body["tools"][0]["name"]
+        output = [custom_call(name, "ORDER KTX-4821 x3" if name == "record_order" else "SELECT count(*) FROM orders")]
     elif kinds == ["web_search"]:
         output = [web_search_call(), *conformant_response("Today's headline.")["output"]]
     else:
@@ -190,10 +228,20 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
     return json_exchange(answer, request_body=json.dumps(body))
 
 
+def streamed_answer(body: dict[str, Any], turn: int) -> Exchange:
+    """A conformant stream to a streamed request: the call on turn one, then the answer using its result."""
+    if turn == 0:
+        return dataclasses.replace(call_stream(sent=body), request_body=json.dumps(body))
+    events = conformant_stream(("In Paris: volcanic ash, ", "13 °C."))
+    events[-1]["response"] = tool_response(body, events[-1]["response"]["output"])
+    return dataclasses.replace(stream(events), request_body=json.dumps(body))
+
+
 def probe_of(body: dict[str, Any]) -> str:
     """Which probe sent a request, from what it carries."""
     text = json.dumps(body)
-    return "agents.input_file" if "input_file" in text else "agents.custom_tool" if "run_sql" in text else ""
+    marks = {"input_file": "agents.input_file", "run_sql": "agents.custom_tool", "three-digit": "agents.item_reference"}
+    return next((probe for mark, probe in marks.items() if mark in text), "")
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.id)
@@ -256,3 +304,84 @@ def test_the_file_part_is_the_memo_as_a_pdf_data_url() -> None:
     prefix = "data:application/pdf;base64,"
     assert part["type"] == "input_file" and part["file_data"].startswith(prefix)
     assert base64.b64decode(part["file_data"][len(prefix) :]) == pdf(FILE_TEXT)
+
+
+def test_codex_sends_the_history_back_without_ids_statuses_or_annotations() -> None:
+    first, second = drive(BY_ID["agents.codex_round_trip"], conformant_answer)
+    sent = json.loads(second.request_body)
+    assert (sent["stream"], sent["store"], sent["reasoning"], sent["include"]) == (True, False, None, [])
+    question, call, result = sent["input"]
+    assert question == {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": WEATHER_QUESTION}],
+    }
+    assert call == {"type": "function_call", "name": "get_weather", "arguments": ARGS, "call_id": "call_1"}
+    assert result == {"type": "function_call_output", "call_id": "call_1", "output": TOOL_RESULT}
+    assert first.is_stream and second.is_stream
+
+
+def test_codex_items_are_serialized_as_codex_serializes_them() -> None:
+    message = message_item("Hi.")
+    assert codex_item(message) == {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "Hi."}],
+    }
+    summary = [{"type": "summary_text", "text": "Think."}]
+    assert codex_item({**reasoning_item(), "summary": summary}) == {
+        "type": "reasoning",
+        "summary": summary,
+        "content": None,
+        "encrypted_content": None,
+    }
+    thought = [{"type": "reasoning_text", "text": "Think."}]
+    kept = codex_item({**reasoning_item(), "content": thought, "encrypted_content": "gAAA"})
+    assert kept == {"type": "reasoning", "summary": [], "content": thought, "encrypted_content": "gAAA"}
+    assert "content" not in (codex_item({**reasoning_item(), "content": [{"type": "text", "text": "x"}]}) or {})
+    assert codex_item(web_search_call()) is None
+
+
+def test_the_ai_sdk_turn_names_each_earlier_item_by_reference() -> None:
+    _, second = drive(BY_ID["agents.item_reference"], conformant_answer)
+    sent = json.loads(second.request_body)
+    assert "store" not in sent
+    assert sent["input"][1:3] == [{"type": "item_reference", "id": "rs_1"}, {"type": "item_reference", "id": ITEM_ID}]
+
+
+def test_a_message_without_an_id_is_sent_whole_and_an_anonymous_reasoning_item_not_at_all() -> None:
+    anonymous = [reasoning_item() | {"id": None}, message_item("417.") | {"id": None}]
+    _, second = drive(
+        BY_ID["agents.item_reference"],
+        lambda spec, turn: json_exchange(
+            {**conformant_response("417."), "output": anonymous}, request_body=json.dumps(spec.body)
+        ),
+    )
+    assert json.loads(second.request_body)["input"][1] == {
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "417."}],
+    }
+
+
+def test_the_reply_names_the_chosen_number_in_any_sentence() -> None:
+    assert run_checks([recalls_referenced_number], picked("Sure: 417.", "The number was 417.")) == []
+    (finding,) = run_checks([recalls_referenced_number], picked("417", "It was 4170."))
+    assert finding.rule == "agents.reference_used"
+
+
+def test_a_first_answer_naming_no_number_leaves_nothing_to_recall() -> None:
+    assert run_checks([recalls_referenced_number], picked("I cannot choose.", "Nothing.")) == []
+
+
+def test_the_grammar_language_takes_what_the_grammar_does() -> None:
+    language = re.compile(ORDER_LANGUAGE)
+    assert language.fullmatch("ORDER KTX-4821 x3") and language.fullmatch("ORDER ABC-0000 x12")
+    for outside in ("ORDER KTX-4821 x0", "order KTX-4821 x3", "ORDER KTX-4821 x3\n", "ORDER KT-4821 x3"):
+        assert not language.fullmatch(outside)
+
+
+def test_llamaindex_nulls_are_sent_as_json_null() -> None:
+    (only,) = drive(BY_ID["agents.explicit_nulls"], conformant_answer)
+    sent = json.loads(only.request_body)
+    assert {k: sent[k] for k in LLAMAINDEX_DEFAULTS} == LLAMAINDEX_DEFAULTS
+    assert sent["tools"] == [] and sent["max_output_tokens"] is None

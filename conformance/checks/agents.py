@@ -4,17 +4,23 @@ Agent frameworks offer a `custom` tool (free-form input, answered with a `custom
 and built-in tools such as `web_search` beside their functions. A server that serves such a request
 but never calls the tool has silently ignored it: these rules are `effect` rules, so the cell says
 IGNORED. A server that refuses the request with a clean 4xx is UNSUPPORTED, as for any feature.
-The other agent probes (replayed history, tool output as parts, files) reuse the core and tools
-checks: what they need to prove is that the server accepts the input and the answer uses it.
+A custom tool may constrain its input with a grammar (`format`), as Codex's `apply_patch` does: an
+input outside that language is what a server that ignored the format gives, and the client cannot
+parse it. An `item_reference` names an earlier output item by id instead of repeating it, as the
+Vercel AI SDK sends every stored item; an answer that does not know what the item said is what a
+server that dropped the reference gives. The other agent probes (replayed history, tool output as
+parts, files) reuse the core and tools checks: what they need to prove is that the server accepts
+the input and the answer uses it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
-from conformance.checks.rules import quote, rule
+from conformance.checks.rules import Tag, quote, rule
 from conformance.evidence import Exchange, Finding, Level
 
 CUSTOM_CALL = rule(
@@ -28,6 +34,19 @@ BUILTIN_CALL = rule(
     "agents.builtin_call",
     Level.MUST,
     "a served request offering a built-in tool the prompt needs gets that tool's call item (e.g. web_search_call)",
+    effect=True,
+)
+CUSTOM_GRAMMAR = rule(
+    "agents.custom_grammar",
+    Level.MUST,
+    "a custom tool whose `format` is a grammar is called with an input in that grammar's language",
+    effect=True,
+)
+REFERENCE_USED = rule(
+    "agents.reference_used",
+    Level.MUST,
+    "a turn that names its earlier answer by `item_reference` gets a reply that knows what that answer said",
+    tag=Tag.SEMANTIC,
     effect=True,
 )
 
@@ -94,3 +113,40 @@ def builtin_called(kind: str) -> Callable[[Sequence[Exchange]], Iterator[Finding
 
     check.__name__ = f"calls_{kind}"
     return check
+
+
+def custom_input_matches(pattern: str) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+    """Every custom_tool_call of the first turn has an input `pattern` (the grammar's language) matches whole."""
+    language = re.compile(pattern)
+
+    def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+        ok = _ok(exchanges)
+        for call in items_of(response_body(ok[0]), "custom_tool_call") if ok else []:
+            given = call.get("input")
+            if isinstance(given, str) and not language.fullmatch(given):
+                yield CUSTOM_GRAMMAR.finding(
+                    f"expected an input in the tool's grammar (the language of {pattern!r}), got {quote(given)}"
+                )
+
+    check.__name__ = "custom_input_in_grammar"
+    return check
+
+
+NUMBER = re.compile(r"(?<!\d)\d{3}(?!\d)")
+
+
+def recalls_referenced_number(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The last turn names the three-digit number the first answer chose, which only the referenced item told it.
+
+    Not applicable when the first answer named none: nothing then tells a kept reference from a dropped one, and
+    has_output_text judges an answer that said nothing.
+    """
+    ok = _ok(exchanges)
+    if len(ok) < 2 or not (chosen := NUMBER.search(output_text(response_body(ok[0])))):
+        return
+    reply = output_text(response_body(ok[-1]))
+    if chosen.group(0) not in NUMBER.findall(reply):
+        yield REFERENCE_USED.finding(
+            f"expected the reply to name {chosen.group(0)!r}, the number the referenced answer chose, "
+            f"got {quote(reply, 200)}"
+        )

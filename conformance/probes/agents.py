@@ -8,6 +8,13 @@ probe sends one of these and checks that the server accepts it and the answer us
 is UNSUPPORTED, as for any feature: for `web_search`, which OVHcloud documents as unsupported, that
 is the expected outcome.
 
+Four probes send a widely used client's own request, field for field, each read from its
+request-building code at the commit named beside it: Codex's stateless streamed turn, which sends
+history back with the ids, statuses and annotations stripped; Codex's freeform tool shape, a
+custom tool with a Lark grammar `format`; the Vercel AI SDK's `item_reference` to the previous
+answer; LlamaIndex's OpenAIResponses, which sends every optional field it does not use as an
+explicit null.
+
 The PDF is written here (a one-page PDF 1.4 with one line of Helvetica text), so no file ships with
 the suite and a model cannot have memorised it.
 """
@@ -19,20 +26,29 @@ from collections.abc import Generator
 from functools import cache
 from typing import Any
 
-from conformance.checks.agents import builtin_called, custom_called, items_of
+from conformance.checks.agents import (
+    builtin_called,
+    custom_called,
+    custom_input_matches,
+    items_of,
+    recalls_referenced_number,
+)
 from conformance.checks.core import (
     RESPONSE_CHECKS,
     answer_mentions,
     json_body,
+    output_text,
     response_body,
     response_completed,
     response_schema,
     usage_consistent,
 )
 from conformance.checks.identity import id_prefixes
-from conformance.checks.tools import CALL_CHECKS, answer_uses_result, function_calls
+from conformance.checks.streaming import STREAM_CHECKS
+from conformance.checks.tools import CALL_CHECKS, answer_uses_result, function_calls, streamed_calls
 from conformance.evidence import Exchange
 from conformance.probes.base import Probe, Request, Script, text_input
+from conformance.probes.streaming import FINAL_CHECKS
 from conformance.probes.tools import RESULT_WORDS, TOOL_CHECKS, TOOL_RESULT, WEATHER, WEATHER_QUESTION
 from conformance.probes.vision import digit_url
 
@@ -55,6 +71,59 @@ FILE_TEXT = f"Memo: the access code for the archive room is {FILE_CODE}."
 FILE_QUESTION = "What is the access code in the attached memo? Answer with the number only."
 
 CALL_RESPONSE = (json_body, response_schema, response_completed, usage_consistent)
+
+# Codex (openai/codex: codex-rs/codex-api/src/common.rs `ResponsesApiRequest` at
+# 5c159cd93372b0a6a60addeea96ead0b889599e8, codex-rs/core/src/client.rs `stream_responses_api` at
+# 001cb8e233f250c7086c791c51390286c087faea) sends every turn streamed and unstored, its whole prompt in
+# `instructions`, `tool_choice: auto`, `parallel_tool_calls` and a `prompt_cache_key` (the conversation id). For a
+# model it does not know, as any a third-party server serves, it asks for no reasoning: `reasoning: null` and
+# `include: []`. Its function tools say `strict: false`.
+CODEX_ENVELOPE = {
+    "instructions": "You are a coding agent running in a terminal. Use the tools you are given when a task "
+    "needs them, then answer the user briefly, using what the tools returned.",
+    "tool_choice": "auto",
+    "parallel_tool_calls": False,
+    "reasoning": None,
+    "store": False,
+    "stream": True,
+    "include": [],
+    "prompt_cache_key": "0b7e4a52-6f0c-4c1e-9d1a-3f2b8c5d7e91",
+}
+CODEX_WEATHER = {**WEATHER, "strict": False}
+# Codex declares its freeform `apply_patch` tool (codex-rs/core/src/client_common.rs `FreeformTool` at
+# 001cb8e233f250c7086c791c51390286c087faea) as a custom tool whose `format` is a Lark grammar. This grammar is the
+# suite's own, small enough to state its language as the regular expression beside it, which the check applies.
+ORDER_GRAMMAR = 'start: "ORDER " SKU " x" QTY\nSKU: /[A-Z]{3}-[0-9]{4}/\nQTY: /[1-9][0-9]*/\n'
+ORDER_LANGUAGE = r"ORDER [A-Z]{3}-[0-9]{4} x[1-9][0-9]*"
+ORDER_TOOL = {
+    "type": "custom",
+    "name": "record_order",
+    "description": "Records one order line. The input is the order line itself, in the tool's grammar.",
+    "format": {"type": "grammar", "syntax": "lark", "definition": ORDER_GRAMMAR},
+}
+ORDER_QUESTION = "Record an order of 3 units of item KTX-4821 with the record_order tool."
+# The Vercel AI SDK (vercel/ai, packages/openai/src/responses/convert-to-openai-responses-input.ts at
+# ed857f50f112e23930b0c2dd8d532cc8bebbc911) sends an earlier output item that has an id as
+# {"type": "item_reference", "id": ...} while `store` is unset, which it reads as true, as OpenAI does. Only the
+# model's own answer holds the number, so a reply that repeats it has read the referenced item.
+PICK = "Choose any three-digit number at random. Reply with the number only."
+PICKED = "Which number did you just choose? Reply with the number only."
+# LlamaIndex's OpenAIResponses (run-llama/llama_index, llama-index-integrations/llms/llama-index-llms-openai/
+# llama_index/llms/openai/responses.py `_get_model_kwargs` at 0204d26f34867a769c90d7627c2c50cdc0492815) passes every
+# setting it holds, defaults included, and the openai SDK sends each None as an explicit null.
+LLAMAINDEX_DEFAULTS: dict[str, Any] = {
+    "include": None,
+    "instructions": None,
+    "max_output_tokens": None,
+    "metadata": None,
+    "previous_response_id": None,
+    "store": False,
+    "temperature": 0.1,
+    "tools": [],
+    "top_p": 1.0,
+    "truncation": "disabled",
+    "user": None,
+}
 
 
 def pdf(text: str) -> bytes:
@@ -141,12 +210,89 @@ def custom_round_trip(model: str) -> Generator[Request, Exchange, None]:
         yield Request({"model": model, "input": [question, calls[0], result], "tools": [SQL]})
 
 
+def codex_item(item: Any) -> dict[str, Any] | None:
+    """An output item as Codex sends it back (codex-rs/protocol/src/models.rs `ResponseItem` at
+    001cb8e233f250c7086c791c51390286c087faea).
+
+    Ids and statuses are never serialized; a message's parts keep their type and text alone; a reasoning item keeps
+    `encrypted_content` (null when none came) and its `content` (null when none came, left out when it holds no
+    reasoning_text). Codex sends no other item type back in this flow.
+    """
+    kind = item.get("type") if isinstance(item, dict) else None
+    if kind == "message":
+        parts = item["content"] if isinstance(item.get("content"), list) else []
+        kept = [{"type": p["type"], "text": p.get("text")} for p in parts if isinstance(p, dict) and "type" in p]
+        return {"type": "message", "role": item.get("role"), "content": kept}
+    if kind == "function_call":
+        return {"type": "function_call", **{k: item.get(k) for k in ("name", "arguments", "call_id")}}
+    if kind != "reasoning":
+        return None
+    sent: dict[str, Any] = {"type": "reasoning", "summary": item.get("summary") or []}
+    content = item.get("content")
+    if content is None or _has_reasoning_text(content):
+        sent["content"] = content
+    return {**sent, "encrypted_content": item.get("encrypted_content")}
+
+
+def _has_reasoning_text(content: Any) -> bool:
+    return isinstance(content, list) and any(isinstance(c, dict) and c.get("type") == "reasoning_text" for c in content)
+
+
+def _codex_message(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def codex_round_trip(model: str) -> Generator[Request, Exchange, None]:
+    """Codex's tool turn: streamed and unstored; turn two sends turn one's items back as Codex serializes them."""
+    question = _codex_message(WEATHER_QUESTION)
+    envelope = {"model": model, **CODEX_ENVELOPE, "tools": [CODEX_WEATHER]}
+    answer = yield Request({**envelope, "input": [question]}, stream=True)
+    body = response_body(answer)
+    calls = function_calls(body)
+    if calls:
+        history = [sent for item in _outputs(body) if (sent := codex_item(item)) is not None]
+        results = [{"type": "function_call_output", "call_id": c.get("call_id"), "output": TOOL_RESULT} for c in calls]
+        yield Request({**envelope, "input": [question, *history, *results]}, stream=True)
+
+
+def ai_sdk_item(item: Any) -> dict[str, Any] | None:
+    """An earlier output item as the Vercel AI SDK sends it with `store` unset.
+
+    By reference when it has an id; a message without one in full; a reasoning item without one (nor
+    encrypted_content) not at all.
+    """
+    if not isinstance(item, dict) or item.get("type") not in ("message", "reasoning"):
+        return None
+    if isinstance(item.get("id"), str) and item["id"]:
+        return {"type": "item_reference", "id": item["id"]}
+    if item["type"] == "message":
+        return {"role": "assistant", "content": [{"type": "output_text", "text": output_text({"output": [item]})}]}
+    return None
+
+
+def referenced_answer(model: str) -> Generator[Request, Exchange, None]:
+    """Ask for a number, then ask for it again with the first answer sent as an item_reference."""
+    first = {"role": "user", "content": [{"type": "input_text", "text": PICK}]}
+    answer = yield Request({"model": model, "input": [first]})
+    history = [sent for item in _outputs(response_body(answer)) if (sent := ai_sdk_item(item)) is not None]
+    if history:
+        again = {"role": "user", "content": [{"type": "input_text", "text": PICKED}]}
+        yield Request({"model": model, "input": [first, *history, again]})
+
+
 TEXT_PARTS = [{"type": "input_text", "text": TOOL_RESULT}]
 IMAGE_PARTS = [
     {"type": "input_text", "text": TOOL_RESULT},
     {"type": "input_image", "image_url": digit_url()},
 ]
 ROUND_TRIP_CHECKS = (*RESPONSE_CHECKS, *CALL_CHECKS, answer_uses_result(*RESULT_WORDS))
+STREAMED_ROUND_TRIP_CHECKS = (
+    *STREAM_CHECKS,
+    *FINAL_CHECKS,
+    *CALL_CHECKS,
+    streamed_calls,
+    answer_uses_result(*RESULT_WORDS),
+)
 
 PROBES = (
     Probe(
@@ -211,5 +357,37 @@ PROBES = (
         "an `input_file` part holding a PDF the suite writes (base64): the answer gives the code it states",
         text_input([{"role": "user", "content": [file_part(), {"type": "input_text", "text": FILE_QUESTION}]}]),
         (*RESPONSE_CHECKS, answer_mentions(FILE_CODE)),
+    ),
+    Probe(
+        "agents.codex_round_trip",
+        "agents",
+        "Codex's streamed, unstored tool turn (`reasoning: null`, `include: []`, `prompt_cache_key`); turn 2 sends "
+        "the items back without ids, statuses or annotations: accepted, and the result used",
+        codex_round_trip,
+        STREAMED_ROUND_TRIP_CHECKS,
+    ),
+    Probe(
+        "agents.custom_grammar",
+        "agents",
+        "a `custom` tool with a Lark grammar `format`, as Codex declares apply_patch: called with an input in the "
+        "grammar's language",
+        text_input(ORDER_QUESTION, tools=[ORDER_TOOL]),
+        (*CALL_RESPONSE, custom_called, custom_input_matches(ORDER_LANGUAGE), id_prefixes("custom_tool_call")),
+    ),
+    Probe(
+        "agents.item_reference",
+        "agents",
+        "turn 2 names turn 1's items by `item_reference`, `store` unset, as the Vercel AI SDK does: the reply knows "
+        "what the referenced answer said",
+        referenced_answer,
+        (*RESPONSE_CHECKS, recalls_referenced_number),
+    ),
+    Probe(
+        "agents.explicit_nulls",
+        "agents",
+        "LlamaIndex's request: every optional field it does not use sent as null, and `tools: []`: accepted and "
+        "answered",
+        text_input([{"role": "user", "content": "Say hello."}], **LLAMAINDEX_DEFAULTS),
+        RESPONSE_CHECKS,
     ),
 )
