@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from conformance.checks import agents, identity, run_checks
-from conformance.checks.agents import builtin_called, custom_called, custom_input_matches, recalls_referenced_number
+from conformance.checks.agents import (
+    builtin_called,
+    custom_called,
+    custom_input_matches,
+    recalls_referenced_number,
+    reference_read,
+)
 from conformance.checks.http import COMMON_CHECKS
 from conformance.checks.identity import id_prefixes, one_model
 from conformance.evidence import Exchange, Status
@@ -72,9 +78,20 @@ def answering(output: list[dict[str, Any]], **sent: Any) -> Exchange:
     return json_exchange(tool_response(sent, output), request_body=request(**sent))
 
 
-def picked(number: str, reply: str) -> list[Exchange]:
-    """A hand-made first answer choosing `number`, then the `reply` to the turn that references it."""
-    return [json_exchange(conformant_response(number)), json_exchange(conformant_response(reply))]
+def picked(number: str, reply: str, tokens: tuple[int, int] = (30, 12), refer: bool = True) -> list[Exchange]:
+    """Hand-made: a first answer choosing `number`; the `reply` to the turn that names it by item_reference (or
+    sends it whole, unless `refer`), then to the same turn without it, with these input_tokens."""
+
+    def turn(text: str, sent: list[dict[str, Any]], input_tokens: int | None = None) -> Exchange:
+        body = conformant_response(text)
+        if input_tokens is not None:
+            made = body["usage"]["output_tokens"]
+            body["usage"] = {**body["usage"], "input_tokens": input_tokens, "total_tokens": input_tokens + made}
+        return json_exchange(body, request_body=json.dumps({"model": "m", "input": sent, "store": True}))
+
+    ask, again = {"role": "user", "content": "Choose."}, {"role": "user", "content": "Which?"}
+    earlier = {"type": "item_reference", "id": ITEM_ID} if refer else {"role": "assistant", "content": number}
+    return [turn(number, [ask]), turn(reply, [ask, earlier, again], tokens[0]), turn(reply, [ask, again], tokens[1])]
 
 
 def with_models(*models: str) -> Exchange:
@@ -126,6 +143,18 @@ CASES = [
         ),
         "expected an input in the tool's grammar (the language of 'ORDER [A-Z]{3}-[0-9]{4} x[1-9][0-9]*'), "
         "got 'Order: 3 x KTX-4821'",
+    ),
+    Case(
+        "agents.reference_read",
+        "references dropped",
+        checked([reference_read], *picked("417", "417.", tokens=(12, 12))),
+        f"expected input_tokens above 12 (the same turn sent alone) with item_reference ['{ITEM_ID}'], got 12",
+    ),
+    Case(
+        "agents.reference_sent",
+        "nothing to reference",
+        checked([reference_read], *picked("417", "417.", refer=False)),
+        "no item of the first answer had an id, so nothing went by item_reference",
     ),
     Case(
         "agents.reference_used",
@@ -221,6 +250,13 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
     else:
         output = [call_item(call_id="call_0", item_id="fc_0")]
     answer = tool_response(body, output)
+    if probe_of(body) == "agents.item_reference":  # its prompt holds what the request names, references included
+        prompt = len(json.dumps(body["input"])) // 4
+        answer["usage"] = {
+            **answer["usage"],
+            "input_tokens": prompt,
+            "total_tokens": prompt + answer["usage"]["output_tokens"],
+        }
     # A function tool sent without `parameters` is echoed with the fields the Response lists, as null.
     answer["tools"] = [
         {"parameters": None, "strict": None, **t} if t["type"] == "function" else t for t in answer["tools"]
@@ -343,15 +379,16 @@ def test_codex_items_are_serialized_as_codex_serializes_them() -> None:
 
 
 def test_the_ai_sdk_turn_names_each_earlier_item_by_reference() -> None:
-    _, second = drive(BY_ID["agents.item_reference"], conformant_answer)
+    _, second, alone = drive(BY_ID["agents.item_reference"], conformant_answer)
     sent = json.loads(second.request_body)
-    assert "store" not in sent
+    assert json.loads(alone.request_body)["input"] == [sent["input"][0], sent["input"][-1]], "the turn without them"
+    assert sent["store"] is True, "what the AI SDK means by leaving it unset, whatever a profile's default"
     assert sent["input"][1:3] == [{"type": "item_reference", "id": "rs_1"}, {"type": "item_reference", "id": ITEM_ID}]
 
 
 def test_a_message_without_an_id_is_sent_whole_and_an_anonymous_reasoning_item_not_at_all() -> None:
     anonymous = [reasoning_item() | {"id": None}, message_item("417.") | {"id": None}]
-    _, second = drive(
+    _, second, _ = drive(
         BY_ID["agents.item_reference"],
         lambda spec, turn: json_exchange(
             {**conformant_response("417."), "output": anonymous}, request_body=json.dumps(spec.body)
@@ -367,6 +404,15 @@ def test_the_reply_names_the_chosen_number_in_any_sentence() -> None:
     assert run_checks([recalls_referenced_number], picked("Sure: 417.", "The number was 417.")) == []
     (finding,) = run_checks([recalls_referenced_number], picked("417", "It was 4170."))
     assert finding.rule == "agents.reference_used"
+
+
+def test_a_first_answer_that_thinks_aloud_before_its_number_is_recalled_by_any_it_named() -> None:
+    """Hand-made: a server that leaks the model's thinking into output_text names other numbers before the
+    one chosen; the reply naming the chosen one has read the reference."""
+    thought = "<think>Any number between 100 and 999 will do. I will pick 427.</think>427"
+    assert run_checks([recalls_referenced_number], picked(thought, "427")) == []
+    (finding,) = run_checks([recalls_referenced_number], picked(thought, "I have no number."))
+    assert "expected the reply to name '427'" in finding.message
 
 
 def test_a_first_answer_naming_no_number_leaves_nothing_to_recall() -> None:

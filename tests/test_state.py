@@ -240,7 +240,7 @@ CASES = [
         "state.history_measured",
         "no usage",
         checked([checks.history_counted], *chain(11, None, 4)),
-        "got None with previous_response_id and 4 without",
+        "got None with previous_response_id 'resp_test' and 4 without",
     ),
     Case(
         "state.delete",

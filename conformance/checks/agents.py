@@ -21,6 +21,7 @@ from typing import Any
 
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.rules import Tag, quote, rule
+from conformance.checks.state import history_counted_against
 from conformance.evidence import Exchange, Finding, Level
 
 CUSTOM_CALL = rule(
@@ -41,6 +42,17 @@ CUSTOM_GRAMMAR = rule(
     Level.MUST,
     "a custom tool whose `format` is a grammar is called with an input in that grammar's language",
     effect=True,
+)
+REFERENCE_READ = rule(
+    "agents.reference_read",
+    Level.MUST,
+    "a turn naming earlier items by `item_reference` costs more input tokens than the same turn without them",
+    effect=True,
+)
+REFERENCE_SENT = rule(
+    "agents.reference_sent",
+    Level.INFO,
+    "the first answer's items had ids, so the second turn named them by item_reference",
 )
 REFERENCE_USED = rule(
     "agents.reference_used",
@@ -135,18 +147,46 @@ def custom_input_matches(pattern: str) -> Callable[[Sequence[Exchange]], Iterato
 NUMBER = re.compile(r"(?<!\d)\d{3}(?!\d)")
 
 
+def _references(ex: Exchange) -> list[Any]:
+    """The ids a request names by item_reference."""
+    sent = ex.request_json()
+    items = sent.get("input") if isinstance(sent, dict) else None
+    return [i.get("id") for i in items or [] if isinstance(i, dict) and i.get("type") == "item_reference"]
+
+
+def reference_read(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The turn with references against the same turn without them (the probe's last): the items were read.
+
+    Read on the wire, so a server that drops the references is IGNORED with semantic checks off too.
+    """
+    ok = _ok(exchanges)
+    referring = next((ex for ex in ok if _references(ex)), None)
+    if referring is None:
+        if len(exchanges) > 1:
+            yield REFERENCE_SENT.finding("no item of the first answer had an id, so nothing went by item_reference")
+        return
+    if len(ok) > 2 and ok[-1] is not referring:
+        yield from history_counted_against(
+            referring, ok[-1], f"item_reference {quote(_references(referring))}", REFERENCE_READ
+        )
+
+
 def recalls_referenced_number(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
-    """The last turn names the three-digit number the first answer chose, which only the referenced item told it.
+    """The reply to the turn with references names a three-digit number the first answer chose, which only the
+    referenced items told it. The first answer's last such number is quoted: a model that thinks aloud names
+    others first.
 
     Not applicable when the first answer named none: nothing then tells a kept reference from a dropped one, and
     has_output_text judges an answer that said nothing.
     """
     ok = _ok(exchanges)
-    if len(ok) < 2 or not (chosen := NUMBER.search(output_text(response_body(ok[0])))):
+    referring = next((ex for ex in ok if _references(ex)), None)
+    chosen = NUMBER.findall(output_text(response_body(ok[0]))) if ok else []
+    if referring is None or not chosen:
         return
-    reply = output_text(response_body(ok[-1]))
-    if chosen.group(0) not in NUMBER.findall(reply):
+    reply = output_text(response_body(referring))
+    if not set(chosen) & set(NUMBER.findall(reply)):
         yield REFERENCE_USED.finding(
-            f"expected the reply to name {chosen.group(0)!r}, the number the referenced answer chose, "
+            f"expected the reply to name {chosen[-1]!r}, the number the referenced answer chose, "
             f"got {quote(reply, 200)}"
         )

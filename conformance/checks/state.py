@@ -184,11 +184,11 @@ def response_id(ex: Exchange) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def _no_id(created: Exchange, then: str) -> Finding:
-    """The one finding for a created Response that a later request cannot name, whatever it was to do."""
+def _no_id(created: Exchange, then: str, judged_by: Rule = RESPONSE_ID, made: str = "response") -> Finding:
+    """The one finding for a created object (a Response, a conversation) that a later request cannot name."""
     body = created.json_or_none()
     got = body.get("id") if isinstance(body, dict) else None
-    return RESPONSE_ID.finding(f"expected the created response to have an id to {then}, got {quote(got)}")
+    return judged_by.finding(f"expected the created {made} to have an id to {then}, got {quote(got)}")
 
 
 def _sent(ex: Exchange) -> dict[str, Any]:
@@ -233,11 +233,7 @@ def conversation_counted(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
     chained = _chained(ok, "conversation")
     if chained is None:
         if ok and not any("conversation" in _sent(ex) for ex in exchanges):
-            got = ok[0].json_or_none()
-            yield CONVERSATION_ID.finding(
-                "expected the created conversation to have an id to name in `conversation`, got "
-                f"{quote(got.get('id') if isinstance(got, dict) else got)}"
-            )
+            yield _no_id(ok[0], "name in `conversation`", CONVERSATION_ID, "conversation")
         return
     yield from _history_read(ok, chained, "conversation", CONVERSATION_HISTORY)
     sent, body = _sent(chained)["conversation"], response_body(chained)
@@ -253,21 +249,27 @@ def _history_read(ok: Sequence[Exchange], chained: Exchange, key: str, judged_by
     """The chained turn costs more input tokens than the same input sent alone: the earlier turns were read."""
     asked = _sent(chained).get("input")
     alone = next((ex for ex in ok if key not in _sent(ex) and _sent(ex).get("input") == asked), None)
-    if alone is None:
-        return
+    if alone is not None:
+        body = response_body(chained)
+        echo = f" ({key} echoed as {quote(body.get(key) if isinstance(body, dict) else None)})"
+        yield from history_counted_against(chained, alone, f"{key} {quote(_sent(chained)[key])}", judged_by, echo)
+
+
+def history_counted_against(
+    chained: Exchange, alone: Exchange, what: str, judged_by: Rule, said: str = ""
+) -> Iterator[Finding]:
+    """A turn sent with `what` (the way it names earlier turns) costs more input tokens than the same turn sent
+    without it: the earlier turns were read into the prompt. `said` ends the finding's message."""
     with_history, without = _input_tokens(chained), _input_tokens(alone)
     if not (_measured(with_history) and _measured(without)):
         yield HISTORY_UNSEEN.finding(
             f"expected a positive integer usage.input_tokens on both turns, got {quote(with_history)} with "
-            f"{key} and {quote(without)} without: the history cannot be seen on the wire"
+            f"{what} and {quote(without)} without: the history cannot be seen on the wire"
         )
-        return
-    if with_history <= without:
-        echo = response_body(chained).get(key) if isinstance(response_body(chained), dict) else None
+    elif with_history <= without:
         yield judged_by.finding(
-            f"expected input_tokens above {without} (the same turn sent alone) with {key} "
-            f"{quote(_sent(chained)[key])}, got {with_history}: the earlier turn was not in the "
-            f"prompt ({key} echoed as {quote(echo)})"
+            f"expected input_tokens above {without} (the same turn sent alone) with {what}, got {with_history}: "
+            f"the earlier turn was not in the prompt{said}"
         )
 
 

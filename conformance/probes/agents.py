@@ -32,6 +32,7 @@ from conformance.checks.agents import (
     custom_input_matches,
     items_of,
     recalls_referenced_number,
+    reference_read,
 )
 from conformance.checks.core import (
     RESPONSE_CHECKS,
@@ -271,13 +272,19 @@ def ai_sdk_item(item: Any) -> dict[str, Any] | None:
 
 
 def referenced_answer(model: str) -> Generator[Request, Exchange, None]:
-    """Ask for a number, then ask for it again with the first answer sent as an item_reference."""
+    """Ask for a number; ask for it again with the first answer's items sent by item_reference; then ask again
+    without them, which measures what the references cost (checks/agents.py, `reference_read`), last, so a
+    server that refuses item_reference is asked nothing more.
+
+    `store` is sent true, which the AI SDK means by leaving it unset: a provider profile's default of false
+    would otherwise make a request no client sends (the AI SDK sends items whole when `store` is false)."""
     first = {"role": "user", "content": [{"type": "input_text", "text": PICK}]}
-    answer = yield Request({"model": model, "input": [first]})
+    answer = yield Request({"model": model, "input": [first], "store": True})
     history = [sent for item in _outputs(response_body(answer)) if (sent := ai_sdk_item(item)) is not None]
     if history:
         again = {"role": "user", "content": [{"type": "input_text", "text": PICKED}]}
-        yield Request({"model": model, "input": [first, *history, again]})
+        yield Request({"model": model, "input": [first, *history, again], "store": True})
+        yield Request({"model": model, "input": [first, again], "store": True})
 
 
 TEXT_PARTS = [{"type": "input_text", "text": TOOL_RESULT}]
@@ -377,10 +384,10 @@ PROBES = (
     Probe(
         "agents.item_reference",
         "agents",
-        "turn 2 names turn 1's items by `item_reference`, `store` unset, as the Vercel AI SDK does: the reply knows "
-        "what the referenced answer said",
+        "turn 2 names turn 1's items by `item_reference`, as the Vercel AI SDK does: it costs more input tokens "
+        "than the same turn without them, and the reply knows what the referenced answer said",
         referenced_answer,
-        (*RESPONSE_CHECKS, recalls_referenced_number),
+        (*RESPONSE_CHECKS, reference_read, recalls_referenced_number),
     ),
     Probe(
         "agents.explicit_nulls",
