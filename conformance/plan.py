@@ -66,11 +66,12 @@ def unsendable(key: str, env: str) -> None:
 
 def utf8_text(text: str) -> str:
     """A text option (a model, a probe, a URL): the shell hands bytes that are not UTF-8 over as lone surrogates,
-    which no request, file name or results line can carry."""
+    which no request, file name or results line can carry. The value is not quoted: it is read before the key
+    is guarded, and a URL may hold it."""
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError(f"{ascii(text)[:80]} is not valid UTF-8") from None
+    except UnicodeEncodeError as exc:
+        raise argparse.ArgumentTypeError(f"is not valid UTF-8 (a byte that is not, at character {exc.start})") from None
     return text
 
 

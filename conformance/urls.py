@@ -61,8 +61,13 @@ def under_base(url: str, base_url: str) -> None:
 def keyless(url: str, secrets: Iterable[str]) -> None:
     """UnsafeValue when the URL carries a secret in any form the scrubber knows (as is, in another case,
     %-encoded, in base64 or hex): a URL is kept in every log on its way, proxies' and servers' alike, and a
-    server that put the key into a Location would have the suite send it on. Never quotes the URL."""
-    if shows(url, secrets):
+    server that put the key into a Location would have the suite send it on. Never quotes the URL.
+
+    The host is where the request goes, not what it carries: a placeholder key named like its server
+    (`ollama` for http://ollama:11434/v1, as Ollama's docs have it) is no leak."""
+    parts = urlsplit(url)
+    carried = "/".join((parts.netloc.rpartition("@")[0], parts.path, parts.query, parts.fragment))
+    if shows(carried, secrets):
         raise UnsafeValue("the request URL carries the API key")
 
 

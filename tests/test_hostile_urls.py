@@ -22,6 +22,7 @@ from conformance import cli
 from conformance.catalog.fetch import fetch_catalog
 from conformance.catalog.model import Catalog
 from conformance.profiles import CatalogSource, Profile, load_profile
+from conformance.runner import Target
 from conformance.transports import DRAIN_BYTES
 from tests.faults.server import FaultServer
 
@@ -156,6 +157,14 @@ def test_a_base_url_holding_the_key_is_one_line_and_sends_nothing(
     assert KEY not in err
 
 
+def test_a_placeholder_key_named_like_its_host_is_no_key_in_the_url() -> None:
+    """Ollama's docs give api_key 'ollama' for http://ollama:11434/v1 (a compose service): the host is where the
+    request goes, not what it carries; the same key in the path still is."""
+    Target("ollama", "http://ollama:11434/v1", api_key="ollama")
+    with pytest.raises(ValueError, match="holds the API key"):
+        Target("ollama", "http://ollama:11434/ollama/v1", api_key="ollama")
+
+
 # -- what the user gives that no request can carry ----------------------------------------------------------
 
 
@@ -192,4 +201,4 @@ def test_an_argument_that_is_not_utf8_is_one_line_naming_its_option(
     assert cli.main([*argv, option, "a\udcff", "-q"]) == cli.EXIT_INPUT
     err = capsys.readouterr().err.strip()
     assert f"argument {option}" in err and "not valid UTF-8" in err, err
-    assert "validation error" not in err
+    assert "validation error" not in err and "a\\udcff" not in err and "'a" not in err, "the value is not echoed"
