@@ -31,6 +31,7 @@ from conformance.catalog.model import (
     Parsed,
     claim_record,
     drift,
+    non_chat,
     redirect_warnings,
     resolve_claim,
 )
@@ -372,6 +373,18 @@ def test_merge_keeps_the_first_source_on_a_disagreement_and_says_so() -> None:
         "m: available is False in b but True earlier; kept True",
         "m: tools claimed 'yes' by a but 'no' by b; kept 'yes'",
     ]
+
+
+def test_a_later_source_saying_a_model_does_not_chat_wins_over_an_earlier_kind() -> None:
+    """Hand-made: the endpoint's list names a kind ('llm'), the provider's catalog says Embeddings; the model
+    is not probed, whichever source comes first."""
+    listed = ModelEntry("e", category="llm", sources=("openai_models",))
+    catalogued = ModelEntry("e", category="Embeddings", sources=("ovh_models_v2",))
+    for sources in ([[listed], [catalogued]], [[catalogued], [listed]]):
+        (entry,) = merge_entries(sources).entries
+        assert entry.category == "Embeddings" and non_chat(entry) == "Embeddings"
+    (chat,) = merge_entries([[listed], [ModelEntry("e", category="LLM", sources=("b",))]]).entries
+    assert chat.category == "llm" and non_chat(chat) == ""
 
 
 CLAIMS = Claims(

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from conformance.catalog.model import ModelEntry, Parsed
+from conformance.catalog.model import ModelEntry, Parsed, says_non_chat
 
 
 def merge_entries(groups: Iterable[Sequence[ModelEntry]]) -> Parsed:
@@ -42,7 +42,7 @@ def _merge(a: ModelEntry, b: ModelEntry, warnings: list[str]) -> ModelEntry:
         rate_limit_per_min=_first(a.rate_limit_per_min, b.rate_limit_per_min),
         rate_limit_anonymous_per_min=_first(a.rate_limit_anonymous_per_min, b.rate_limit_anonymous_per_min),
         context_length=_first(a.context_length, b.context_length),
-        category=a.category or b.category,
+        category=_category(a.category, b.category),
         tags=tuple(dict.fromkeys(a.tags + b.tags)),
         input_modalities=a.input_modalities or b.input_modalities,
         output_modalities=a.output_modalities or b.output_modalities,
@@ -50,6 +50,12 @@ def _merge(a: ModelEntry, b: ModelEntry, warnings: list[str]) -> ModelEntry:
         deprecated=True if (a.deprecated or b.deprecated) else _first(a.deprecated, b.deprecated),
         replaced_by=a.replaced_by or b.replaced_by,
     )
+
+
+def _category(a: str, b: str) -> str:
+    """The earlier source's category, unless a later one says the model does not chat: an endpoint's list may
+    name a kind (`llm`) where the provider's catalog says Embeddings, and the model must not be probed."""
+    return b if not a or (says_non_chat(b) and not says_non_chat(a)) else a
 
 
 def _first(a: Any, b: Any) -> Any:

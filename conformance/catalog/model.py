@@ -166,11 +166,12 @@ NON_TEXT_KINDS = ("image", "audio", "video")
 
 def non_chat(entry: ModelEntry) -> str:
     """The category or tag that says the model does not chat (embeddings, speech, images, guard), or ""."""
-    labels = (entry.category, *entry.tags)
-    return next(
-        (label for label in labels if any(k in label.lower() for k in NON_CHAT) or label.lower() in NON_TEXT_KINDS),
-        "",
-    )
+    return next((label for label in (entry.category, *entry.tags) if says_non_chat(label)), "")
+
+
+def says_non_chat(label: str) -> bool:
+    """Whether a category, tag or kind names a model that does not chat."""
+    return any(k in label.lower() for k in NON_CHAT) or label.lower() in NON_TEXT_KINDS
 
 
 def _skip_reason(entry: ModelEntry, endpoint_listed: bool, include_unavailable: bool) -> str:
