@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterable
 
 ACCEPT_ENCODING = "gzip, deflate"
+MAX_BODY_BYTES = 4 * 1024 * 1024  # decoded body or stream a cell reads before the read is stopped
 # Codings undone at most: a proxy may add one to the server's, but each costs a decompressor and its
 # window, and a 64 KB header of `gzip,` x 3,000 over a body coded as often took 240 MB and 8 s.
 MAX_CODINGS = 4

@@ -30,7 +30,7 @@ from conformance.checks import RULES, Tag, run_checks
 from conformance.checks.core import route_of
 from conformance.checks.http import CASSETTE, COMMON_CHECKS, key_accepted
 from conformance.checks.robust import INTERNAL, JUDGE_TIME, NOTHING_SENT, UNSAFE_VALUE, unique_keys
-from conformance.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodeError, DecodeLimit
+from conformance.decoding import ACCEPT_ENCODING, MAX_BODY_BYTES, BoundedDecoder, DecodeError, DecodeLimit
 from conformance.evidence import Exchange, Finding, Level, SSEEvent, Status
 from conformance.openapi import stricter_problems
 from conformance.probes import Expect, Probe, Request
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 # Bounds per exchange and per cell: a hostile cell ends within its timeout plus judging, in tens of
 # MB of memory, and writes a few MB of evidence (results line and cassette together under 20 MB).
-MAX_BODY_BYTES = 4 * 1024 * 1024  # decoded body or stream read before the read is stopped
 MAX_EVENTS = 10_000  # stream events kept before the read is stopped
 MAX_SAME_RULE = 10  # findings of one rule kept in a cell; the rest are counted in one more finding
 MAX_MESSAGE = 2_000  # characters of one finding's message

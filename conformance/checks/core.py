@@ -274,13 +274,13 @@ def called_under_none(ex: Exchange, body: Any) -> bool:
     is the setting ignored (`tools.choice_none`, IGNORED), not a second breach beside it. Ollama drops tool_choice
     and answers the call alone; llama-server and vLLM write it as text, already IGNORED: one effect, one verdict."""
     sent = ex.request_json()
+    return isinstance(sent, dict) and sent.get("tool_choice") == "none" and _calls(body)
+
+
+def _calls(body: Any) -> bool:
+    """Whether the Response's output holds a function_call item."""
     output = body.get("output") if isinstance(body, dict) else None
-    return (
-        isinstance(sent, dict)
-        and sent.get("tool_choice") == "none"
-        and isinstance(output, list)
-        and any(isinstance(item, dict) and item.get("type") == "function_call" for item in output)
-    )
+    return isinstance(output, list) and any(isinstance(i, dict) and i.get("type") == "function_call" for i in output)
 
 
 def usage_consistent(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
@@ -316,10 +316,7 @@ def _has_input(request: Any) -> bool:
 
 def _has_output(body: Any) -> bool:
     """Whether the model produced something: answer text or a function call, each at least one token."""
-    output = body.get("output") if isinstance(body, dict) else None
-    items = output if isinstance(output, list) else []
-    calls = any(isinstance(item, dict) and item.get("type") == "function_call" for item in items)
-    return calls or bool(output_text(body).strip())
+    return _calls(body) or bool(output_text(body).strip())
 
 
 def echoes_instructions(exchanges: Sequence[Exchange]) -> Iterator[Finding]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from conformance.decoding import DecodeLimit, codings, decode_pieces, encode_pieces
+from conformance.decoding import MAX_BODY_BYTES, DecodeLimit, codings, decode_pieces, encode_pieces
 from conformance.redact import redact_headers, scrub
 from conformance.transports.cassette import (
     Cassette,
@@ -397,7 +397,7 @@ def _not_kept(interaction: Interaction, why: str) -> list[Chunk]:
 
 
 INFLATE_LIMIT = 64 * 1024 * 1024  # how much of a compressed body is searched for secrets
-SHARED_INFLATE = 4 * 1024 * 1024  # how much of one is decoded beside other cells' (runner.MAX_BODY_BYTES)
+SHARED_INFLATE = MAX_BODY_BYTES  # how much of one is decoded beside other cells': as much as a cell reads
 _ONE_LARGE = threading.Lock()  # held while a body decoding past SHARED_INFLATE is scrubbed
 _UNDECODED = "its content-encoding {!r} could not be undone to scrub secrets"
 NOT_KEPT = "NotKept"
