@@ -319,6 +319,36 @@ def test_evidence_lays_json_out_keeping_every_token_as_sent(browser: Browser, tm
     assert shown[1][0] == '{"cut": "short', "text that is not JSON is shown as it is"
 
 
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("packed", "This model's evidence file is damaged: `conformance report` on the run's folder writes it again."),
+        ("missing", "Cannot load evidence/"),
+    ],
+)
+def test_a_damaged_or_missing_evidence_file_is_said_as_it_is(
+    damage: str, said: str, browser: Browser, tmp_path: Path
+) -> None:
+    """Hand-made: a sidecar whose packed cells are not gzipped JSON in base64 said it could not be loaded and that
+    the files sit beside the page, which sent the reader looking for a file that was there."""
+    _site(_matrix([_cell("core.a", "FAIL")]), tmp_path)
+    (sidecar,) = (tmp_path / "evidence").iterdir()
+    if damage == "packed":
+        text = sidecar.read_text(encoding="utf-8")
+        packed = json.loads(text[text.index("(") + 1 : text.rindex(")")])["cells"]
+        sidecar.write_text(text.replace(packed, "A" * 40), encoding="utf-8")
+    else:
+        sidecar.unlink()
+    browser.open((tmp_path / "matrix.html").as_uri())
+    browser.click(".exp[data-g='0']")
+    browser.click("#matrix tbody tr:nth-child(1) td.pc[data-p='core.a']")
+    deadline = time.monotonic() + 10
+    while not browser.eval("document.querySelector('#panel-body .err')?.textContent ?? ''"):
+        assert time.monotonic() < deadline, browser.eval("document.getElementById('panel-body').innerText")
+        time.sleep(0.02)
+    assert browser.eval("document.querySelector('#panel-body .err').textContent").startswith(said)
+
+
 def _press(browser: Browser, key: str, code: int) -> None:
     for kind in ("keyDown", "keyUp"):
         browser.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code})

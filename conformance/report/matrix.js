@@ -165,7 +165,11 @@
 
   // Evidence --------------------------------------------------------------------------------------
   window[meta.callback] = (data) => {
-    const cells = inflate(data.cells).then((list) => new Map(list.map((cell) => [cell.probe, cell])));
+    const cells = inflate(data.cells).then(
+      (list) => new Map(list.map((cell) => [cell.probe, cell])),
+      () => { throw new Error("This model's evidence file is damaged: `conformance report` on the run's folder writes it again."); },
+    );
+    cells.catch(() => {}); // said when a cell of the model opens, not before
     loaded.set(`${data.provider}\u0000${data.model}`, cells);
   };
 
@@ -184,7 +188,7 @@
         script.onload = resolve;
         script.onerror = () => {
           loading.delete(src);
-          reject(new Error(`cannot load ${src}`));
+          reject(new Error(`Cannot load ${src}: the evidence files sit beside matrix.html.`));
         };
         document.head.append(script);
       }));
@@ -361,7 +365,7 @@
       show([head, e ? details(e) : el("p", "err", "This cell is missing from its evidence file.")]);
       panel.dataset.loaded = "true";
     }, (error) => {
-      if (selected === cell) show([head, el("p", "err", `${error.message}: the evidence files sit beside matrix.html.`)]);
+      if (selected === cell) show([head, el("p", "err", error.message)]);
     });
   }
 
