@@ -18,8 +18,10 @@ import pytest
 from conformance.checks import agents, identity, run_checks
 from conformance.checks.agents import (
     builtin_called,
+    chained_call_read,
     custom_called,
     custom_input_matches,
+    handed_off,
     recalls_referenced_number,
     reference_read,
 )
@@ -29,12 +31,16 @@ from conformance.evidence import Exchange, Status
 from conformance.probes import Probe, Request
 from conformance.probes.agents import (
     FILE_TEXT,
+    HANDOFFS,
+    IGNORED_HANDOFF,
     LLAMAINDEX_DEFAULTS,
     ORDER_LANGUAGE,
     ORDER_TOOL,
     PROBES,
     SQL,
     TEXT_PARTS,
+    WALK,
+    WEATHER_AGENT,
     WEB_SEARCH,
     codex_item,
     file_part,
@@ -92,6 +98,30 @@ def picked(number: str, reply: str, tokens: tuple[int, int] = (30, 12), refer: b
     ask, again = {"role": "user", "content": "Choose."}, {"role": "user", "content": "Which?"}
     earlier = {"type": "item_reference", "id": ITEM_ID} if refer else {"role": "assistant", "content": number}
     return [turn(number, [ask]), turn(reply, [ask, earlier, again], tokens[0]), turn(reply, [ask, again], tokens[1])]
+
+
+def chained(first_tokens: int, chained_tokens: int) -> list[Exchange]:
+    """Hand-made: a call to a long question, then the answer to its output sent alone under previous_response_id,
+    with these input_tokens."""
+
+    def turn(output: list[dict[str, Any]], tokens: int, **sent: Any) -> Exchange:
+        body = tool_response({"tools": [WEATHER]}, output)
+        body["usage"] = {
+            **body["usage"],
+            "input_tokens": tokens,
+            "total_tokens": tokens + body["usage"]["output_tokens"],
+        }
+        return json_exchange(body, request_body=request(tools=[WEATHER], store=True, **sent))
+
+    result = {"type": "function_call_output", "call_id": "call_1", "output": TOOL_RESULT}
+    answer = conformant_response("Volcanic ash, 13 °C.")["output"]
+    return [
+        turn([call_item()], first_tokens),
+        turn(answer, chained_tokens, previous_response_id="resp_1", input=[result]),
+    ]
+
+
+HANDED_OFF = handed_off(HANDOFFS[0]["name"], "get_weather")
 
 
 def with_models(*models: str) -> Exchange:
@@ -161,6 +191,31 @@ CASES = [
         "reference dropped",
         checked([recalls_referenced_number], *picked("417", "I did not choose a number yet.")),
         "expected the reply to name '417', the number the referenced answer chose, got 'I did not choose a number",
+    ),
+    Case(
+        # Hand-made: what a server that dropped the chain counts, the output alone.
+        "agents.chained_call_read",
+        "chain dropped",
+        checked([chained_call_read], *chained(140, 60)),
+        "expected input_tokens above 140 (the turn that made the call) with previous_response_id 'resp_1', got 60",
+    ),
+    Case(
+        "agents.handoff",
+        "the wrong agent",
+        checked([HANDED_OFF], answering([call_item("transfer_to_billing_agent", "{}")], tools=HANDOFFS)),
+        "expected a call to 'transfer_to_weather_agent', the handoff the question needs, "
+        "got ['transfer_to_billing_agent']",
+    ),
+    Case(
+        "agents.handoff",
+        "the receiving agent answers without its tool",
+        checked(
+            [HANDED_OFF],
+            answering([call_item("transfer_to_weather_agent", "{}")], tools=HANDOFFS),
+            answering(conformant_response("I cannot check the weather.")["output"], tools=[WEATHER]),
+        ),
+        "turn 2, after the handoff: expected a call to 'get_weather', got output types ['message'] "
+        "with text 'I cannot check the weather.'",
     ),
     Case(
         "agents.builtin_call",
@@ -236,9 +291,14 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
     """What a conformant server answers to one request of an agents probe (hand-made)."""
     body = spec.body or {}
     kinds = [t.get("type") for t in body.get("tools", [])]
+    names = [t.get("name") for t in body.get("tools", [])]
     if spec.stream:
         return streamed_answer(body, turn)
-    if turn > 0 or not kinds:
+    if HANDOFFS[0]["name"] in names:
+        output = [call_item(HANDOFFS[0]["name"], "{}", call_id="call_0", item_id="fc_0")]
+    elif turn > 0 and body.get("instructions") == WEATHER_AGENT:
+        output = [call_item(call_id="call_1", item_id="fc_1")]
+    elif turn > 0 or not kinds:
         texts = {"agents.input_file": "47", "agents.custom_tool": "42 orders.", "agents.item_reference": "417."}
         output = [reasoning_item()] if turn == 0 else []
         output += conformant_response(texts.get(probe_of(body), "Zorblat: 13."))["output"]
@@ -250,8 +310,10 @@ def conformant_answer(spec: Request, turn: int) -> Exchange:
     else:
         output = [call_item(call_id="call_0", item_id="fc_0")]
     answer = tool_response(body, output)
-    if probe_of(body) == "agents.item_reference":  # its prompt holds what the request names, references included
-        prompt = len(json.dumps(body["input"])) // 4
+    chained = bool(body.get("previous_response_id"))
+    if chained or probe_of(body) in ("agents.item_reference", "agents.chained_tool_output"):
+        # Its prompt holds what the request names: the referenced items, or the whole turn it is chained to.
+        prompt = len(json.dumps(body["input"])) // 4 + (200 if chained else 0)
         answer["usage"] = {
             **answer["usage"],
             "input_tokens": prompt,
@@ -276,7 +338,12 @@ def streamed_answer(body: dict[str, Any], turn: int) -> Exchange:
 def probe_of(body: dict[str, Any]) -> str:
     """Which probe sent a request, from what it carries."""
     text = json.dumps(body)
-    marks = {"input_file": "agents.input_file", "run_sql": "agents.custom_tool", "three-digit": "agents.item_reference"}
+    marks = {
+        "input_file": "agents.input_file",
+        "run_sql": "agents.custom_tool",
+        "three-digit": "agents.item_reference",
+        "Seine": "agents.chained_tool_output",
+    }
     return next((probe for mark, probe in marks.items() if mark in text), "")
 
 
@@ -431,3 +498,46 @@ def test_llamaindex_nulls_are_sent_as_json_null() -> None:
     sent = json.loads(only.request_body)
     assert {k: sent[k] for k in LLAMAINDEX_DEFAULTS} == LLAMAINDEX_DEFAULTS
     assert sent["tools"] == [] and sent["max_output_tokens"] is None
+
+
+def test_the_chained_turn_sends_each_output_alone_under_the_calling_response() -> None:
+    first, second = drive(BY_ID["agents.chained_tool_output"], conformant_answer)
+    assert json.loads(first.request_body)["input"] == [{"role": "user", "content": WALK}]
+    sent = json.loads(second.request_body)
+    assert sent["previous_response_id"] == json.loads(first.body)["id"] and sent["store"] is True
+    assert sent["input"] == [{"type": "function_call_output", "call_id": "call_0", "output": TOOL_RESULT}]
+
+
+def test_handoffs_are_offered_as_the_agents_sdk_offers_them() -> None:
+    weather, billing = HANDOFFS
+    assert (weather["name"], billing["name"]) == ("transfer_to_weather_agent", "transfer_to_billing_agent")
+    assert weather["strict"] is True and weather["parameters"] == {
+        "additionalProperties": False,
+        "type": "object",
+        "properties": {},
+        "required": [],
+    }
+
+
+def test_the_receiving_agent_gets_the_whole_history_and_its_own_tools() -> None:
+    first, second = drive(BY_ID["agents.handoff"], conformant_answer)
+    sent = json.loads(second.request_body)
+    assert sent["instructions"] == WEATHER_AGENT and sent["tools"] == [WEATHER]
+    assert sent["input"][1:-1] == json.loads(first.body)["output"]
+    assert sent["input"][-1] == {
+        "type": "function_call_output",
+        "call_id": "call_0",
+        "output": '{"assistant": "Weather agent"}',
+    }
+
+
+def test_every_other_handoff_of_the_turn_is_answered_as_ignored() -> None:
+    calls = [call_item(h["name"], "{}", call_id=f"call_{i}", item_id=f"fc_{i}") for i, h in enumerate(HANDOFFS)]
+    exchanges = drive(BY_ID["agents.handoff"], lambda spec, turn: answering(calls, **(spec.body or {})))
+    outputs = {i["call_id"]: i["output"] for i in json.loads(exchanges[1].request_body)["input"][-2:]}
+    assert outputs == {"call_0": '{"assistant": "Weather agent"}', "call_1": IGNORED_HANDOFF}
+
+
+def test_no_handoff_to_the_weather_agent_ends_the_probe() -> None:
+    billing = call_item(HANDOFFS[1]["name"], "{}")
+    assert len(drive(BY_ID["agents.handoff"], lambda spec, turn: answering([billing], tools=HANDOFFS))) == 1

@@ -8,7 +8,11 @@ A custom tool may constrain its input with a grammar (`format`), as Codex's `app
 input outside that language is what a server that ignored the format gives, and the client cannot
 parse it. An `item_reference` names an earlier output item by id instead of repeating it, as the
 Vercel AI SDK sends every stored item; an answer that does not know what the item said is what a
-server that dropped the reference gives. The other agent probes (replayed history, tool output as
+server that dropped the reference gives. LangChain, pydantic-ai and the Agents SDK, chaining turns
+by `previous_response_id`, answer a call with its function_call_output alone: the call lives only in
+the stored Response, so a server that drops the chain reads an output for no call. The Agents SDK
+hands a conversation to another agent by a call to its `transfer_to_<agent>` tool; the receiving
+agent's turn then carries a call to a tool it no longer offers. The other agent probes (replayed history, tool output as
 parts, files) reuse the core and tools checks: what they need to prove is that the server accepts
 the input and the answer uses it.
 """
@@ -22,6 +26,7 @@ from typing import Any
 from conformance.checks.core import _ok, output_text, response_body
 from conformance.checks.rules import Tag, quote, rule
 from conformance.checks.state import history_counted_against
+from conformance.checks.tools import function_calls
 from conformance.evidence import Exchange, Finding, Level
 
 CUSTOM_CALL = rule(
@@ -60,6 +65,20 @@ REFERENCE_USED = rule(
     "a turn that names its earlier answer by `item_reference` gets a reply that knows what that answer said",
     tag=Tag.SEMANTIC,
     effect=True,
+)
+CHAINED_CALL_READ = rule(
+    "agents.chained_call_read",
+    Level.MUST,
+    "a turn sending a function_call_output alone, chained by previous_response_id to the Response that made the "
+    "call, costs more input tokens than that Response's turn: the call and its question were read",
+    effect=True,
+)
+HANDOFF = rule(
+    "agents.handoff",
+    Level.MUST,
+    "offered handoffs, the model calls the one the question needs; the agent it hands to calls its own tool, though "
+    "its history holds a call to a tool it no longer offers",
+    tag=Tag.SEMANTIC,
 )
 
 # A built-in tool type -> the output item type that records its call.
@@ -190,3 +209,40 @@ def recalls_referenced_number(exchanges: Sequence[Exchange]) -> Iterator[Finding
             f"expected the reply to name {chosen[-1]!r}, the number the referenced answer chose, "
             f"got {quote(reply, 200)}"
         )
+
+
+def chained_call_read(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+    """The chained turn's prompt holds the first turn's whole prompt, its call and the output: it costs more.
+
+    Read on the wire, so a server that drops the chain is IGNORED with semantic checks off too.
+    """
+    ok = _ok(exchanges)
+    if len(ok) > 1:
+        chained, first = ok[1], ok[0]
+        sent = chained.request_json()
+        what = f"previous_response_id {quote(sent.get('previous_response_id') if isinstance(sent, dict) else None)}"
+        yield from history_counted_against(
+            chained, first, what, CHAINED_CALL_READ, alone_is="the turn that made the call"
+        )
+
+
+def handed_off(handoff: str, tool: str) -> Callable[[Sequence[Exchange]], Iterator[Finding]]:
+    """The first turn calls `handoff` (calls_a_tool judges a turn without any call); the receiving agent's turn, the
+    second, calls `tool`."""
+
+    def check(exchanges: Sequence[Exchange]) -> Iterator[Finding]:
+        ok = _ok(exchanges)
+        called = [c.get("name") for c in function_calls(response_body(ok[0]))] if ok else []
+        if called and handoff not in called:
+            yield HANDOFF.finding(
+                f"expected a call to {handoff!r}, the handoff the question needs, got {quote(called)}"
+            )
+        body = response_body(ok[1]) if len(ok) > 1 else None
+        if body is not None and tool not in [c.get("name") for c in function_calls(body)]:
+            yield HANDOFF.finding(
+                f"turn 2, after the handoff: expected a call to {tool!r}, got output types {quote(_types(body))} "
+                f"with text {quote(output_text(body))}"
+            )
+
+    check.__name__ = "hands_off"
+    return check

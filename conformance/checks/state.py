@@ -256,10 +256,16 @@ def _history_read(ok: Sequence[Exchange], chained: Exchange, key: str, judged_by
 
 
 def history_counted_against(
-    chained: Exchange, alone: Exchange, what: str, judged_by: Rule, said: str = ""
+    chained: Exchange,
+    alone: Exchange,
+    what: str,
+    judged_by: Rule,
+    said: str = "",
+    alone_is: str = "the same turn sent alone",
 ) -> Iterator[Finding]:
-    """A turn sent with `what` (the way it names earlier turns) costs more input tokens than the same turn sent
-    without it: the earlier turns were read into the prompt. `said` ends the finding's message."""
+    """A turn sent with `what` (the way it names earlier turns) costs more input tokens than `alone`, a turn whose
+    whole prompt the chained one holds: the earlier turns were read into the prompt. `said` ends the finding's
+    message; `alone_is` says what `alone` was."""
     with_history, without = _input_tokens(chained), _input_tokens(alone)
     if not (_measured(with_history) and _measured(without)):
         yield HISTORY_UNSEEN.finding(
@@ -268,7 +274,7 @@ def history_counted_against(
         )
     elif with_history <= without:
         yield judged_by.finding(
-            f"expected input_tokens above {without} (the same turn sent alone) with {what}, got {with_history}: "
+            f"expected input_tokens above {without} ({alone_is}) with {what}, got {with_history}: "
             f"the earlier turn was not in the prompt{said}"
         )
 

@@ -13,7 +13,9 @@ request-building code at the commit named beside it: Codex's stateless streamed 
 history back with the ids, statuses and annotations stripped; Codex's freeform tool shape, a
 custom tool with a Lark grammar `format`; the Vercel AI SDK's `item_reference` to the previous
 answer; LlamaIndex's OpenAIResponses, which sends every optional field it does not use as an
-explicit null.
+explicit null. Two more: the tool output sent alone, chained by `previous_response_id` to the
+Response that made the call, as LangChain, pydantic-ai and the Agents SDK send it when the server
+keeps the conversation; the Agents SDK's handoff to another agent.
 
 The PDF is written here (a one-page PDF 1.4 with one line of Helvetica text), so no file ships with
 the suite and a model cannot have memorised it.
@@ -22,14 +24,18 @@ the suite and a model cannot have memorised it.
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Generator
 from functools import cache
 from typing import Any
 
 from conformance.checks.agents import (
     builtin_called,
+    chained_call_read,
     custom_called,
     custom_input_matches,
+    handed_off,
     items_of,
     recalls_referenced_number,
     reference_read,
@@ -45,6 +51,7 @@ from conformance.checks.core import (
     usage_consistent,
 )
 from conformance.checks.identity import id_prefixes
+from conformance.checks.state import response_id
 from conformance.checks.streaming import STREAM_CHECKS
 from conformance.checks.tools import CALL_CHECKS, answer_uses_result, function_calls, streamed_calls
 from conformance.evidence import Exchange
@@ -125,6 +132,41 @@ LLAMAINDEX_DEFAULTS: dict[str, Any] = {
     "truncation": "disabled",
     "user": None,
 }
+# LangChain's ChatOpenAI(use_previous_response_id=True) (langchain-ai/langchain, libs/partners/openai/langchain_openai/
+# chat_models/base.py `_get_last_messages`, as released in langchain-openai 1.7.4), pydantic-ai's OpenAIResponsesModel
+# with openai_previous_response_id='auto' (pydantic/pydantic-ai, pydantic_ai_slim/pydantic_ai/models/openai.py
+# `_get_previous_response_id_and_new_messages` at 4fda38988f2939fa6ea9cdefcf120693e10ef491) and the Agents SDK with
+# auto_previous_response_id (openai/openai-agents-python, src/agents/run_internal/oai_conversation.py, release 0.24.0)
+# send after a tool call only what came after the Response that made it: the function_call_output alone, under
+# `previous_response_id`. The call itself lives only in the stored Response. The first message is long, so a chained
+# turn that read it costs more input tokens than the first turn did, and one that dropped it far fewer.
+WALK = (
+    "I am planning a long walk along the Seine this afternoon, from the Jardin des Plantes down to the Eiffel "
+    "Tower, with a stop for lunch on the Ile Saint-Louis and another at the Musee d'Orsay if the queue is short. "
+    "I would like to know whether to bring an umbrella, a warm coat or sunglasses, and whether the walk is worth "
+    f"doing at all today. {WEATHER_QUESTION} Use the tool, then answer from what it returns."
+)
+# The OpenAI Agents SDK (openai/openai-agents-python, src/agents/handoffs/__init__.py `Handoff.default_tool_name` and
+# `handoff`, src/agents/models/openai_responses.py `_convert_handoff_tool`, at
+# 0276722338b3a8beaff425aac58d70fc64bf9f5a) offers each handoff as a strict function named transfer_to_<agent name in
+# snake case>, its parameters the strict form of an empty schema. The runner answers the call with
+# {"assistant": <agent name>} and sends the next turn with the receiving agent's instructions and tools: that turn's
+# history holds a call to a tool it no longer offers. It sets no tool_choice of its own for handoffs.
+TRIAGE = "You are a triage agent. Hand the conversation to the agent that can help the user; do not answer yourself."
+WEATHER_AGENT = "You are the weather agent. Use get_weather for questions about the weather, then answer briefly."
+NO_INPUT = {"additionalProperties": False, "type": "object", "properties": {}, "required": []}
+# What the runner answers any further handoff call of the same turn (src/agents/run_internal/turn_resolution.py).
+IGNORED_HANDOFF = "Multiple handoffs detected, ignoring this one."
+
+
+def handoff_tool(agent: str) -> dict[str, Any]:
+    """A handoff as the Agents SDK offers it, its description the SDK's default."""
+    name = "transfer_to_" + re.sub(r"[^a-zA-Z0-9_]", "_", agent).lower()
+    description = f"Handoff to the {agent} agent to handle the request. "
+    return {"type": "function", "name": name, "description": description, "parameters": NO_INPUT, "strict": True}
+
+
+HANDOFFS = [handoff_tool("Weather agent"), handoff_tool("Billing agent")]
 
 
 def pdf(text: str) -> bytes:
@@ -287,6 +329,38 @@ def referenced_answer(model: str) -> Generator[Request, Exchange, None]:
         yield Request({"model": model, "input": [first, again], "store": True})
 
 
+def chained_tool_output(model: str) -> Generator[Request, Exchange, None]:
+    """The call; then each call's output alone, chained by previous_response_id to the Response that made it."""
+    tools = [WEATHER]
+    answer = yield Request({"model": model, "input": [_user(WALK)], "tools": tools, "store": True})
+    rid, calls = response_id(answer), function_calls(response_body(answer))
+    if rid is not None and calls:
+        results = [{"type": "function_call_output", "call_id": c.get("call_id"), "output": TOOL_RESULT} for c in calls]
+        yield Request({"model": model, "previous_response_id": rid, "input": results, "tools": tools, "store": True})
+
+
+def agents_handoff(model: str) -> Generator[Request, Exchange, None]:
+    """The triage agent's turn; when it hands off to the weather agent, that agent's turn with the whole history,
+    every call of the first turn answered as the runner answers it."""
+    question = _user(WEATHER_QUESTION)
+    answer = yield Request({"model": model, "instructions": TRIAGE, "input": [question], "tools": HANDOFFS})
+    body = response_body(answer)
+    calls = function_calls(body)
+    taken = next((c for c in calls if c.get("name") == HANDOFFS[0]["name"]), None)
+    if taken is not None:
+        moved = json.dumps({"assistant": "Weather agent"})
+        results = [
+            {
+                "type": "function_call_output",
+                "call_id": c.get("call_id"),
+                "output": moved if c is taken else IGNORED_HANDOFF,
+            }
+            for c in calls
+        ]
+        history = [question, *_outputs(body), *results]
+        yield Request({"model": model, "instructions": WEATHER_AGENT, "input": history, "tools": [WEATHER]})
+
+
 TEXT_PARTS = [{"type": "input_text", "text": TOOL_RESULT}]
 IMAGE_PARTS = [
     {"type": "input_text", "text": TOOL_RESULT},
@@ -396,5 +470,21 @@ PROBES = (
         "answered",
         text_input([{"role": "user", "content": "Say hello."}], **LLAMAINDEX_DEFAULTS),
         RESPONSE_CHECKS,
+    ),
+    Probe(
+        "agents.chained_tool_output",
+        "agents",
+        "the function_call_output alone, chained by `previous_response_id` to the Response that made the call, as "
+        "LangChain, pydantic-ai and the Agents SDK send it: the call and its question are read, and the result used",
+        chained_tool_output,
+        (*ROUND_TRIP_CHECKS, chained_call_read),
+    ),
+    Probe(
+        "agents.handoff",
+        "agents",
+        "the Agents SDK's handoff: strict `transfer_to_<agent>` tools without parameters, then the receiving agent's "
+        "turn whose history calls a tool it no longer offers: the handoff is called, then the agent's own tool",
+        agents_handoff,
+        (*CALL_RESPONSE, *CALL_CHECKS, handed_off(HANDOFFS[0]["name"], WEATHER["name"])),
     ),
 )
