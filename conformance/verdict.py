@@ -7,7 +7,10 @@ grading principle, conformance/README.md). Precedence, first match wins:
 2. a feature probe was not served: a 4xx, or a 501 Not Implemented, is UNSUPPORTED, whatever its
    envelope (the SDK raises by status code); a 5xx on every try is FAIL (the request breaks the
    server), any other 5xx ERROR, for a probe expecting a rejection too (a blip says nothing of it);
-   a 4xx to a GET of a response the cell deleted is no refusal: it is what the delete is for;
+   a 4xx to a GET of a response the cell deleted is no refusal: it is what the delete is for; in a
+   probe expecting a rejection, only its last request is meant to be refused: an earlier one is the
+   setup the feature needs (a stored response, to show GET /responses/{id} exists), read as any
+   feature probe's request, so a server without the route is UNSUPPORTED, not a pass by luck;
 3. the answer was cut short (status incomplete), or the server reported it failed (a Response's `error`, an
    error event): FAIL with its reason, in the server's words, never an absent effect;
 4. a MUST was broken: FAIL, or IGNORED when every broken MUST is an `effect` rule;
@@ -59,13 +62,14 @@ def _first(findings: Iterable[Finding], *rules: str) -> Finding | None:
     return next((f for f in findings if not rules or f.rule in rules), None)
 
 
-def _not_served(expect: Expect, rejection: Exchange, findings: Sequence[Finding]) -> Decision | None:
+def _not_served(expect: Expect, rejection: Exchange, findings: Sequence[Finding], last: bool = True) -> Decision | None:
     """A request that got no 2xx. A feature refused (4xx, 501) is UNSUPPORTED; a 5xx on every try FAIL,
     any other ERROR. A probe expecting a rejection is its checks' to judge, but for a 5xx that did not
-    repeat: a blip says nothing of how the server refuses."""
+    repeat (a blip says nothing of how the server refuses), and for a request before its `last`, which is
+    the setup the refused request needs and is read as a feature probe's."""
     assert rejection.status is not None  # a transport error carries a harness finding
     status = rejection.status
-    if expect is Expect.REJECTED:
+    if expect is Expect.REJECTED and last:
         blip = server_error(status) and not refusal(status) and not reproducible(rejection)
         return Decision(Status.ERROR, _first(findings, SERVER_ERROR_ONCE.id)) if blip else None
     if refusal(status):
@@ -87,7 +91,7 @@ def decide(expect: Expect, exchanges: Sequence[Exchange], findings: Sequence[Fin
         return Decision(Status.ERROR, harness)
     rejection = first_rejection(exchanges)
     if rejection is not None:
-        unserved = _not_served(expect, rejection, findings)
+        unserved = _not_served(expect, rejection, findings, last=rejection is exchanges[-1])
         if unserved is not None:
             return unserved
     cut = _first(musts, INCOMPLETE.id, FAILED.id)

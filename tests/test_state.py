@@ -458,6 +458,25 @@ def test_a_conversation_is_read_on_the_wire_and_a_server_without_conversations_i
     assert len(without) == 1 and status is Status.UNSUPPORTED and findings[0].rule == "http.rejection"
 
 
+def test_an_unknown_id_refused_where_no_id_is_found_is_unsupported_not_a_pass() -> None:
+    """Hand-made servers: one without GET /responses/{id} (Ollama's router answers 404) refuses the stored
+    response's GET too, so its 404 for the unknown id says nothing; one that refuses to store is asked for the
+    unknown id all the same; a server that finds the stored one is judged on the unknown one."""
+    unknown = probe("state.get_unknown")
+    exchanges = run(unknown, StoringServer())
+    assert [(ex.method, ex.url.removeprefix(BASE_URL)) for ex in exchanges] == [
+        ("POST", "/responses"),
+        ("GET", "/responses/resp_1"),
+        ("GET", f"/responses/{state.UNKNOWN_ID}"),
+    ]
+    assert judge(unknown, exchanges, semantic=True)[0] is Status.PASS
+    for server in (Refusing("GET", 404), Refusing("POST", 400)):
+        status, findings = judge(unknown, run(unknown, server), semantic=True)
+        assert status is Status.UNSUPPORTED and findings[0].rule == "http.rejection", findings
+    found_anything = run(unknown, Refusing("GET", 404))
+    assert found_anything[1].status == 404 and found_anything[-1].status == 404
+
+
 @pytest.mark.parametrize("status", [404, 405, 501])
 def test_a_server_without_delete_is_unsupported(status: int) -> None:
     found = judge(probe("state.delete"), served("state.delete", Refusing("DELETE", status)), semantic=True)

@@ -27,7 +27,7 @@ from conformance.checks.state import (
     store_echoed,
 )
 from conformance.evidence import Exchange
-from conformance.probes.base import Expect, Probe, Request, single, text_input
+from conformance.probes.base import Expect, Probe, Request, text_input
 from conformance.urls import segment
 
 UNKNOWN_ID = "resp_conformance_unknown_0000000000"
@@ -88,6 +88,16 @@ def _input_items(model: str) -> Generator[Request, Exchange, None]:
     rid = response_id(created)
     if rid is not None:
         yield Request(method="GET", path=f"/responses/{segment(rid)}/input_items")
+
+
+def _get_unknown(model: str) -> Generator[Request, Exchange, None]:
+    """A stored response found by its id, then an unknown id looked for: a server without GET /responses/{id}
+    answers both 404, and its refusal of the unknown one says nothing (verdict: UNSUPPORTED, its setup refused)."""
+    created = yield Request({"model": model, "input": "Say hello.", "store": True})
+    rid = response_id(created)
+    if rid is not None:
+        yield Request(method="GET", path=f"/responses/{segment(rid)}")
+    yield Request(method="GET", path=f"/responses/{UNKNOWN_ID}")
 
 
 # Long, so that a prompt holding them shows on the wire (checks/state.py, `_prompt_carried`): some
@@ -178,8 +188,8 @@ PROBES = (
     Probe(
         "state.get_unknown",
         "state",
-        "GET /responses/{id} for an unknown id gets 404 and an error object",
-        single(lambda model: Request(method="GET", path=f"/responses/{UNKNOWN_ID}")),
+        "GET /responses/{id} for an unknown id gets 404 and an error object, where a stored response's GET succeeds",
+        _get_unknown,
         (rejected_with(404),),
         Expect.REJECTED,
     ),
