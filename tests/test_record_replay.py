@@ -147,6 +147,7 @@ DRIFTING = {
         "state.instructions_not_inherited",
         "state.conversation",
         "state.delete",
+        "state.get_unknown",
         "state.input_items",
     },
     "transformers-serve": set(),

@@ -190,7 +190,7 @@ PROBES = (
         "state",
         "GET /responses/{id} for an unknown id gets 404 and an error object, where a stored response's GET succeeds",
         _get_unknown,
-        (rejected_with(404),),
+        (*on_creates(RESPONSE_CHECKS), rejected_with(404)),
         Expect.REJECTED,
     ),
 )
