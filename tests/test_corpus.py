@@ -100,10 +100,10 @@ RECORDED = [
     Recorded(
         "framework envelope",
         "transformers-serve",
-        "state.get_unknown",
-        Status.PASS,
-        None,
-        "GET answered 404: 'Not Found'",
+        "parameters.input_tokens",
+        Status.UNSUPPORTED,
+        "http.rejection",
+        "POST answered 404: 'Not Found'",
     ),
     Recorded(
         "framework envelope",
