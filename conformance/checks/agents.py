@@ -12,9 +12,9 @@ server that dropped the reference gives. LangChain, pydantic-ai and the Agents S
 by `previous_response_id`, answer a call with its function_call_output alone: the call lives only in
 the stored Response, so a server that drops the chain reads an output for no call. The Agents SDK
 hands a conversation to another agent by a call to its `transfer_to_<agent>` tool; the receiving
-agent's turn then carries a call to a tool it no longer offers. The other agent probes (replayed history, tool output as
-parts, files) reuse the core and tools checks: what they need to prove is that the server accepts
-the input and the answer uses it.
+agent's turn then carries a call to a tool it no longer offers. The other agent probes (replayed
+history, tool output as parts, files) reuse the core and tools checks: what they need to prove is
+that the server accepts the input and the answer uses it.
 """
 
 from __future__ import annotations
