@@ -57,7 +57,7 @@ from conformance.checks.tools import CALL_CHECKS, answer_uses_result, function_c
 from conformance.evidence import Exchange
 from conformance.probes.base import Probe, Request, Script, text_input
 from conformance.probes.streaming import FINAL_CHECKS
-from conformance.probes.tools import RESULT_WORDS, TOOL_CHECKS, TOOL_RESULT, WEATHER, WEATHER_QUESTION
+from conformance.probes.tools import RESULT_WORDS, TOOL_CHECKS, TOOL_RESULT, WEATHER, WEATHER_QUESTION, call_output
 from conformance.probes.vision import digit_url
 
 NAME = "Zorblat"
@@ -221,10 +221,7 @@ def replayed_tool_history(model: str) -> Generator[Request, Exchange, None]:
     question = _user(WEATHER_QUESTION)
     answer = yield Request({"model": model, "input": [question], "tools": [WEATHER]})
     body = response_body(answer)
-    results = [
-        {"type": "function_call_output", "call_id": call.get("call_id"), "output": TOOL_RESULT}
-        for call in function_calls(body)
-    ]
+    results = [call_output(call) for call in function_calls(body)]
     if results:
         yield Request({"model": model, "input": [question, *_outputs(body), *results], "tools": [WEATHER]})
 
@@ -237,8 +234,8 @@ def tool_output_as(parts: list[dict[str, Any]]) -> Script:
         answer = yield Request({"model": model, "input": [question], "tools": [WEATHER]})
         calls = function_calls(response_body(answer))
         if calls:
-            result = {"type": "function_call_output", "call_id": calls[0].get("call_id"), "output": parts}
-            yield Request({"model": model, "input": [question, calls[0], result], "tools": [WEATHER]})
+            turn = [question, calls[0], call_output(calls[0], parts)]
+            yield Request({"model": model, "input": turn, "tools": [WEATHER]})
 
     return script
 
@@ -294,7 +291,7 @@ def codex_round_trip(model: str) -> Generator[Request, Exchange, None]:
     calls = function_calls(body)
     if calls:
         history = [sent for item in _outputs(body) if (sent := codex_item(item)) is not None]
-        results = [{"type": "function_call_output", "call_id": c.get("call_id"), "output": TOOL_RESULT} for c in calls]
+        results = [call_output(c) for c in calls]
         yield Request({**envelope, "input": [question, *history, *results]}, stream=True)
 
 
@@ -335,7 +332,7 @@ def chained_tool_output(model: str) -> Generator[Request, Exchange, None]:
     answer = yield Request({"model": model, "input": [_user(WALK)], "tools": tools, "store": True})
     rid, calls = response_id(answer), function_calls(response_body(answer))
     if rid is not None and calls:
-        results = [{"type": "function_call_output", "call_id": c.get("call_id"), "output": TOOL_RESULT} for c in calls]
+        results = [call_output(c) for c in calls]
         yield Request({"model": model, "previous_response_id": rid, "input": results, "tools": tools, "store": True})
 
 
@@ -349,14 +346,7 @@ def agents_handoff(model: str) -> Generator[Request, Exchange, None]:
     taken = next((c for c in calls if c.get("name") == HANDOFFS[0]["name"]), None)
     if taken is not None:
         moved = json.dumps({"assistant": "Weather agent"})
-        results = [
-            {
-                "type": "function_call_output",
-                "call_id": c.get("call_id"),
-                "output": moved if c is taken else IGNORED_HANDOFF,
-            }
-            for c in calls
-        ]
+        results = [call_output(c, moved if c is taken else IGNORED_HANDOFF) for c in calls]
         history = [question, *_outputs(body), *results]
         yield Request({"model": model, "instructions": WEATHER_AGENT, "input": history, "tools": [WEATHER]})
 

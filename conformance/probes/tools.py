@@ -72,9 +72,14 @@ def _chat_call(call: dict[str, Any]) -> dict[str, Any]:
     return {"id": call.get("call_id"), "type": "function", "function": {k: call.get(k) for k in ("name", "arguments")}}
 
 
+def call_output(call: dict[str, Any], output: Any = TOOL_RESULT) -> dict[str, Any]:
+    """The function_call_output a client sends back for `call`: `output` under the call's call_id."""
+    return {"type": "function_call_output", "call_id": call.get("call_id"), "output": output}
+
+
 def responses_turn(call: dict[str, Any]) -> list[dict[str, Any]]:
     """The Responses format: the model's own function_call item, then its output under the same call_id."""
-    return [call, {"type": "function_call_output", "call_id": call.get("call_id"), "output": TOOL_RESULT}]
+    return [call, call_output(call)]
 
 
 def chat_turn(call: dict[str, Any]) -> list[dict[str, Any]]:
